@@ -1,0 +1,292 @@
+//! Command-line definitions. `tokmon` with no subcommand opens the monitor.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tokmon",
+    version,
+    about = "A terminal monitor for LLM token usage and cost",
+    long_about = "A terminal monitor for LLM token usage and cost.\n\n\
+        With no subcommand, opens the live monitor. Subcommands print to stdout for scripts."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(flatten)]
+    pub monitor: MonitorArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Options that every subcommand understands.
+#[derive(Debug, Clone, Args, Default)]
+pub struct GlobalArgs {
+    /// Usage database: tokmon's own, or a foreign tracker's (read-only). [env: TOKMON_DB]
+    #[arg(long, global = true, env = "TOKMON_DB", value_name = "PATH", hide_env = true)]
+    pub db: Option<PathBuf>,
+
+    /// Quota state file (JSON). [env: TOKMON_STATE]
+    #[arg(long, global = true, env = "TOKMON_STATE", value_name = "PATH", hide_env = true)]
+    pub state: Option<PathBuf>,
+
+    /// Config file (TOML). [env: TOKMON_CONFIG]
+    #[arg(long, global = true, env = "TOKMON_CONFIG", value_name = "PATH", hide_env = true)]
+    pub config: Option<PathBuf>,
+
+    /// Force the database mapping instead of detecting it: native, bot, chat-agent,
+    /// desktop, or the name of a [[table]] from the config file.
+    #[arg(long, global = true, value_name = "SCHEMA")]
+    pub schema: Option<String>,
+
+    /// Time zone for showing times and cutting calendar ranges: local (default), UTC,
+    /// an IANA name (Europe/Paris) or an offset (+08:00).
+    #[arg(long, global = true, value_name = "TZ")]
+    pub tz: Option<String>,
+
+    /// How cost is counted: auto (stored cost when present and non-zero, else from prices),
+    /// stored (only stored costs), calculate (always from prices).
+    #[arg(long, global = true, value_enum, value_name = "MODE")]
+    pub cost_mode: Option<CostMode>,
+}
+
+/// Options of the live monitor (no subcommand).
+#[derive(Debug, Clone, Args, Default)]
+pub struct MonitorArgs {
+    /// Run on a demo database and state file that a background writer keeps filling.
+    #[arg(long)]
+    pub demo: bool,
+
+    /// Theme: default, light, high-contrast, mono, or a file name from the config directory.
+    #[arg(long, value_name = "NAME")]
+    pub theme: Option<String>,
+
+    /// Watch the state file by polling instead of file-system events (network file systems).
+    #[arg(long)]
+    pub poll: bool,
+
+    /// Also import these agent logs and keep following them (see `tokmon import --follow`).
+    #[arg(long, value_name = "PATH")]
+    pub follow: Vec<PathBuf>,
+
+    /// Capture the mouse (off by default: it breaks copy and paste in ssh and tmux).
+    #[arg(long)]
+    pub mouse: bool,
+
+    /// Ring the terminal bell when a budget crosses a threshold.
+    #[arg(long)]
+    pub bell: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum CostMode {
+    #[default]
+    Auto,
+    Stored,
+    Calculate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OutputFormat {
+    #[default]
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Record one usage event into the native database.
+    Record(RecordArgs),
+    /// Print totals over a time range, grouped by a dimension or a time bucket.
+    Report(ReportArgs),
+    /// Show what a model name resolves to in the built-in price table.
+    Prices(PricesArgs),
+    /// Set the quota counter to the cumulative value another tool shows.
+    Sync(SyncArgs),
+    /// Show the quota counter and every budget.
+    Status(StatusArgs),
+    /// Import agent logs (Claude Code, Codex, JSONL, CSV) into the native database.
+    Import(ImportArgs),
+    /// Write a database of generated, realistic usage events (for trying and benchmarking).
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RecordArgs {
+    /// Model name, e.g. claude-sonnet-4-5 or openai/gpt-4o.
+    #[arg(long)]
+    pub model: String,
+    #[arg(long)]
+    pub agent: Option<String>,
+    #[arg(long)]
+    pub provider: Option<String>,
+    #[arg(long)]
+    pub session: Option<String>,
+    #[arg(long)]
+    pub project: Option<String>,
+    #[arg(long)]
+    pub user: Option<String>,
+    #[arg(long)]
+    pub channel: Option<String>,
+    #[arg(long)]
+    pub operation: Option<String>,
+    /// Input (prompt) tokens.
+    #[arg(long, value_name = "N", allow_hyphen_values = true, default_value = "0")]
+    pub input: String,
+    /// Output (completion) tokens.
+    #[arg(long, value_name = "N", allow_hyphen_values = true, default_value = "0")]
+    pub output: String,
+    /// Cache-write (cache creation) tokens.
+    #[arg(long, value_name = "N", allow_hyphen_values = true, default_value = "0")]
+    pub cache_write: String,
+    /// Cache-read tokens.
+    #[arg(long, value_name = "N", allow_hyphen_values = true, default_value = "0")]
+    pub cache_read: String,
+    /// Cost in USD; without it, cost is computed from prices.
+    #[arg(long, value_name = "USD", allow_hyphen_values = true)]
+    pub cost: Option<String>,
+    /// Duration of the call in milliseconds.
+    #[arg(long, value_name = "MS", allow_hyphen_values = true)]
+    pub duration_ms: Option<String>,
+    /// When it happened (RFC 3339, 'YYYY-MM-DD HH:MM:SS' in --tz, unix seconds). Default: now.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// Free JSON metadata stored with the event.
+    #[arg(long, value_name = "JSON")]
+    pub metadata: Option<String>,
+    /// A unique key: recording the same key twice stores one event.
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GroupBy {
+    Model,
+    Agent,
+    Provider,
+    Session,
+    Project,
+    User,
+    Channel,
+    Operation,
+    Hour,
+    Day,
+    Week,
+    Month,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// 1h, 24h, 7d, 30d, today, month, all, or FROM..TO (dates or RFC 3339 times; TO excluded).
+    #[arg(long, default_value = "24h", value_name = "RANGE")]
+    pub range: String,
+    /// What to group by.
+    #[arg(long, value_enum, default_value = "model")]
+    pub by: GroupBy,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PricesArgs {
+    /// A model name to resolve; without it, the whole table is listed.
+    pub model: Option<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SyncArgs {
+    /// The cumulative value shown by the other tool: 350000, 350,000, 350K, 1.5M, 35万,
+    /// or a copied text such as "350,000 tokens used".
+    #[arg(allow_hyphen_values = true)]
+    pub value: String,
+    /// What this sync is about (stored as the session's event text).
+    #[arg(long)]
+    pub note: Option<String>,
+    /// Set the quota total (also used when the state file is created).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub total: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Level {
+    Ok,
+    #[default]
+    Warning,
+    Critical,
+    Exceeded,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: OutputFormat,
+    /// List every sync kept in the database, newest first.
+    #[arg(long)]
+    pub history: bool,
+    /// Exit 3 when a budget is at or above --level (default: warning).
+    #[arg(long)]
+    pub check: bool,
+    /// The level that --check reacts to.
+    #[arg(long, value_enum, default_value = "warning")]
+    pub level: Level,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ImportFormat {
+    #[default]
+    Auto,
+    ClaudeCode,
+    Codex,
+    Jsonl,
+    Csv,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    /// Files or directories (e.g. ~/.claude, ~/.codex/sessions, usage.csv).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub format: ImportFormat,
+    /// Keep watching the paths and import appended lines as they arrive.
+    #[arg(long)]
+    pub follow: bool,
+    /// Any bad line is an error (exit 2) and nothing is imported from that file.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum DemoSchema {
+    #[default]
+    Native,
+    Bot,
+    ChatAgent,
+    Desktop,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// How many events to write.
+    #[arg(long, default_value = "100000", value_name = "N")]
+    pub rows: String,
+    /// The database file to create (must not exist).
+    #[arg(long, value_name = "PATH")]
+    pub out: PathBuf,
+    /// Which schema to write: native, or a foreign tracker's.
+    #[arg(long = "as", value_enum, default_value = "native")]
+    pub as_schema: DemoSchema,
+    /// Spread the events over this many days before now.
+    #[arg(long, default_value = "90")]
+    pub days: u32,
+    /// Seed of the generator (the same seed gives the same database).
+    #[arg(long, default_value = "1")]
+    pub seed: u64,
+}

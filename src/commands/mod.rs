@@ -1,0 +1,1 @@
+//! One module per subcommand. They print to stdout and never touch the terminal UI.

@@ -1,0 +1,108 @@
+//! The TOML config file. Nothing in it is required; every field has a default.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use crate::error::bad_input;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Usage database (native or foreign).
+    pub db: Option<PathBuf>,
+    /// Quota state file.
+    pub state: Option<PathBuf>,
+    /// Force a source schema: native, bot, chat-agent, desktop, or the name of a `[[table]]`.
+    pub schema: Option<String>,
+    /// Time zone used to show times and to cut calendar ranges: `local`, `UTC`, an IANA
+    /// name such as `Europe/Paris`, or a fixed offset such as `+08:00`.
+    pub tz: Option<String>,
+    /// Time zone of naive timestamps found in a foreign database (default UTC).
+    pub foreign_tz: Option<String>,
+    /// `auto`, `stored` or `calculate`.
+    pub cost_mode: Option<String>,
+    /// Theme name for the monitor.
+    pub theme: Option<String>,
+    #[serde(default)]
+    pub sync: SyncConfig,
+    /// Mappings of other usage tables onto the event model.
+    #[serde(default, rename = "table")]
+    pub tables: Vec<CustomTable>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncConfig {
+    /// How many sessions the state file keeps (default 100).
+    pub session_cap: Option<usize>,
+    /// The quota total written when `sync` creates a new state file.
+    pub default_total: Option<u64>,
+}
+
+/// A usage table of some other tool, described column by column.
+/// Every value is a column name of that table; they are validated as identifiers
+/// and checked against the table before any query is built.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomTable {
+    /// The name used with `--schema` (defaults to the table name).
+    pub name: Option<String>,
+    /// The table to read.
+    pub table: String,
+    /// A monotonically increasing integer key (default: `rowid`).
+    pub id: Option<String>,
+    pub timestamp: String,
+    pub model: String,
+    pub provider: Option<String>,
+    pub agent: Option<String>,
+    pub session: Option<String>,
+    pub project: Option<String>,
+    pub user: Option<String>,
+    pub channel: Option<String>,
+    pub operation: Option<String>,
+    pub input_tokens: Option<String>,
+    pub output_tokens: Option<String>,
+    pub cache_creation_tokens: Option<String>,
+    pub cache_read_tokens: Option<String>,
+    pub cost_usd: Option<String>,
+    /// Multiply the cost column by this to get USD (e.g. 0.01 for cents). Default 1.
+    pub cost_scale: Option<f64>,
+    pub duration_ms: Option<String>,
+}
+
+impl Config {
+    /// Load the config file. `explicit` is a path given by `--config` or `TOKMON_CONFIG`:
+    /// it must exist. Without it, the platform default is read if present.
+    pub fn load(explicit: Option<&Path>) -> anyhow::Result<(Config, Option<PathBuf>)> {
+        let path = match explicit {
+            Some(p) => {
+                if !p.exists() {
+                    return Err(bad_input(format!(
+                        "config file {} does not exist",
+                        p.display()
+                    )));
+                }
+                p.to_path_buf()
+            }
+            None => {
+                let p = crate::paths::default_config_file();
+                if !p.exists() {
+                    return Ok((Config::default(), None));
+                }
+                p
+            }
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        let cfg = Self::parse(&text)
+            .map_err(|e| bad_input(format!("config file {}: {e}", path.display())))?;
+        Ok((cfg, Some(path)))
+    }
+
+    /// Parse config text; the error message carries the line and column.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        toml::from_str::<Config>(text).map_err(|e| e.to_string().trim_end().to_string())
+    }
+}

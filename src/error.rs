@@ -1,0 +1,41 @@
+//! Error kinds that decide the exit code.
+//!
+//! * [`BadInput`]: the user gave a value we cannot accept. Exit 2, nothing written.
+//! * anything else that bubbles up as `anyhow::Error`: a runtime failure. Exit 1.
+
+use std::fmt;
+
+/// A value from the command line, a file or the keyboard that cannot be accepted.
+/// The message names the offending value and, where it helps, what to do instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadInput(pub String);
+
+impl fmt::Display for BadInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
+
+/// Build an `anyhow::Error` that exits with code 2.
+pub fn bad_input(msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(BadInput(msg.into()))
+}
+
+/// Exit codes, as documented in the README.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const FAILURE: u8 = 1;
+    pub const BAD_INPUT: u8 = 2;
+    pub const THRESHOLD: u8 = 3;
+}
+
+/// The exit code an error should produce.
+pub fn exit_code_for(err: &anyhow::Error) -> u8 {
+    if err.chain().any(|e| e.is::<BadInput>()) {
+        exit::BAD_INPUT
+    } else {
+        exit::FAILURE
+    }
+}

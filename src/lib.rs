@@ -1,0 +1,11 @@
+//! tokmon: a terminal monitor for LLM token usage and cost.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod cost;
+pub mod error;
+pub mod paths;
+pub mod pricing;
+pub mod store;
+pub mod timefmt;

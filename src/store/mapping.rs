@@ -1,0 +1,375 @@
+//! How a usage table's columns map onto tokmon's event model, and the SQL built from it.
+//!
+//! Column names come from a fixed list (the built-in trackers) or from the config file; the
+//! latter are validated as plain identifiers and checked against the table before they are
+//! quoted into SQL.
+
+use crate::config::CustomTable;
+use crate::error::bad_input;
+
+/// The event-model fields that can be grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dimension {
+    Model,
+    Agent,
+    Provider,
+    Session,
+    Project,
+    User,
+    Channel,
+    Operation,
+}
+
+impl Dimension {
+    pub const ALL: [Dimension; 8] = [
+        Dimension::Model,
+        Dimension::Agent,
+        Dimension::Provider,
+        Dimension::Session,
+        Dimension::Project,
+        Dimension::User,
+        Dimension::Channel,
+        Dimension::Operation,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Dimension::Model => "model",
+            Dimension::Agent => "agent",
+            Dimension::Provider => "provider",
+            Dimension::Session => "session",
+            Dimension::Project => "project",
+            Dimension::User => "user",
+            Dimension::Channel => "channel",
+            Dimension::Operation => "operation",
+        }
+    }
+}
+
+/// Where a field comes from: a column, or nowhere (always NULL / 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Col {
+    Column(String),
+    Absent,
+}
+
+impl Col {
+    fn col(name: &str) -> Col {
+        Col::Column(name.to_string())
+    }
+    fn opt(name: &Option<String>) -> Col {
+        name.as_deref().map(Col::col).unwrap_or(Col::Absent)
+    }
+}
+
+/// A quoted identifier. Only called on names that passed [`valid_identifier`].
+pub fn quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+/// Plain SQL identifiers only: letters, digits, underscore; not starting with a digit.
+pub fn valid_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && s.len() <= 64
+}
+
+/// The mapping of one table onto the event model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mapping {
+    pub table: String,
+    /// Monotonically increasing integer key used to tail new rows.
+    pub id: String,
+    /// The timestamp column. For the native store it holds unix ms; elsewhere any form.
+    pub ts: String,
+    /// True when `ts` already holds unix milliseconds (native store).
+    pub ts_is_ms: bool,
+    pub model: Col,
+    pub provider: Col,
+    pub agent: Col,
+    pub session: Col,
+    pub project: Col,
+    pub user: Col,
+    pub channel: Col,
+    pub operation: Col,
+    pub input: Col,
+    pub output: Col,
+    pub cache_write: Col,
+    pub cache_read: Col,
+    pub cost: Col,
+    pub cost_scale: f64,
+    pub duration_ms: Col,
+    /// Values of the agent column that mean "no agent" (besides NULL and '').
+    pub agent_none_values: Vec<String>,
+    /// True when the columns are known to be clean (native): no casts or clamps needed.
+    pub trusted: bool,
+}
+
+impl Mapping {
+    /// tokmon's own `events` table.
+    pub fn native() -> Mapping {
+        Mapping {
+            table: "events".into(),
+            id: "id".into(),
+            ts: "ts".into(),
+            ts_is_ms: true,
+            model: Col::col("model"),
+            provider: Col::col("provider"),
+            agent: Col::col("agent"),
+            session: Col::col("session"),
+            project: Col::col("project"),
+            user: Col::col("user"),
+            channel: Col::col("channel"),
+            operation: Col::col("operation"),
+            input: Col::col("input_tokens"),
+            output: Col::col("output_tokens"),
+            cache_write: Col::col("cache_creation_tokens"),
+            cache_read: Col::col("cache_read_tokens"),
+            cost: Col::col("cost_usd"),
+            cost_scale: 1.0,
+            duration_ms: Col::col("duration_ms"),
+            agent_none_values: vec![],
+            trusted: true,
+        }
+    }
+
+    fn foreign(table: &str, ts: &str, model: &str) -> Mapping {
+        Mapping {
+            table: table.into(),
+            id: "id".into(),
+            ts: ts.into(),
+            ts_is_ms: false,
+            model: Col::col(model),
+            provider: Col::Absent,
+            agent: Col::Absent,
+            session: Col::Absent,
+            project: Col::Absent,
+            user: Col::Absent,
+            channel: Col::Absent,
+            operation: Col::Absent,
+            input: Col::col("input_tokens"),
+            output: Col::col("output_tokens"),
+            cache_write: Col::Absent,
+            cache_read: Col::Absent,
+            cost: Col::Absent,
+            cost_scale: 1.0,
+            duration_ms: Col::Absent,
+            agent_none_values: vec![],
+            trusted: false,
+        }
+    }
+
+    /// Bot tracker: provider + model + request_type (formats.md §1).
+    pub fn bot() -> Mapping {
+        Mapping {
+            provider: Col::col("provider"),
+            agent: Col::col("request_type"),
+            user: Col::col("user_id"),
+            cost: Col::col("cost_usd"),
+            ..Mapping::foreign("token_usage", "timestamp", "model")
+        }
+    }
+
+    /// Chat agent tracker: chat_mode / model_name / agent_name (formats.md §2).
+    pub fn chat_agent() -> Mapping {
+        Mapping {
+            agent: Col::col("agent_name"),
+            operation: Col::col("chat_mode"),
+            session: Col::col("session_id"),
+            cost: Col::col("cost_usd"),
+            duration_ms: Col::col("duration_ms"),
+            ..Mapping::foreign("token_usage", "timestamp", "model_name")
+        }
+    }
+
+    /// Desktop assistant tracker: endpoint_name and cache columns (formats.md §3).
+    /// Missing context is stored as '' and the agent as 'unknown': both read as none.
+    pub fn desktop() -> Mapping {
+        Mapping {
+            provider: Col::col("endpoint_name"),
+            agent: Col::col("operation_type"),
+            operation: Col::col("operation_detail"),
+            session: Col::col("session_id"),
+            user: Col::col("user_id"),
+            channel: Col::col("channel"),
+            cache_write: Col::col("cache_creation_tokens"),
+            cache_read: Col::col("cache_read_tokens"),
+            cost: Col::col("estimated_cost"),
+            agent_none_values: vec!["unknown".into()],
+            ..Mapping::foreign("token_usage", "timestamp", "model")
+        }
+    }
+
+    /// A table described in the config file. Every name must be a plain identifier.
+    pub fn custom(t: &CustomTable) -> anyhow::Result<Mapping> {
+        let label = t.name.clone().unwrap_or_else(|| t.table.clone());
+        let check = |field: &str, v: &str| -> anyhow::Result<()> {
+            if valid_identifier(v) {
+                Ok(())
+            } else {
+                Err(bad_input(format!(
+                    "config [[table]] '{label}': {field} = '{v}' is not a plain column name (letters, digits, _)"
+                )))
+            }
+        };
+        check("table", &t.table)?;
+        let mut m = Mapping::foreign(&t.table, &t.timestamp, &t.model);
+        m.id = t.id.clone().unwrap_or_else(|| "rowid".into());
+        m.provider = Col::opt(&t.provider);
+        m.agent = Col::opt(&t.agent);
+        m.session = Col::opt(&t.session);
+        m.project = Col::opt(&t.project);
+        m.user = Col::opt(&t.user);
+        m.channel = Col::opt(&t.channel);
+        m.operation = Col::opt(&t.operation);
+        m.input = Col::opt(&t.input_tokens);
+        m.output = Col::opt(&t.output_tokens);
+        m.cache_write = Col::opt(&t.cache_creation_tokens);
+        m.cache_read = Col::opt(&t.cache_read_tokens);
+        m.cost = Col::opt(&t.cost_usd);
+        m.duration_ms = Col::opt(&t.duration_ms);
+        if let Some(scale) = t.cost_scale {
+            if !(scale.is_finite() && scale > 0.0) {
+                return Err(bad_input(format!(
+                    "config [[table]] '{label}': cost_scale = {scale} must be a positive number"
+                )));
+            }
+            m.cost_scale = scale;
+        }
+        for (field, name) in m.named_columns() {
+            if name != "rowid" {
+                check(field, name)?;
+            }
+        }
+        Ok(m)
+    }
+
+    /// Every column the mapping reads, with the field it feeds.
+    pub fn named_columns(&self) -> Vec<(&'static str, &str)> {
+        let mut out = vec![("id", self.id.as_str()), ("timestamp", self.ts.as_str())];
+        let cols: [(&'static str, &Col); 14] = [
+            ("model", &self.model),
+            ("provider", &self.provider),
+            ("agent", &self.agent),
+            ("session", &self.session),
+            ("project", &self.project),
+            ("user", &self.user),
+            ("channel", &self.channel),
+            ("operation", &self.operation),
+            ("input_tokens", &self.input),
+            ("output_tokens", &self.output),
+            ("cache_creation_tokens", &self.cache_write),
+            ("cache_read_tokens", &self.cache_read),
+            ("cost_usd", &self.cost),
+            ("duration_ms", &self.duration_ms),
+        ];
+        for (f, c) in cols {
+            if let Col::Column(n) = c {
+                out.push((f, n.as_str()));
+            }
+        }
+        out
+    }
+
+    pub fn dim_col(&self, d: Dimension) -> &Col {
+        match d {
+            Dimension::Model => &self.model,
+            Dimension::Agent => &self.agent,
+            Dimension::Provider => &self.provider,
+            Dimension::Session => &self.session,
+            Dimension::Project => &self.project,
+            Dimension::User => &self.user,
+            Dimension::Channel => &self.channel,
+            Dimension::Operation => &self.operation,
+        }
+    }
+
+    /// SQL for a dimension: text, NULL when missing or empty.
+    pub fn dim_sql(&self, d: Dimension) -> String {
+        match self.dim_col(d) {
+            Col::Absent => "NULL".into(),
+            Col::Column(c) if self.trusted => quote(c),
+            Col::Column(c) => {
+                let mut e = format!("NULLIF(CAST({} AS TEXT), '')", quote(c));
+                if d == Dimension::Agent {
+                    for v in &self.agent_none_values {
+                        // Values come from the built-in mappings only, never from users.
+                        e = format!("NULLIF({e}, '{}')", v.replace('\'', "''"));
+                    }
+                }
+                e
+            }
+        }
+    }
+
+    /// SQL for a token count: an integer, never NULL, never negative.
+    pub fn tokens_sql(&self, c: &Col) -> String {
+        match c {
+            Col::Absent => "0".into(),
+            Col::Column(c) if self.trusted => quote(c),
+            Col::Column(c) => format!("MAX(COALESCE(CAST({} AS INTEGER), 0), 0)", quote(c)),
+        }
+    }
+
+    /// SQL for the stored cost in USD, NULL when unknown.
+    pub fn cost_sql(&self) -> String {
+        match &self.cost {
+            Col::Absent => "NULL".into(),
+            Col::Column(c) if self.trusted => quote(c),
+            Col::Column(c) if self.cost_scale == 1.0 => format!("CAST({} AS REAL)", quote(c)),
+            Col::Column(c) => format!("(CAST({} AS REAL) * {:e})", quote(c), self.cost_scale),
+        }
+    }
+
+    /// SQL for the event time as unix milliseconds.
+    pub fn ts_sql(&self) -> String {
+        if self.ts_is_ms {
+            quote(&self.ts)
+        } else {
+            format!("{}({})", super::TS_FUNCTION, quote(&self.ts))
+        }
+    }
+
+    pub fn duration_sql(&self) -> String {
+        match &self.duration_ms {
+            Col::Absent => "NULL".into(),
+            Col::Column(c) => format!("CAST({} AS REAL)", quote(c)),
+        }
+    }
+
+    pub fn id_sql(&self) -> String {
+        if self.id == "rowid" {
+            "rowid".into()
+        } else {
+            quote(&self.id)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers() {
+        assert!(valid_identifier("token_usage"));
+        assert!(valid_identifier("_x1"));
+        assert!(!valid_identifier("1x"));
+        assert!(!valid_identifier("a b"));
+        assert!(!valid_identifier("x\"; DROP TABLE y; --"));
+        assert!(!valid_identifier(""));
+    }
+
+    #[test]
+    fn custom_rejects_injection() {
+        let t = CustomTable {
+            table: "usage".into(),
+            timestamp: "ts".into(),
+            model: "model; DROP TABLE usage".into(),
+            ..Default::default()
+        };
+        let err = Mapping::custom(&t).unwrap_err().to_string();
+        assert!(err.contains("model; DROP TABLE usage"), "{err}");
+    }
+}

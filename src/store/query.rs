@@ -1,0 +1,305 @@
+//! Reads: grouped totals over a time range, and the rows after a given id (the tail).
+
+use rusqlite::params;
+
+use super::mapping::Dimension;
+use super::Source;
+
+/// Token counts of a set of events.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Tokens {
+    pub events: u64,
+    pub input: u64,
+    pub output: u64,
+    pub cache_write: u64,
+    pub cache_read: u64,
+}
+
+impl Tokens {
+    pub fn total(&self) -> u64 {
+        self.input + self.output + self.cache_write + self.cache_read
+    }
+
+    pub fn add(&mut self, o: &Tokens) {
+        self.events += o.events;
+        self.input += o.input;
+        self.output += o.output;
+        self.cache_write += o.cache_write;
+        self.cache_read += o.cache_read;
+    }
+}
+
+/// Sums over a set of events of one model, with what cost modes need: the stored costs,
+/// and the tokens of the events that carry no positive stored cost (to be priced).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Sums {
+    pub all: Tokens,
+    /// Sum of stored costs (NULL counted as 0).
+    pub stored_cost: f64,
+    /// Sum of stored costs that are positive.
+    pub positive_cost: f64,
+    /// Events without a positive stored cost, and their tokens.
+    pub uncosted: Tokens,
+}
+
+impl Sums {
+    pub fn add(&mut self, o: &Sums) {
+        self.all.add(&o.all);
+        self.stored_cost += o.stored_cost;
+        self.positive_cost += o.positive_cost;
+        self.uncosted.add(&o.uncosted);
+    }
+
+    /// The sums of one event.
+    pub fn of_event(e: &EventRow) -> Sums {
+        let t = Tokens {
+            events: 1,
+            input: e.input,
+            output: e.output,
+            cache_write: e.cache_write,
+            cache_read: e.cache_read,
+        };
+        let cost = e.cost_usd.unwrap_or(0.0);
+        let positive = cost > 0.0;
+        Sums {
+            all: t,
+            stored_cost: cost,
+            positive_cost: if positive { cost } else { 0.0 },
+            uncosted: if positive { Tokens::default() } else { t },
+        }
+    }
+}
+
+/// A grouped read over a time range `[from, to)`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AggQuery {
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    /// Group by this dimension (besides the model, which is always kept for pricing).
+    pub by: Option<Dimension>,
+    /// Group by time buckets of this many milliseconds (bucket start = index × size).
+    pub bucket_ms: Option<i64>,
+}
+
+/// One group of an [`AggQuery`]: key (if grouped), bucket start (if bucketed), model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggRow {
+    pub key: Option<String>,
+    pub bucket_ms: Option<i64>,
+    pub model: Option<String>,
+    pub sums: Sums,
+}
+
+/// One event as read from any source.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventRow {
+    pub id: i64,
+    pub ts_ms: Option<i64>,
+    pub model: Option<String>,
+    pub provider: Option<String>,
+    pub agent: Option<String>,
+    pub session: Option<String>,
+    pub project: Option<String>,
+    pub user: Option<String>,
+    pub channel: Option<String>,
+    pub operation: Option<String>,
+    pub input: u64,
+    pub output: u64,
+    pub cache_write: u64,
+    pub cache_read: u64,
+    pub cost_usd: Option<f64>,
+    pub duration_ms: Option<f64>,
+}
+
+impl EventRow {
+    pub fn dim(&self, d: Dimension) -> Option<&str> {
+        match d {
+            Dimension::Model => self.model.as_deref(),
+            Dimension::Provider => self.provider.as_deref(),
+            Dimension::Agent => self.agent.as_deref(),
+            Dimension::Session => self.session.as_deref(),
+            Dimension::Project => self.project.as_deref(),
+            Dimension::User => self.user.as_deref(),
+            Dimension::Channel => self.channel.as_deref(),
+            Dimension::Operation => self.operation.as_deref(),
+        }
+    }
+
+    pub fn total_tokens(&self) -> u64 {
+        self.input + self.output + self.cache_write + self.cache_read
+    }
+}
+
+impl Source {
+    /// The SQL of an aggregate query, with `?1` = from and `?2` = to (unix ms).
+    pub fn aggregate_sql(&self, q: &AggQuery) -> String {
+        let m = &self.mapping;
+        let key = q.by.map(|d| m.dim_sql(d)).unwrap_or_else(|| "NULL".into());
+        let bucket = q
+            .bucket_ms
+            .map(|b| format!("(t / {b}) * {b}"))
+            .unwrap_or_else(|| "NULL".into());
+        let mut filters = Vec::new();
+        if q.from_ms.is_some() {
+            filters.push(format!("{} >= ?1", m.ts_sql()));
+        }
+        if q.to_ms.is_some() {
+            filters.push(format!("{} < ?2", m.ts_sql()));
+        }
+        let filter = if filters.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", filters.join(" AND "))
+        };
+        let inner_t = if q.bucket_ms.is_some() { m.ts_sql() } else { "NULL".into() };
+        format!(
+            "SELECT k, {bucket} AS b, m, COUNT(*), TOTAL(i), TOTAL(o), TOTAL(cw), TOTAL(cr), TOTAL(c),
+                TOTAL(CASE WHEN c > 0 THEN c END),
+                SUM(c IS NULL OR c <= 0),
+                TOTAL(CASE WHEN c > 0 THEN 0 ELSE i END), TOTAL(CASE WHEN c > 0 THEN 0 ELSE o END),
+                TOTAL(CASE WHEN c > 0 THEN 0 ELSE cw END), TOTAL(CASE WHEN c > 0 THEN 0 ELSE cr END)
+             FROM (SELECT {key} AS k, {inner_t} AS t, {model} AS m,
+                     {i} AS i, {o} AS o, {cw} AS cw, {cr} AS cr, {c} AS c
+                   FROM {table} {filter})
+             GROUP BY k, {bucket_expr} m",
+            model = m.dim_sql(Dimension::Model),
+            i = m.tokens_sql(&m.input),
+            o = m.tokens_sql(&m.output),
+            cw = m.tokens_sql(&m.cache_write),
+            cr = m.tokens_sql(&m.cache_read),
+            c = m.cost_sql(),
+            table = super::mapping::quote(&m.table),
+            bucket_expr = if q.bucket_ms.is_some() { "b," } else { "" },
+        )
+    }
+
+    /// Grouped sums over a time range.
+    pub fn aggregate(&self, q: &AggQuery) -> anyhow::Result<Vec<AggRow>> {
+        if self.empty {
+            return Ok(Vec::new());
+        }
+        let sql = self.aggregate_sql(q);
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        let from = q.from_ms.unwrap_or(i64::MIN);
+        let to = q.to_ms.unwrap_or(i64::MAX);
+        let u = |f: f64| f as u64;
+        let rows = stmt
+            .query_map(params![from, to], |r| {
+                Ok(AggRow {
+                    key: r.get(0)?,
+                    bucket_ms: r.get(1)?,
+                    model: r.get(2)?,
+                    sums: Sums {
+                        all: Tokens {
+                            events: r.get::<_, i64>(3)? as u64,
+                            input: u(r.get(4)?),
+                            output: u(r.get(5)?),
+                            cache_write: u(r.get(6)?),
+                            cache_read: u(r.get(7)?),
+                        },
+                        stored_cost: r.get(8)?,
+                        positive_cost: r.get(9)?,
+                        uncosted: Tokens {
+                            events: r.get::<_, Option<i64>>(10)?.unwrap_or(0) as u64,
+                            input: u(r.get(11)?),
+                            output: u(r.get(12)?),
+                            cache_write: u(r.get(13)?),
+                            cache_read: u(r.get(14)?),
+                        },
+                    },
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// The SQL that reads whole events after an id, in id order.
+    fn events_sql(&self) -> String {
+        let m = &self.mapping;
+        let dims: Vec<String> = Dimension::ALL.iter().map(|d| m.dim_sql(*d)).collect();
+        format!(
+            "SELECT {id}, {ts}, {dims}, {i}, {o}, {cw}, {cr}, {c}, {dur}
+             FROM {table} WHERE {id} > ?1 ORDER BY {id} LIMIT ?2",
+            id = m.id_sql(),
+            ts = m.ts_sql(),
+            dims = dims.join(", "),
+            i = m.tokens_sql(&m.input),
+            o = m.tokens_sql(&m.output),
+            cw = m.tokens_sql(&m.cache_write),
+            cr = m.tokens_sql(&m.cache_read),
+            c = m.cost_sql(),
+            dur = m.duration_sql(),
+            table = super::mapping::quote(&m.table),
+        )
+    }
+
+    /// Up to `limit` events with an id above `after_id`, oldest id first.
+    pub fn events_after(&self, after_id: i64, limit: usize) -> anyhow::Result<Vec<EventRow>> {
+        if self.empty {
+            return Ok(Vec::new());
+        }
+        let sql = self.events_sql();
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        let rows = stmt
+            .query_map(params![after_id, limit as i64], |r| {
+                let tok = |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(i)?.max(0) as u64) };
+                Ok(EventRow {
+                    id: r.get(0)?,
+                    ts_ms: r.get(1)?,
+                    model: r.get(2)?,
+                    agent: r.get(3)?,
+                    provider: r.get(4)?,
+                    session: r.get(5)?,
+                    project: r.get(6)?,
+                    user: r.get(7)?,
+                    channel: r.get(8)?,
+                    operation: r.get(9)?,
+                    input: tok(10)?,
+                    output: tok(11)?,
+                    cache_write: tok(12)?,
+                    cache_read: tok(13)?,
+                    cost_usd: r.get(14)?,
+                    duration_ms: r.get(15)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// The largest id in the table (0 when empty).
+    pub fn max_id(&self) -> anyhow::Result<i64> {
+        if self.empty {
+            return Ok(0);
+        }
+        let sql = format!(
+            "SELECT COALESCE(MAX({}), 0) FROM {}",
+            self.mapping.id_sql(),
+            super::mapping::quote(&self.mapping.table)
+        );
+        Ok(self.conn().query_row(&sql, [], |r| r.get(0))?)
+    }
+
+    /// Number of rows in the table.
+    pub fn row_count(&self) -> anyhow::Result<u64> {
+        if self.empty {
+            return Ok(0);
+        }
+        let sql = format!("SELECT COUNT(*) FROM {}", super::mapping::quote(&self.mapping.table));
+        Ok(self.conn().query_row(&sql, [], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    /// Earliest and latest event time (unix ms).
+    pub fn time_bounds(&self) -> anyhow::Result<Option<(i64, i64)>> {
+        if self.empty {
+            return Ok(None);
+        }
+        let sql = format!(
+            "SELECT MIN({ts}), MAX({ts}) FROM {t}",
+            ts = self.mapping.ts_sql(),
+            t = super::mapping::quote(&self.mapping.table)
+        );
+        let (a, b): (Option<i64>, Option<i64>) =
+            self.conn().query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(a.zip(b))
+    }
+}

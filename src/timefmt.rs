@@ -1,0 +1,282 @@
+//! Time zones and the timestamp forms found in usage databases and on the command line.
+
+use chrono::{
+    DateTime, Datelike, Duration, FixedOffset, Local, LocalResult, NaiveDate, NaiveDateTime,
+    NaiveTime, Offset, TimeZone, Utc,
+};
+
+use crate::error::{BadInput, bad_input};
+
+/// A time zone chosen by the user: the machine's local zone, an IANA zone or a fixed offset.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Zone {
+    Local,
+    Named(chrono_tz::Tz),
+    Fixed(FixedOffset),
+}
+
+impl Default for Zone {
+    fn default() -> Self {
+        Zone::Local
+    }
+}
+
+impl Zone {
+    pub const UTC: Zone = Zone::Named(chrono_tz::Tz::UTC);
+
+    /// Parse `local`, `UTC`, `Z`, an IANA name (`Asia/Shanghai`) or an offset (`+08:00`, `-0530`).
+    pub fn parse(s: &str) -> Result<Zone, BadInput> {
+        let t = s.trim();
+        if t.eq_ignore_ascii_case("local") {
+            return Ok(Zone::Local);
+        }
+        if t.eq_ignore_ascii_case("utc") || t == "Z" {
+            return Ok(Zone::UTC);
+        }
+        if let Some(off) = parse_offset(t) {
+            return Ok(Zone::Fixed(off));
+        }
+        t.parse::<chrono_tz::Tz>().map(Zone::Named).map_err(|_| {
+            BadInput(format!(
+                "unknown time zone '{s}': use local, UTC, an IANA name such as Europe/Paris, or an offset such as +08:00"
+            ))
+        })
+    }
+
+    /// Display name of the zone.
+    pub fn name(&self) -> String {
+        match self {
+            Zone::Local => iana_time_zone::get_timezone().unwrap_or_else(|_| "local".into()),
+            Zone::Named(tz) => tz.name().to_string(),
+            Zone::Fixed(o) => o.to_string(),
+        }
+    }
+
+    /// The UTC offset in force at a UTC instant.
+    pub fn offset_at(&self, utc: DateTime<Utc>) -> FixedOffset {
+        match self {
+            Zone::Local => Local.offset_from_utc_datetime(&utc.naive_utc()).fix(),
+            Zone::Named(tz) => tz.offset_from_utc_datetime(&utc.naive_utc()).fix(),
+            Zone::Fixed(o) => *o,
+        }
+    }
+
+    /// A UTC instant shown as wall-clock time in this zone.
+    pub fn to_local(&self, utc: DateTime<Utc>) -> DateTime<FixedOffset> {
+        utc.with_timezone(&self.offset_at(utc))
+    }
+
+    /// A wall-clock time in this zone as a UTC instant. In a gap (spring forward) the time
+    /// after the gap is used; in an overlap (fall back) the earlier instant.
+    pub fn from_local(&self, naive: NaiveDateTime) -> DateTime<Utc> {
+        fn pick<T: TimeZone>(r: LocalResult<DateTime<T>>, tz: &T, naive: NaiveDateTime) -> DateTime<Utc> {
+            match r {
+                LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => t.with_timezone(&Utc),
+                LocalResult::None => {
+                    // Skip forward through the gap, one minute at a time (gaps are short).
+                    let mut n = naive;
+                    for _ in 0..240 {
+                        n += Duration::minutes(1);
+                        if let Some(t) = tz.from_local_datetime(&n).earliest() {
+                            return t.with_timezone(&Utc);
+                        }
+                    }
+                    Utc.from_utc_datetime(&naive)
+                }
+            }
+        }
+        match self {
+            Zone::Local => pick(Local.from_local_datetime(&naive), &Local, naive),
+            Zone::Named(tz) => pick(tz.from_local_datetime(&naive), tz, naive),
+            Zone::Fixed(o) => pick(o.from_local_datetime(&naive), o, naive),
+        }
+    }
+
+    /// Midnight at the start of the local day that contains `utc`.
+    pub fn start_of_day(&self, utc: DateTime<Utc>) -> DateTime<Utc> {
+        let d = self.to_local(utc).date_naive();
+        self.from_local(d.and_time(NaiveTime::MIN))
+    }
+
+    /// Midnight at the start of the local month that contains `utc`.
+    pub fn start_of_month(&self, utc: DateTime<Utc>) -> DateTime<Utc> {
+        let d = self.to_local(utc).date_naive();
+        let first = NaiveDate::from_ymd_opt(d.year(), d.month(), 1).expect("valid first of month");
+        self.from_local(first.and_time(NaiveTime::MIN))
+    }
+}
+
+fn parse_offset(s: &str) -> Option<FixedOffset> {
+    let (sign, rest) = match s.as_bytes().first()? {
+        b'+' => (1, &s[1..]),
+        b'-' => (-1, &s[1..]),
+        _ => return None,
+    };
+    let digits: String = rest.chars().filter(|c| *c != ':').collect();
+    if !digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let (h, m) = match digits.len() {
+        1 | 2 => (digits.parse::<i32>().ok()?, 0),
+        4 => (digits[..2].parse::<i32>().ok()?, digits[2..].parse::<i32>().ok()?),
+        _ => return None,
+    };
+    if h > 23 || m > 59 {
+        return None;
+    }
+    FixedOffset::east_opt(sign * (h * 3600 + m * 60))
+}
+
+/// Unix milliseconds of a UTC instant.
+pub fn to_ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// A UTC instant from unix milliseconds (clamped to chrono's range).
+pub fn from_ms(ms: i64) -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// A unix time given as a number: seconds, milliseconds or microseconds, told apart by size.
+pub fn epoch_number_to_ms(n: f64) -> Option<i64> {
+    if !n.is_finite() {
+        return None;
+    }
+    let a = n.abs();
+    let ms = if a >= 1e14 {
+        n / 1000.0
+    } else if a >= 1e11 {
+        n
+    } else {
+        n * 1000.0
+    };
+    if ms.abs() > 8.64e15 {
+        return None;
+    }
+    Some(ms.round() as i64)
+}
+
+/// Parse a timestamp as usage databases store it, returning unix milliseconds.
+///
+/// Accepts `YYYY-MM-DD HH:MM:SS`, the same with `T`, with or without fractions, with or
+/// without a zone (`Z`, `+08:00`, `+0800`), a bare date, and unix seconds or milliseconds
+/// written as text. Naive forms are read in `naive_zone` (UTC unless configured).
+pub fn parse_stored_timestamp(s: &str, naive_zone: &Zone) -> Option<i64> {
+    let t = s.trim();
+    if t.is_empty() {
+        return None;
+    }
+    if t.len() >= 9 && t.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return t.parse::<f64>().ok().and_then(epoch_number_to_ms);
+    }
+    if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
+        return Some(dt.timestamp_millis());
+    }
+    // Zone-bearing forms that RFC 3339 refuses: space separator, `+0800`, ` UTC`.
+    for fmt in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f %z"] {
+        if let Ok(dt) = DateTime::parse_from_str(t, fmt) {
+            return Some(dt.timestamp_millis());
+        }
+    }
+    let (body, utc_suffix) = match t.strip_suffix('Z').or_else(|| t.strip_suffix(" UTC")) {
+        Some(b) => (b, true),
+        None => (t, false),
+    };
+    for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"] {
+        if let Ok(n) = NaiveDateTime::parse_from_str(body, fmt) {
+            let zone = if utc_suffix { Zone::UTC } else { *naive_zone };
+            return Some(zone.from_local(n).timestamp_millis());
+        }
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(body, "%Y-%m-%d") {
+        let zone = if utc_suffix { Zone::UTC } else { *naive_zone };
+        return Some(zone.from_local(d.and_time(NaiveTime::MIN)).timestamp_millis());
+    }
+    None
+}
+
+/// Parse a time typed by the user (`--at`, range bounds): RFC 3339, `YYYY-MM-DD HH:MM[:SS]`
+/// or `YYYY-MM-DD` in `zone`, unix seconds or milliseconds, or `now`.
+pub fn parse_user_time(s: &str, zone: &Zone, now: DateTime<Utc>) -> Result<DateTime<Utc>, BadInput> {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("now") {
+        return Ok(now);
+    }
+    parse_stored_timestamp(t, zone)
+        .filter(|_| t.len() >= 9)
+        .map(from_ms)
+        .ok_or_else(|| {
+            BadInput(format!(
+                "cannot read time '{s}': use RFC 3339 (2025-11-18T21:39:51Z), 'YYYY-MM-DD HH:MM:SS', 'YYYY-MM-DD', unix seconds, or 'now'"
+            ))
+        })
+}
+
+/// Convenience for callers that want an `anyhow` error.
+pub fn parse_user_time_anyhow(s: &str, zone: &Zone, now: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> {
+    parse_user_time(s, zone, now).map_err(|e| bad_input(e.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> i64 {
+        DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis()
+    }
+
+    #[test]
+    fn stored_forms() {
+        let z = Zone::UTC;
+        let want = utc("2025-11-18T21:39:51Z");
+        for s in [
+            "2025-11-18 21:39:51",
+            "2025-11-18T21:39:51",
+            "2025-11-18T21:39:51Z",
+            "2025-11-18T21:39:51+00:00",
+            "2025-11-19T05:39:51+08:00",
+            "2025-11-19 05:39:51+0800",
+            "1763501991",
+            "1763501991000",
+        ] {
+            assert_eq!(parse_stored_timestamp(s, &z), Some(want), "{s}");
+        }
+        assert_eq!(
+            parse_stored_timestamp("2025-11-18T21:39:51.578123", &z),
+            Some(want + 578)
+        );
+        assert_eq!(parse_stored_timestamp("", &z), None);
+        assert_eq!(parse_stored_timestamp("yesterday", &z), None);
+    }
+
+    #[test]
+    fn naive_in_configured_zone() {
+        let z = Zone::parse("+08:00").unwrap();
+        assert_eq!(
+            parse_stored_timestamp("2025-11-19 05:39:51", &z),
+            Some(utc("2025-11-18T21:39:51Z"))
+        );
+    }
+
+    #[test]
+    fn zones() {
+        assert_eq!(Zone::parse("utc").unwrap(), Zone::UTC);
+        assert!(matches!(Zone::parse("Europe/Paris").unwrap(), Zone::Named(_)));
+        assert!(matches!(Zone::parse("-05:30").unwrap(), Zone::Fixed(_)));
+        assert!(Zone::parse("Mars/Olympus").is_err());
+    }
+
+    #[test]
+    fn user_times() {
+        let now = from_ms(utc("2025-11-18T00:00:00Z"));
+        let z = Zone::UTC;
+        assert_eq!(parse_user_time("now", &z, now).unwrap(), now);
+        assert_eq!(
+            to_ms(parse_user_time("2025-01-02", &z, now).unwrap()),
+            utc("2025-01-02T00:00:00Z")
+        );
+        assert!(parse_user_time("tomorrow-ish", &z, now).is_err());
+        assert!(parse_user_time("12", &z, now).is_err());
+        assert!(parse_user_time("1763501991", &z, now).is_ok());
+    }
+}

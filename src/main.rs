@@ -1,1 +1,28 @@
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use tokmon::cli::{Cli, Command};
+use tokmon::commands::Ctx;
+use tokmon::error::exit_code_for;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("tokmon: {err:#}");
+            ExitCode::from(exit_code_for(&err))
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    let ctx = Ctx::from_args(&cli.global)?;
+    match cli.command {
+        None => anyhow::bail!("the monitor is not built yet"),
+        Some(cmd) => match cmd {
+            _ => anyhow::bail!("not built yet"),
+        },
+    }
+}

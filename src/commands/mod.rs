@@ -1,1 +1,77 @@
 //! One module per subcommand. They print to stdout and never touch the terminal UI.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+
+use crate::cli::{CostMode, GlobalArgs};
+use crate::config::Config;
+use crate::error::bad_input;
+use crate::timefmt::Zone;
+
+/// What every command needs: the config and the resolved paths, zones and modes.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub config: Config,
+    /// The config file that was read, if any.
+    pub config_path: Option<PathBuf>,
+    /// Usage database: flag, `TOKMON_DB`, config, platform default.
+    pub db: PathBuf,
+    /// Quota state file: flag, `TOKMON_STATE`, config, platform default.
+    pub state: PathBuf,
+    /// Forced schema (`--schema` or config).
+    pub schema: Option<String>,
+    /// Zone for showing times and cutting calendar ranges.
+    pub zone: Zone,
+    /// Zone of naive timestamps in foreign databases.
+    pub foreign_zone: Zone,
+    pub cost_mode: CostMode,
+    /// The clock, fixed once per command so every part agrees.
+    pub now: DateTime<Utc>,
+}
+
+impl Ctx {
+    /// Resolve everything from the global flags (which already include the environment).
+    pub fn from_args(g: &GlobalArgs) -> anyhow::Result<Ctx> {
+        let (config, config_path) = Config::load(g.config.as_deref())?;
+        let zone = match g.tz.as_deref().or(config.tz.as_deref()) {
+            Some(s) => Zone::parse(s).map_err(|e| bad_input(e.0))?,
+            None => Zone::Local,
+        };
+        let foreign_zone = match config.foreign_tz.as_deref() {
+            Some(s) => Zone::parse(s).map_err(|e| bad_input(format!("config foreign_tz: {}", e.0)))?,
+            None => Zone::UTC,
+        };
+        let cost_mode = match (g.cost_mode, config.cost_mode.as_deref()) {
+            (Some(m), _) => m,
+            (None, Some(s)) => <CostMode as clap::ValueEnum>::from_str(s, true).map_err(|_| {
+                bad_input(format!("config cost_mode = '{s}': use auto, stored or calculate"))
+            })?,
+            (None, None) => CostMode::Auto,
+        };
+        Ok(Ctx {
+            db: g
+                .db
+                .clone()
+                .or_else(|| config.db.clone())
+                .unwrap_or_else(crate::paths::default_db),
+            state: g
+                .state
+                .clone()
+                .or_else(|| config.state.clone())
+                .unwrap_or_else(crate::paths::default_state),
+            schema: g.schema.clone().or_else(|| config.schema.clone()),
+            zone,
+            foreign_zone,
+            cost_mode,
+            now: Utc::now(),
+            config,
+            config_path,
+        })
+    }
+
+    /// Open the usage database for reading (native or foreign).
+    pub fn open_source(&self) -> anyhow::Result<crate::store::Source> {
+        crate::store::Source::open(&self.db, self.schema.as_deref(), &self.config, self.foreign_zone)
+    }
+}

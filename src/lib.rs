@@ -9,3 +9,6 @@ pub mod paths;
 pub mod pricing;
 pub mod store;
 pub mod timefmt;
+pub mod numfmt;
+pub mod range;
+pub mod report;

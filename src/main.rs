@@ -22,6 +22,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         None => anyhow::bail!("the monitor is not built yet"),
         Some(cmd) => match cmd {
+            Command::Record(a) => tokmon::commands::record::run(&ctx, &a),
+            Command::Report(a) => tokmon::commands::report::run(&ctx, &a),
             _ => anyhow::bail!("not built yet"),
         },
     }

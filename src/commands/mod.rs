@@ -75,3 +75,7 @@ impl Ctx {
         crate::store::Source::open(&self.db, self.schema.as_deref(), &self.config, self.foreign_zone)
     }
 }
+
+pub mod record;
+pub mod report;
+pub mod table;

@@ -180,11 +180,12 @@ impl Source {
         }
         let sql = self.aggregate_sql(q);
         let mut stmt = self.conn().prepare_cached(&sql)?;
-        let from = q.from_ms.unwrap_or(i64::MIN);
-        let to = q.to_ms.unwrap_or(i64::MAX);
+        // Bind only the parameters the SQL uses (`?2` alone still counts as two).
+        let bounds = [q.from_ms.unwrap_or(i64::MIN), q.to_ms.unwrap_or(i64::MAX)];
+        let n = if q.to_ms.is_some() { 2 } else { usize::from(q.from_ms.is_some()) };
         let u = |f: f64| f as u64;
         let rows = stmt
-            .query_map(params![from, to], |r| {
+            .query_map(rusqlite::params_from_iter(&bounds[..n]), |r| {
                 Ok(AggRow {
                     key: r.get(0)?,
                     bucket_ms: r.get(1)?,

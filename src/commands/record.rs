@@ -1,0 +1,101 @@
+//! `tokmon record`: one event from the shell into the native database.
+
+use crate::cli::RecordArgs;
+use crate::commands::Ctx;
+use crate::error::bad_input;
+use crate::store::native::{NewEvent, insert_events, open_rw};
+use crate::timefmt::parse_user_time;
+
+/// A token count: a whole number ≥ 0.
+pub fn parse_tokens(flag: &str, v: &str) -> anyhow::Result<u64> {
+    let t = v.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        if let Ok(n) = t.parse::<u64>() {
+            if n <= i64::MAX as u64 {
+                return Ok(n);
+            }
+        }
+    }
+    let why = if t.starts_with('-') {
+        "token counts cannot be negative"
+    } else {
+        "use a whole number of tokens, 0 or more"
+    };
+    Err(bad_input(format!("invalid {flag} '{v}': {why}")))
+}
+
+/// A non-negative finite number (cost, duration).
+pub fn parse_amount(flag: &str, v: &str) -> anyhow::Result<f64> {
+    match v.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        Ok(x) if x < 0.0 => Err(bad_input(format!("invalid {flag} '{v}': it cannot be negative"))),
+        _ => Err(bad_input(format!("invalid {flag} '{v}': use a number such as 0.0125"))),
+    }
+}
+
+/// Everything is validated before the database is opened, so a bad value writes nothing.
+pub fn event_from_args(ctx: &Ctx, a: &RecordArgs) -> anyhow::Result<NewEvent> {
+    let model = a.model.trim();
+    if model.is_empty() {
+        return Err(bad_input("invalid --model '': a model name is required"));
+    }
+    let at = match &a.at {
+        Some(s) => parse_user_time(s, &ctx.zone, ctx.now).map_err(|e| bad_input(format!("invalid --at: {}", e.0)))?,
+        None => ctx.now,
+    };
+    let metadata = match &a.metadata {
+        Some(m) => {
+            let v: serde_json::Value = serde_json::from_str(m)
+                .map_err(|e| bad_input(format!("invalid --metadata '{m}': not JSON ({e})")))?;
+            Some(serde_json::to_string(&v)?)
+        }
+        None => None,
+    };
+    Ok(NewEvent {
+        ts_ms: at.timestamp_millis(),
+        provider: a.provider.clone(),
+        model: model.to_string(),
+        agent: a.agent.clone(),
+        session: a.session.clone(),
+        project: a.project.clone(),
+        user: a.user.clone(),
+        channel: a.channel.clone(),
+        operation: a.operation.clone(),
+        input_tokens: parse_tokens("--input", &a.input)?,
+        output_tokens: parse_tokens("--output", &a.output)?,
+        cache_creation_tokens: parse_tokens("--cache-write", &a.cache_write)?,
+        cache_read_tokens: parse_tokens("--cache-read", &a.cache_read)?,
+        cost_usd: a.cost.as_deref().map(|c| parse_amount("--cost", c)).transpose()?,
+        duration_ms: a
+            .duration_ms
+            .as_deref()
+            .map(|c| parse_amount("--duration-ms", c))
+            .transpose()?,
+        source: "record".into(),
+        unique_key: a.key.clone().filter(|k| !k.is_empty()),
+        metadata,
+    })
+}
+
+pub fn run(ctx: &Ctx, a: &RecordArgs) -> anyhow::Result<u8> {
+    let event = event_from_args(ctx, a)?;
+    let mut conn = open_rw(&ctx.db)?;
+    let (inserted, _) = insert_events(&mut conn, [&event])?;
+    if inserted == 1 {
+        println!(
+            "recorded {} tokens of {} in {}",
+            crate::numfmt::thousands(
+                event.input_tokens + event.output_tokens + event.cache_creation_tokens + event.cache_read_tokens
+            ),
+            event.model,
+            ctx.db.display()
+        );
+    } else {
+        println!(
+            "already recorded: an event with key '{}' is in {}; nothing added",
+            event.unique_key.as_deref().unwrap_or_default(),
+            ctx.db.display()
+        );
+    }
+    Ok(0)
+}

@@ -1,0 +1,27 @@
+//! Aligned plain-text tables for stdout (no colours: stdout is often a pipe).
+
+use comfy_table::presets::NOTHING;
+use comfy_table::{Cell, CellAlignment, ColumnConstraint, ContentArrangement, Table};
+
+/// A table with a header; columns after the first `left` are right-aligned (numbers).
+pub fn new(header: &[&str], left: usize) -> Table {
+    let mut t = Table::new();
+    t.load_preset(NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header.iter().map(|h| Cell::new(h)));
+    for (i, col) in t.column_iter_mut().enumerate() {
+        if i >= left {
+            col.set_cell_alignment(CellAlignment::Right);
+        }
+        col.set_constraint(ColumnConstraint::ContentWidth);
+    }
+    t
+}
+
+/// Render without the leading space that the preset leaves on each line.
+pub fn render(t: &Table) -> String {
+    t.lines()
+        .map(|l| l.strip_prefix(' ').unwrap_or(&l).trim_end().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -12,3 +12,4 @@ pub mod timefmt;
 pub mod numfmt;
 pub mod range;
 pub mod report;
+pub mod demo;

@@ -24,6 +24,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(cmd) => match cmd {
             Command::Record(a) => tokmon::commands::record::run(&ctx, &a),
             Command::Report(a) => tokmon::commands::report::run(&ctx, &a),
+            Command::Demo(a) => tokmon::commands::demo::run(&ctx, &a),
             _ => anyhow::bail!("not built yet"),
         },
     }

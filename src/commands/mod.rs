@@ -79,3 +79,4 @@ impl Ctx {
 pub mod record;
 pub mod report;
 pub mod table;
+pub mod demo;

@@ -27,15 +27,33 @@ pub struct Cli {
 #[derive(Debug, Clone, Args, Default)]
 pub struct GlobalArgs {
     /// Usage database: tokmon's own, or a foreign tracker's (read-only). [env: TOKMON_DB]
-    #[arg(long, global = true, env = "TOKMON_DB", value_name = "PATH", hide_env = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "TOKMON_DB",
+        value_name = "PATH",
+        hide_env = true
+    )]
     pub db: Option<PathBuf>,
 
     /// Quota state file (JSON). [env: TOKMON_STATE]
-    #[arg(long, global = true, env = "TOKMON_STATE", value_name = "PATH", hide_env = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "TOKMON_STATE",
+        value_name = "PATH",
+        hide_env = true
+    )]
     pub state: Option<PathBuf>,
 
     /// Config file (TOML). [env: TOKMON_CONFIG]
-    #[arg(long, global = true, env = "TOKMON_CONFIG", value_name = "PATH", hide_env = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "TOKMON_CONFIG",
+        value_name = "PATH",
+        hide_env = true
+    )]
     pub config: Option<PathBuf>,
 
     /// Force the database mapping instead of detecting it: native, bot, chat-agent,
@@ -98,6 +116,8 @@ pub enum OutputFormat {
     Csv,
 }
 
+/// Parsed once per run, so the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Record one usage event into the native database.
@@ -136,16 +156,36 @@ pub struct RecordArgs {
     #[arg(long)]
     pub operation: Option<String>,
     /// Input (prompt) tokens.
-    #[arg(long, value_name = "N", allow_hyphen_values = true, default_value = "0")]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_hyphen_values = true,
+        default_value = "0"
+    )]
     pub input: String,
     /// Output (completion) tokens.
-    #[arg(long, value_name = "N", allow_hyphen_values = true, default_value = "0")]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_hyphen_values = true,
+        default_value = "0"
+    )]
     pub output: String,
     /// Cache-write (cache creation) tokens.
-    #[arg(long, value_name = "N", allow_hyphen_values = true, default_value = "0")]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_hyphen_values = true,
+        default_value = "0"
+    )]
     pub cache_write: String,
     /// Cache-read tokens.
-    #[arg(long, value_name = "N", allow_hyphen_values = true, default_value = "0")]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_hyphen_values = true,
+        default_value = "0"
+    )]
     pub cache_read: String,
     /// Cost in USD; without it, cost is computed from prices.
     #[arg(long, value_name = "USD", allow_hyphen_values = true)]

@@ -32,7 +32,10 @@ const AGENTS: &[AgentKind] = &[
     AgentKind {
         name: "claude-code",
         weight: 30,
-        models: &[("claude-sonnet-4-5-20250929", "anthropic", 7), ("claude-haiku-4-5-20251001", "anthropic", 3)],
+        models: &[
+            ("claude-sonnet-4-5-20250929", "anthropic", 7),
+            ("claude-haiku-4-5-20251001", "anthropic", 3),
+        ],
         input: 4_000,
         output: 900,
         cache_pct: 85,
@@ -62,7 +65,10 @@ const AGENTS: &[AgentKind] = &[
     AgentKind {
         name: "rag-pipeline",
         weight: 12,
-        models: &[("gemini-2.5-flash", "google", 6), ("deepseek-chat", "deepseek", 4)],
+        models: &[
+            ("gemini-2.5-flash", "google", 6),
+            ("deepseek-chat", "deepseek", 4),
+        ],
         input: 9_000,
         output: 400,
         cache_pct: 0,
@@ -72,7 +78,10 @@ const AGENTS: &[AgentKind] = &[
     AgentKind {
         name: "summarizer",
         weight: 10,
-        models: &[("mistral-small-latest", "mistral", 5), ("qwen-plus", "dashscope", 5)],
+        models: &[
+            ("mistral-small-latest", "mistral", 5),
+            ("qwen-plus", "dashscope", 5),
+        ],
         input: 3_000,
         output: 300,
         cache_pct: 0,
@@ -95,7 +104,9 @@ const PROJECTS: &[&str] = &["tokmon", "webshop", "infra", "research"];
 const USERS: &[&str] = &["ana", "bo", "chen", "dev-ci"];
 
 /// Relative activity by local hour: quiet nights, busy working hours.
-const HOURLY: [u32; 24] = [2, 1, 1, 1, 1, 2, 4, 8, 14, 18, 20, 19, 15, 18, 20, 19, 17, 14, 10, 8, 6, 5, 4, 3];
+const HOURLY: [u32; 24] = [
+    2, 1, 1, 1, 1, 2, 4, 8, 14, 18, 20, 19, 15, 18, 20, 19, 17, 14, 10, 8, 6, 5, 4, 3,
+];
 
 /// A seeded generator of events.
 pub struct Generator {
@@ -144,11 +155,19 @@ impl Generator {
         }
         let input_all = self.around(a.input);
         let cache_read = input_all * a.cache_pct / 100;
-        let cache_write = if a.cache_pct > 0 && self.rng.u8(0..10) == 0 { input_all / 3 } else { 0 };
+        let cache_write = if a.cache_pct > 0 && self.rng.u8(0..10) == 0 {
+            input_all / 3
+        } else {
+            0
+        };
         let input = input_all - cache_read;
         let output = self.around(a.output);
         let cost = a.stores_cost.then(|| {
-            let (pi, po) = if pick.0 == "gpt-4o" { (2.5e-6, 1e-5) } else { (1.5e-7, 6e-7) };
+            let (pi, po) = if pick.0 == "gpt-4o" {
+                (2.5e-6, 1e-5)
+            } else {
+                (1.5e-7, 6e-7)
+            };
             ((input as f64 * pi + output as f64 * po) * 1e6).round() / 1e6
         });
         let hour = ts_ms / 3_600_000;
@@ -225,7 +244,14 @@ const DESKTOP_DDL: &str = "CREATE TABLE token_usage (
 
 /// Write `rows` generated events over the `days` before `now` into a new database at `out`.
 /// Returns the number of rows written. The file must not exist yet.
-pub fn generate(out: &Path, flavor: Flavor, rows: u64, days: u32, seed: u64, now: DateTime<Utc>) -> anyhow::Result<u64> {
+pub fn generate(
+    out: &Path,
+    flavor: Flavor,
+    rows: u64,
+    days: u32,
+    seed: u64,
+    now: DateTime<Utc>,
+) -> anyhow::Result<u64> {
     if out.exists() {
         return Err(bad_input(format!(
             "{} already exists; demo writes a new database and never touches an existing file",
@@ -233,7 +259,9 @@ pub fn generate(out: &Path, flavor: Flavor, rows: u64, days: u32, seed: u64, now
         )));
     }
     if days == 0 {
-        return Err(bad_input("invalid --days '0': spread events over at least one day"));
+        return Err(bad_input(
+            "invalid --days '0': spread events over at least one day",
+        ));
     }
     let to_ms = now.with_nanosecond(0).unwrap_or(now).timestamp_millis();
     let from_ms = to_ms - i64::from(days) * 86_400_000;
@@ -244,7 +272,8 @@ pub fn generate(out: &Path, flavor: Flavor, rows: u64, days: u32, seed: u64, now
             if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)?;
             }
-            let c = Connection::open(out).with_context(|| format!("cannot create {}", out.display()))?;
+            let c = Connection::open(out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
             c.execute_batch(match flavor {
                 Flavor::Bot => BOT_DDL,
                 Flavor::ChatAgent => CHAT_AGENT_DDL,
@@ -256,13 +285,19 @@ pub fn generate(out: &Path, flavor: Flavor, rows: u64, days: u32, seed: u64, now
     // Bulk load: indexes are dropped and rebuilt once at the end, which is much faster
     // than keeping them up to date row by row.
     let indexes: Vec<(String, String)> = {
-        let mut s = conn.prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL")?;
-        s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
+        let mut s = conn.prepare(
+            "SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL",
+        )?;
+        s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?
     };
     conn.pragma_update(None, "synchronous", "OFF")?;
     let tx = conn.transaction()?;
     for (name, _) in &indexes {
-        tx.execute_batch(&format!("DROP INDEX {}", crate::store::mapping::quote(name)))?;
+        tx.execute_batch(&format!(
+            "DROP INDEX {}",
+            crate::store::mapping::quote(name)
+        ))?;
     }
     let stamps = g.timestamps(rows, from_ms, to_ms);
     {
@@ -354,18 +389,23 @@ impl<'c> RowWriter<'c> {
                 e.agent,
                 ts_text(),
             ])?,
-            Flavor::ChatAgent => self.stmt.execute(params![
-                e.ts_ms / 3_600_000 % 1000,
-                ts_text(),
-                e.operation,
-                e.model,
-                e.agent,
-                i(e.input_tokens + e.cache_read_tokens + e.cache_creation_tokens),
-                i(e.output_tokens),
-                i(e.input_tokens + e.cache_read_tokens + e.cache_creation_tokens + e.output_tokens),
-                e.cost_usd.unwrap_or(0.0),
-                e.duration_ms,
-            ])?,
+            Flavor::ChatAgent => {
+                self.stmt.execute(params![
+                    e.ts_ms / 3_600_000 % 1000,
+                    ts_text(),
+                    e.operation,
+                    e.model,
+                    e.agent,
+                    i(e.input_tokens + e.cache_read_tokens + e.cache_creation_tokens),
+                    i(e.output_tokens),
+                    i(e.input_tokens
+                        + e.cache_read_tokens
+                        + e.cache_creation_tokens
+                        + e.output_tokens),
+                    e.cost_usd.unwrap_or(0.0),
+                    e.duration_ms,
+                ])?
+            }
             Flavor::Desktop => self.stmt.execute(params![
                 ts_text(),
                 e.session.clone().unwrap_or_default(),

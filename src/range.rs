@@ -33,7 +33,12 @@ pub fn parse_range(s: &str, zone: &Zone, now: DateTime<Utc>) -> Result<TimeRange
     let t = s.trim();
     let bad = |why: &str| BadInput(format!("invalid range '{s}': {why}"));
     match t.to_ascii_lowercase().as_str() {
-        "all" => return Ok(TimeRange { from: None, to: None }),
+        "all" => {
+            return Ok(TimeRange {
+                from: None,
+                to: None,
+            });
+        }
         "today" => {
             return Ok(TimeRange {
                 from: Some(zone.start_of_day(now)),
@@ -59,10 +64,10 @@ pub fn parse_range(s: &str, zone: &Zone, now: DateTime<Utc>) -> Result<TimeRange
         } else {
             Some(parse_user_time(b, zone, now).map_err(|e| bad(&e.0))?)
         };
-        if let (Some(f), Some(to)) = (from, to) {
-            if f >= to {
-                return Err(bad("FROM must be before TO"));
-            }
+        if let (Some(f), Some(to)) = (from, to)
+            && f >= to
+        {
+            return Err(bad("FROM must be before TO"));
         }
         return Ok(TimeRange { from, to });
     }
@@ -77,7 +82,10 @@ pub fn parse_range(s: &str, zone: &Zone, now: DateTime<Utc>) -> Result<TimeRange
 pub fn parse_span(t: &str) -> Option<Duration> {
     let t = t.trim();
     let unit = t.chars().last()?;
-    let n: i64 = t[..t.len() - unit.len_utf8()].parse().ok().filter(|n| *n > 0)?;
+    let n: i64 = t[..t.len() - unit.len_utf8()]
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)?;
     match unit.to_ascii_lowercase() {
         'm' => Duration::try_minutes(n),
         'h' => Duration::try_hours(n),
@@ -99,17 +107,42 @@ mod tests {
     fn ranges() {
         let now = at("2025-11-18T21:39:51Z");
         let z = Zone::UTC;
-        assert_eq!(parse_range("1h", &z, now).unwrap().from, Some(at("2025-11-18T20:39:51Z")));
-        assert_eq!(parse_range("7d", &z, now).unwrap().from, Some(at("2025-11-11T21:39:51Z")));
-        assert_eq!(parse_range("today", &z, now).unwrap().from, Some(at("2025-11-18T00:00:00Z")));
-        assert_eq!(parse_range("month", &z, now).unwrap().from, Some(at("2025-11-01T00:00:00Z")));
-        assert_eq!(parse_range("all", &z, now).unwrap(), TimeRange { from: None, to: None });
+        assert_eq!(
+            parse_range("1h", &z, now).unwrap().from,
+            Some(at("2025-11-18T20:39:51Z"))
+        );
+        assert_eq!(
+            parse_range("7d", &z, now).unwrap().from,
+            Some(at("2025-11-11T21:39:51Z"))
+        );
+        assert_eq!(
+            parse_range("today", &z, now).unwrap().from,
+            Some(at("2025-11-18T00:00:00Z"))
+        );
+        assert_eq!(
+            parse_range("month", &z, now).unwrap().from,
+            Some(at("2025-11-01T00:00:00Z"))
+        );
+        assert_eq!(
+            parse_range("all", &z, now).unwrap(),
+            TimeRange {
+                from: None,
+                to: None
+            }
+        );
         let r = parse_range("2025-11-01..2025-11-02", &z, now).unwrap();
         assert_eq!(r.from, Some(at("2025-11-01T00:00:00Z")));
         assert_eq!(r.to, Some(at("2025-11-02T00:00:00Z")));
         assert!(r.contains_ms(at("2025-11-01T23:59:59Z").timestamp_millis()));
         assert!(!r.contains_ms(at("2025-11-02T00:00:00Z").timestamp_millis()));
-        for bad in ["", "0h", "-1h", "yesterday", "2025-11-02..2025-11-01", "x..y"] {
+        for bad in [
+            "",
+            "0h",
+            "-1h",
+            "yesterday",
+            "2025-11-02..2025-11-01",
+            "x..y",
+        ] {
             let e = parse_range(bad, &z, now).unwrap_err();
             assert!(e.0.contains(bad), "{e:?}");
         }
@@ -119,6 +152,9 @@ mod tests {
     fn today_in_zone() {
         let now = at("2025-11-18T21:39:51Z");
         let z = Zone::parse("+08:00").unwrap();
-        assert_eq!(parse_range("today", &z, now).unwrap().from, Some(at("2025-11-18T16:00:00Z")));
+        assert_eq!(
+            parse_range("today", &z, now).unwrap().from,
+            Some(at("2025-11-18T16:00:00Z"))
+        );
     }
 }

@@ -113,7 +113,10 @@ pub fn bucket_of(ms: i64, bucket: Bucket, zone: &Zone) -> (String, i64) {
             let w = d.iso_week();
             let monday = NaiveDate::from_isoywd_opt(w.year(), w.week(), chrono::Weekday::Mon)
                 .expect("valid ISO week");
-            (format!("{}-W{:02}", w.year(), w.week()), monday.and_time(NaiveTime::MIN))
+            (
+                format!("{}-W{:02}", w.year(), w.week()),
+                monday.and_time(NaiveTime::MIN),
+            )
         }
         Bucket::Month => (
             d.format("%Y-%m").to_string(),
@@ -147,7 +150,13 @@ pub fn build(
 }
 
 /// Fold grouped rows (one per key × slice × model) into report groups.
-pub fn fold(rows: Vec<AggRow>, range: TimeRange, grouping: Grouping, mode: CostMode, zone: &Zone) -> Report {
+pub fn fold(
+    rows: Vec<AggRow>,
+    range: TimeRange,
+    grouping: Grouping,
+    mode: CostMode,
+    zone: &Zone,
+) -> Report {
     let mut groups: HashMap<String, Group> = HashMap::new();
     let mut totals = Totals::default();
     let mut unpriced: BTreeMap<String, u64> = BTreeMap::new();
@@ -186,7 +195,9 @@ pub fn fold(rows: Vec<AggRow>, range: TimeRange, grouping: Grouping, mode: CostM
     }
     let mut groups: Vec<Group> = groups.into_values().collect();
     match grouping {
-        Grouping::Time(_) => groups.sort_by_key(|g| (g.start_ms.unwrap_or(i64::MAX), g.key.clone())),
+        Grouping::Time(_) => {
+            groups.sort_by_key(|g| (g.start_ms.unwrap_or(i64::MAX), g.key.clone()))
+        }
         Grouping::Dim(_) => groups.sort_by(|a, b| {
             b.totals
                 .total_tokens

@@ -8,17 +8,12 @@ use chrono::{
 use crate::error::{BadInput, bad_input};
 
 /// A time zone chosen by the user: the machine's local zone, an IANA zone or a fixed offset.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum Zone {
+    #[default]
     Local,
     Named(chrono_tz::Tz),
     Fixed(FixedOffset),
-}
-
-impl Default for Zone {
-    fn default() -> Self {
-        Zone::Local
-    }
 }
 
 impl Zone {
@@ -69,7 +64,11 @@ impl Zone {
     /// A wall-clock time in this zone as a UTC instant. In a gap (spring forward) the time
     /// after the gap is used; in an overlap (fall back) the earlier instant.
     pub fn from_local(&self, naive: NaiveDateTime) -> DateTime<Utc> {
-        fn pick<T: TimeZone>(r: LocalResult<DateTime<T>>, tz: &T, naive: NaiveDateTime) -> DateTime<Utc> {
+        fn pick<T: TimeZone>(
+            r: LocalResult<DateTime<T>>,
+            tz: &T,
+            naive: NaiveDateTime,
+        ) -> DateTime<Utc> {
             match r {
                 LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => t.with_timezone(&Utc),
                 LocalResult::None => {
@@ -118,7 +117,10 @@ fn parse_offset(s: &str) -> Option<FixedOffset> {
     }
     let (h, m) = match digits.len() {
         1 | 2 => (digits.parse::<i32>().ok()?, 0),
-        4 => (digits[..2].parse::<i32>().ok()?, digits[2..].parse::<i32>().ok()?),
+        4 => (
+            digits[..2].parse::<i32>().ok()?,
+            digits[2..].parse::<i32>().ok()?,
+        ),
         _ => return None,
     };
     if h > 23 || m > 59 {
@@ -173,7 +175,12 @@ pub fn parse_stored_timestamp(s: &str, naive_zone: &Zone) -> Option<i64> {
         return Some(dt.timestamp_millis());
     }
     // Zone-bearing forms that RFC 3339 refuses: space separator, `+0800`, ` UTC`.
-    for fmt in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f %z"] {
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S%.f%:z",
+        "%Y-%m-%d %H:%M:%S%.f%z",
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+        "%Y-%m-%d %H:%M:%S%.f %z",
+    ] {
         if let Ok(dt) = DateTime::parse_from_str(t, fmt) {
             return Some(dt.timestamp_millis());
         }
@@ -182,7 +189,12 @@ pub fn parse_stored_timestamp(s: &str, naive_zone: &Zone) -> Option<i64> {
         Some(b) => (b, true),
         None => (t, false),
     };
-    for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"] {
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(n) = NaiveDateTime::parse_from_str(body, fmt) {
             let zone = if utc_suffix { Zone::UTC } else { *naive_zone };
             return Some(zone.from_local(n).timestamp_millis());
@@ -190,14 +202,21 @@ pub fn parse_stored_timestamp(s: &str, naive_zone: &Zone) -> Option<i64> {
     }
     if let Ok(d) = NaiveDate::parse_from_str(body, "%Y-%m-%d") {
         let zone = if utc_suffix { Zone::UTC } else { *naive_zone };
-        return Some(zone.from_local(d.and_time(NaiveTime::MIN)).timestamp_millis());
+        return Some(
+            zone.from_local(d.and_time(NaiveTime::MIN))
+                .timestamp_millis(),
+        );
     }
     None
 }
 
 /// Parse a time typed by the user (`--at`, range bounds): RFC 3339, `YYYY-MM-DD HH:MM[:SS]`
 /// or `YYYY-MM-DD` in `zone`, unix seconds or milliseconds, or `now`.
-pub fn parse_user_time(s: &str, zone: &Zone, now: DateTime<Utc>) -> Result<DateTime<Utc>, BadInput> {
+pub fn parse_user_time(
+    s: &str,
+    zone: &Zone,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, BadInput> {
     let t = s.trim();
     if t.eq_ignore_ascii_case("now") {
         return Ok(now);
@@ -213,7 +232,11 @@ pub fn parse_user_time(s: &str, zone: &Zone, now: DateTime<Utc>) -> Result<DateT
 }
 
 /// Convenience for callers that want an `anyhow` error.
-pub fn parse_user_time_anyhow(s: &str, zone: &Zone, now: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> {
+pub fn parse_user_time_anyhow(
+    s: &str,
+    zone: &Zone,
+    now: DateTime<Utc>,
+) -> anyhow::Result<DateTime<Utc>> {
     parse_user_time(s, zone, now).map_err(|e| bad_input(e.0))
 }
 
@@ -261,7 +284,10 @@ mod tests {
     #[test]
     fn zones() {
         assert_eq!(Zone::parse("utc").unwrap(), Zone::UTC);
-        assert!(matches!(Zone::parse("Europe/Paris").unwrap(), Zone::Named(_)));
+        assert!(matches!(
+            Zone::parse("Europe/Paris").unwrap(),
+            Zone::Named(_)
+        ));
         assert!(matches!(Zone::parse("-05:30").unwrap(), Zone::Fixed(_)));
         assert!(Zone::parse("Mars/Olympus").is_err());
     }

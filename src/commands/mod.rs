@@ -39,13 +39,17 @@ impl Ctx {
             None => Zone::Local,
         };
         let foreign_zone = match config.foreign_tz.as_deref() {
-            Some(s) => Zone::parse(s).map_err(|e| bad_input(format!("config foreign_tz: {}", e.0)))?,
+            Some(s) => {
+                Zone::parse(s).map_err(|e| bad_input(format!("config foreign_tz: {}", e.0)))?
+            }
             None => Zone::UTC,
         };
         let cost_mode = match (g.cost_mode, config.cost_mode.as_deref()) {
             (Some(m), _) => m,
             (None, Some(s)) => <CostMode as clap::ValueEnum>::from_str(s, true).map_err(|_| {
-                bad_input(format!("config cost_mode = '{s}': use auto, stored or calculate"))
+                bad_input(format!(
+                    "config cost_mode = '{s}': use auto, stored or calculate"
+                ))
             })?,
             (None, None) => CostMode::Auto,
         };
@@ -72,11 +76,16 @@ impl Ctx {
 
     /// Open the usage database for reading (native or foreign).
     pub fn open_source(&self) -> anyhow::Result<crate::store::Source> {
-        crate::store::Source::open(&self.db, self.schema.as_deref(), &self.config, self.foreign_zone)
+        crate::store::Source::open(
+            &self.db,
+            self.schema.as_deref(),
+            &self.config,
+            self.foreign_zone,
+        )
     }
 }
 
+pub mod demo;
 pub mod record;
 pub mod report;
 pub mod table;
-pub mod demo;

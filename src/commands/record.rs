@@ -9,12 +9,12 @@ use crate::timefmt::parse_user_time;
 /// A token count: a whole number ≥ 0.
 pub fn parse_tokens(flag: &str, v: &str) -> anyhow::Result<u64> {
     let t = v.trim();
-    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
-        if let Ok(n) = t.parse::<u64>() {
-            if n <= i64::MAX as u64 {
-                return Ok(n);
-            }
-        }
+    if !t.is_empty()
+        && t.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(n) = t.parse::<u64>()
+        && n <= i64::MAX as u64
+    {
+        return Ok(n);
     }
     let why = if t.starts_with('-') {
         "token counts cannot be negative"
@@ -28,8 +28,12 @@ pub fn parse_tokens(flag: &str, v: &str) -> anyhow::Result<u64> {
 pub fn parse_amount(flag: &str, v: &str) -> anyhow::Result<f64> {
     match v.trim().parse::<f64>() {
         Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
-        Ok(x) if x < 0.0 => Err(bad_input(format!("invalid {flag} '{v}': it cannot be negative"))),
-        _ => Err(bad_input(format!("invalid {flag} '{v}': use a number such as 0.0125"))),
+        Ok(x) if x < 0.0 => Err(bad_input(format!(
+            "invalid {flag} '{v}': it cannot be negative"
+        ))),
+        _ => Err(bad_input(format!(
+            "invalid {flag} '{v}': use a number such as 0.0125"
+        ))),
     }
 }
 
@@ -40,7 +44,8 @@ pub fn event_from_args(ctx: &Ctx, a: &RecordArgs) -> anyhow::Result<NewEvent> {
         return Err(bad_input("invalid --model '': a model name is required"));
     }
     let at = match &a.at {
-        Some(s) => parse_user_time(s, &ctx.zone, ctx.now).map_err(|e| bad_input(format!("invalid --at: {}", e.0)))?,
+        Some(s) => parse_user_time(s, &ctx.zone, ctx.now)
+            .map_err(|e| bad_input(format!("invalid --at: {}", e.0)))?,
         None => ctx.now,
     };
     let metadata = match &a.metadata {
@@ -65,7 +70,11 @@ pub fn event_from_args(ctx: &Ctx, a: &RecordArgs) -> anyhow::Result<NewEvent> {
         output_tokens: parse_tokens("--output", &a.output)?,
         cache_creation_tokens: parse_tokens("--cache-write", &a.cache_write)?,
         cache_read_tokens: parse_tokens("--cache-read", &a.cache_read)?,
-        cost_usd: a.cost.as_deref().map(|c| parse_amount("--cost", c)).transpose()?,
+        cost_usd: a
+            .cost
+            .as_deref()
+            .map(|c| parse_amount("--cost", c))
+            .transpose()?,
         duration_ms: a
             .duration_ms
             .as_deref()
@@ -85,7 +94,10 @@ pub fn run(ctx: &Ctx, a: &RecordArgs) -> anyhow::Result<u8> {
         println!(
             "recorded {} tokens of {} in {}",
             crate::numfmt::thousands(
-                event.input_tokens + event.output_tokens + event.cache_creation_tokens + event.cache_read_tokens
+                event.input_tokens
+                    + event.output_tokens
+                    + event.cache_creation_tokens
+                    + event.cache_read_tokens
             ),
             event.model,
             ctx.db.display()

@@ -4,10 +4,10 @@ use serde_json::json;
 
 use crate::cli::{OutputFormat, ReportArgs};
 use crate::commands::{Ctx, table};
+use crate::error::bad_input;
 use crate::numfmt::{percent, thousands, usd};
 use crate::range::parse_range;
 use crate::report::{Report, Totals, build};
-use crate::error::bad_input;
 
 pub fn run(ctx: &Ctx, args: &ReportArgs) -> anyhow::Result<u8> {
     let range = parse_range(&args.range, &ctx.zone, ctx.now).map_err(|e| bad_input(e.0))?;
@@ -19,10 +19,10 @@ pub fn run(ctx: &Ctx, args: &ReportArgs) -> anyhow::Result<u8> {
         OutputFormat::Csv => to_csv(&report)?,
     };
     print!("{out}");
-    if args.format != OutputFormat::Table {
-        if let Some(w) = unpriced_warning(&report) {
-            eprintln!("tokmon: {w}");
-        }
+    if args.format != OutputFormat::Table
+        && let Some(w) = unpriced_warning(&report)
+    {
+        eprintln!("tokmon: {w}");
     }
     Ok(0)
 }
@@ -51,7 +51,9 @@ pub fn to_json(r: &Report, now: chrono::DateTime<chrono::Utc>) -> serde_json::Va
         .iter()
         .map(|g| {
             let mut v = json!({"key": g.key});
-            if let (Some(o), serde_json::Value::Object(t)) = (v.as_object_mut(), totals_json(&g.totals)) {
+            if let (Some(o), serde_json::Value::Object(t)) =
+                (v.as_object_mut(), totals_json(&g.totals))
+            {
                 o.extend(t);
             }
             v
@@ -121,7 +123,17 @@ fn to_table(r: &Report, ctx: &Ctx) -> String {
         crate::report::Grouping::Time(b) => format!("{b:?}").to_uppercase(),
     };
     let mut t = table::new(
-        &[&by, "EVENTS", "INPUT", "OUTPUT", "CACHE WRITE", "CACHE READ", "TOTAL", "COST", "SHARE"],
+        &[
+            &by,
+            "EVENTS",
+            "INPUT",
+            "OUTPUT",
+            "CACHE WRITE",
+            "CACHE READ",
+            "TOTAL",
+            "COST",
+            "SHARE",
+        ],
         1,
     );
     let whole = r.totals.total_tokens as f64;
@@ -143,8 +155,13 @@ fn to_table(r: &Report, ctx: &Ctx) -> String {
     }
     t.add_row(row("TOTAL", &r.totals));
     let fmt_t = |x: Option<chrono::DateTime<chrono::Utc>>, open: &str| {
-        x.map(|t| ctx.zone.to_local(t).format("%Y-%m-%d %H:%M:%S %:z").to_string())
-            .unwrap_or_else(|| open.to_string())
+        x.map(|t| {
+            ctx.zone
+                .to_local(t)
+                .format("%Y-%m-%d %H:%M:%S %:z")
+                .to_string()
+        })
+        .unwrap_or_else(|| open.to_string())
     };
     let mut out = table::render(&t);
     out.push('\n');

@@ -8,7 +8,7 @@ pub fn new(header: &[&str], left: usize) -> Table {
     let mut t = Table::new();
     t.load_preset(NOTHING)
         .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header(header.iter().map(|h| Cell::new(h)));
+        .set_header(header.iter().map(Cell::new));
     for (i, col) in t.column_iter_mut().enumerate() {
         if i >= left {
             col.set_cell_alignment(CellAlignment::Right);

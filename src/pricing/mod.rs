@@ -33,18 +33,39 @@ pub struct Resolved {
 }
 
 const TABLE: &[(&str, &str, Price)] = &[
-    ("gpt-4o", "openai", Price { input: 2.5e-6, output: 1e-5, cache_write: 0.0, cache_read: 1.25e-6 }),
-    ("claude-sonnet-4-5", "anthropic", Price { input: 3e-6, output: 1.5e-5, cache_write: 3.75e-6, cache_read: 3e-7 }),
+    (
+        "gpt-4o",
+        "openai",
+        Price {
+            input: 2.5e-6,
+            output: 1e-5,
+            cache_write: 0.0,
+            cache_read: 1.25e-6,
+        },
+    ),
+    (
+        "claude-sonnet-4-5",
+        "anthropic",
+        Price {
+            input: 3e-6,
+            output: 1.5e-5,
+            cache_write: 3.75e-6,
+            cache_read: 3e-7,
+        },
+    ),
 ];
 
 /// Resolve a model name to a price.
 pub fn resolve(model: &str) -> Option<Resolved> {
     let name = model.trim().to_ascii_lowercase();
     let name = name.rsplit('/').next().unwrap_or(&name).to_string();
-    TABLE.iter().find(|(k, _, _)| *k == name).map(|(k, p, price)| Resolved {
-        key: k,
-        provider: p,
-        price: *price,
-        matched_by: "exact",
-    })
+    TABLE
+        .iter()
+        .find(|(k, _, _)| *k == name)
+        .map(|(k, p, price)| Resolved {
+            key: k,
+            provider: p,
+            price: *price,
+            matched_by: "exact",
+        })
 }

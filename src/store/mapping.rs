@@ -54,11 +54,11 @@ pub enum Col {
 }
 
 impl Col {
-    fn col(name: &str) -> Col {
+    fn named(name: &str) -> Col {
         Col::Column(name.to_string())
     }
     fn opt(name: &Option<String>) -> Col {
-        name.as_deref().map(Col::col).unwrap_or(Col::Absent)
+        name.as_deref().map(Col::named).unwrap_or(Col::Absent)
     }
 }
 
@@ -114,21 +114,21 @@ impl Mapping {
             id: "id".into(),
             ts: "ts".into(),
             ts_is_ms: true,
-            model: Col::col("model"),
-            provider: Col::col("provider"),
-            agent: Col::col("agent"),
-            session: Col::col("session"),
-            project: Col::col("project"),
-            user: Col::col("user"),
-            channel: Col::col("channel"),
-            operation: Col::col("operation"),
-            input: Col::col("input_tokens"),
-            output: Col::col("output_tokens"),
-            cache_write: Col::col("cache_creation_tokens"),
-            cache_read: Col::col("cache_read_tokens"),
-            cost: Col::col("cost_usd"),
+            model: Col::named("model"),
+            provider: Col::named("provider"),
+            agent: Col::named("agent"),
+            session: Col::named("session"),
+            project: Col::named("project"),
+            user: Col::named("user"),
+            channel: Col::named("channel"),
+            operation: Col::named("operation"),
+            input: Col::named("input_tokens"),
+            output: Col::named("output_tokens"),
+            cache_write: Col::named("cache_creation_tokens"),
+            cache_read: Col::named("cache_read_tokens"),
+            cost: Col::named("cost_usd"),
             cost_scale: 1.0,
-            duration_ms: Col::col("duration_ms"),
+            duration_ms: Col::named("duration_ms"),
             agent_none_values: vec![],
             trusted: true,
         }
@@ -140,7 +140,7 @@ impl Mapping {
             id: "id".into(),
             ts: ts.into(),
             ts_is_ms: false,
-            model: Col::col(model),
+            model: Col::named(model),
             provider: Col::Absent,
             agent: Col::Absent,
             session: Col::Absent,
@@ -148,8 +148,8 @@ impl Mapping {
             user: Col::Absent,
             channel: Col::Absent,
             operation: Col::Absent,
-            input: Col::col("input_tokens"),
-            output: Col::col("output_tokens"),
+            input: Col::named("input_tokens"),
+            output: Col::named("output_tokens"),
             cache_write: Col::Absent,
             cache_read: Col::Absent,
             cost: Col::Absent,
@@ -163,10 +163,10 @@ impl Mapping {
     /// Bot tracker: provider + model + request_type (formats.md §1).
     pub fn bot() -> Mapping {
         Mapping {
-            provider: Col::col("provider"),
-            agent: Col::col("request_type"),
-            user: Col::col("user_id"),
-            cost: Col::col("cost_usd"),
+            provider: Col::named("provider"),
+            agent: Col::named("request_type"),
+            user: Col::named("user_id"),
+            cost: Col::named("cost_usd"),
             ..Mapping::foreign("token_usage", "timestamp", "model")
         }
     }
@@ -174,11 +174,11 @@ impl Mapping {
     /// Chat agent tracker: chat_mode / model_name / agent_name (formats.md §2).
     pub fn chat_agent() -> Mapping {
         Mapping {
-            agent: Col::col("agent_name"),
-            operation: Col::col("chat_mode"),
-            session: Col::col("session_id"),
-            cost: Col::col("cost_usd"),
-            duration_ms: Col::col("duration_ms"),
+            agent: Col::named("agent_name"),
+            operation: Col::named("chat_mode"),
+            session: Col::named("session_id"),
+            cost: Col::named("cost_usd"),
+            duration_ms: Col::named("duration_ms"),
             ..Mapping::foreign("token_usage", "timestamp", "model_name")
         }
     }
@@ -187,15 +187,15 @@ impl Mapping {
     /// Missing context is stored as '' and the agent as 'unknown': both read as none.
     pub fn desktop() -> Mapping {
         Mapping {
-            provider: Col::col("endpoint_name"),
-            agent: Col::col("operation_type"),
-            operation: Col::col("operation_detail"),
-            session: Col::col("session_id"),
-            user: Col::col("user_id"),
-            channel: Col::col("channel"),
-            cache_write: Col::col("cache_creation_tokens"),
-            cache_read: Col::col("cache_read_tokens"),
-            cost: Col::col("estimated_cost"),
+            provider: Col::named("endpoint_name"),
+            agent: Col::named("operation_type"),
+            operation: Col::named("operation_detail"),
+            session: Col::named("session_id"),
+            user: Col::named("user_id"),
+            channel: Col::named("channel"),
+            cache_write: Col::named("cache_creation_tokens"),
+            cache_read: Col::named("cache_read_tokens"),
+            cost: Col::named("estimated_cost"),
             agent_none_values: vec!["unknown".into()],
             ..Mapping::foreign("token_usage", "timestamp", "model")
         }

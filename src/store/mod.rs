@@ -88,7 +88,9 @@ impl SchemaKind {
                     .tables
                     .iter()
                     .find(|t| custom_name(t) == name)
-                    .ok_or_else(|| bad_input(format!("no [[table]] named '{name}' in the config")))?;
+                    .ok_or_else(|| {
+                        bad_input(format!("no [[table]] named '{name}' in the config"))
+                    })?;
                 Mapping::custom(t)?
             }
         })
@@ -134,19 +136,42 @@ pub fn detect(conn: &Connection) -> anyhow::Result<Result<Option<SchemaKind>, Ve
         t.iter()
             .any(|(n, c)| n == table && cols.iter().all(|want| c.iter().any(|have| have == want)))
     };
-    let kind = if has("events", &["ts", "model", "input_tokens", "cache_creation_tokens", "unique_key"])
-    {
+    let kind = if has(
+        "events",
+        &[
+            "ts",
+            "model",
+            "input_tokens",
+            "cache_creation_tokens",
+            "unique_key",
+        ],
+    ) {
         Some(SchemaKind::Native)
-    } else if has("token_usage", &["endpoint_name", "cache_creation_tokens", "cache_read_tokens"]) {
+    } else if has(
+        "token_usage",
+        &[
+            "endpoint_name",
+            "cache_creation_tokens",
+            "cache_read_tokens",
+        ],
+    ) {
         Some(SchemaKind::Desktop)
-    } else if has("token_usage", &["chat_mode", "model_name", "input_tokens", "output_tokens"]) {
+    } else if has(
+        "token_usage",
+        &["chat_mode", "model_name", "input_tokens", "output_tokens"],
+    ) {
         Some(SchemaKind::ChatAgent)
-    } else if has("token_usage", &["provider", "model", "input_tokens", "output_tokens"]) {
+    } else if has(
+        "token_usage",
+        &["provider", "model", "input_tokens", "output_tokens"],
+    ) {
         Some(SchemaKind::Bot)
     } else {
         None
     };
-    Ok(kind.map(Some).ok_or_else(|| t.into_iter().map(|(n, _)| n).collect()))
+    Ok(kind
+        .map(Some)
+        .ok_or_else(|| t.into_iter().map(|(n, _)| n).collect()))
 }
 
 /// Detect the schema of a database file without changing it.
@@ -164,7 +189,9 @@ pub fn detect_path(path: &Path) -> anyhow::Result<Option<SchemaKind>> {
 fn open_read_only(path: &Path) -> anyhow::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
     )
     .with_context(|| format!("cannot open database {}", path.display()))?;
     conn.busy_timeout(std::time::Duration::from_millis(native::BUSY_TIMEOUT_MS))?;
@@ -199,11 +226,19 @@ pub fn register_ts_function(conn: &Connection, zone: Zone) -> rusqlite::Result<(
 
 /// `YYYY-MM-DD HH:MM:SS` (SQLite's CURRENT_TIMESTAMP) read as UTC without allocating.
 pub fn fast_utc_ms(b: &[u8]) -> Option<i64> {
-    if b.len() != 19 || b[4] != b'-' || b[7] != b'-' || (b[10] != b' ' && b[10] != b'T') || b[13] != b':' || b[16] != b':' {
+    if b.len() != 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || (b[10] != b' ' && b[10] != b'T')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        b[r].iter().try_fold(0i64, |acc, &c| c.is_ascii_digit().then(|| acc * 10 + (c - b'0') as i64))
+        b[r].iter().try_fold(0i64, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + (c - b'0') as i64)
+        })
     };
     let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
@@ -291,7 +326,9 @@ impl Source {
 
     /// Changes whenever another connection commits to the database; cheap to poll.
     pub fn data_version(&self) -> anyhow::Result<i64> {
-        Ok(self.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))?)
     }
 }
 
@@ -303,7 +340,10 @@ fn check_columns(conn: &Connection, path: &Path, m: &Mapping) -> anyhow::Result<
             "{} has no table '{}' (tables: {})",
             path.display(),
             m.table,
-            all.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+            all.iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     };
     let missing: Vec<String> = m
@@ -330,8 +370,17 @@ mod tests {
 
     #[test]
     fn fast_parser_agrees_with_chrono() {
-        for s in ["2025-11-18 21:39:51", "1999-12-31 23:59:59", "2024-02-29 00:00:00", "2025-01-01T00:00:00"] {
-            assert_eq!(fast_utc_ms(s.as_bytes()), parse_stored_timestamp(s, &Zone::UTC), "{s}");
+        for s in [
+            "2025-11-18 21:39:51",
+            "1999-12-31 23:59:59",
+            "2024-02-29 00:00:00",
+            "2025-01-01T00:00:00",
+        ] {
+            assert_eq!(
+                fast_utc_ms(s.as_bytes()),
+                parse_stored_timestamp(s, &Zone::UTC),
+                "{s}"
+            );
         }
         assert_eq!(fast_utc_ms(b"2025-13-18 21:39:51"), None);
         assert_eq!(fast_utc_ms(b"2025-11-18 21:39:5x"), None);

@@ -13,7 +13,9 @@ use crate::error::bad_input;
 /// The SQL files of `migrations/`, embedded at build time, applied in order. The applied
 /// version is recorded in SQLite's `user_version`.
 static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
-    Migrations::new(vec![M::up(include_str!("../../migrations/0001_events.sql"))])
+    Migrations::new(vec![M::up(include_str!(
+        "../../migrations/0001_events.sql"
+    ))])
 });
 
 /// How long a writer waits for another writer's lock before giving up.
@@ -198,7 +200,9 @@ pub fn sync_history(conn: &Connection, limit: Option<usize>) -> anyhow::Result<V
 /// The most recent sync, if any.
 pub fn last_sync(conn: &Connection) -> anyhow::Result<Option<i64>> {
     Ok(conn
-        .query_row("SELECT MAX(at) FROM sync_history", [], |r| r.get::<_, Option<i64>>(0))
+        .query_row("SELECT MAX(at) FROM sync_history", [], |r| {
+            r.get::<_, Option<i64>>(0)
+        })
         .optional()?
         .flatten())
 }

@@ -2,8 +2,8 @@
 
 use rusqlite::params;
 
-use super::mapping::Dimension;
 use super::Source;
+use super::mapping::Dimension;
 
 /// Token counts of a set of events.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -151,7 +151,11 @@ impl Source {
         } else {
             format!("WHERE {}", filters.join(" AND "))
         };
-        let inner_t = if q.bucket_ms.is_some() { m.ts_sql() } else { "NULL".into() };
+        let inner_t = if q.bucket_ms.is_some() {
+            m.ts_sql()
+        } else {
+            "NULL".into()
+        };
         format!(
             "SELECT k, {bucket} AS b, m, COUNT(*), TOTAL(i), TOTAL(o), TOTAL(cw), TOTAL(cr), TOTAL(c),
                 TOTAL(CASE WHEN c > 0 THEN c END),
@@ -182,7 +186,11 @@ impl Source {
         let mut stmt = self.conn().prepare_cached(&sql)?;
         // Bind only the parameters the SQL uses (`?2` alone still counts as two).
         let bounds = [q.from_ms.unwrap_or(i64::MIN), q.to_ms.unwrap_or(i64::MAX)];
-        let n = if q.to_ms.is_some() { 2 } else { usize::from(q.from_ms.is_some()) };
+        let n = if q.to_ms.is_some() {
+            2
+        } else {
+            usize::from(q.from_ms.is_some())
+        };
         let u = |f: f64| f as u64;
         let rows = stmt
             .query_map(rusqlite::params_from_iter(&bounds[..n]), |r| {
@@ -243,7 +251,8 @@ impl Source {
         let mut stmt = self.conn().prepare_cached(&sql)?;
         let rows = stmt
             .query_map(params![after_id, limit as i64], |r| {
-                let tok = |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(i)?.max(0) as u64) };
+                let tok =
+                    |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(i)?.max(0) as u64) };
                 Ok(EventRow {
                     id: r.get(0)?,
                     ts_ms: r.get(1)?,
@@ -285,7 +294,10 @@ impl Source {
         if self.empty {
             return Ok(0);
         }
-        let sql = format!("SELECT COUNT(*) FROM {}", super::mapping::quote(&self.mapping.table));
+        let sql = format!(
+            "SELECT COUNT(*) FROM {}",
+            super::mapping::quote(&self.mapping.table)
+        );
         Ok(self.conn().query_row(&sql, [], |r| r.get::<_, i64>(0))? as u64)
     }
 
@@ -299,8 +311,9 @@ impl Source {
             ts = self.mapping.ts_sql(),
             t = super::mapping::quote(&self.mapping.table)
         );
-        let (a, b): (Option<i64>, Option<i64>) =
-            self.conn().query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let (a, b): (Option<i64>, Option<i64>) = self
+            .conn()
+            .query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(a.zip(b))
     }
 }

@@ -263,6 +263,8 @@ pub struct Source {
     pub mapping: Mapping,
     /// The database has no tables yet (a native file not yet written).
     pub empty: bool,
+    /// The native rollup table is there to answer range queries.
+    pub has_rollup: bool,
     conn: Connection,
 }
 
@@ -311,11 +313,15 @@ impl Source {
         if !empty {
             check_columns(&conn, path, &mapping)?;
         }
+        let has_rollup = kind.is_native()
+            && !empty
+            && tables(&conn)?.iter().any(|(n, _)| n == query::ROLLUP_TABLE);
         Ok(Source {
             path: path.to_path_buf(),
             kind,
             mapping,
             empty,
+            has_rollup,
             conn,
         })
     }

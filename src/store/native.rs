@@ -13,10 +13,33 @@ use crate::error::bad_input;
 /// The SQL files of `migrations/`, embedded at build time, applied in order. The applied
 /// version is recorded in SQLite's `user_version`.
 static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
-    Migrations::new(vec![M::up(include_str!(
-        "../../migrations/0001_events.sql"
-    ))])
+    Migrations::new(vec![
+        M::up(include_str!("../../migrations/0001_events.sql")),
+        M::up_with_hook(include_str!("../../migrations/0003_rollups.sql"), |tx| {
+            rebuild_rollup(tx)?;
+            Ok(())
+        }),
+    ])
 });
+
+/// Recompute the rollup table from the events (after a bulk load without triggers, or when
+/// the rollup table is first created).
+pub fn rebuild_rollup(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "DELETE FROM rollup_15m;
+         INSERT INTO rollup_15m
+         SELECT ts / 900000, model, COALESCE(agent, ''), COALESCE(provider, ''),
+                COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_tokens),
+                SUM(cache_read_tokens), TOTAL(cost_usd), TOTAL(CASE WHEN cost_usd > 0 THEN cost_usd END),
+                SUM(CASE WHEN cost_usd > 0 THEN 0 ELSE 1 END),
+                SUM(CASE WHEN cost_usd > 0 THEN 0 ELSE input_tokens END),
+                SUM(CASE WHEN cost_usd > 0 THEN 0 ELSE output_tokens END),
+                SUM(CASE WHEN cost_usd > 0 THEN 0 ELSE cache_creation_tokens END),
+                SUM(CASE WHEN cost_usd > 0 THEN 0 ELSE cache_read_tokens END)
+         FROM events
+         GROUP BY 1, 2, 3, 4;",
+    )
+}
 
 /// How long a writer waits for another writer's lock before giving up.
 pub const BUSY_TIMEOUT_MS: u64 = 5_000;
@@ -53,11 +76,6 @@ fn configure(conn: &Connection) -> anyhow::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     Ok(())
-}
-
-/// The schema version a migrated database ends at.
-pub fn latest_version() -> usize {
-    1
 }
 
 /// One event to write. Dimension values that are empty become NULL.

@@ -77,3 +77,8 @@ CREATE TRIGGER events_append_only BEFORE UPDATE OF ts, model, agent, provider, i
     output_tokens, cache_creation_tokens, cache_read_tokens, cost_usd ON events BEGIN
     SELECT RAISE(ABORT, 'tokmon events are append-only: delete the row and insert it again');
 END;
+
+-- Grouped reads by model or agent now come from the rollup; the edges of a range are found
+-- through events_ts. These indexes would only slow every insert down.
+DROP INDEX events_model_ts;
+DROP INDEX events_agent_ts;

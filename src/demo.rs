@@ -292,7 +292,11 @@ pub fn generate(
         s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<Result<_, _>>()?
     };
+    // The file is new: a crash mid-load leaves nothing worth keeping, so skip the journal
+    // and give the index builds room.
+    conn.pragma_update(None, "journal_mode", "OFF")?;
     conn.pragma_update(None, "synchronous", "OFF")?;
+    conn.pragma_update(None, "cache_size", -262_144)?;
     let tx = conn.transaction()?;
     for (kind, name, _) in &derived {
         let kind = if kind == "index" { "INDEX" } else { "TRIGGER" };
@@ -317,6 +321,9 @@ pub fn generate(
     }
     tx.commit()?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    if flavor == Flavor::Native {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+    }
     conn.execute_batch("ANALYZE")?;
     Ok(rows)
 }

@@ -22,6 +22,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         None => anyhow::bail!("the monitor is not built yet"),
         Some(cmd) => match cmd {
+            Command::Prices(a) => tokmon::commands::prices::run(&ctx, &a),
             _ => anyhow::bail!("not built yet"),
         },
     }

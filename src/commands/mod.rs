@@ -1,5 +1,7 @@
 //! One module per subcommand. They print to stdout and never touch the terminal UI.
 
+pub mod prices;
+
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};

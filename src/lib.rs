@@ -7,5 +7,6 @@ pub mod cost;
 pub mod error;
 pub mod paths;
 pub mod pricing;
+pub mod state_file;
 pub mod store;
 pub mod timefmt;

@@ -22,6 +22,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         None => anyhow::bail!("the monitor is not built yet"),
         Some(cmd) => match cmd {
+            Command::Sync(a) => tokmon::commands::sync::run(&ctx, &a),
+            Command::Status(a) => tokmon::commands::status::run(&ctx, &a),
             _ => anyhow::bail!("not built yet"),
         },
     }

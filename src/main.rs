@@ -26,6 +26,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Command::Report(a) => tokmon::commands::report::run(&ctx, &a),
             Command::Demo(a) => tokmon::commands::demo::run(&ctx, &a),
             Command::Prices(a) => tokmon::commands::prices::run(&ctx, &a),
+            Command::Sync(a) => tokmon::commands::sync::run(&ctx, &a),
+            Command::Status(a) => tokmon::commands::status::run(&ctx, &a),
             _ => anyhow::bail!("not built yet"),
         },
     }

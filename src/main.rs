@@ -10,6 +10,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => ExitCode::from(code),
+        // A reader that stops early (`tokmon report | head`) is not a failure.
+        Err(err) if tokmon::error::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("tokmon: {err:#}");
             ExitCode::from(exit_code_for(&err))

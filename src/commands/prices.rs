@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::cli::{OutputFormat, PricesArgs};
 use crate::commands::Ctx;
-use crate::error::exit;
+use crate::error::{exit, is_broken_pipe};
 use crate::pricing::{self, Resolved};
 
 /// Run the command; returns the exit code.
@@ -25,18 +25,6 @@ pub fn run(_ctx: &Ctx, args: &PricesArgs) -> anyhow::Result<u8> {
         Err(e) if is_broken_pipe(&e) => Ok(exit::OK),
         other => other,
     }
-}
-
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            || cause
-                .downcast_ref::<serde_json::Error>()
-                .and_then(serde_json::Error::io_error_kind)
-                == Some(std::io::ErrorKind::BrokenPipe)
-    })
 }
 
 /// USD per million tokens, rounded to a nano-dollar so that binary fractions print cleanly

@@ -18,7 +18,7 @@ use super::Ctx;
 pub fn run(ctx: &Ctx, args: &StatusArgs) -> anyhow::Result<u8> {
     if args.history {
         let rows = read_history(&ctx.db)?;
-        print!("{}", render_history(&rows, args.format, &ctx.zone, &ctx.db));
+        crate::error::emit(&render_history(&rows, args.format, &ctx.zone, &ctx.db))?;
         return Ok(crate::error::exit::OK);
     }
     let Some(file) = StateFile::load(&ctx.state)? else {
@@ -31,7 +31,7 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> anyhow::Result<u8> {
             format_count(total)
         ));
     };
-    print!("{}", render_status(file.view(), args.format, &ctx.state));
+    crate::error::emit(&render_status(file.view(), args.format, &ctx.state))?;
     Ok(crate::error::exit::OK)
 }
 

@@ -64,10 +64,22 @@ pub fn open_rw(path: &Path) -> anyhow::Result<Connection> {
     let mut conn = Connection::open(path)
         .with_context(|| format!("cannot open database {}", path.display()))?;
     configure(&conn)?;
-    MIGRATIONS
-        .to_latest(&mut conn)
-        .with_context(|| format!("cannot migrate database {}", path.display()))?;
-    Ok(conn)
+    // Two processes creating the same new database race to migrate it; the loser's write
+    // lock upgrade fails at once (SQLite cannot wait there), so it tries again shortly.
+    let mut attempts = 0;
+    loop {
+        match MIGRATIONS.to_latest(&mut conn) {
+            Ok(()) => return Ok(conn),
+            Err(_) if attempts < 40 => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(25 + 5 * attempts));
+            }
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot migrate database {}", path.display()));
+            }
+        }
+    }
 }
 
 /// WAL so readers never block the writer, a busy timeout so concurrent writers wait.
@@ -232,6 +244,21 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         MIGRATIONS.validate().unwrap();
+    }
+
+    #[test]
+    fn concurrent_creators_both_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("race.db");
+        let handles: Vec<_> = (0..6)
+            .map(|_| {
+                let p = path.clone();
+                std::thread::spawn(move || open_rw(&p).map(|_| ()))
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap().unwrap();
+        }
     }
 
     #[test]

@@ -38,6 +38,13 @@ pub fn default_state() -> PathBuf {
     data_dir().join("state.json")
 }
 
+/// Rollup caches of foreign databases (never written beside them).
+pub fn cache_dir() -> PathBuf {
+    project_dirs()
+        .map(|d| d.cache_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from(".tokmon/cache"))
+}
+
 /// Where the log file goes (never the screen).
 pub fn log_dir() -> PathBuf {
     data_dir().join("logs")

@@ -45,7 +45,7 @@ fn assert_same(src: &Source, q: &AggQuery) {
 }
 
 fn check_all(src: &Source) {
-    assert!(src.has_rollup);
+    assert!(src.has_rollup_or_cache());
     let end = now().timestamp_millis();
     let ranges = [
         (None, None),
@@ -108,4 +108,45 @@ fn rollup_matches_full_scan() {
         .execute("UPDATE events SET input_tokens = 1 WHERE id = 1", [])
         .unwrap_err();
     assert!(err.to_string().contains("append-only"), "{err}");
+}
+
+#[test]
+fn foreign_cache_matches_full_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bot.db");
+    let cache_dir = dir.path().join("cache");
+    generate(&db, Flavor::Bot, 2_000, 10, 4, now()).unwrap();
+    let open = || {
+        let mut s = Source::open(&db, None, &Config::default(), Zone::UTC).unwrap();
+        s.use_cache_dir(&cache_dir);
+        s
+    };
+    let src = open();
+    check_all(&src);
+
+    // The tracker appends rows (one with a time that cannot be read, one with no agent).
+    let writer = rusqlite::Connection::open(&db).unwrap();
+    writer
+        .execute_batch(
+            "INSERT INTO token_usage (provider, model, input_tokens, output_tokens, cost_usd, request_type, timestamp)
+             VALUES ('openai', 'gpt-4o', 10, 20, NULL, 'late', '2025-11-18 21:00:00'),
+                    ('openai', 'gpt-4o', 1, 2, 0.5, NULL, 'garbage'),
+                    ('x', 'm', 3, 4, NULL, '', '2025-11-10 00:00:00');",
+        )
+        .unwrap();
+    check_all(&src);
+    check_all(&open());
+
+    // Rows deleted in the middle: the count no longer matches and the cache is rebuilt.
+    writer
+        .execute("DELETE FROM token_usage WHERE id % 5 = 0", [])
+        .unwrap();
+    check_all(&open());
+
+    // The file replaced by another database: the first row differs, the cache is rebuilt.
+    drop(writer);
+    std::fs::remove_file(&db).unwrap();
+    generate(&db, Flavor::Bot, 1_000, 5, 8, now()).unwrap();
+    check_all(&open());
+    assert!(std::fs::read_dir(&cache_dir).unwrap().count() >= 1);
 }

@@ -78,14 +78,17 @@ impl Ctx {
         })
     }
 
-    /// Open the usage database for reading (native or foreign).
+    /// Open the usage database for reading (native or foreign). A foreign database gets a
+    /// rollup cache in the platform cache directory.
     pub fn open_source(&self) -> anyhow::Result<crate::store::Source> {
-        crate::store::Source::open(
+        let mut source = crate::store::Source::open(
             &self.db,
             self.schema.as_deref(),
             &self.config,
             self.foreign_zone,
-        )
+        )?;
+        source.use_cache_dir(&crate::paths::cache_dir());
+        Ok(source)
     }
 }
 

@@ -3,6 +3,7 @@
 //! Foreign databases are opened read-only: never migrated, never written, and every query
 //! is a single statement, so no read transaction outlives it.
 
+pub mod cache;
 pub mod mapping;
 pub mod native;
 pub mod query;
@@ -229,6 +230,8 @@ pub struct Source {
     pub empty: bool,
     /// The native rollup table is there to answer range queries.
     pub has_rollup: bool,
+    /// For a foreign database: the rollup cache beside it, if one could be opened.
+    pub(crate) cache: Option<std::cell::RefCell<cache::RollupCache>>,
     conn: Connection,
 }
 
@@ -286,8 +289,26 @@ impl Source {
             mapping,
             empty,
             has_rollup,
+            cache: None,
             conn,
         })
+    }
+
+    /// Keep a rollup cache for a foreign database in `dir`, so long ranges do not scan it.
+    /// Native databases carry their own rollup; a cache that cannot be made is only logged.
+    pub fn use_cache_dir(&mut self, dir: &Path) {
+        if self.kind.is_native() || self.empty {
+            return;
+        }
+        match cache::RollupCache::open(dir, self) {
+            Ok(c) => self.cache = Some(std::cell::RefCell::new(c)),
+            Err(e) => tracing::warn!("no rollup cache for {}: {e:#}", self.path.display()),
+        }
+    }
+
+    /// Whether long ranges are answered from a rollup (native table or foreign cache).
+    pub fn has_rollup_or_cache(&self) -> bool {
+        self.has_rollup || self.cache.is_some()
     }
 
     pub fn conn(&self) -> &Connection {

@@ -19,6 +19,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
             rebuild_rollup(tx)?;
             Ok(())
         }),
+        M::up(include_str!("../../migrations/0004_rollup_triggers.sql")),
     ])
 });
 

@@ -200,7 +200,7 @@ impl Source {
 
     /// The rollup keeps model, agent and provider, in whole slices.
     fn rollup_serves(&self, q: &AggQuery) -> bool {
-        self.has_rollup
+        (self.has_rollup || self.cache.is_some())
             && matches!(
                 q.by,
                 None | Some(Dimension::Model | Dimension::Agent | Dimension::Provider)
@@ -209,6 +209,12 @@ impl Source {
     }
 
     fn aggregate_with_rollup(&self, q: &AggQuery) -> anyhow::Result<Vec<AggRow>> {
+        if let Some(cache) = &self.cache
+            && let Err(e) = cache.borrow_mut().refresh(self)
+        {
+            tracing::warn!("rollup cache refresh failed, scanning instead: {e:#}");
+            return self.aggregate_scan(q);
+        }
         // Whole slices [first, end) come from the rollup; the rest from the events.
         let first = q
             .from_ms
@@ -245,31 +251,51 @@ impl Source {
         first: Option<i64>,
         end: Option<i64>,
     ) -> anyhow::Result<Vec<AggRow>> {
+        // The cache keeps a missing model as '' (the native table has none missing).
+        let model = if self.has_rollup {
+            "model"
+        } else {
+            "NULLIF(model, '')"
+        };
         let key = match q.by {
             Some(Dimension::Agent) => "NULLIF(agent, '')",
             Some(Dimension::Provider) => "NULLIF(provider, '')",
-            Some(Dimension::Model) => "model",
+            Some(Dimension::Model) => model,
             _ => "NULL",
         };
+        let no_time = super::cache::NO_TIME_SLICE;
         let bucket = q
             .bucket_ms
-            .map(|b| format!("(slice * {SLICE_MS} / {b}) * {b}"))
+            .map(|b| format!("CASE WHEN slice = {no_time} THEN NULL ELSE (slice * {SLICE_MS} / {b}) * {b} END"))
             .unwrap_or_else(|| "NULL".into());
+        // Rows whose time could not be read belong to "all time" only, as in a scan.
         let sql = format!(
-            "SELECT {key} AS k, {bucket} AS b, model, SUM(events), TOTAL(input_tokens), TOTAL(output_tokens),
+            "SELECT {key} AS k, {bucket} AS b, {model} AS m, SUM(events), TOTAL(input_tokens), TOTAL(output_tokens),
                 TOTAL(cache_creation_tokens), TOTAL(cache_read_tokens), TOTAL(stored_cost), TOTAL(positive_cost),
                 SUM(uncosted_events), TOTAL(uncosted_input), TOTAL(uncosted_output),
                 TOTAL(uncosted_cache_creation), TOTAL(uncosted_cache_read)
-             FROM {ROLLUP_TABLE} WHERE slice >= ?1 AND slice < ?2
-             GROUP BY k, b, model"
+             FROM {ROLLUP_TABLE} WHERE (slice >= ?1 AND slice < ?2) OR (?3 AND slice = {no_time})
+             GROUP BY k, b, m"
         );
-        let mut stmt = self.conn().prepare_cached(&sql)?;
-        let rows = stmt
-            .query_map(
-                params![first.unwrap_or(i64::MIN), end.unwrap_or(i64::MAX)],
-                agg_row,
-            )?
-            .collect::<Result<Vec<_>, _>>()?;
+        let all_time = q.from_ms.is_none() && q.to_ms.is_none();
+        let bind = params![
+            first.unwrap_or(no_time + 1),
+            end.unwrap_or(i64::MAX),
+            all_time
+        ];
+        let rows = match &self.cache {
+            Some(cache) => {
+                let cache = cache.borrow();
+                let mut stmt = cache.conn.prepare_cached(&sql)?;
+                stmt.query_map(bind, agg_row)?
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+            None => {
+                let mut stmt = self.conn().prepare_cached(&sql)?;
+                stmt.query_map(bind, agg_row)?
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+        };
         Ok(rows)
     }
 

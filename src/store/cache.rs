@@ -1,0 +1,287 @@
+//! The rollup cache beside a foreign database.
+//!
+//! A foreign tracker's table is never written, so its 15-minute rollup lives in a cache file of
+//! tokmon's own (`<data dir>/cache/`). New rows (by id) are folded in on each read; a source that
+//! was rewritten (rows gone, ids reused, the first row changed) is noticed and the cache rebuilt.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::Source;
+use super::mapping::{Dimension, quote};
+use super::query::{ROLLUP_TABLE, SLICE_MS};
+
+/// Slice number of rows whose time could not be read: counted for "all time" only.
+pub const NO_TIME_SLICE: i64 = i64::MIN;
+
+/// The summed columns of the rollup table, in order.
+const SUM_COLUMNS: [&str; 12] = [
+    "events",
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_tokens",
+    "cache_read_tokens",
+    "stored_cost",
+    "positive_cost",
+    "uncosted_events",
+    "uncosted_input",
+    "uncosted_output",
+    "uncosted_cache_creation",
+    "uncosted_cache_read",
+];
+
+/// What identifies the rows already folded in: the first row (id and raw time) and the count
+/// of rows up to the last id folded.
+#[derive(Debug, Clone, PartialEq)]
+struct Fingerprint {
+    first_id: i64,
+    first_ts: String,
+    last_id: i64,
+    rows: i64,
+}
+
+pub struct RollupCache {
+    pub path: PathBuf,
+    pub(super) conn: Connection,
+    folded: Option<Fingerprint>,
+    /// The row count was checked against the source since the cache was opened.
+    counted: bool,
+}
+
+impl std::fmt::Debug for RollupCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RollupCache")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+/// The cache file for a source: one per database path, table and mapping.
+pub fn cache_file(dir: &Path, source: &Source) -> PathBuf {
+    let canonical = std::fs::canonicalize(&source.path).unwrap_or_else(|_| source.path.clone());
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    canonical.hash(&mut h);
+    format!("{:?}", source.mapping).hash(&mut h);
+    let stem = source
+        .path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("db");
+    let stem: String = stem
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(32)
+        .collect();
+    dir.join(format!("{stem}-{:016x}.rollup.db", h.finish()))
+}
+
+impl RollupCache {
+    /// Open (or create) the cache for `source` in `dir`.
+    pub fn open(dir: &Path, source: &Source) -> anyhow::Result<RollupCache> {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let path = cache_file(dir, source);
+        let conn =
+            Connection::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let has_table: bool = conn.query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name = 'rollup_15m'",
+            [],
+            |r| r.get::<_, i64>(0).map(|n| n > 0),
+        )?;
+        if !has_table {
+            conn.execute_batch(include_str!("../../migrations/0003_rollups.sql"))?;
+            conn.execute_batch(
+                "CREATE TABLE cache_meta (id INTEGER PRIMARY KEY CHECK (id = 1), source TEXT NOT NULL,
+                    first_id INTEGER NOT NULL, first_ts TEXT NOT NULL, last_id INTEGER NOT NULL,
+                    rows INTEGER NOT NULL)",
+            )?;
+        }
+        let folded = conn
+            .query_row(
+                "SELECT first_id, first_ts, last_id, rows FROM cache_meta WHERE id = 1 AND source = ?1",
+                [source.path.to_string_lossy()],
+                |r| {
+                    Ok(Fingerprint {
+                        first_id: r.get(0)?,
+                        first_ts: r.get(1)?,
+                        last_id: r.get(2)?,
+                        rows: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?;
+        Ok(RollupCache {
+            path,
+            conn,
+            folded,
+            counted: false,
+        })
+    }
+
+    /// Bring the cache up to date with the source: fold rows added since the last refresh, or
+    /// rebuild everything when the source was rewritten.
+    pub fn refresh(&mut self, source: &Source) -> anyhow::Result<()> {
+        let m = &source.mapping;
+        let table = quote(&m.table);
+        let id = m.id_sql();
+        let first: Option<(i64, String)> = source
+            .conn()
+            .query_row(
+                &format!(
+                    "SELECT {id}, CAST({ts} AS TEXT) FROM {table} ORDER BY {id} LIMIT 1",
+                    ts = quote(&m.ts)
+                ),
+                [],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                    ))
+                },
+            )
+            .optional()?;
+        let max_id = source.max_id()?;
+        let Some((first_id, first_ts)) = first else {
+            return self.reset(None);
+        };
+        let count_upto = |last: i64| -> anyhow::Result<i64> {
+            Ok(source.conn().query_row(
+                &format!("SELECT COUNT(*) FROM {table} WHERE {id} <= ?1"),
+                [last],
+                |r| r.get(0),
+            )?)
+        };
+        let still_valid = match &self.folded {
+            Some(f) => {
+                f.first_id == first_id
+                    && f.first_ts == first_ts
+                    && f.last_id <= max_id
+                    && (self.counted || count_upto(f.last_id)? == f.rows)
+            }
+            None => false,
+        };
+        if !still_valid {
+            self.reset(Some((first_id, first_ts.clone())))?;
+        }
+        self.counted = true;
+        let from_id = self.folded.as_ref().map(|f| f.last_id).unwrap_or(i64::MIN);
+        if from_id >= max_id {
+            return Ok(());
+        }
+        self.fold(source, from_id, max_id, first_id, first_ts)
+    }
+
+    /// Forget everything (the source is empty or was rewritten).
+    fn reset(&mut self, first: Option<(i64, String)>) -> anyhow::Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute_batch(&format!(
+            "DELETE FROM {ROLLUP_TABLE}; DELETE FROM cache_meta;"
+        ))?;
+        tx.commit()?;
+        self.folded = first.map(|(first_id, first_ts)| Fingerprint {
+            first_id,
+            first_ts,
+            last_id: i64::MIN,
+            rows: 0,
+        });
+        Ok(())
+    }
+
+    /// Fold the source rows with `from_id < id <= to_id` into the cache.
+    fn fold(
+        &mut self,
+        source: &Source,
+        from_id: i64,
+        to_id: i64,
+        first_id: i64,
+        first_ts: String,
+    ) -> anyhow::Result<()> {
+        let m = &source.mapping;
+        let sql = format!(
+            "SELECT t / {SLICE_MS}, COALESCE(mo, ''), COALESCE(a, ''), COALESCE(p, ''), COUNT(*),
+                TOTAL(i), TOTAL(o), TOTAL(cw), TOTAL(cr), TOTAL(c), TOTAL(CASE WHEN c > 0 THEN c END),
+                SUM(c IS NULL OR c <= 0), TOTAL(CASE WHEN c > 0 THEN 0 ELSE i END),
+                TOTAL(CASE WHEN c > 0 THEN 0 ELSE o END), TOTAL(CASE WHEN c > 0 THEN 0 ELSE cw END),
+                TOTAL(CASE WHEN c > 0 THEN 0 ELSE cr END)
+             FROM (SELECT {ts} AS t, {model} AS mo, {agent} AS a, {provider} AS p, {i} AS i, {o} AS o,
+                          {cw} AS cw, {cr} AS cr, {c} AS c
+                   FROM {table} WHERE {id} > ?1 AND {id} <= ?2)
+             GROUP BY 1, 2, 3, 4",
+            ts = m.ts_sql(),
+            model = m.dim_sql(Dimension::Model),
+            agent = m.dim_sql(Dimension::Agent),
+            provider = m.dim_sql(Dimension::Provider),
+            i = m.tokens_sql(&m.input),
+            o = m.tokens_sql(&m.output),
+            cw = m.tokens_sql(&m.cache_write),
+            cr = m.tokens_sql(&m.cache_read),
+            c = m.cost_sql(),
+            table = quote(&m.table),
+            id = m.id_sql(),
+        );
+        let set: Vec<String> = SUM_COLUMNS
+            .iter()
+            .map(|c| format!("{c} = {c} + excluded.{c}"))
+            .collect();
+        let upsert = format!(
+            "INSERT INTO {ROLLUP_TABLE} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+             ON CONFLICT (slice, model, agent, provider) DO UPDATE SET {}",
+            set.join(", ")
+        );
+        let tx = self.conn.transaction()?;
+        let mut added = 0i64;
+        {
+            let mut read = source.conn().prepare(&sql)?;
+            let mut write = tx.prepare(&upsert)?;
+            let mut rows = read.query(params![from_id, to_id])?;
+            while let Some(r) = rows.next()? {
+                let slice: Option<i64> = r.get(0)?;
+                let events: i64 = r.get(4)?;
+                added += events;
+                write.execute(params![
+                    slice.unwrap_or(NO_TIME_SLICE),
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    events,
+                    r.get::<_, f64>(5)? as i64,
+                    r.get::<_, f64>(6)? as i64,
+                    r.get::<_, f64>(7)? as i64,
+                    r.get::<_, f64>(8)? as i64,
+                    r.get::<_, f64>(9)?,
+                    r.get::<_, f64>(10)?,
+                    r.get::<_, Option<i64>>(11)?.unwrap_or(0),
+                    r.get::<_, f64>(12)? as i64,
+                    r.get::<_, f64>(13)? as i64,
+                    r.get::<_, f64>(14)? as i64,
+                    r.get::<_, f64>(15)? as i64,
+                ])?;
+            }
+        }
+        let rows = self.folded.as_ref().map(|f| f.rows).unwrap_or(0) + added;
+        tx.execute(
+            "INSERT OR REPLACE INTO cache_meta (id, source, first_id, first_ts, last_id, rows)
+             VALUES (1, ?1, ?2, ?3, ?4, ?5)",
+            params![
+                source.path.to_string_lossy(),
+                first_id,
+                first_ts,
+                to_id,
+                rows
+            ],
+        )?;
+        tx.commit()?;
+        self.folded = Some(Fingerprint {
+            first_id,
+            first_ts,
+            last_id: to_id,
+            rows,
+        });
+        Ok(())
+    }
+}

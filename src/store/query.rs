@@ -133,8 +133,18 @@ impl EventRow {
 impl Source {
     /// The SQL of an aggregate query, with `?1` = from and `?2` = to (unix ms).
     pub fn aggregate_sql(&self, q: &AggQuery) -> String {
+        self.grouped_sql(q, None)
+    }
+
+    /// The SQL of an aggregate query, optionally grouped by a second dimension whose value
+    /// comes last in each row (after the sums), so both readers share the column layout.
+    fn grouped_sql(&self, q: &AggQuery, second: Option<Dimension>) -> String {
         let m = &self.mapping;
         let key = q.by.map(|d| m.dim_sql(d)).unwrap_or_else(|| "NULL".into());
+        let (k2_inner, k2_out, k2_group) = match second {
+            Some(d) => (format!(", {} AS k2", m.dim_sql(d)), ", k2", " k2,"),
+            None => (String::new(), "", ""),
+        };
         let bucket = q
             .bucket_ms
             .map(|b| format!("(t / {b}) * {b}"))
@@ -161,11 +171,11 @@ impl Source {
                 TOTAL(CASE WHEN c > 0 THEN c END),
                 SUM(c IS NULL OR c <= 0),
                 TOTAL(CASE WHEN c > 0 THEN 0 ELSE i END), TOTAL(CASE WHEN c > 0 THEN 0 ELSE o END),
-                TOTAL(CASE WHEN c > 0 THEN 0 ELSE cw END), TOTAL(CASE WHEN c > 0 THEN 0 ELSE cr END)
+                TOTAL(CASE WHEN c > 0 THEN 0 ELSE cw END), TOTAL(CASE WHEN c > 0 THEN 0 ELSE cr END){k2_out}
              FROM (SELECT {key} AS k, {inner_t} AS t, {model} AS m,
-                     {i} AS i, {o} AS o, {cw} AS cw, {cr} AS cr, {c} AS c
+                     {i} AS i, {o} AS o, {cw} AS cw, {cr} AS cr, {c} AS c{k2_inner}
                    FROM {table} {filter})
-             GROUP BY k, {bucket_expr} m",
+             GROUP BY k,{k2_group} {bucket_expr} m",
             model = m.dim_sql(Dimension::Model),
             i = m.tokens_sql(&m.input),
             o = m.tokens_sql(&m.output),
@@ -179,10 +189,33 @@ impl Source {
 
     /// Grouped sums over a time range.
     pub fn aggregate(&self, q: &AggQuery) -> anyhow::Result<Vec<AggRow>> {
+        Ok(self
+            .read_grouped(q, None)?
+            .into_iter()
+            .map(|(row, _)| row)
+            .collect())
+    }
+
+    /// Like [`Source::aggregate`], grouped by `q.by` and also by `second`: each row comes
+    /// with its value of `second` (NULL as `None`). Budgets use it to filter on two
+    /// dimensions (say provider and agent) besides the model.
+    pub fn aggregate_two(
+        &self,
+        q: &AggQuery,
+        second: Dimension,
+    ) -> anyhow::Result<Vec<(AggRow, Option<String>)>> {
+        self.read_grouped(q, Some(second))
+    }
+
+    fn read_grouped(
+        &self,
+        q: &AggQuery,
+        second: Option<Dimension>,
+    ) -> anyhow::Result<Vec<(AggRow, Option<String>)>> {
         if self.empty {
             return Ok(Vec::new());
         }
-        let sql = self.aggregate_sql(q);
+        let sql = self.grouped_sql(q, second);
         let mut stmt = self.conn().prepare_cached(&sql)?;
         // Bind only the parameters the SQL uses (`?2` alone still counts as two).
         let bounds = [q.from_ms.unwrap_or(i64::MIN), q.to_ms.unwrap_or(i64::MAX)];
@@ -194,7 +227,8 @@ impl Source {
         let u = |f: f64| f as u64;
         let rows = stmt
             .query_map(rusqlite::params_from_iter(&bounds[..n]), |r| {
-                Ok(AggRow {
+                let k2: Option<String> = if second.is_some() { r.get(15)? } else { None };
+                let row = AggRow {
                     key: r.get(0)?,
                     bucket_ms: r.get(1)?,
                     model: r.get(2)?,
@@ -216,7 +250,8 @@ impl Source {
                             cache_read: u(r.get(14)?),
                         },
                     },
-                })
+                };
+                Ok((row, k2))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)

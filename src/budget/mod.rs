@@ -11,6 +11,7 @@
 pub mod alert;
 pub mod config;
 pub mod eval;
+pub mod render;
 pub mod window;
 
 use serde::Serialize;
@@ -63,6 +64,52 @@ impl From<crate::cli::Level> for Level {
 /// Check the budgets of a config, as an error that exits 2.
 pub fn from_config(cfg: &crate::config::Config) -> anyhow::Result<Vec<Budget>> {
     compile_all(&cfg.budgets).map_err(|e| crate::error::bad_input(e.to_string()))
+}
+
+/// The quota's sync history from a native database, newest first (empty for others).
+pub fn quota_syncs(source: &crate::store::Source) -> anyhow::Result<Vec<SyncPoint>> {
+    if !source.kind.is_native() || source.empty {
+        return Ok(Vec::new());
+    }
+    Ok(
+        crate::store::native::sync_history(source.conn(), Some(200))?
+            .into_iter()
+            .map(|r| SyncPoint {
+                at: crate::timefmt::from_ms(r.at_ms),
+                increment: r.increment,
+            })
+            .collect(),
+    )
+}
+
+/// Every budget of the config, and the quota when given, as a command sees them: the
+/// database is read when it exists (no database: nothing used yet). When the quota comes
+/// without syncs, its burn rate is taken from the database's sync history.
+pub fn evaluate_ctx(
+    ctx: &crate::commands::Ctx,
+    quota: Option<QuotaInput>,
+) -> anyhow::Result<Vec<BudgetStatus>> {
+    let budgets = from_config(&ctx.config)?;
+    let source = if ctx.db.exists() {
+        Some(ctx.open_source()?)
+    } else {
+        None
+    };
+    let quota = match (quota, &source) {
+        (Some(mut q), Some(src)) if q.syncs.is_empty() => {
+            q.syncs = quota_syncs(src)?;
+            Some(q)
+        }
+        (q, _) => q,
+    };
+    evaluate_all(
+        &budgets,
+        source.as_ref(),
+        quota.as_ref(),
+        &ctx.zone,
+        ctx.cost_mode,
+        ctx.now,
+    )
 }
 
 /// `962K of 1M tokens`, `$45.10 of $50.00`, or both.

@@ -35,7 +35,8 @@ pub struct Usage {
     pub events: u64,
     /// Events that had to be priced but whose model has no price (counted as $0).
     pub unpriced_events: u64,
-    /// Rolling windows: start of the oldest time slice in the window that holds usage.
+    /// Rolling windows: end of the oldest time slice in the window that holds usage (its
+    /// usage is all older than this).
     pub oldest_ms: Option<i64>,
     /// Over the last [`RECENT`] (whatever the window).
     pub recent: Recent,
@@ -123,7 +124,8 @@ pub struct BudgetStatus {
     pub resets_at: Option<DateTime<Utc>>,
     /// Rolling windows: their span.
     pub rolling_span: Option<Duration>,
-    /// Rolling windows: about when the oldest usage in the window ages out of it.
+    /// Rolling windows: when the oldest usage in the window has aged out of it, at the latest
+    /// (measured in one-minute slices, 15 minutes for spans over a day).
     pub frees_at: Option<DateTime<Utc>>,
     pub used_tokens: u64,
     /// `None` for the quota (a counter of tokens only).
@@ -270,8 +272,11 @@ pub fn measure(
         u.usd += c.usd;
         u.events += row.sums.all.events;
         u.unpriced_events += c.unpriced_events;
-        if let Some(b) = row.bucket_ms.filter(|_| row.sums.all.events > 0) {
-            u.oldest_ms = Some(u.oldest_ms.map_or(b, |o: i64| o.min(b)));
+        if let (Some(b), Some(size)) = (row.bucket_ms, slice)
+            && row.sums.all.events > 0
+        {
+            let end = b + size;
+            u.oldest_ms = Some(u.oldest_ms.map_or(end, |o: i64| o.min(end)));
         }
     }
     let q = AggQuery {

@@ -103,6 +103,12 @@ pub fn budgets_table(all: &[BudgetStatus], zone: &Zone) -> String {
         ],
         2,
     );
+    // Words read better left-aligned: level, resets, rate, projection.
+    for i in 5..9 {
+        if let Some(c) = t.column_mut(i) {
+            c.set_cell_alignment(comfy_table::CellAlignment::Left);
+        }
+    }
     for s in all {
         // Dollars appear where a cost limit makes them matter.
         let used = match (s.limit_tokens, s.limit_usd) {

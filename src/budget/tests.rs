@@ -120,13 +120,14 @@ fn rolling_window_slides() {
     let s = eval_one(&b, &src, "2025-11-18T12:00:00Z");
     assert_eq!(s.used_tokens, 900);
     assert_eq!(s.resets_at, None);
-    assert_eq!(s.frees_at, Some(at("2025-11-18T12:00:00Z")));
+    // The oldest usage (07:00) has left by the end of its one-minute slice plus 5 h.
+    assert_eq!(s.frees_at, Some(at("2025-11-18T12:01:00Z")));
     let s = eval_one(&b, &src, "2025-11-18T12:00:00.001Z");
     assert_eq!(s.used_tokens, 300, "the 07:00 event slid out");
-    assert_eq!(s.frees_at, Some(at("2025-11-18T14:30:00Z")));
+    assert_eq!(s.frees_at, Some(at("2025-11-18T14:31:00Z")));
     assert_eq!(
         window_words(&s),
-        "rolling 5h, oldest usage leaves in 2h 29m"
+        "rolling 5h, oldest usage leaves in 2h 30m"
     );
     let s = eval_one(&b, &src, "2025-11-18T15:00:00Z");
     assert_eq!((s.used_tokens, s.frees_at), (0, None));

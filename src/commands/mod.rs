@@ -85,6 +85,7 @@ impl Ctx {
     }
 }
 
+pub mod budgets;
 pub mod demo;
 pub mod record;
 pub mod report;

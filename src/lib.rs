@@ -12,5 +12,6 @@ pub mod paths;
 pub mod pricing;
 pub mod range;
 pub mod report;
+pub mod state_file;
 pub mod store;
 pub mod timefmt;

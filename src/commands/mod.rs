@@ -89,4 +89,6 @@ pub mod budgets;
 pub mod demo;
 pub mod record;
 pub mod report;
+pub mod status;
+pub mod sync;
 pub mod table;

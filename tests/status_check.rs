@@ -172,3 +172,59 @@ fn bad_budget_config_exits_2_naming_file_budget_and_field() {
     );
     assert!(err.contains("fortnight"), "{err}");
 }
+
+fn state(sb: &Sandbox, used: u64, total: u64) {
+    let text = format!(
+        "{{\"token_usage\": {{\"used\": {used}, \"total\": {total}, \"sessions\": []}}, \"other\": 1}}"
+    );
+    std::fs::write(sb.path("state.json"), text).unwrap();
+}
+
+#[test]
+fn the_quota_is_checked_like_any_budget() {
+    let sb = Sandbox::new();
+    let db = usage_db(&sb, 100);
+    let cfg = config(&sb, BUDGETS);
+    state(&sb, 500_000, 1_000_000);
+    status(&sb, &db, &cfg).arg("--check").assert().code(0);
+    state(&sb, 960_000, 1_000_000);
+    let before = std::fs::read(sb.path("state.json")).unwrap();
+    let out = status(&sb, &db, &cfg).arg("--check").assert().code(3);
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(text.starts_with("quota: critical, 96.0% used"), "{text}");
+    assert_eq!(text.lines().count(), 1, "{text}");
+    status(&sb, &db, &cfg)
+        .args(["--check", "--level", "exceeded"])
+        .assert()
+        .code(0);
+    assert_eq!(std::fs::read(sb.path("state.json")).unwrap(), before);
+    // JSON: the quota keys, and the quota among the budgets, most urgent first.
+    let v = json(status(&sb, &db, &cfg).args(["--format", "json"]));
+    assert_eq!(
+        (v["used"].as_u64(), v["level"].as_str()),
+        (Some(960_000), Some("critical"))
+    );
+    let q = &v["budgets"][0];
+    assert_eq!(
+        (q["name"].as_str(), q["window"].as_str()),
+        (Some("quota"), Some("manual"))
+    );
+    assert_eq!(
+        (q["limit_tokens"].as_u64(), q["percentage"].as_f64()),
+        (Some(1_000_000), Some(96.0))
+    );
+    assert!(q["used_usd"].is_null() && q["resets_at"].is_null());
+    // Without --check: a table of the quota and every budget, exit 0 even when critical.
+    let out = status(&sb, &db, &cfg).assert().code(0);
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    for want in [
+        "960,000",
+        "BUDGET",
+        "quota",
+        "day-tokens",
+        "anthropic-only",
+        "only provider=anthropic",
+    ] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
+}

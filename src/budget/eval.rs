@@ -391,7 +391,8 @@ pub fn project(
 
 fn pct(used: f64, limit: f64) -> f64 {
     if limit > 0.0 {
-        used / limit * 100.0
+        // Multiplying first keeps exact shares exact (950 of 1000 is 95.0, not 94.999…).
+        used * 100.0 / limit
     } else {
         0.0
     }

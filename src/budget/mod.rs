@@ -91,7 +91,12 @@ pub fn evaluate_ctx(
 ) -> anyhow::Result<Vec<BudgetStatus>> {
     let budgets = from_config(&ctx.config)?;
     let source = if ctx.db.exists() {
-        Some(ctx.open_source()?)
+        match ctx.open_source() {
+            Ok(s) => Some(s),
+            // Without budgets the database only lends the quota a burn rate: not worth failing.
+            Err(_) if budgets.is_empty() => None,
+            Err(e) => return Err(e),
+        }
     } else {
         None
     };

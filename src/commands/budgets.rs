@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::budget::{BudgetStatus, QuotaInput, evaluate_ctx, render};
-use crate::cli::{OutputFormat, StatusArgs};
+use crate::cli::StatusArgs;
 use crate::commands::Ctx;
 use crate::error::exit;
 
@@ -39,26 +39,4 @@ pub fn check(all: &[BudgetStatus], args: &StatusArgs) -> (String, u8) {
     } else {
         (render::check_lines(&bad), exit::THRESHOLD)
     }
-}
-
-/// `tokmon status` for budgets alone (the quota comes from the caller when it has one).
-pub fn run(ctx: &Ctx, args: &StatusArgs, quota: Option<QuotaInput>) -> anyhow::Result<u8> {
-    let all = statuses(ctx, quota)?;
-    if args.check && args.format == OutputFormat::Table {
-        let (out, code) = check(&all, args);
-        print!("{out}");
-        return Ok(code);
-    }
-    match args.format {
-        OutputFormat::Json => {
-            let v = serde_json::json!({ "budgets": json_value(&all) });
-            println!("{}", serde_json::to_string_pretty(&v)?);
-        }
-        _ => print!("{}", table_section(ctx, &all)),
-    }
-    Ok(if args.check {
-        check(&all, args).1
-    } else {
-        exit::OK
-    })
 }

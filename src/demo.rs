@@ -282,20 +282,26 @@ pub fn generate(
             c
         }
     };
-    // Bulk load: indexes are dropped and rebuilt once at the end, which is much faster
-    // than keeping them up to date row by row.
-    let indexes: Vec<(String, String)> = {
+    // Bulk load: indexes and triggers are dropped and made again at the end, and the rollup
+    // is computed once, which is much faster than keeping them up to date row by row.
+    let derived: Vec<(String, String, String)> = {
         let mut s = conn.prepare(
-            "SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL",
+            "SELECT type, name, sql FROM sqlite_schema
+             WHERE type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY type",
         )?;
-        s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<Result<_, _>>()?
     };
+    // The file is new: a crash mid-load leaves nothing worth keeping, so skip the journal
+    // and give the index builds room.
+    conn.pragma_update(None, "journal_mode", "OFF")?;
     conn.pragma_update(None, "synchronous", "OFF")?;
+    conn.pragma_update(None, "cache_size", -262_144)?;
     let tx = conn.transaction()?;
-    for (name, _) in &indexes {
+    for (kind, name, _) in &derived {
+        let kind = if kind == "index" { "INDEX" } else { "TRIGGER" };
         tx.execute_batch(&format!(
-            "DROP INDEX {}",
+            "DROP {kind} {}",
             crate::store::mapping::quote(name)
         ))?;
     }
@@ -307,11 +313,17 @@ pub fn generate(
             writer.write(&e)?;
         }
     }
-    for (_, sql) in &indexes {
+    for (_, _, sql) in &derived {
         tx.execute_batch(sql)?;
+    }
+    if flavor == Flavor::Native {
+        crate::store::native::rebuild_rollup(&tx)?;
     }
     tx.commit()?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    if flavor == Flavor::Native {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+    }
     conn.execute_batch("ANALYZE")?;
     Ok(rows)
 }

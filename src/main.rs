@@ -10,6 +10,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => ExitCode::from(code),
+        // A reader that stops early (`tokmon report | head`) is not a failure.
+        Err(err) if tokmon::error::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("tokmon: {err:#}");
             ExitCode::from(exit_code_for(&err))
@@ -25,6 +27,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Command::Record(a) => tokmon::commands::record::run(&ctx, &a),
             Command::Report(a) => tokmon::commands::report::run(&ctx, &a),
             Command::Demo(a) => tokmon::commands::demo::run(&ctx, &a),
+            Command::Prices(a) => tokmon::commands::prices::run(&ctx, &a),
             Command::Sync(a) => tokmon::commands::sync::run(&ctx, &a),
             Command::Status(a) => tokmon::commands::status::run(&ctx, &a),
             _ => anyhow::bail!("not built yet"),

@@ -52,7 +52,7 @@ impl From<GroupBy> for Grouping {
 
 /// Every time zone offset is a multiple of 15 minutes, so 15-minute UTC slices fold exactly
 /// into local hours, days, weeks and months.
-pub const SLICE_MS: i64 = 15 * 60 * 1000;
+pub use crate::store::query::SLICE_MS;
 
 /// Totals of a group (or of the whole report).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]

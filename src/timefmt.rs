@@ -168,6 +168,13 @@ pub fn parse_stored_timestamp(s: &str, naive_zone: &Zone) -> Option<i64> {
     if t.is_empty() {
         return None;
     }
+    // The common case first: SQLite's CURRENT_TIMESTAMP form.
+    if let Some(ms) = fast_utc_ms(t.as_bytes()) {
+        return Some(match naive_zone {
+            Zone::Named(chrono_tz::Tz::UTC) => ms,
+            z => z.from_local(from_ms(ms).naive_utc()).timestamp_millis(),
+        });
+    }
     if t.len() >= 9 && t.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return t.parse::<f64>().ok().and_then(epoch_number_to_ms);
     }
@@ -208,6 +215,38 @@ pub fn parse_stored_timestamp(s: &str, naive_zone: &Zone) -> Option<i64> {
         );
     }
     None
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (SQLite's CURRENT_TIMESTAMP) read as UTC without allocating.
+pub fn fast_utc_ms(b: &[u8]) -> Option<i64> {
+    if b.len() != 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || (b[10] != b' ' && b[10] != b'T')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        b[r].iter().try_fold(0i64, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + (c - b'0') as i64)
+        })
+    };
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    // Days from the civil date (proleptic Gregorian), Howard Hinnant's method.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 24 + hh) * 60 + mm) * 60_000 + ss * 1000)
 }
 
 /// Parse a time typed by the user (`--at`, range bounds): RFC 3339, `YYYY-MM-DD HH:MM[:SS]`
@@ -270,6 +309,25 @@ mod tests {
         );
         assert_eq!(parse_stored_timestamp("", &z), None);
         assert_eq!(parse_stored_timestamp("yesterday", &z), None);
+    }
+
+    #[test]
+    fn fast_parser_agrees_with_chrono() {
+        for s in [
+            "2025-11-18 21:39:51",
+            "1999-12-31 23:59:59",
+            "2024-02-29 00:00:00",
+            "2025-01-01T00:00:00",
+        ] {
+            let chrono = NaiveDateTime::parse_from_str(&s.replace('T', " "), "%Y-%m-%d %H:%M:%S")
+                .unwrap()
+                .and_utc()
+                .timestamp_millis();
+            assert_eq!(fast_utc_ms(s.as_bytes()), Some(chrono), "{s}");
+        }
+        assert_eq!(fast_utc_ms(b"2025-13-18 21:39:51"), None);
+        assert_eq!(fast_utc_ms(b"2025-11-18 21:39:5x"), None);
+        assert_eq!(fast_utc_ms(b"2025-11-18 21:39:51.5"), None);
     }
 
     #[test]

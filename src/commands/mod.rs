@@ -1,5 +1,9 @@
 //! One module per subcommand. They print to stdout and never touch the terminal UI.
 
+pub mod prices;
+pub mod status;
+pub mod sync;
+
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
@@ -89,6 +93,4 @@ pub mod budgets;
 pub mod demo;
 pub mod record;
 pub mod report;
-pub mod status;
-pub mod sync;
 pub mod table;

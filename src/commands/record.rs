@@ -91,8 +91,8 @@ pub fn run(ctx: &Ctx, a: &RecordArgs) -> anyhow::Result<u8> {
     let mut conn = open_rw(&ctx.db)?;
     let (inserted, _) = insert_events(&mut conn, [&event])?;
     if inserted == 1 {
-        println!(
-            "recorded {} tokens of {} in {}",
+        crate::error::emit(&format!(
+            "recorded {} tokens of {} in {}\n",
             crate::numfmt::thousands(
                 event.input_tokens
                     + event.output_tokens
@@ -101,13 +101,13 @@ pub fn run(ctx: &Ctx, a: &RecordArgs) -> anyhow::Result<u8> {
             ),
             event.model,
             ctx.db.display()
-        );
+        ))?;
     } else {
-        println!(
-            "already recorded: an event with key '{}' is in {}; nothing added",
+        crate::error::emit(&format!(
+            "already recorded: an event with key '{}' is in {}; nothing added\n",
             event.unique_key.as_deref().unwrap_or_default(),
             ctx.db.display()
-        );
+        ))?;
     }
     Ok(0)
 }

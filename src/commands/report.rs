@@ -18,7 +18,7 @@ pub fn run(ctx: &Ctx, args: &ReportArgs) -> anyhow::Result<u8> {
         OutputFormat::Json => serde_json::to_string_pretty(&to_json(&report, ctx.now))? + "\n",
         OutputFormat::Csv => to_csv(&report)?,
     };
-    print!("{out}");
+    crate::error::emit(&out)?;
     if args.format != OutputFormat::Table
         && let Some(w) = unpriced_warning(&report)
     {

@@ -20,7 +20,7 @@ use crate::budget::QuotaInput;
 pub fn run(ctx: &Ctx, args: &StatusArgs) -> anyhow::Result<u8> {
     if args.history {
         let rows = read_history(&ctx.db)?;
-        print!("{}", render_history(&rows, args.format, &ctx.zone, &ctx.db));
+        crate::error::emit(&render_history(&rows, args.format, &ctx.zone, &ctx.db))?;
         return Ok(crate::error::exit::OK);
     }
     let file = StateFile::load(&ctx.state)?;
@@ -56,7 +56,7 @@ fn run_with_budgets(ctx: &Ctx, args: &StatusArgs, file: Option<&StateFile>) -> a
     };
     if args.check && args.format == OutputFormat::Table {
         // Only the offending budgets, so cron mails nothing while all is well.
-        print!("{check_out}");
+        crate::error::emit(&check_out)?;
         return Ok(code);
     }
     let out = match (args.format, file) {
@@ -86,7 +86,7 @@ fn run_with_budgets(ctx: &Ctx, args: &StatusArgs, file: Option<&StateFile>) -> a
             format!("{quota}\n{}", budgets::table_section(ctx, &all))
         }
     };
-    print!("{out}");
+    crate::error::emit(&out)?;
     Ok(code)
 }
 

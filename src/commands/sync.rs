@@ -35,7 +35,7 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<u8> {
     req.session_cap = ctx.config.sync.session_cap.unwrap_or(DEFAULT_SESSION_CAP);
     req.zone = ctx.zone;
     let out = state_file::sync(&req)?;
-    print!("{}", describe(&out));
+    crate::error::emit(&describe(&out))?;
     Ok(crate::error::exit::OK)
 }
 

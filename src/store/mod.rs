@@ -211,49 +211,13 @@ pub fn register_ts_function(conn: &Connection, zone: Zone) -> rusqlite::Result<(
             Ok(match ctx.get_raw(0) {
                 ValueRef::Integer(i) => epoch_number_to_ms(i as f64),
                 ValueRef::Real(f) => epoch_number_to_ms(f),
-                ValueRef::Text(t) => std::str::from_utf8(t).ok().and_then(|s| {
-                    if zone == Zone::UTC {
-                        fast_utc_ms(s.as_bytes()).or_else(|| parse_stored_timestamp(s, &zone))
-                    } else {
-                        parse_stored_timestamp(s, &zone)
-                    }
-                }),
+                ValueRef::Text(t) => std::str::from_utf8(t)
+                    .ok()
+                    .and_then(|s| parse_stored_timestamp(s, &zone)),
                 ValueRef::Null | ValueRef::Blob(_) => None,
             })
         },
     )
-}
-
-/// `YYYY-MM-DD HH:MM:SS` (SQLite's CURRENT_TIMESTAMP) read as UTC without allocating.
-pub fn fast_utc_ms(b: &[u8]) -> Option<i64> {
-    if b.len() != 19
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || (b[10] != b' ' && b[10] != b'T')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        b[r].iter().try_fold(0i64, |acc, &c| {
-            c.is_ascii_digit().then(|| acc * 10 + (c - b'0') as i64)
-        })
-    };
-    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
-        return None;
-    }
-    // Days from the civil date (proleptic Gregorian), Howard Hinnant's method.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(((days * 24 + hh) * 60 + mm) * 60_000 + ss * 1000)
 }
 
 /// An open usage source.
@@ -263,6 +227,8 @@ pub struct Source {
     pub mapping: Mapping,
     /// The database has no tables yet (a native file not yet written).
     pub empty: bool,
+    /// The native rollup table is there to answer range queries.
+    pub has_rollup: bool,
     conn: Connection,
 }
 
@@ -311,11 +277,15 @@ impl Source {
         if !empty {
             check_columns(&conn, path, &mapping)?;
         }
+        let has_rollup = kind.is_native()
+            && !empty
+            && tables(&conn)?.iter().any(|(n, _)| n == query::ROLLUP_TABLE);
         Ok(Source {
             path: path.to_path_buf(),
             kind,
             mapping,
             empty,
+            has_rollup,
             conn,
         })
     }
@@ -362,27 +332,4 @@ fn check_columns(conn: &Connection, path: &Path, m: &Mapping) -> anyhow::Result<
         )));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fast_parser_agrees_with_chrono() {
-        for s in [
-            "2025-11-18 21:39:51",
-            "1999-12-31 23:59:59",
-            "2024-02-29 00:00:00",
-            "2025-01-01T00:00:00",
-        ] {
-            assert_eq!(
-                fast_utc_ms(s.as_bytes()),
-                parse_stored_timestamp(s, &Zone::UTC),
-                "{s}"
-            );
-        }
-        assert_eq!(fast_utc_ms(b"2025-13-18 21:39:51"), None);
-        assert_eq!(fast_utc_ms(b"2025-11-18 21:39:5x"), None);
-    }
 }

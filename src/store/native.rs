@@ -13,10 +13,33 @@ use crate::error::bad_input;
 /// The SQL files of `migrations/`, embedded at build time, applied in order. The applied
 /// version is recorded in SQLite's `user_version`.
 static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
-    Migrations::new(vec![M::up(include_str!(
-        "../../migrations/0001_events.sql"
-    ))])
+    Migrations::new(vec![
+        M::up(include_str!("../../migrations/0001_events.sql")),
+        M::up_with_hook(include_str!("../../migrations/0003_rollups.sql"), |tx| {
+            rebuild_rollup(tx)?;
+            Ok(())
+        }),
+    ])
 });
+
+/// Recompute the rollup table from the events (after a bulk load without triggers, or when
+/// the rollup table is first created).
+pub fn rebuild_rollup(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "DELETE FROM rollup_15m;
+         INSERT INTO rollup_15m
+         SELECT ts / 900000, model, COALESCE(agent, ''), COALESCE(provider, ''),
+                COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_tokens),
+                SUM(cache_read_tokens), TOTAL(cost_usd), TOTAL(CASE WHEN cost_usd > 0 THEN cost_usd END),
+                SUM(CASE WHEN cost_usd > 0 THEN 0 ELSE 1 END),
+                SUM(CASE WHEN cost_usd > 0 THEN 0 ELSE input_tokens END),
+                SUM(CASE WHEN cost_usd > 0 THEN 0 ELSE output_tokens END),
+                SUM(CASE WHEN cost_usd > 0 THEN 0 ELSE cache_creation_tokens END),
+                SUM(CASE WHEN cost_usd > 0 THEN 0 ELSE cache_read_tokens END)
+         FROM events
+         GROUP BY 1, 2, 3, 4;",
+    )
+}
 
 /// How long a writer waits for another writer's lock before giving up.
 pub const BUSY_TIMEOUT_MS: u64 = 5_000;
@@ -41,10 +64,22 @@ pub fn open_rw(path: &Path) -> anyhow::Result<Connection> {
     let mut conn = Connection::open(path)
         .with_context(|| format!("cannot open database {}", path.display()))?;
     configure(&conn)?;
-    MIGRATIONS
-        .to_latest(&mut conn)
-        .with_context(|| format!("cannot migrate database {}", path.display()))?;
-    Ok(conn)
+    // Two processes creating the same new database race to migrate it; the loser's write
+    // lock upgrade fails at once (SQLite cannot wait there), so it tries again shortly.
+    let mut attempts = 0;
+    loop {
+        match MIGRATIONS.to_latest(&mut conn) {
+            Ok(()) => return Ok(conn),
+            Err(_) if attempts < 40 => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(25 + 5 * attempts));
+            }
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot migrate database {}", path.display()));
+            }
+        }
+    }
 }
 
 /// WAL so readers never block the writer, a busy timeout so concurrent writers wait.
@@ -53,11 +88,6 @@ fn configure(conn: &Connection) -> anyhow::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     Ok(())
-}
-
-/// The schema version a migrated database ends at.
-pub fn latest_version() -> usize {
-    1
 }
 
 /// One event to write. Dimension values that are empty become NULL.
@@ -214,6 +244,21 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         MIGRATIONS.validate().unwrap();
+    }
+
+    #[test]
+    fn concurrent_creators_both_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("race.db");
+        let handles: Vec<_> = (0..6)
+            .map(|_| {
+                let p = path.clone();
+                std::thread::spawn(move || open_rw(&p).map(|_| ()))
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap().unwrap();
+        }
     }
 
     #[test]

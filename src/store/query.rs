@@ -1,5 +1,7 @@
 //! Reads: grouped totals over a time range, and the rows after a given id (the tail).
 
+use std::collections::HashMap;
+
 use rusqlite::params;
 
 use super::Source;
@@ -80,6 +82,13 @@ pub struct AggQuery {
     /// Group by time buckets of this many milliseconds (bucket start = index × size).
     pub bucket_ms: Option<i64>,
 }
+
+/// Length of one rollup slice. Every UTC offset is a multiple of 15 minutes, so slices fold
+/// exactly into local hours, days, weeks and months.
+pub const SLICE_MS: i64 = 15 * 60 * 1000;
+
+/// The native rollup table (see `migrations/0003_rollups.sql`).
+pub const ROLLUP_TABLE: &str = "rollup_15m";
 
 /// One group of an [`AggQuery`]: key (if grouped), bucket start (if bucketed), model.
 #[derive(Debug, Clone, PartialEq)]
@@ -187,35 +196,126 @@ impl Source {
         )
     }
 
-    /// Grouped sums over a time range.
+    /// Grouped sums over a time range. On the native store, whole 15-minute slices are read
+    /// from the rollup table and only the partial slices at the edges from the events.
     pub fn aggregate(&self, q: &AggQuery) -> anyhow::Result<Vec<AggRow>> {
-        Ok(self
-            .read_grouped(q, None)?
-            .into_iter()
-            .map(|(row, _)| row)
-            .collect())
+        if self.empty {
+            return Ok(Vec::new());
+        }
+        if self.rollup_serves(q) {
+            return self.aggregate_with_rollup(q);
+        }
+        self.aggregate_scan(q)
+    }
+
+    /// The rollup keeps model, agent and provider, in whole slices.
+    fn rollup_serves(&self, q: &AggQuery) -> bool {
+        self.has_rollup
+            && matches!(
+                q.by,
+                None | Some(Dimension::Model | Dimension::Agent | Dimension::Provider)
+            )
+            && q.bucket_ms.is_none_or(|b| b > 0 && b % SLICE_MS == 0)
+    }
+
+    fn aggregate_with_rollup(&self, q: &AggQuery) -> anyhow::Result<Vec<AggRow>> {
+        // Whole slices [first, end) come from the rollup; the rest from the events.
+        let first = q
+            .from_ms
+            .map(|f| f.div_euclid(SLICE_MS) + i64::from(f.rem_euclid(SLICE_MS) != 0));
+        let end = q.to_ms.map(|t| t.div_euclid(SLICE_MS));
+        if let (Some(a), Some(b)) = (first, end)
+            && a >= b
+        {
+            return self.aggregate_scan(q);
+        }
+        let mut rows = self.aggregate_rollup(q, first, end)?;
+        if let (Some(f), Some(a)) = (q.from_ms, first)
+            && f < a * SLICE_MS
+        {
+            rows.extend(self.aggregate_scan(&AggQuery {
+                to_ms: Some(a * SLICE_MS),
+                ..q.clone()
+            })?);
+        }
+        if let (Some(t), Some(b)) = (q.to_ms, end)
+            && b * SLICE_MS < t
+        {
+            rows.extend(self.aggregate_scan(&AggQuery {
+                from_ms: Some(b * SLICE_MS),
+                ..q.clone()
+            })?);
+        }
+        Ok(merge_rows(rows))
+    }
+
+    fn aggregate_rollup(
+        &self,
+        q: &AggQuery,
+        first: Option<i64>,
+        end: Option<i64>,
+    ) -> anyhow::Result<Vec<AggRow>> {
+        let key = match q.by {
+            Some(Dimension::Agent) => "NULLIF(agent, '')",
+            Some(Dimension::Provider) => "NULLIF(provider, '')",
+            Some(Dimension::Model) => "model",
+            _ => "NULL",
+        };
+        let bucket = q
+            .bucket_ms
+            .map(|b| format!("(slice * {SLICE_MS} / {b}) * {b}"))
+            .unwrap_or_else(|| "NULL".into());
+        let sql = format!(
+            "SELECT {key} AS k, {bucket} AS b, model, SUM(events), TOTAL(input_tokens), TOTAL(output_tokens),
+                TOTAL(cache_creation_tokens), TOTAL(cache_read_tokens), TOTAL(stored_cost), TOTAL(positive_cost),
+                SUM(uncosted_events), TOTAL(uncosted_input), TOTAL(uncosted_output),
+                TOTAL(uncosted_cache_creation), TOTAL(uncosted_cache_read)
+             FROM {ROLLUP_TABLE} WHERE slice >= ?1 AND slice < ?2
+             GROUP BY k, b, model"
+        );
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        let rows = stmt
+            .query_map(
+                params![first.unwrap_or(i64::MIN), end.unwrap_or(i64::MAX)],
+                agg_row,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
     }
 
     /// Like [`Source::aggregate`], grouped by `q.by` and also by `second`: each row comes
     /// with its value of `second` (NULL as `None`). Budgets use it to filter on two
-    /// dimensions (say provider and agent) besides the model.
+    /// dimensions (say provider and agent) besides the model. Always read from the events.
     pub fn aggregate_two(
         &self,
         q: &AggQuery,
         second: Dimension,
     ) -> anyhow::Result<Vec<(AggRow, Option<String>)>> {
-        self.read_grouped(q, Some(second))
-    }
-
-    fn read_grouped(
-        &self,
-        q: &AggQuery,
-        second: Option<Dimension>,
-    ) -> anyhow::Result<Vec<(AggRow, Option<String>)>> {
         if self.empty {
             return Ok(Vec::new());
         }
-        let sql = self.grouped_sql(q, second);
+        let sql = self.grouped_sql(q, Some(second));
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        let bounds = [q.from_ms.unwrap_or(i64::MIN), q.to_ms.unwrap_or(i64::MAX)];
+        let n = if q.to_ms.is_some() {
+            2
+        } else {
+            usize::from(q.from_ms.is_some())
+        };
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(&bounds[..n]), |r| {
+                Ok((agg_row(r)?, r.get::<_, Option<String>>(15)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Grouped sums read from the events themselves.
+    pub fn aggregate_scan(&self, q: &AggQuery) -> anyhow::Result<Vec<AggRow>> {
+        if self.empty {
+            return Ok(Vec::new());
+        }
+        let sql = self.aggregate_sql(q);
         let mut stmt = self.conn().prepare_cached(&sql)?;
         // Bind only the parameters the SQL uses (`?2` alone still counts as two).
         let bounds = [q.from_ms.unwrap_or(i64::MIN), q.to_ms.unwrap_or(i64::MAX)];
@@ -224,35 +324,8 @@ impl Source {
         } else {
             usize::from(q.from_ms.is_some())
         };
-        let u = |f: f64| f as u64;
         let rows = stmt
-            .query_map(rusqlite::params_from_iter(&bounds[..n]), |r| {
-                let k2: Option<String> = if second.is_some() { r.get(15)? } else { None };
-                let row = AggRow {
-                    key: r.get(0)?,
-                    bucket_ms: r.get(1)?,
-                    model: r.get(2)?,
-                    sums: Sums {
-                        all: Tokens {
-                            events: r.get::<_, i64>(3)? as u64,
-                            input: u(r.get(4)?),
-                            output: u(r.get(5)?),
-                            cache_write: u(r.get(6)?),
-                            cache_read: u(r.get(7)?),
-                        },
-                        stored_cost: r.get(8)?,
-                        positive_cost: r.get(9)?,
-                        uncosted: Tokens {
-                            events: r.get::<_, Option<i64>>(10)?.unwrap_or(0) as u64,
-                            input: u(r.get(11)?),
-                            output: u(r.get(12)?),
-                            cache_write: u(r.get(13)?),
-                            cache_read: u(r.get(14)?),
-                        },
-                    },
-                };
-                Ok((row, k2))
-            })?
+            .query_map(rusqlite::params_from_iter(&bounds[..n]), agg_row)?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
@@ -351,4 +424,54 @@ impl Source {
             .query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(a.zip(b))
     }
+}
+
+/// One result row of an aggregate query (both the scan and the rollup select these columns).
+fn agg_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AggRow> {
+    let u = |f: f64| f as u64;
+
+    Ok(AggRow {
+        key: r.get(0)?,
+        bucket_ms: r.get(1)?,
+        model: r.get(2)?,
+        sums: Sums {
+            all: Tokens {
+                events: r.get::<_, i64>(3)? as u64,
+                input: u(r.get(4)?),
+                output: u(r.get(5)?),
+                cache_write: u(r.get(6)?),
+                cache_read: u(r.get(7)?),
+            },
+            stored_cost: r.get(8)?,
+            positive_cost: r.get(9)?,
+            uncosted: Tokens {
+                events: r.get::<_, Option<i64>>(10)?.unwrap_or(0) as u64,
+                input: u(r.get(11)?),
+                output: u(r.get(12)?),
+                cache_write: u(r.get(13)?),
+                cache_read: u(r.get(14)?),
+            },
+        },
+    })
+}
+
+/// Add up rows that share key, bucket and model.
+pub fn merge_rows(rows: Vec<AggRow>) -> Vec<AggRow> {
+    type GroupKey = (Option<String>, Option<i64>, Option<String>);
+    let mut merged: HashMap<GroupKey, Sums> = HashMap::new();
+    for r in rows {
+        merged
+            .entry((r.key, r.bucket_ms, r.model))
+            .or_default()
+            .add(&r.sums);
+    }
+    merged
+        .into_iter()
+        .map(|((key, bucket_ms, model), sums)| AggRow {
+            key,
+            bucket_ms,
+            model,
+            sums,
+        })
+        .collect()
 }

@@ -30,6 +30,9 @@ pub struct Config {
     /// Mappings of other usage tables onto the event model.
     #[serde(default, rename = "table")]
     pub tables: Vec<CustomTable>,
+    /// Budgets: `[[budget]]` tables, checked by [`Config::load`].
+    #[serde(default, rename = "budget")]
+    pub budgets: Vec<crate::budget::BudgetSpec>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -98,7 +101,17 @@ impl Config {
             .with_context(|| format!("cannot read config file {}", path.display()))?;
         let cfg = Self::parse(&text)
             .map_err(|e| bad_input(format!("config file {}: {e}", path.display())))?;
+        cfg.validate()
+            .map_err(|e| bad_input(format!("config file {}: {e}", path.display())))?;
         Ok((cfg, Some(path)))
+    }
+
+    /// Checks that need more than the types: every budget's fields, unique budget names.
+    /// The message names the budget and the field (the caller adds the file).
+    pub fn validate(&self) -> Result<(), String> {
+        crate::budget::compile_all(&self.budgets)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     /// Parse config text; the error message carries the line and column.

@@ -1,5 +1,6 @@
 //! tokmon: a terminal monitor for LLM token usage and cost.
 
+pub mod budget;
 pub mod cli;
 pub mod commands;
 pub mod config;

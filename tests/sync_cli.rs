@@ -508,9 +508,13 @@ fn status_json_and_table() {
             "remaining",
             "sessions",
             "last_updated",
-            "level"
+            "level",
+            "budgets"
         ]
     );
+    // The quota is always one of the budgets.
+    assert_eq!(v["budgets"][0]["name"], "quota");
+    assert_eq!(v["budgets"][0]["used_tokens"], 299_000);
     assert_eq!(v["used"], 299_000);
     assert_eq!(v["percentage"], 29.9);
     assert_eq!(v["remaining"], 701_000);

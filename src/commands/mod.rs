@@ -92,6 +92,7 @@ impl Ctx {
     }
 }
 
+pub mod budgets;
 pub mod demo;
 pub mod record;
 pub mod report;

@@ -1,5 +1,6 @@
-//! `tokmon status`: the quota counter from the state file, or (`--history`) every sync kept in
-//! the native database. Budgets (`--check`, `--level`) are handled elsewhere.
+//! `tokmon status`: the quota counter from the state file and every budget (see
+//! [`super::budgets`]), or (`--history`) every sync kept in the native database.
+//! `--check` exits 3 when a budget, the quota included, is at or above `--level`.
 
 use std::path::Path;
 
@@ -13,7 +14,8 @@ use crate::state_file::{DEFAULT_TOTAL, StateFile, StateView, format_count, level
 use crate::store::native::{self, SyncRecord};
 use crate::timefmt::{Zone, from_ms};
 
-use super::Ctx;
+use super::{Ctx, budgets};
+use crate::budget::QuotaInput;
 
 pub fn run(ctx: &Ctx, args: &StatusArgs) -> anyhow::Result<u8> {
     if args.history {
@@ -21,18 +23,84 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> anyhow::Result<u8> {
         crate::error::emit(&render_history(&rows, args.format, &ctx.zone, &ctx.db))?;
         return Ok(crate::error::exit::OK);
     }
-    let Some(file) = StateFile::load(&ctx.state)? else {
-        let total = ctx.config.sync.default_total.unwrap_or(DEFAULT_TOTAL);
-        return Err(anyhow!(
-            "no quota state file at {}. Create one with `tokmon sync VALUE --total N` \
-             (VALUE: the cumulative count another tool shows, e.g. 350K; N: the quota, default {}), \
-             or point --state / TOKMON_STATE at an existing file.",
-            ctx.state.display(),
-            format_count(total)
-        ));
+    let file = StateFile::load(&ctx.state)?;
+    // Without a state file, budgets alone are still worth a status.
+    if file.is_some() || !ctx.config.budgets.is_empty() {
+        return run_with_budgets(ctx, args, file.as_ref());
+    }
+    let total = ctx.config.sync.default_total.unwrap_or(DEFAULT_TOTAL);
+    Err(anyhow!(
+        "no quota state file at {}. Create one with `tokmon sync VALUE --total N` \
+         (VALUE: the cumulative count another tool shows, e.g. 350K; N: the quota, default {}), \
+         or point --state / TOKMON_STATE at an existing file.",
+        ctx.state.display(),
+        format_count(total)
+    ))
+}
+
+/// The quota (when there is a state file) and every budget; `--check` decides the exit code.
+fn run_with_budgets(ctx: &Ctx, args: &StatusArgs, file: Option<&StateFile>) -> anyhow::Result<u8> {
+    let quota = file.map(|f| {
+        let v = f.view();
+        QuotaInput {
+            used: v.used,
+            total: v.total.unwrap_or(0),
+            ..Default::default()
+        }
+    });
+    let all = budgets::statuses(ctx, quota)?;
+    let (check_out, code) = if args.check {
+        budgets::check(&all, args)
+    } else {
+        (String::new(), crate::error::exit::OK)
     };
-    crate::error::emit(&render_status(file.view(), args.format, &ctx.state))?;
-    Ok(crate::error::exit::OK)
+    if args.check && args.format == OutputFormat::Table {
+        // Only the offending budgets, so cron mails nothing while all is well.
+        crate::error::emit(&check_out)?;
+        return Ok(code);
+    }
+    let out = match (args.format, file) {
+        (OutputFormat::Json, _) => {
+            let mut v = match file {
+                Some(f) => status_json(f.view()),
+                None => no_state_json(),
+            };
+            if let Some(o) = v.as_object_mut() {
+                o.insert("budgets".into(), budgets::json_value(&all));
+            }
+            serde_json::to_string_pretty(&v)? + "\n"
+        }
+        // CSV has one row shape: the quota's.
+        (OutputFormat::Csv, Some(f)) => render_status(f.view(), args.format, &ctx.state),
+        (OutputFormat::Csv, None) => {
+            return Err(crate::error::bad_input(format!(
+                "no quota state file at {} for --format csv (budgets are listed as a table or JSON)",
+                ctx.state.display()
+            )));
+        }
+        (OutputFormat::Table, f) => {
+            let quota = match f {
+                Some(f) => render_status(f.view(), args.format, &ctx.state),
+                None => format!("State file   {} (none yet)\n", ctx.state.display()),
+            };
+            format!("{quota}\n{}", budgets::table_section(ctx, &all))
+        }
+    };
+    crate::error::emit(&out)?;
+    Ok(code)
+}
+
+/// The quota keys, all null, when there is no state file (the shape stays the same).
+fn no_state_json() -> Value {
+    json!({
+        "used": null,
+        "total": null,
+        "percentage": null,
+        "remaining": null,
+        "sessions": null,
+        "last_updated": null,
+        "level": null,
+    })
 }
 
 /// The quota numbers as JSON, with exactly the documented keys.

@@ -142,8 +142,18 @@ impl EventRow {
 impl Source {
     /// The SQL of an aggregate query, with `?1` = from and `?2` = to (unix ms).
     pub fn aggregate_sql(&self, q: &AggQuery) -> String {
+        self.grouped_sql(q, None)
+    }
+
+    /// The SQL of an aggregate query, optionally grouped by a second dimension whose value
+    /// comes last in each row (after the sums), so both readers share the column layout.
+    fn grouped_sql(&self, q: &AggQuery, second: Option<Dimension>) -> String {
         let m = &self.mapping;
         let key = q.by.map(|d| m.dim_sql(d)).unwrap_or_else(|| "NULL".into());
+        let (k2_inner, k2_out, k2_group) = match second {
+            Some(d) => (format!(", {} AS k2", m.dim_sql(d)), ", k2", " k2,"),
+            None => (String::new(), "", ""),
+        };
         let bucket = q
             .bucket_ms
             .map(|b| format!("(t / {b}) * {b}"))
@@ -170,11 +180,11 @@ impl Source {
                 TOTAL(CASE WHEN c > 0 THEN c END),
                 SUM(c IS NULL OR c <= 0),
                 TOTAL(CASE WHEN c > 0 THEN 0 ELSE i END), TOTAL(CASE WHEN c > 0 THEN 0 ELSE o END),
-                TOTAL(CASE WHEN c > 0 THEN 0 ELSE cw END), TOTAL(CASE WHEN c > 0 THEN 0 ELSE cr END)
+                TOTAL(CASE WHEN c > 0 THEN 0 ELSE cw END), TOTAL(CASE WHEN c > 0 THEN 0 ELSE cr END){k2_out}
              FROM (SELECT {key} AS k, {inner_t} AS t, {model} AS m,
-                     {i} AS i, {o} AS o, {cw} AS cw, {cr} AS cr, {c} AS c
+                     {i} AS i, {o} AS o, {cw} AS cw, {cr} AS cr, {c} AS c{k2_inner}
                    FROM {table} {filter})
-             GROUP BY k, {bucket_expr} m",
+             GROUP BY k,{k2_group} {bucket_expr} m",
             model = m.dim_sql(Dimension::Model),
             i = m.tokens_sql(&m.input),
             o = m.tokens_sql(&m.output),
@@ -296,6 +306,33 @@ impl Source {
                     .collect::<Result<Vec<_>, _>>()?
             }
         };
+        Ok(rows)
+    }
+
+    /// Like [`Source::aggregate`], grouped by `q.by` and also by `second`: each row comes
+    /// with its value of `second` (NULL as `None`). Budgets use it to filter on two
+    /// dimensions (say provider and agent) besides the model. Always read from the events.
+    pub fn aggregate_two(
+        &self,
+        q: &AggQuery,
+        second: Dimension,
+    ) -> anyhow::Result<Vec<(AggRow, Option<String>)>> {
+        if self.empty {
+            return Ok(Vec::new());
+        }
+        let sql = self.grouped_sql(q, Some(second));
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        let bounds = [q.from_ms.unwrap_or(i64::MIN), q.to_ms.unwrap_or(i64::MAX)];
+        let n = if q.to_ms.is_some() {
+            2
+        } else {
+            usize::from(q.from_ms.is_some())
+        };
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(&bounds[..n]), |r| {
+                Ok((agg_row(r)?, r.get::<_, Option<String>>(15)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
 

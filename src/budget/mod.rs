@@ -1,0 +1,192 @@
+//! Budgets: limits over a window, with alert levels, a burn rate and a projection.
+//!
+//! * [`config`]: `[[budget]]` tables from the config file and their checks.
+//! * [`window`]: where a window begins and when it resets.
+//! * [`eval`]: usage from a source, then percentage, level, burn rate and projection.
+//! * [`alert`]: threshold crossings, once per threshold per window.
+//!
+//! Front ends call [`evaluate_all`], sort nothing themselves (it returns the most urgent
+//! first), keep one [`AlertTracker`], and show [`projection_words`] / [`window_words`].
+
+pub mod alert;
+pub mod config;
+pub mod eval;
+pub mod render;
+pub mod window;
+
+use serde::Serialize;
+
+pub use alert::{Alert, AlertTracker};
+pub use config::{
+    Budget, BudgetSpec, DEFAULT_THRESHOLDS, QUOTA_NAME, SpecError, Thresholds, Window, compile_all,
+};
+pub use eval::{
+    Basis, BudgetStatus, BurnRate, LimitKind, Projection, QuotaInput, SyncPoint, evaluate_all,
+};
+pub use window::{Bounds, window_bounds};
+
+use crate::numfmt::{compact, duration, usd};
+
+/// How close a budget is to its limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    #[default]
+    Ok,
+    Warning,
+    Critical,
+    Exceeded,
+}
+
+impl Level {
+    /// `ok`, `warning`, `critical`, `exceeded`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Level::Ok => "ok",
+            Level::Warning => "warning",
+            Level::Critical => "critical",
+            Level::Exceeded => "exceeded",
+        }
+    }
+}
+
+impl From<crate::cli::Level> for Level {
+    fn from(l: crate::cli::Level) -> Level {
+        match l {
+            crate::cli::Level::Ok => Level::Ok,
+            crate::cli::Level::Warning => Level::Warning,
+            crate::cli::Level::Critical => Level::Critical,
+            crate::cli::Level::Exceeded => Level::Exceeded,
+        }
+    }
+}
+
+/// Check the budgets of a config, as an error that exits 2.
+pub fn from_config(cfg: &crate::config::Config) -> anyhow::Result<Vec<Budget>> {
+    compile_all(&cfg.budgets).map_err(|e| crate::error::bad_input(e.to_string()))
+}
+
+/// The quota's sync history from a native database, newest first (empty for others).
+pub fn quota_syncs(source: &crate::store::Source) -> anyhow::Result<Vec<SyncPoint>> {
+    if !source.kind.is_native() || source.empty {
+        return Ok(Vec::new());
+    }
+    Ok(
+        crate::store::native::sync_history(source.conn(), Some(200))?
+            .into_iter()
+            .map(|r| SyncPoint {
+                at: crate::timefmt::from_ms(r.at_ms),
+                increment: r.increment,
+            })
+            .collect(),
+    )
+}
+
+/// Every budget of the config, and the quota when given, as a command sees them: the
+/// database is read when it exists (no database: nothing used yet). When the quota comes
+/// without syncs, its burn rate is taken from the database's sync history.
+pub fn evaluate_ctx(
+    ctx: &crate::commands::Ctx,
+    quota: Option<QuotaInput>,
+) -> anyhow::Result<Vec<BudgetStatus>> {
+    let budgets = from_config(&ctx.config)?;
+    let source = if ctx.db.exists() {
+        match ctx.open_source() {
+            Ok(s) => Some(s),
+            // Without budgets the database only lends the quota a burn rate: not worth failing.
+            Err(_) if budgets.is_empty() => None,
+            Err(e) => return Err(e),
+        }
+    } else {
+        None
+    };
+    let quota = match (quota, &source) {
+        (Some(mut q), Some(src)) if q.syncs.is_empty() => {
+            q.syncs = quota_syncs(src)?;
+            Some(q)
+        }
+        (q, _) => q,
+    };
+    evaluate_all(
+        &budgets,
+        source.as_ref(),
+        quota.as_ref(),
+        &ctx.zone,
+        ctx.cost_mode,
+        ctx.now,
+    )
+}
+
+/// `962K of 1M tokens`, `$45.10 of $50.00`, or both.
+pub fn usage_words(s: &BudgetStatus) -> String {
+    let mut parts = Vec::new();
+    if let Some(l) = s.limit_tokens {
+        parts.push(format!(
+            "{} of {} tokens",
+            compact(s.used_tokens),
+            compact(l)
+        ));
+    }
+    if let Some(l) = s.limit_usd {
+        parts.push(format!("{} of {}", usd(s.used_usd.unwrap_or(0.0)), usd(l)));
+    }
+    if parts.is_empty() {
+        parts.push(format!("{} tokens", compact(s.used_tokens)));
+    }
+    parts.join(", ")
+}
+
+/// The burn rate in words: `12.4K tok/h` or `$1.23/h`, in the unit of the limit that
+/// the projection is about (tokens when there are both and neither is projected).
+pub fn rate_words(s: &BudgetStatus) -> Option<String> {
+    let r = s.burn.as_ref()?;
+    let use_usd = match s.projection {
+        Projection::At { limit, .. } => limit == LimitKind::Usd,
+        _ => s.limit_tokens.is_none() && s.limit_usd.is_some(),
+    };
+    Some(match (use_usd, r.usd_per_hour) {
+        (true, Some(u)) => format!("{}/h", usd(u)),
+        _ => format!("{} tok/h", compact(r.tokens_per_hour.round() as u64)),
+    })
+}
+
+/// The projection in words: `at 12.4K tok/h: limit in 3h 20m`, `at $1.20/h: not before the
+/// window resets`, `limit reached`, `too little data for a projection`.
+pub fn projection_words(s: &BudgetStatus) -> String {
+    let rate = rate_words(s)
+        .map(|r| format!("at {r}: "))
+        .unwrap_or_default();
+    match s.projection {
+        Projection::Reached => "limit reached".into(),
+        Projection::At { at, .. } => {
+            format!("{rate}limit in {}", duration((at - s.now).num_seconds()))
+        }
+        Projection::NotBeforeReset => match s.rolling_span {
+            Some(_) => format!("{rate}not within the rolling {}", s.window),
+            None => format!("{rate}not before the window resets"),
+        },
+        Projection::NotAtThisRate => format!("{rate}limit not reached at this rate"),
+        Projection::TooLittleData => "too little data for a projection".into(),
+        Projection::NoLimit => "no limit set".into(),
+    }
+}
+
+/// Time left in the window: `resets in 3d 4h`; for a rolling window, when its oldest usage
+/// ages out (`rolling 5h, oldest usage leaves in 1h 10m`); `manual` for the quota.
+pub fn window_words(s: &BudgetStatus) -> String {
+    if let Some(r) = s.resets_at {
+        return format!("resets in {}", duration((r - s.now).num_seconds()));
+    }
+    match (s.rolling_span, s.frees_at) {
+        (Some(_), Some(f)) => format!(
+            "rolling {}, oldest usage leaves in {}",
+            s.window,
+            duration((f - s.now).num_seconds())
+        ),
+        (Some(_), None) => format!("rolling {}, no usage in it", s.window),
+        _ => "manual counter, no reset".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -326,18 +326,8 @@ fn exact_value(digits: &str, power: i64) -> Result<u64, Refusal> {
     u64::try_from(n).map_err(|_| Refusal::TooLarge)
 }
 
-/// Format a count with `,` between groups of three digits: `1,234,567`.
-pub fn format_count(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+/// Counts are shown with `,` between groups of three digits: `1,234,567`.
+pub use crate::numfmt::thousands as format_count;
 
 /// What a sync with a given value would do to a state.
 #[derive(Debug, Clone, PartialEq)]
@@ -514,14 +504,6 @@ mod tests {
         ] {
             assert_eq!(ok(s), want, "{s}");
         }
-    }
-
-    #[test]
-    fn counts_are_grouped() {
-        assert_eq!(format_count(0), "0");
-        assert_eq!(format_count(999), "999");
-        assert_eq!(format_count(1_000), "1,000");
-        assert_eq!(format_count(12_345_678), "12,345,678");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Source;
 use super::mapping::{Dimension, quote};
-use super::query::{ROLLUP_TABLE, SLICE_MS};
+use super::query::{ROLLUP_TABLE, SLICE_MS, SUMS_SQL};
 
 /// Slice number of rows whose time could not be read: counted for "all time" only.
 pub const NO_TIME_SLICE: i64 = i64::MIN;
@@ -203,11 +203,7 @@ impl RollupCache {
     ) -> anyhow::Result<()> {
         let m = &source.mapping;
         let sql = format!(
-            "SELECT t / {SLICE_MS}, COALESCE(mo, ''), COALESCE(a, ''), COALESCE(p, ''), COUNT(*),
-                TOTAL(i), TOTAL(o), TOTAL(cw), TOTAL(cr), TOTAL(c), TOTAL(CASE WHEN c > 0 THEN c END),
-                SUM(c IS NULL OR c <= 0), TOTAL(CASE WHEN c > 0 THEN 0 ELSE i END),
-                TOTAL(CASE WHEN c > 0 THEN 0 ELSE o END), TOTAL(CASE WHEN c > 0 THEN 0 ELSE cw END),
-                TOTAL(CASE WHEN c > 0 THEN 0 ELSE cr END)
+            "SELECT t / {SLICE_MS}, COALESCE(mo, ''), COALESCE(a, ''), COALESCE(p, ''), {SUMS_SQL}
              FROM (SELECT {ts} AS t, {model} AS mo, {agent} AS a, {provider} AS p, {i} AS i, {o} AS o,
                           {cw} AS cw, {cr} AS cr, {c} AS c
                    FROM {table} WHERE {id} > ?1 AND {id} <= ?2)

@@ -87,6 +87,13 @@ pub struct AggQuery {
 /// exactly into local hours, days, weeks and months.
 pub const SLICE_MS: i64 = 15 * 60 * 1000;
 
+/// The sums of an aggregate, over a subquery whose columns are `i`, `o`, `cw`, `cr` (tokens)
+/// and `c` (stored cost); [`agg_row`] reads them back starting at column 3.
+pub const SUMS_SQL: &str = "COUNT(*), TOTAL(i), TOTAL(o), TOTAL(cw), TOTAL(cr), TOTAL(c),
+    TOTAL(CASE WHEN c > 0 THEN c END), SUM(c IS NULL OR c <= 0),
+    TOTAL(CASE WHEN c > 0 THEN 0 ELSE i END), TOTAL(CASE WHEN c > 0 THEN 0 ELSE o END),
+    TOTAL(CASE WHEN c > 0 THEN 0 ELSE cw END), TOTAL(CASE WHEN c > 0 THEN 0 ELSE cr END)";
+
 /// The native rollup table (see `migrations/0003_rollups.sql`).
 pub const ROLLUP_TABLE: &str = "rollup_15m";
 
@@ -176,11 +183,7 @@ impl Source {
             "NULL".into()
         };
         format!(
-            "SELECT k, {bucket} AS b, m, COUNT(*), TOTAL(i), TOTAL(o), TOTAL(cw), TOTAL(cr), TOTAL(c),
-                TOTAL(CASE WHEN c > 0 THEN c END),
-                SUM(c IS NULL OR c <= 0),
-                TOTAL(CASE WHEN c > 0 THEN 0 ELSE i END), TOTAL(CASE WHEN c > 0 THEN 0 ELSE o END),
-                TOTAL(CASE WHEN c > 0 THEN 0 ELSE cw END), TOTAL(CASE WHEN c > 0 THEN 0 ELSE cr END){k2_out}
+            "SELECT k, {bucket} AS b, m, {SUMS_SQL}{k2_out}
              FROM (SELECT {key} AS k, {inner_t} AS t, {model} AS m,
                      {i} AS i, {o} AS o, {cw} AS cw, {cr} AS cr, {c} AS c{k2_inner}
                    FROM {table} {filter})

@@ -13,3 +13,4 @@ pub mod numfmt;
 pub mod range;
 pub mod report;
 pub mod demo;
+pub mod tui;

@@ -188,7 +188,9 @@ pub struct SourceInfo {
 #[derive(Debug, Clone)]
 pub enum Msg {
     /// The database was opened and its format detected.
-    Opened { kind: String },
+    Opened {
+        kind: String,
+    },
     Snapshot(Box<Snapshot>),
     /// Rows committed after the last snapshot, in id order.
     Rows(Vec<EventRow>),
@@ -334,7 +336,11 @@ impl App {
             .map(|(k, t)| RowView {
                 name: k.clone(),
                 tally: *t,
-                share: if total > 0.0 { t.tokens() as f64 / total } else { 0.0 },
+                share: if total > 0.0 {
+                    t.tokens() as f64 / total
+                } else {
+                    0.0
+                },
             })
             .collect();
         let sort = self.tables[which.index()].sort;
@@ -364,7 +370,11 @@ impl App {
     fn move_selection(&mut self, f: impl FnOnce(usize, usize) -> usize) {
         let n = self.row_count(self.focus);
         let t = &mut self.tables[self.focus.index()];
-        t.selected = if n == 0 { 0 } else { f(t.selected, n).min(n - 1) };
+        t.selected = if n == 0 {
+            0
+        } else {
+            f(t.selected, n).min(n - 1)
+        };
     }
 
     fn change_range(&mut self, r: RangeKind) -> Option<Effect> {
@@ -443,7 +453,9 @@ impl App {
                             return Some(Effect::Sync(d.input.trim().to_string()));
                         }
                         Some(Err(_)) => {}
-                        None => d.error = Some("type the value the other tool shows, e.g. 350K".into()),
+                        None => {
+                            d.error = Some("type the value the other tool shows, e.g. 350K".into())
+                        }
                     }
                 }
             }
@@ -578,10 +590,11 @@ impl App {
         }
         let stale = !self.loading
             && !self.refreshing
-            && self
-                .agg
-                .as_ref()
-                .is_some_and(|a| self.range.window_start(now).is_some_and(|w| Some(w) != a.from_ms));
+            && self.agg.as_ref().is_some_and(|a| {
+                self.range
+                    .window_start(now)
+                    .is_some_and(|w| Some(w) != a.from_ms)
+            });
         self.refreshing |= stale;
         let effect = stale.then(|| Effect::Load(self.load_request()));
         (changed, effect)

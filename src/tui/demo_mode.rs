@@ -27,12 +27,14 @@ impl Demo {
     /// Create the demo files (replacing earlier ones) and start the writer.
     pub fn start(now: DateTime<Utc>) -> anyhow::Result<Demo> {
         let dir = crate::paths::data_dir().join("demo");
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
         let db = dir.join("demo.db");
         for suffix in ["", "-wal", "-shm"] {
             let p = PathBuf::from(format!("{}{suffix}", db.display()));
             if p.exists() {
-                std::fs::remove_file(&p).with_context(|| format!("cannot remove {}", p.display()))?;
+                std::fs::remove_file(&p)
+                    .with_context(|| format!("cannot remove {}", p.display()))?;
             }
         }
         generate(&db, Flavor::Native, ROWS, DAYS, 7, now)?;

@@ -64,11 +64,20 @@ pub struct Binding {
 impl Binding {
     /// All keys of the entry, as written in the help: `j ↓`.
     pub fn keys_label(&self) -> String {
-        self.keys.iter().map(|k| k.label()).collect::<Vec<_>>().join(" ")
+        self.keys
+            .iter()
+            .map(|k| k.label())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
-const fn bind(keys: &'static [Key], action: Action, help: &'static str, footer: Option<&'static str>) -> Binding {
+const fn bind(
+    keys: &'static [Key],
+    action: Action,
+    help: &'static str,
+    footer: Option<&'static str>,
+) -> Binding {
     Binding {
         keys,
         action,
@@ -81,32 +90,137 @@ use Key::{Char, Code, Ctrl};
 
 /// Keys of the main screen (and the help overlay).
 pub static MAIN_KEYS: &[Binding] = &[
-    bind(&[Char('1')], Action::Range(RangeKind::Hour), "show the last hour", None),
-    bind(&[Char('2')], Action::Range(RangeKind::Day), "show the last 24 hours", None),
-    bind(&[Char('3')], Action::Range(RangeKind::Week), "show the last 7 days", None),
-    bind(&[Char('4')], Action::Range(RangeKind::Month), "show the last 30 days", None),
-    bind(&[Char('5')], Action::Range(RangeKind::All), "show all time", None),
-    bind(&[Char('['), Char(']')], Action::NextRange, "previous / next range", Some("range")),
-    bind(&[Code(KeyCode::Tab), Code(KeyCode::BackTab)], Action::FocusNext, "move focus between the tables", Some("focus")),
-    bind(&[Char('j'), Code(KeyCode::Down)], Action::Down, "select the next row", None),
-    bind(&[Char('k'), Code(KeyCode::Up)], Action::Up, "select the previous row", None),
-    bind(&[Code(KeyCode::PageDown), Code(KeyCode::PageUp)], Action::PageDown, "scroll a page down / up", None),
-    bind(&[Char('g'), Code(KeyCode::Home)], Action::Home, "first row", None),
-    bind(&[Char('G'), Code(KeyCode::End)], Action::End, "last row", None),
-    bind(&[Char('o')], Action::CycleSort, "sort the focused table by the next column", Some("sort")),
-    bind(&[Char('s')], Action::OpenSync, "sync the quota counter (type or paste a value)", Some("sync")),
-    bind(&[Char('r')], Action::Reload, "re-read everything from the database", Some("reload")),
-    bind(&[Char('t')], Action::CycleTheme, "next theme", Some("theme")),
-    bind(&[Char('?')], Action::ToggleHelp, "show / hide this help", Some("help")),
-    bind(&[Code(KeyCode::Esc)], Action::Cancel, "close the help or the sync dialog", None),
+    bind(
+        &[Char('1')],
+        Action::Range(RangeKind::Hour),
+        "show the last hour",
+        None,
+    ),
+    bind(
+        &[Char('2')],
+        Action::Range(RangeKind::Day),
+        "show the last 24 hours",
+        None,
+    ),
+    bind(
+        &[Char('3')],
+        Action::Range(RangeKind::Week),
+        "show the last 7 days",
+        None,
+    ),
+    bind(
+        &[Char('4')],
+        Action::Range(RangeKind::Month),
+        "show the last 30 days",
+        None,
+    ),
+    bind(
+        &[Char('5')],
+        Action::Range(RangeKind::All),
+        "show all time",
+        None,
+    ),
+    bind(
+        &[Char('['), Char(']')],
+        Action::NextRange,
+        "previous / next range",
+        Some("range"),
+    ),
+    bind(
+        &[Code(KeyCode::Tab), Code(KeyCode::BackTab)],
+        Action::FocusNext,
+        "move focus between the tables",
+        Some("focus"),
+    ),
+    bind(
+        &[Char('j'), Code(KeyCode::Down)],
+        Action::Down,
+        "select the next row",
+        None,
+    ),
+    bind(
+        &[Char('k'), Code(KeyCode::Up)],
+        Action::Up,
+        "select the previous row",
+        None,
+    ),
+    bind(
+        &[Code(KeyCode::PageDown), Code(KeyCode::PageUp)],
+        Action::PageDown,
+        "scroll a page down / up",
+        None,
+    ),
+    bind(
+        &[Char('g'), Code(KeyCode::Home)],
+        Action::Home,
+        "first row",
+        None,
+    ),
+    bind(
+        &[Char('G'), Code(KeyCode::End)],
+        Action::End,
+        "last row",
+        None,
+    ),
+    bind(
+        &[Char('o')],
+        Action::CycleSort,
+        "sort the focused table by the next column",
+        Some("sort"),
+    ),
+    bind(
+        &[Char('s')],
+        Action::OpenSync,
+        "sync the quota counter (type or paste a value)",
+        Some("sync"),
+    ),
+    bind(
+        &[Char('r')],
+        Action::Reload,
+        "re-read everything from the database",
+        Some("reload"),
+    ),
+    bind(
+        &[Char('t')],
+        Action::CycleTheme,
+        "next theme",
+        Some("theme"),
+    ),
+    bind(
+        &[Char('?')],
+        Action::ToggleHelp,
+        "show / hide this help",
+        Some("help"),
+    ),
+    bind(
+        &[Code(KeyCode::Esc)],
+        Action::Cancel,
+        "close the help or the sync dialog",
+        None,
+    ),
     bind(&[Char('q'), Ctrl('c')], Action::Quit, "quit", Some("quit")),
 ];
 
 /// Keys of the sync dialog. Any other printable key is typed into the value.
 pub static SYNC_KEYS: &[Binding] = &[
-    bind(&[Code(KeyCode::Enter)], Action::Submit, "write the value to the state file", Some("sync")),
-    bind(&[Code(KeyCode::Esc)], Action::Cancel, "close without writing", Some("cancel")),
-    bind(&[Code(KeyCode::Backspace)], Action::DeleteBack, "delete the last character", None),
+    bind(
+        &[Code(KeyCode::Enter)],
+        Action::Submit,
+        "write the value to the state file",
+        Some("sync"),
+    ),
+    bind(
+        &[Code(KeyCode::Esc)],
+        Action::Cancel,
+        "close without writing",
+        Some("cancel"),
+    ),
+    bind(
+        &[Code(KeyCode::Backspace)],
+        Action::DeleteBack,
+        "delete the last character",
+        None,
+    ),
     bind(&[Ctrl('u')], Action::ClearInput, "clear the value", None),
     bind(&[Ctrl('c')], Action::Quit, "quit", None),
 ];
@@ -132,7 +246,13 @@ pub fn sync_action(ev: &KeyEvent) -> Option<Action> {
         return Some(a);
     }
     match ev.code {
-        KeyCode::Char(c) if !ev.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) => Some(Action::Input(c)),
+        KeyCode::Char(c)
+            if !ev
+                .modifiers
+                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
+        {
+            Some(Action::Input(c))
+        }
         _ => None,
     }
 }
@@ -156,21 +276,37 @@ mod tests {
         for b in MAIN_KEYS {
             for k in b.keys {
                 let ev = match *k {
-                    Key::Char(c) => KeyEvent::new(KeyCode::Char(c), if c.is_ascii_uppercase() { KeyModifiers::SHIFT } else { KeyModifiers::NONE }),
+                    Key::Char(c) => KeyEvent::new(
+                        KeyCode::Char(c),
+                        if c.is_ascii_uppercase() {
+                            KeyModifiers::SHIFT
+                        } else {
+                            KeyModifiers::NONE
+                        },
+                    ),
                     Key::Ctrl(c) => KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL),
                     Key::Code(c) => key(c),
                 };
                 assert!(main_action(&ev).is_some(), "{k:?}");
             }
         }
-        assert_eq!(main_action(&key(KeyCode::Char('['))), Some(Action::PrevRange));
-        assert_eq!(main_action(&key(KeyCode::Char(']'))), Some(Action::NextRange));
+        assert_eq!(
+            main_action(&key(KeyCode::Char('['))),
+            Some(Action::PrevRange)
+        );
+        assert_eq!(
+            main_action(&key(KeyCode::Char(']'))),
+            Some(Action::NextRange)
+        );
         assert_eq!(main_action(&key(KeyCode::Char('x'))), None);
     }
 
     #[test]
     fn dialog_types_text_but_ctrl_c_quits() {
-        assert_eq!(sync_action(&key(KeyCode::Char('q'))), Some(Action::Input('q')));
+        assert_eq!(
+            sync_action(&key(KeyCode::Char('q'))),
+            Some(Action::Input('q'))
+        );
         assert_eq!(
             sync_action(&KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
             Some(Action::Quit)

@@ -170,7 +170,11 @@ impl Tail {
 
     pub fn run(mut self) {
         loop {
-            let wait = if self.open.is_some() { POLL } else { RETRY.min(POLL * 2) };
+            let wait = if self.open.is_some() {
+                POLL
+            } else {
+                RETRY.min(POLL * 2)
+            };
             match self.cmds.recv_timeout(wait) {
                 Ok(cmd) => self.command(cmd),
                 Err(RecvTimeoutError::Timeout) => {}
@@ -217,7 +221,12 @@ impl Tail {
                 return Ok(());
             }
             let id = file_id(&self.cfg.db);
-            let src = Source::open(&self.cfg.db, self.cfg.schema.as_deref(), &self.cfg.config, self.cfg.foreign_zone)?;
+            let src = Source::open(
+                &self.cfg.db,
+                self.cfg.schema.as_deref(),
+                &self.cfg.config,
+                self.cfg.foreign_zone,
+            )?;
             let version = src.data_version()?;
             tracing::info!(path = %self.cfg.db.display(), kind = %src.kind, "opened");
             self.send(Msg::Opened {
@@ -274,7 +283,9 @@ impl Tail {
         if max < open.last_id {
             tracing::info!(max, last = open.last_id, "database shrank");
             self.need_load = true;
-            self.send(Msg::Reset("the database shrank or was rewritten: reading it again".into()));
+            self.send(Msg::Reset(
+                "the database shrank or was rewritten: reading it again".into(),
+            ));
             return Ok(());
         }
         loop {

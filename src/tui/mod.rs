@@ -63,12 +63,18 @@ pub fn run(ctx: &Ctx, args: &MonitorArgs) -> anyhow::Result<u8> {
     };
     tracing::info!(db = %db.display(), state = %state.display(), "monitor starting");
 
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let (msg_tx, msg_rx) = unbounded_channel();
     let (cmd_tx, cmd_rx) = std::sync::mpsc::channel();
     let tail = Tail::new(
         TailConfig {
-            db: if args.demo { db.clone() } else { ctx.db.clone() },
+            db: if args.demo {
+                db.clone()
+            } else {
+                ctx.db.clone()
+            },
             schema: if args.demo { None } else { ctx.schema.clone() },
             config: ctx.config.clone(),
             foreign_zone: ctx.foreign_zone,
@@ -79,7 +85,14 @@ pub fn run(ctx: &Ctx, args: &MonitorArgs) -> anyhow::Result<u8> {
     .spawn();
     let watcher = sync::watch(state.clone(), args.poll, msg_tx.clone());
 
-    let mut app = App::new(db.clone(), state.clone(), themes, Arc::new(SystemClock), ctx.zone, ctx.cost_mode);
+    let mut app = App::new(
+        db.clone(),
+        state.clone(),
+        themes,
+        Arc::new(SystemClock),
+        ctx.zone,
+        ctx.cost_mode,
+    );
     let first = app.load_request();
     let _ = cmd_tx.send(Cmd::Load(first));
 
@@ -117,7 +130,8 @@ pub fn run(ctx: &Ctx, args: &MonitorArgs) -> anyhow::Result<u8> {
 fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
     let dir = crate::paths::log_dir();
     std::fs::create_dir_all(&dir).ok()?;
-    let (writer, guard) = tracing_appender::non_blocking(tracing_appender::rolling::never(&dir, "tokmon.log"));
+    let (writer, guard) =
+        tracing_appender::non_blocking(tracing_appender::rolling::never(&dir, "tokmon.log"));
     let filter = tracing_subscriber::EnvFilter::try_from_env("TOKMON_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()

@@ -30,7 +30,13 @@ pub enum RangeKind {
 }
 
 impl RangeKind {
-    pub const ALL: [RangeKind; 5] = [RangeKind::Hour, RangeKind::Day, RangeKind::Week, RangeKind::Month, RangeKind::All];
+    pub const ALL: [RangeKind; 5] = [
+        RangeKind::Hour,
+        RangeKind::Day,
+        RangeKind::Week,
+        RangeKind::Month,
+        RangeKind::All,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -184,13 +190,19 @@ impl Aggregates {
         };
         for row in &snap.by_agent {
             let c = cost_of(&row.sums, row.model.as_deref(), mode);
-            a.agents.entry(key_of(row.key.as_deref())).or_default().add(&row.sums, c.usd);
+            a.agents
+                .entry(key_of(row.key.as_deref()))
+                .or_default()
+                .add(&row.sums, c.usd);
         }
         for row in &snap.by_bucket {
             let c = cost_of(&row.sums, row.model.as_deref(), mode);
             a.unpriced_events += c.unpriced_events;
             a.total.add(&row.sums, c.usd);
-            a.models.entry(key_of(row.model.as_deref())).or_default().add(&row.sums, c.usd);
+            a.models
+                .entry(key_of(row.model.as_deref()))
+                .or_default()
+                .add(&row.sums, c.usd);
             if let Some(b) = row.bucket_ms {
                 a.add_to_bucket(b, row.sums.all.total(), c.usd);
             }
@@ -242,11 +254,20 @@ impl Aggregates {
             let c = cost_of(&sums, row.model.as_deref(), self.mode);
             self.unpriced_events += c.unpriced_events;
             self.total.add(&sums, c.usd);
-            self.agents.entry(key_of(row.agent.as_deref())).or_default().add(&sums, c.usd);
-            self.models.entry(key_of(row.model.as_deref())).or_default().add(&sums, c.usd);
+            self.agents
+                .entry(key_of(row.agent.as_deref()))
+                .or_default()
+                .add(&sums, c.usd);
+            self.models
+                .entry(key_of(row.model.as_deref()))
+                .or_default()
+                .add(&sums, c.usd);
             if let Some(ts) = row.ts_ms {
                 self.add_to_bucket(ts, sums.all.total(), c.usd);
-                *self.recent.entry(ts.div_euclid(MINUTE_MS) * MINUTE_MS).or_default() += sums.all.total();
+                *self
+                    .recent
+                    .entry(ts.div_euclid(MINUTE_MS) * MINUTE_MS)
+                    .or_default() += sums.all.total();
             }
             changed = true;
         }
@@ -285,22 +306,21 @@ impl Aggregates {
     }
 }
 
-/// Merge `values` into at most `width` bars, summing groups from the newest end so the last
-/// bar is always the current bucket.
-pub fn squeeze<T: Copy + std::ops::Add<Output = T> + Default>(values: &[T], width: usize) -> Vec<T> {
-    if width == 0 || values.is_empty() {
+/// Stretch or shrink `values` to exactly `width` bars. Each bar shows the average of the
+/// buckets it covers, so bars covering one or two buckets stay comparable.
+pub fn resample(values: &[u64], width: usize) -> Vec<u64> {
+    let n = values.len();
+    if width == 0 || n == 0 {
         return Vec::new();
     }
-    if values.len() <= width {
-        return values.to_vec();
-    }
-    let k = values.len().div_ceil(width);
-    let mut out: Vec<T> = values
-        .rchunks(k)
-        .map(|c| c.iter().fold(T::default(), |a, b| a + *b))
-        .collect();
-    out.reverse();
-    out
+    (0..width)
+        .map(|j| {
+            let lo = j * n / width;
+            let hi = ((j + 1) * n / width).max(lo + 1).min(n);
+            let part = &values[lo..hi];
+            part.iter().sum::<u64>() / part.len() as u64
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -322,7 +342,10 @@ mod tests {
     #[test]
     fn window_starts_on_bucket_boundaries() {
         let now = 10 * DAY_MS + 7 * MINUTE_MS + 30_000;
-        assert_eq!(RangeKind::Hour.window_start(now), Some(10 * DAY_MS - HOUR_MS + 7 * MINUTE_MS));
+        assert_eq!(
+            RangeKind::Hour.window_start(now),
+            Some(10 * DAY_MS - HOUR_MS + 7 * MINUTE_MS)
+        );
         assert_eq!(RangeKind::Day.window_start(now), Some(9 * DAY_MS));
         assert_eq!(RangeKind::All.window_start(now), None);
         assert_eq!(RangeKind::All.next(), RangeKind::Hour);
@@ -339,7 +362,12 @@ mod tests {
             ..Default::default()
         };
         let mut a = Aggregates::from_snapshot(RangeKind::Hour, &snap, CostMode::Stored);
-        let rows = [row(9, 1000, "x", "m", 5), row(11, 1000, "x", "m", 100), row(12, 61_000, "y", "m", 50), row(13, -5, "z", "m", 7)];
+        let rows = [
+            row(9, 1000, "x", "m", 5),
+            row(11, 1000, "x", "m", 100),
+            row(12, 61_000, "y", "m", 50),
+            row(13, -5, "z", "m", 7),
+        ];
         assert!(a.fold(&rows));
         assert!(!a.fold(&rows), "already counted");
         assert_eq!(a.total.tokens(), 150);
@@ -353,9 +381,11 @@ mod tests {
     }
 
     #[test]
-    fn squeeze_keeps_newest_bar() {
-        assert_eq!(squeeze(&[1u64, 2, 3, 4, 5], 2), vec![3, 12]);
-        assert_eq!(squeeze(&[1u64, 2], 5), vec![1, 2]);
+    fn resample_fills_the_width() {
+        assert_eq!(resample(&[2, 4, 6, 8], 2), vec![3, 7]);
+        assert_eq!(resample(&[1, 2], 4), vec![1, 1, 2, 2]);
+        assert_eq!(resample(&[1, 2, 3], 2), vec![1, 2]);
+        assert!(resample(&[], 3).is_empty());
         assert_eq!(adaptive_bucket_ms(Some(0), 10 * DAY_MS), DAY_MS);
         assert_eq!(adaptive_bucket_ms(Some(0), 400 * DAY_MS), 4 * DAY_MS);
     }

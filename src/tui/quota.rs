@@ -116,10 +116,18 @@ impl Preview {
         } else if self.reset {
             format!("{} — counter reset, +{}", t(self.value), t(self.increment))
         } else {
-            format!("{} — +{} since the last sync", t(self.value), t(self.increment))
+            format!(
+                "{} — +{} since the last sync",
+                t(self.value),
+                t(self.increment)
+            )
         };
         if let Some(total) = self.total.filter(|t| *t > 0) {
-            s.push_str(&format!(" ({} of {})", crate::numfmt::percent(self.value as f64, total as f64), t(total)));
+            s.push_str(&format!(
+                " ({} of {})",
+                crate::numfmt::percent(self.value as f64, total as f64),
+                t(total)
+            ));
         }
         s
     }

@@ -20,7 +20,11 @@ pub fn preview(input: &str, current: Option<&Quota>) -> Result<Preview, String> 
 
 /// Interim reader of typed values (plain numbers with separators and K/M).
 fn parse_value(input: &str) -> Result<u64, String> {
-    let t: String = input.trim().chars().filter(|c| !matches!(c, ',' | ' ' | '_')).collect();
+    let t: String = input
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, ',' | ' ' | '_'))
+        .collect();
     let (num, mult) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
         Some('K') => (&t[..t.len() - 1], 1e3),
         Some('M') => (&t[..t.len() - 1], 1e6),
@@ -28,14 +32,19 @@ fn parse_value(input: &str) -> Result<u64, String> {
     };
     match num.parse::<f64>() {
         Ok(v) if v >= 0.0 && v.is_finite() => Ok((v * mult).round() as u64),
-        _ => Err(format!("cannot read '{}' as a token count: use 350000, 350,000, 350K or 1.5M", input.trim())),
+        _ => Err(format!(
+            "cannot read '{}' as a token count: use 350000, 350,000, 350K or 1.5M",
+            input.trim()
+        )),
     }
 }
 
 /// Write a sync of `input` to the state file (same code as `tokmon sync`). Returns the
 /// line for the status bar.
 pub fn sync(_state: &Path, _db: &Path, input: &str) -> Result<String, String> {
-    Err(format!("cannot sync '{input}': the state file writer is not available in this build"))
+    Err(format!(
+        "cannot sync '{input}': the state file writer is not available in this build"
+    ))
 }
 
 /// Read the state file once.
@@ -87,12 +96,15 @@ pub fn watch(
         let mut first = true;
         let mut sent: Option<QuotaMsg> = None;
         while !flag.load(Ordering::SeqCst) {
-            let meta = std::fs::metadata(&path).ok().map(|m| (m.modified().ok(), m.len()));
+            let meta = std::fs::metadata(&path)
+                .ok()
+                .map(|m| (m.modified().ok(), m.len()));
             if first || meta != last {
                 first = false;
                 last = meta;
                 let m = read(&path);
-                if sent.as_ref() != Some(&m) && tx.send(super::app::Msg::Quota(m.clone())).is_err() {
+                if sent.as_ref() != Some(&m) && tx.send(super::app::Msg::Quota(m.clone())).is_err()
+                {
                     return;
                 }
                 sent = Some(m);

@@ -12,7 +12,10 @@ use serde::Deserialize;
 const BUILT_IN: &[(&str, &str)] = &[
     ("default", include_str!("../../themes/default.toml")),
     ("light", include_str!("../../themes/light.toml")),
-    ("high-contrast", include_str!("../../themes/high-contrast.toml")),
+    (
+        "high-contrast",
+        include_str!("../../themes/high-contrast.toml"),
+    ),
     ("mono", include_str!("../../themes/mono.toml")),
 ];
 
@@ -93,7 +96,8 @@ impl Theme {
 
     /// Apply a theme file on top of `self` (only the roles it names change).
     fn overlay(mut self, text: &str) -> Result<Theme, String> {
-        let file: ThemeFile = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
+        let file: ThemeFile =
+            toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
         if let Some(n) = file.name {
             self.name = n;
         }
@@ -122,8 +126,22 @@ impl Theme {
 }
 
 const ROLES: &[&str] = &[
-    "text", "dim", "title", "accent", "border", "key", "live", "ok", "warning", "critical", "exceeded",
-    "error", "spark_tokens", "spark_cost", "table_header", "selected",
+    "text",
+    "dim",
+    "title",
+    "accent",
+    "border",
+    "key",
+    "live",
+    "ok",
+    "warning",
+    "critical",
+    "exceeded",
+    "error",
+    "spark_tokens",
+    "spark_cost",
+    "table_header",
+    "selected",
 ];
 
 fn parse_color(s: &str) -> Option<Color> {
@@ -200,7 +218,11 @@ impl Themes {
 
     /// Built-in themes merged with `<user_dir>/*.toml`. A user file named like a built-in
     /// theme changes only the roles it lists; other names add themes.
-    pub fn load(wanted: Option<&str>, user_dir: Option<&Path>, no_color: bool) -> Result<Themes, String> {
+    pub fn load(
+        wanted: Option<&str>,
+        user_dir: Option<&Path>,
+        no_color: bool,
+    ) -> Result<Themes, String> {
         let base = Theme::blank("default");
         let mut list = Vec::new();
         for (name, text) in BUILT_IN {
@@ -221,7 +243,11 @@ impl Themes {
                 .collect();
             files.sort();
             for path in files {
-                let stem = path.file_stem().unwrap_or_default().to_string_lossy().to_string();
+                let stem = path
+                    .file_stem()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .to_string();
                 let text = match std::fs::read_to_string(&path) {
                     Ok(t) => t,
                     Err(e) => {
@@ -253,12 +279,18 @@ impl Themes {
         let wanted = wanted.or(no_color.then_some("mono"));
         let current = match wanted {
             None => 0,
-            Some(w) => list.iter().position(|t| t.name.eq_ignore_ascii_case(w)).ok_or_else(|| {
-                format!(
-                    "unknown theme '{w}': use one of {}",
-                    list.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
-                )
-            })?,
+            Some(w) => list
+                .iter()
+                .position(|t| t.name.eq_ignore_ascii_case(w))
+                .ok_or_else(|| {
+                    format!(
+                        "unknown theme '{w}': use one of {}",
+                        list.iter()
+                            .map(|t| t.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })?,
         };
         Ok(Themes {
             list,
@@ -297,37 +329,68 @@ mod tests {
             let mut d = d.clone();
             let s = *d.slot(role).unwrap();
             for c in [s.fg, s.bg].into_iter().flatten() {
-                assert!(!matches!(c, Color::Rgb(..) | Color::Indexed(_)), "{role} uses {c:?}");
+                assert!(
+                    !matches!(c, Color::Rgb(..) | Color::Indexed(_)),
+                    "{role} uses {c:?}"
+                );
             }
         }
-        assert!(t.list.iter().all(|t| t.selected.add_modifier.contains(Modifier::REVERSED)));
+        assert!(
+            t.list
+                .iter()
+                .all(|t| t.selected.add_modifier.contains(Modifier::REVERSED))
+        );
     }
 
     #[test]
     fn no_color_strips_colours_and_starts_mono() {
         let t = Themes::built_in(None, true).unwrap();
         assert_eq!(t.theme().name, "mono");
-        assert!(t.list.iter().all(|t| t.warning.fg.is_none() && t.exceeded.bg.is_none()));
+        assert!(
+            t.list
+                .iter()
+                .all(|t| t.warning.fg.is_none() && t.exceeded.bg.is_none())
+        );
     }
 
     #[test]
     fn styles_and_errors() {
         let s = parse_style("white on red bold").unwrap();
-        assert_eq!(s, Style::new().fg(Color::White).bg(Color::Red).add_modifier(Modifier::BOLD));
-        assert_eq!(parse_style("#102030").unwrap().fg, Some(Color::Rgb(16, 32, 48)));
+        assert_eq!(
+            s,
+            Style::new()
+                .fg(Color::White)
+                .bg(Color::Red)
+                .add_modifier(Modifier::BOLD)
+        );
+        assert_eq!(
+            parse_style("#102030").unwrap().fg,
+            Some(Color::Rgb(16, 32, 48))
+        );
         assert!(parse_style("purple").unwrap_err().contains("purple"));
-        assert!(Themes::built_in(Some("neon"), false).unwrap_err().contains("neon"));
+        assert!(
+            Themes::built_in(Some("neon"), false)
+                .unwrap_err()
+                .contains("neon")
+        );
     }
 
     #[test]
     fn user_files_override_by_role_and_add_themes() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("default.toml"), "[styles]\nok = \"blue\"\n").unwrap();
-        std::fs::write(dir.path().join("mine.toml"), "[styles]\nwarning = \"magenta\"\n").unwrap();
+        std::fs::write(
+            dir.path().join("mine.toml"),
+            "[styles]\nwarning = \"magenta\"\n",
+        )
+        .unwrap();
         std::fs::write(dir.path().join("bad.toml"), "[styles]\nnope = \"red\"\n").unwrap();
         let t = Themes::load(Some("mine"), Some(dir.path()), false).unwrap();
         assert_eq!(t.list[0].ok.fg, Some(Color::Blue));
-        assert_eq!(t.list[0].warning, Themes::built_in(None, false).unwrap().list[0].warning);
+        assert_eq!(
+            t.list[0].warning,
+            Themes::built_in(None, false).unwrap().list[0].warning
+        );
         assert_eq!(t.theme().name, "mine");
         assert_eq!(t.theme().warning.fg, Some(Color::Magenta));
         assert_eq!(t.warnings.len(), 1, "{:?}", t.warnings);

@@ -12,7 +12,7 @@ use super::{display_path, fit, fit_left, pad, roomy, section};
 use crate::cli::Level;
 use crate::numfmt;
 use crate::tui::app::App;
-use crate::tui::quota::{level_label, Quota};
+use crate::tui::quota::{Quota, level_label};
 use crate::tui::theme::Theme;
 
 pub fn level_style(t: &Theme, l: Level) -> Style {
@@ -36,11 +36,20 @@ pub fn bar(ratio: f64, width: usize, fill: Style, empty: Style) -> Line<'static>
 fn quota_title(app: &App, q: &Quota, mode: Mode) -> (Vec<Span<'static>>, Vec<Span<'static>>) {
     let t = app.theme();
     let lvl = q.level();
-    let num = |n: u64| if roomy(mode) || mode == Mode::Narrow { numfmt::thousands(n) } else { numfmt::compact(n) };
+    let num = |n: u64| {
+        if roomy(mode) || mode == Mode::Narrow {
+            numfmt::thousands(n)
+        } else {
+            numfmt::compact(n)
+        }
+    };
     let mut title = vec![
         pad(t.title, " Quota "),
         pad(t.text, format!("{} / {} ", num(q.used), num(q.total))),
-        pad(level_style(t, lvl), format!("{:.1}% {}", q.ratio() * 100.0, level_label(lvl))),
+        pad(
+            level_style(t, lvl),
+            format!("{:.1}% {}", q.ratio() * 100.0, level_label(lvl)),
+        ),
         pad(t.text, " "),
     ];
     if let Some(p) = &app.quota.problem {
@@ -49,7 +58,11 @@ fn quota_title(app: &App, q: &Quota, mode: Mode) -> (Vec<Span<'static>>, Vec<Spa
     let mut right = vec![pad(t.text, format!(" {} left", num(q.remaining())))];
     if let Some(ms) = q.last_sync_ms {
         let ago = (app.now_ms() - ms).max(0) / 1000;
-        let ago = if ago < 60 { "just now".to_string() } else { format!("{} ago", numfmt::duration(ago)) };
+        let ago = if ago < 60 {
+            "just now".to_string()
+        } else {
+            format!("{} ago", numfmt::duration(ago))
+        };
         right.push(pad(t.dim, format!(" · synced {ago} ")));
     } else {
         right.push(pad(t.dim, " "));
@@ -65,7 +78,10 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, mode: Mode) {
             let (title, right) = quota_title(app, q, mode);
             let body = section(f, app, area, title, right);
             let style = level_style(t, q.level());
-            f.render_widget(Paragraph::new(bar(q.ratio(), body.width as usize, style, t.dim)), body);
+            f.render_widget(
+                Paragraph::new(bar(q.ratio(), body.width as usize, style, t.dim)),
+                body,
+            );
         }
         (None, v) => {
             let (title, body_text, style) = if v.loading {
@@ -84,10 +100,16 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, mode: Mode) {
                 f,
                 app,
                 area,
-                vec![pad(t.title, " Quota "), pad(style, format!("{} ", fit_left(&title, room)))],
+                vec![
+                    pad(t.title, " Quota "),
+                    pad(style, format!("{} ", fit_left(&title, room))),
+                ],
                 vec![],
             );
-            f.render_widget(Paragraph::new(Line::from(pad(t.dim, fit(&body_text, width)))), body);
+            f.render_widget(
+                Paragraph::new(Line::from(pad(t.dim, fit(&body_text, width)))),
+                body,
+            );
         }
     }
 }

@@ -39,7 +39,12 @@ pub fn last_event_text(app: &App) -> Option<String> {
 pub fn draw(f: &mut Frame, app: &App, area: Rect, mode: Mode) {
     let t = app.theme();
     let sep = || pad(t.dim, " │ ");
-    let mut right: Vec<Span> = vec![sep(), pad(t.accent, app.range.label()), sep(), live_span(app)];
+    let mut right: Vec<Span> = vec![
+        sep(),
+        pad(t.accent, app.range.label()),
+        sep(),
+        live_span(app),
+    ];
     if let Some(last) = last_event_text(app) {
         right.push(sep());
         if mode != Mode::Compact {
@@ -59,10 +64,11 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, mode: Mode) {
             },
         ));
     }
-    let brand = pad(t.title, "tokmon ");
+    let brand = pad(t.title, "tokmon");
     let width = area.width as usize;
     // Drop notes from the right until the brand, the range and the indicator fit.
-    while right.iter().map(|s| s.width()).sum::<usize>() + brand.width() > width && right.len() > 4 {
+    while right.iter().map(|s| s.width()).sum::<usize>() + brand.width() > width && right.len() > 4
+    {
         right.pop();
         right.pop();
     }
@@ -75,12 +81,13 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, mode: Mode) {
             None => String::new(),
         };
         let path = display_path(&app.source.path);
+        let room = room - 1;
         let text = if path.width() + kind.width() <= room {
-            format!("{path}{kind}")
+            format!(" {path}{kind}")
         } else if kind.width() + 8 <= room {
-            format!("{}{kind}", fit_left(&path, room - kind.width()))
+            format!(" {}{kind}", fit_left(&path, room - kind.width()))
         } else {
-            fit_left(&path, room)
+            format!(" {}", fit_left(&path, room))
         };
         spans.push(pad(t.text, text));
     }

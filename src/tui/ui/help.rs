@@ -14,7 +14,12 @@ use crate::tui::keys::{MAIN_KEYS, SYNC_KEYS};
 pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
     let h = h.min(area.height);
-    Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h)
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
 }
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
@@ -26,20 +31,25 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         .max()
         .unwrap_or(0);
     let mut lines = Vec::new();
-    let section = |title: &'static str, map: &[crate::tui::keys::Binding], lines: &mut Vec<Line>| {
-        lines.push(Line::from(pad(t.title, title)));
-        for b in map {
-            let k = b.keys_label();
-            let padding = key_w - k.width();
-            lines.push(Line::from(vec![
-                pad(t.key, format!(" {k}{} ", " ".repeat(padding))),
-                pad(t.text, b.help),
-            ]));
-        }
-    };
+    let section =
+        |title: &'static str, map: &[crate::tui::keys::Binding], lines: &mut Vec<Line>| {
+            lines.push(Line::from(pad(t.title, title)));
+            for b in map {
+                let k = b.keys_label();
+                let padding = key_w - k.width();
+                lines.push(Line::from(vec![
+                    pad(t.key, format!(" {k}{} ", " ".repeat(padding))),
+                    pad(t.text, b.help),
+                ]));
+            }
+        };
     section("Monitor", MAIN_KEYS, &mut lines);
     lines.push(Line::from(""));
-    section("Sync dialog (other keys type the value)", SYNC_KEYS, &mut lines);
+    section(
+        "Sync dialog (other keys type the value)",
+        SYNC_KEYS,
+        &mut lines,
+    );
     let inner_w = lines.iter().map(|l| l.width()).max().unwrap_or(0) as u16;
     let rect = centered(area, inner_w + 4, lines.len() as u16 + 2);
     let room = rect.width.saturating_sub(4) as usize;

@@ -25,19 +25,35 @@ pub fn draw(f: &mut Frame, app: &App) {
     let screen = layout::split(area);
     match screen {
         Screen::TooSmall => {
-            let msg = format!(
-                "terminal too small: {}×{} (need {}×{})",
+            let size = format!(
+                "{}×{}, need {}×{}",
                 area.width,
                 area.height,
                 layout::MIN_WIDTH,
                 layout::MIN_HEIGHT
             );
-            let y = area.y + area.height / 2;
-            let line = Line::from(fit(&msg, area.width as usize)).style(app.theme().warning).centered();
-            f.render_widget(Paragraph::new(line), Rect::new(area.x, y, area.width, 1));
+            let w = area.width as usize;
+            let lines = vec![
+                Line::from(fit("terminal too small", w))
+                    .style(app.theme().warning)
+                    .centered(),
+                Line::from(fit(&size, w)).style(app.theme().dim).centered(),
+            ];
+            let y = area.y + area.height.saturating_sub(2) / 2;
+            f.render_widget(
+                Paragraph::new(lines),
+                Rect::new(area.x, y, area.width, area.height.min(2)),
+            );
             return;
         }
-        Screen::Parts { mode, header, spark, gauge, tables, footer } => {
+        Screen::Parts {
+            mode,
+            header,
+            spark,
+            gauge,
+            tables,
+            footer,
+        } => {
             header::draw(f, app, header, mode);
             if let Some(r) = spark {
                 sparkline::draw(f, app, r, mode);
@@ -99,7 +115,13 @@ pub fn fit_left(s: &str, width: usize) -> String {
 }
 
 /// A section: a rule with a title on the left and notes on the right. Returns the area below.
-pub fn section(f: &mut Frame, app: &App, area: Rect, title: Vec<Span<'static>>, right: Vec<Span<'static>>) -> Rect {
+pub fn section(
+    f: &mut Frame,
+    app: &App,
+    area: Rect,
+    title: Vec<Span<'static>>,
+    right: Vec<Span<'static>>,
+) -> Rect {
     let t = app.theme();
     let left_w: usize = title.iter().map(|s| s.width()).sum();
     let room = (area.width as usize).saturating_sub(left_w + 6);

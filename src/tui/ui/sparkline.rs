@@ -10,7 +10,7 @@ use super::layout::Mode;
 use super::{pad, roomy, section};
 use crate::numfmt;
 use crate::tui::app::App;
-use crate::tui::model::squeeze;
+use crate::tui::model::resample;
 
 const GUTTER: u16 = 7;
 
@@ -32,16 +32,38 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, mode: Mode) {
     let title = match &app.agg {
         Some(a) => vec![
             pad(t.title, " Tokens "),
-            pad(t.dim, format!("{} in {} buckets ", app.range.label(), span_label(a.bucket_ms))),
+            pad(
+                t.dim,
+                format!(
+                    "{} in {} buckets ",
+                    app.range.label(),
+                    span_label(a.bucket_ms)
+                ),
+            ),
         ],
-        None => vec![pad(t.title, " Tokens "), pad(t.dim, format!("{} ", app.range.label()))],
+        None => vec![
+            pad(t.title, " Tokens "),
+            pad(t.dim, format!("{} ", app.range.label())),
+        ],
     };
     let right = match &app.agg {
         Some(a) => {
-            let num = |n: u64| if roomy(mode) { numfmt::thousands(n) } else { numfmt::compact(n) };
+            let num = |n: u64| {
+                if roomy(mode) {
+                    numfmt::thousands(n)
+                } else {
+                    numfmt::compact(n)
+                }
+            };
             vec![
                 pad(t.dim, " rate "),
-                pad(t.text, format!("{}/min", numfmt::compact(a.rate_per_min(now).round() as u64))),
+                pad(
+                    t.text,
+                    format!(
+                        "{}/min",
+                        numfmt::compact(a.rate_per_min(now).round() as u64)
+                    ),
+                ),
                 pad(t.dim, " · total "),
                 pad(t.text, num(a.total.tokens())),
                 pad(t.dim, " · "),
@@ -58,20 +80,30 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, mode: Mode) {
     if body.height == 0 {
         return;
     }
-    let tokens_h = if body.height >= 3 { (body.height * 2).div_ceil(3) } else { body.height };
+    let tokens_h = if body.height >= 3 {
+        (body.height * 2).div_ceil(3)
+    } else {
+        body.height
+    };
     let [tok_area, cost_area] =
         Layout::vertical([Constraint::Length(tokens_h), Constraint::Fill(1)]).areas(body);
     let (tokens, cost) = agg.series(now);
     for (label, area, values, style) in [
         ("tokens", tok_area, tokens, t.spark_tokens),
-        ("cost", cost_area, cost.iter().map(|c| (c * 1e6).round() as u64).collect(), t.spark_cost),
+        (
+            "cost",
+            cost_area,
+            cost.iter().map(|c| (c * 1e6).round() as u64).collect(),
+            t.spark_cost,
+        ),
     ] {
         if area.height == 0 {
             continue;
         }
-        let [g, bars] = Layout::horizontal([Constraint::Length(GUTTER), Constraint::Fill(1)]).areas(area);
+        let [g, bars] =
+            Layout::horizontal([Constraint::Length(GUTTER), Constraint::Fill(1)]).areas(area);
         f.render_widget(Paragraph::new(Line::from(pad(t.dim, label))), g);
-        let data = squeeze(&values, bars.width as usize);
+        let data = resample(&values, bars.width as usize);
         f.render_widget(Sparkline::default().data(data).style(style), bars);
     }
 }

@@ -14,7 +14,7 @@ use crate::tui::app::{App, SyncDialog};
 
 pub fn draw(f: &mut Frame, app: &App, d: &SyncDialog, area: Rect) {
     let t = app.theme();
-    let rect = centered(area, 64, 9);
+    let rect = centered(area, 64, 7);
     let inner_w = rect.width.saturating_sub(4) as usize;
     let counter = match &app.quota.quota {
         Some(q) => format!(
@@ -33,7 +33,10 @@ pub fn draw(f: &mut Frame, app: &App, d: &SyncDialog, area: Rect) {
         Line::from(vec![pad(t.error, "✗ "), pad(t.error, e.clone())])
     } else {
         match &d.preview {
-            None => Line::from(pad(t.dim, "e.g. 350000, 350,000, 350K, 1.5M, 35万, \"350,000 tokens used\"")),
+            None => Line::from(pad(
+                t.dim,
+                "e.g. 350000, 350,000, 350K, 1.5M, 35万, \"350,000 tokens used\"",
+            )),
             Some(Ok(p)) => Line::from(vec![pad(t.ok, "✓ "), pad(t.text, p.describe())]),
             Some(Err(e)) => Line::from(vec![pad(t.error, "✗ "), pad(t.error, e.clone())]),
         }
@@ -48,16 +51,22 @@ pub fn draw(f: &mut Frame, app: &App, d: &SyncDialog, area: Rect) {
         .borders(Borders::ALL)
         .border_style(t.border)
         .title(Line::from(pad(t.title, " Sync quota ")))
-        .title_bottom(Line::from(vec![
-            pad(t.key, " Enter"),
-            pad(t.dim, " sync  "),
-            pad(t.key, "Esc"),
-            pad(t.dim, " cancel "),
-        ]).right_aligned())
+        .title_bottom(
+            Line::from(vec![
+                pad(t.key, " Enter"),
+                pad(t.dim, " sync  "),
+                pad(t.key, "Esc"),
+                pad(t.dim, " cancel "),
+            ])
+            .right_aligned(),
+        )
         .padding(ratatui::widgets::Padding::horizontal(1));
     let inner = block.inner(rect);
     f.render_widget(Clear, rect);
-    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }).block(block), rect);
+    f.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: true }).block(block),
+        rect,
+    );
     if inner.height > 2 && !d.busy {
         let x = inner.x + (prompt.len() + shown.width()) as u16;
         f.set_cursor_position((x.min(inner.right().saturating_sub(1)), inner.y + 2));

@@ -25,10 +25,25 @@ enum Col {
 }
 
 /// Shown left to right.
-const ORDER: [Col; 7] = [Col::Events, Col::Input, Col::Output, Col::Cache, Col::Total, Col::Cost, Col::Share];
+const ORDER: [Col; 7] = [
+    Col::Events,
+    Col::Input,
+    Col::Output,
+    Col::Cache,
+    Col::Total,
+    Col::Cost,
+    Col::Share,
+];
 /// Dropped first to last when space runs out.
-const DROP: [Col; 6] = [Col::Cache, Col::Input, Col::Output, Col::Events, Col::Share, Col::Cost];
-const NAME_MIN: usize = 10;
+const DROP: [Col; 6] = [
+    Col::Cache,
+    Col::Input,
+    Col::Output,
+    Col::Events,
+    Col::Share,
+    Col::Cost,
+];
+const NAME_MIN: usize = 12;
 
 impl Col {
     fn title(self) -> &'static str {
@@ -56,7 +71,13 @@ impl Col {
     }
 
     fn text(self, r: &RowView, compact: bool) -> String {
-        let n = |v: u64| if compact { numfmt::compact(v) } else { numfmt::thousands(v) };
+        let n = |v: u64| {
+            if compact {
+                numfmt::compact(v)
+            } else {
+                numfmt::thousands(v)
+            }
+        };
         let s = &r.tally.sums.all;
         match self {
             Col::Events => n(s.events),
@@ -99,7 +120,8 @@ fn plan(rows: &[RowView], sort: SortCol, width: usize) -> (Vec<(Col, usize)>, bo
             })
             .collect()
     };
-    let fits = |ws: &[(Col, usize)]| NAME_MIN + ws.iter().map(|(_, w)| w + 1).sum::<usize>() <= width;
+    let fits =
+        |ws: &[(Col, usize)]| NAME_MIN + ws.iter().map(|(_, w)| w + 1).sum::<usize>() <= width;
     let all = widths(&ORDER, false);
     if fits(&all) {
         return (all, false);
@@ -124,8 +146,12 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, mode: Mode) {
             draw_one(f, app, b, Focus::Models);
         }
         Mode::Wide => {
-            let [a, _, b] =
-                Layout::horizontal([Constraint::Fill(1), Constraint::Length(1), Constraint::Fill(1)]).areas(area);
+            let [a, _, b] = Layout::horizontal([
+                Constraint::Fill(1),
+                Constraint::Length(1),
+                Constraint::Fill(1),
+            ])
+            .areas(area);
             draw_one(f, app, a, Focus::Agents);
             draw_one(f, app, b, Focus::Models);
         }
@@ -149,16 +175,24 @@ fn draw_one(f: &mut Frame, app: &App, area: Rect, which: Focus) {
     let right = if rows.is_empty() {
         vec![]
     } else {
-        vec![pad(t.dim, format!(" {}/{} ", view.selected.min(rows.len() - 1) + 1, rows.len()))]
+        vec![pad(
+            t.dim,
+            format!(" {}/{} ", view.selected.min(rows.len() - 1) + 1, rows.len()),
+        )]
     };
     let body = section(f, app, area, title, right);
     if rows.is_empty() {
-        let msg = if app.agg.is_none() { "loading…" } else { "no events in this range" };
+        let msg = if app.agg.is_none() {
+            "loading…"
+        } else {
+            "no events in this range"
+        };
         f.render_widget(Paragraph::new(Line::from(pad(t.dim, msg))), body);
         return;
     }
     let (cols, compact) = plan(&rows, view.sort, body.width as usize);
-    let name_w = (body.width as usize).saturating_sub(cols.iter().map(|(_, w)| w + 1).sum::<usize>());
+    let name_w =
+        (body.width as usize).saturating_sub(cols.iter().map(|(_, w)| w + 1).sum::<usize>());
     let mut name_title = match which {
         Focus::Agents => "Agent".to_string(),
         Focus::Models => "Model".to_string(),

@@ -1,11 +1,11 @@
 //! The monitor's model: what each key does, how new rows and quota readings change what is
 //! shown, the event loop on a test backend, and the tail thread against a real database.
 
-mod common;
+mod tui_common;
 
 use std::time::{Duration, Instant};
 
-use common::*;
+use tui_common::*;
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use tokmon::store::native::{insert_events, open_rw};
 use tokmon::tui::app::{Action, Effect, Focus, Msg, Overlay, SortCol, SourceState};

@@ -1,9 +1,9 @@
 //! The whole screen at three sizes, the help overlay and the sync dialog, on a fixed
 //! database and a fixed clock (UTC), as insta snapshots.
 
-mod common;
+mod tui_common;
 
-use common::*;
+use tui_common::*;
 use tokmon::tui::app::Action;
 
 #[test]

@@ -17,7 +17,10 @@ const BOT_DDL: &str = "CREATE TABLE token_usage (
   timestamp DATETIME DEFAULT CURRENT_TIMESTAMP)";
 
 fn have_tmux() -> bool {
-    Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success())
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 /// A tmux server of our own, killed on drop.
@@ -27,10 +30,26 @@ struct Tmux {
 
 impl Tmux {
     fn start(cmd: &str, w: u16, h: u16) -> Tmux {
-        let socket = format!("tokmon-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
+        let socket = format!(
+            "tokmon-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
         let t = Tmux { socket };
         let ok = t
-            .tmux(&["-f", "/dev/null", "new-session", "-d", "-s", "t", "-x", &w.to_string(), "-y", &h.to_string(), cmd])
+            .tmux(&[
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-s",
+                "t",
+                "-x",
+                &w.to_string(),
+                "-y",
+                &h.to_string(),
+                cmd,
+            ])
             .status
             .success();
         assert!(ok, "tmux new-session failed");
@@ -57,7 +76,11 @@ impl Tmux {
     }
 
     fn text(&self, s: &str) {
-        assert!(self.tmux(&["send-keys", "-t", "t", "-l", s]).status.success());
+        assert!(
+            self.tmux(&["send-keys", "-t", "t", "-l", s])
+                .status
+                .success()
+        );
     }
 
     /// Poll the pane until `pred` holds (10 s at most).
@@ -136,7 +159,9 @@ fn monitor_in_tmux() {
     let t = Tmux::start(&cmd, 100, 30);
 
     // The foreign database is detected and read.
-    let s = t.wait("the bot database", |s| s.contains("(bot)") && s.contains("support") && s.contains("● live"));
+    let s = t.wait("the bot database", |s| {
+        s.contains("(bot)") && s.contains("support") && s.contains("● live")
+    });
     assert!(s.contains("30.0% OK"), "{s}");
 
     // A row committed by another process appears.
@@ -162,15 +187,25 @@ fn monitor_in_tmux() {
     t.wait_text("700,000");
     t.keys(&["Enter"]);
     t.wait("the dialog to close", |s| !s.contains("Sync quota"));
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
     assert_eq!(json["token_usage"]["used"], 700_000, "{json}");
-    assert_eq!(json["status"]["text"], "other tool", "keys of other tools are kept");
+    assert_eq!(
+        json["status"]["text"], "other tool",
+        "keys of other tools are kept"
+    );
     t.wait_text("70.0% OK");
 
     // A resize to 40×12 still shows the gauge and the top rows.
-    assert!(t.tmux(&["resize-window", "-t", "t", "-x", "40", "-y", "12"]).status.success());
+    assert!(
+        t.tmux(&["resize-window", "-t", "t", "-x", "40", "-y", "12"])
+            .status
+            .success()
+    );
     let s = t.wait("the compact layout", |s| {
-        s.lines().next().is_some_and(|l| l.starts_with("tokmon")) && s.contains("Quota") && s.contains("e2e-newco")
+        s.lines().next().is_some_and(|l| l.starts_with("tokmon"))
+            && s.contains("Quota")
+            && s.contains("e2e-newco")
     });
     assert!(s.lines().all(|l| l.chars().count() <= 40), "{s}");
 
@@ -179,7 +214,11 @@ fn monitor_in_tmux() {
     let s = t.wait_text("EXITED 0");
     assert!(!s.contains("Quota"), "the monitor's screen is gone:\n{s}");
     let alt = t.tmux(&["display-message", "-p", "-t", "t", "#{alternate_on}"]);
-    assert_eq!(String::from_utf8_lossy(&alt.stdout).trim(), "0", "alternate screen left");
+    assert_eq!(
+        String::from_utf8_lossy(&alt.stdout).trim(),
+        "0",
+        "alternate screen left"
+    );
 }
 
 #[test]

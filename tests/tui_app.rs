@@ -5,13 +5,13 @@ mod tui_common;
 
 use std::time::{Duration, Instant};
 
-use tui_common::*;
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use tokmon::store::native::{insert_events, open_rw};
 use tokmon::tui::app::{Action, Effect, Focus, Msg, Overlay, SortCol, SourceState};
 use tokmon::tui::live::{Cmd, Tail, TailConfig};
 use tokmon::tui::model::RangeKind;
 use tokmon::tui::quota::{Quota, QuotaMsg};
+use tui_common::*;
 
 fn key(c: char) -> KeyEvent {
     KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)

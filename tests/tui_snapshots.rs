@@ -3,8 +3,8 @@
 
 mod tui_common;
 
-use tui_common::*;
 use tokmon::tui::app::Action;
+use tui_common::*;
 
 #[test]
 fn whole_screen_at_three_sizes() {

@@ -212,6 +212,16 @@ pub struct RowView {
     pub share: f64,
 }
 
+fn level_rank(l: crate::cli::Level) -> u8 {
+    use crate::cli::Level;
+    match l {
+        Level::Ok => 0,
+        Level::Warning => 1,
+        Level::Critical => 2,
+        Level::Exceeded => 3,
+    }
+}
+
 /// How long a status message stays.
 const STATUS_MS: i64 = 8_000;
 const PAGE: usize = 10;
@@ -236,6 +246,10 @@ pub struct App {
     pub zone: Zone,
     pub cost_mode: CostMode,
     pub should_quit: bool,
+    /// Ring the bell when the quota crosses a threshold (`--bell`).
+    pub bell: bool,
+    /// A threshold was crossed since the last frame.
+    pub ring: bool,
     /// A quiet re-read of a sliding range is under way.
     refreshing: bool,
     generation: u64,
@@ -279,6 +293,8 @@ impl App {
             zone,
             cost_mode,
             should_quit: false,
+            bell: false,
+            ring: false,
             refreshing: false,
             generation: 0,
             last_minute: now.div_euclid(60_000),
@@ -540,7 +556,12 @@ impl App {
                 self.set_status(why);
             }
             Msg::Quota(q) => {
+                let before = self.quota.quota.map(|q| level_rank(q.level()));
                 self.quota.apply(q);
+                let after = self.quota.quota.map(|q| level_rank(q.level()));
+                if let (Some(b), Some(a)) = (before, after) {
+                    self.ring |= self.bell && a > b;
+                }
                 self.refresh_preview();
             }
             Msg::SyncDone(Ok(text)) => {

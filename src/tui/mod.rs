@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossterm::event::{Event, EventStream};
+use crossterm::event::{Event, EventStream, MouseEventKind};
 use futures::{Stream, StreamExt};
 use ratatui::Terminal;
 use ratatui::backend::{Backend, CrosstermBackend};
@@ -177,6 +177,11 @@ pub fn handle_event(app: &mut App, ev: Event, fx: &mut dyn FnMut(Effect)) -> boo
     let action = match ev {
         Event::Key(k) => app.handle_key(k),
         Event::Paste(s) => Some(Action::Paste(s)),
+        Event::Mouse(m) => match m.kind {
+            MouseEventKind::ScrollDown => Some(Action::Down),
+            MouseEventKind::ScrollUp => Some(Action::Up),
+            _ => None,
+        },
         Event::Resize(..) => return true,
         _ => None,
     };
@@ -192,13 +197,14 @@ pub fn handle_event(app: &mut App, ev: Event, fx: &mut dyn FnMut(Effect)) -> boo
 /// The event loop, generic over the backend so tests run it on `TestBackend`. It sleeps
 /// until a terminal event, a message, or the slow tick; then drains what is queued and
 /// draws once if anything changed, no sooner than [`FRAME`] after the previous frame.
+/// `real_terminal` wraps frames in synchronized output and lets the bell ring.
 pub async fn run_loop<B, S>(
     terminal: &mut Terminal<B>,
     app: &mut App,
     mut events: S,
     mut msgs: UnboundedReceiver<Msg>,
     fx: &mut dyn FnMut(Effect),
-    sync_output: bool,
+    real_terminal: bool,
 ) -> anyhow::Result<()>
 where
     B: Backend,
@@ -215,7 +221,13 @@ where
     loop {
         let wait = last_draw.map_or(Duration::ZERO, |t| FRAME.saturating_sub(t.elapsed()));
         if dirty && wait.is_zero() {
-            draw(terminal, app, sync_output)?;
+            draw(terminal, app, real_terminal)?;
+            if std::mem::take(&mut app.ring) && real_terminal {
+                use std::io::Write;
+                let _ = io::stdout()
+                    .write_all(b"\x07")
+                    .and_then(|()| io::stdout().flush());
+            }
             dirty = false;
             last_draw = Some(Instant::now());
         }
@@ -255,16 +267,16 @@ where
 }
 
 /// One frame, wrapped in synchronized output so the terminal never shows half of it.
-fn draw<B>(terminal: &mut Terminal<B>, app: &App, sync_output: bool) -> anyhow::Result<()>
+fn draw<B>(terminal: &mut Terminal<B>, app: &App, real_terminal: bool) -> anyhow::Result<()>
 where
     B: Backend,
     B::Error: Send + Sync + 'static,
 {
-    if sync_output {
+    if real_terminal {
         let _ = crossterm::execute!(io::stdout(), crossterm::terminal::BeginSynchronizedUpdate);
     }
     let r = terminal.draw(|f| ui::draw(f, app));
-    if sync_output {
+    if real_terminal {
         let _ = crossterm::execute!(io::stdout(), crossterm::terminal::EndSynchronizedUpdate);
     }
     r?;

@@ -11,7 +11,7 @@ use unicode_width::UnicodeWidthStr;
 use super::layout::Mode;
 use super::{fit, pad, section};
 use crate::numfmt;
-use crate::tui::app::{App, Focus, RowView, SortCol};
+use crate::tui::app::{App, Focus, RowView, SortCol, SourceState};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Col {
@@ -182,12 +182,22 @@ fn draw_one(f: &mut Frame, app: &App, area: Rect, which: Focus) {
     };
     let body = section(f, app, area, title, right);
     if rows.is_empty() {
-        let msg = if app.agg.is_none() {
-            "loading…"
-        } else {
-            "no events in this range"
+        let (msg, style) = match (&app.agg, &app.source.state) {
+            (Some(_), _) => ("no events in this range".to_string(), t.dim),
+            (None, SourceState::Missing) => (
+                format!(
+                    "no database at {} yet: waiting for it (tokmon record, tokmon import, or --db)",
+                    super::display_path(&app.source.path)
+                ),
+                t.warning,
+            ),
+            (None, SourceState::Error(e)) => (format!("cannot read the database: {e}"), t.error),
+            (None, _) => ("loading…".to_string(), t.dim),
         };
-        f.render_widget(Paragraph::new(Line::from(pad(t.dim, msg))), body);
+        f.render_widget(
+            Paragraph::new(Line::from(pad(style, msg))).wrap(ratatui::widgets::Wrap { trim: true }),
+            body,
+        );
         return;
     }
     let (cols, compact) = plan(&rows, view.sort, body.width as usize);

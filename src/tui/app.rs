@@ -476,10 +476,10 @@ impl App {
                 }
             }
             Action::Input(c) => {
-                if let Overlay::Sync(d) = &mut self.overlay {
-                    if !d.busy {
-                        d.input.push(c);
-                    }
+                if let Overlay::Sync(d) = &mut self.overlay
+                    && !d.busy
+                {
+                    d.input.push(c);
                 }
                 self.refresh_preview();
             }

@@ -156,12 +156,12 @@ pub fn clip_spans(spans: Vec<Span<'static>>, width: usize) -> Vec<Span<'static>>
 /// A home-relative path for display.
 pub fn display_path(p: &std::path::Path) -> String {
     let s = p.display().to_string();
-    if let Some(home) = std::env::var_os("HOME").map(std::path::PathBuf::from) {
-        if let Ok(rest) = p.strip_prefix(&home) {
-            if !home.as_os_str().is_empty() && home != std::path::Path::new("/") {
-                return format!("~/{}", rest.display());
-            }
-        }
+    if let Some(home) = std::env::var_os("HOME").map(std::path::PathBuf::from)
+        && !home.as_os_str().is_empty()
+        && home != std::path::Path::new("/")
+        && let Ok(rest) = p.strip_prefix(&home)
+    {
+        return format!("~/{}", rest.display());
     }
     s
 }

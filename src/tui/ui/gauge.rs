@@ -33,7 +33,7 @@ pub fn bar(ratio: f64, width: usize, fill: Style, empty: Style) -> Line<'static>
     ])
 }
 
-fn quota_title(app: &App, q: &Quota, mode: Mode) -> (Vec<Span<'static>>, Vec<Span<'static>>) {
+fn quota_title(app: &App, q: &Quota, mode: Mode) -> (Vec<Span<'static>>, Vec<Vec<Span<'static>>>) {
     let t = app.theme();
     let lvl = q.level();
     let num = |n: u64| {
@@ -55,7 +55,7 @@ fn quota_title(app: &App, q: &Quota, mode: Mode) -> (Vec<Span<'static>>, Vec<Spa
     if let Some(p) = &app.quota.problem {
         title.push(pad(t.error, format!("! {} ", fit(p, 40))));
     }
-    let mut right = vec![pad(t.text, format!(" {} left", num(q.remaining())))];
+    let mut right = vec![vec![pad(t.text, format!(" {} left", num(q.remaining())))]];
     if let Some(ms) = q.last_sync_ms {
         let ago = (app.now_ms() - ms).max(0) / 1000;
         let ago = if ago < 60 {
@@ -63,10 +63,9 @@ fn quota_title(app: &App, q: &Quota, mode: Mode) -> (Vec<Span<'static>>, Vec<Spa
         } else {
             format!("{} ago", numfmt::duration(ago))
         };
-        right.push(pad(t.dim, format!(" · synced {ago} ")));
-    } else {
-        right.push(pad(t.dim, " "));
+        right.push(vec![pad(t.dim, format!(" · synced {ago}"))]);
     }
+    right.push(vec![pad(t.dim, " ")]);
     (title, right)
 }
 

@@ -114,13 +114,14 @@ pub fn fit_left(s: &str, width: usize) -> String {
     kept.iter().rev().collect()
 }
 
-/// A section: a rule with a title on the left and notes on the right. Returns the area below.
+/// A section: a rule with a title on the left and notes on the right (groups of spans, kept
+/// whole from the left while they fit). Returns the area below.
 pub fn section(
     f: &mut Frame,
     app: &App,
     area: Rect,
     title: Vec<Span<'static>>,
-    right: Vec<Span<'static>>,
+    right: Vec<Vec<Span<'static>>>,
 ) -> Rect {
     let t = app.theme();
     let left_w: usize = title.iter().map(|s| s.width()).sum();
@@ -138,17 +139,17 @@ pub fn section(
     inner
 }
 
-/// Keep whole spans from the left while they fit in `width` columns.
-pub fn clip_spans(spans: Vec<Span<'static>>, width: usize) -> Vec<Span<'static>> {
+/// Keep whole groups of spans from the left while they fit in `width` columns.
+pub fn clip_spans(groups: Vec<Vec<Span<'static>>>, width: usize) -> Vec<Span<'static>> {
     let mut used = 0;
     let mut out = Vec::new();
-    for s in spans {
-        let w = s.width();
+    for g in groups {
+        let w: usize = g.iter().map(|s| s.width()).sum();
         if used + w > width {
             break;
         }
         used += w;
-        out.push(s);
+        out.extend(g);
     }
     out
 }

@@ -56,21 +56,22 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, mode: Mode) {
                 }
             };
             vec![
-                pad(t.dim, " rate "),
-                pad(
-                    t.text,
-                    format!(
-                        "{}/min",
-                        numfmt::compact(a.rate_per_min(now).round() as u64)
+                vec![
+                    pad(t.dim, " rate "),
+                    pad(
+                        t.text,
+                        format!(
+                            "{}/min",
+                            numfmt::compact(a.rate_per_min(now).round() as u64)
+                        ),
                     ),
-                ),
-                pad(t.dim, " · total "),
-                pad(t.text, num(a.total.tokens())),
-                pad(t.dim, " · "),
-                pad(t.accent, format!("{} ", numfmt::usd(a.total.cost))),
+                ],
+                vec![pad(t.dim, " · total "), pad(t.text, num(a.total.tokens()))],
+                vec![pad(t.dim, " · "), pad(t.accent, numfmt::usd(a.total.cost))],
+                vec![pad(t.dim, " ")],
             ]
         }
-        None => vec![pad(t.dim, " loading… ")],
+        None => vec![vec![pad(t.dim, " loading… ")]],
     };
     let body = section(f, app, area, title, right);
     let Some(agg) = &app.agg else {

@@ -175,10 +175,10 @@ fn draw_one(f: &mut Frame, app: &App, area: Rect, which: Focus) {
     let right = if rows.is_empty() {
         vec![]
     } else {
-        vec![pad(
+        vec![vec![pad(
             t.dim,
             format!(" {}/{} ", view.selected.min(rows.len() - 1) + 1, rows.len()),
-        )]
+        )]]
     };
     let body = section(f, app, area, title, right);
     if rows.is_empty() {

@@ -7,6 +7,7 @@ pub mod cost;
 pub mod error;
 pub mod paths;
 pub mod pricing;
+pub mod state_file;
 pub mod store;
 pub mod timefmt;
 pub mod numfmt;

@@ -25,6 +25,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Command::Record(a) => tokmon::commands::record::run(&ctx, &a),
             Command::Report(a) => tokmon::commands::report::run(&ctx, &a),
             Command::Demo(a) => tokmon::commands::demo::run(&ctx, &a),
+            Command::Sync(a) => tokmon::commands::sync::run(&ctx, &a),
+            Command::Status(a) => tokmon::commands::status::run(&ctx, &a),
             _ => anyhow::bail!("not built yet"),
         },
     }

@@ -1,5 +1,8 @@
 //! One module per subcommand. They print to stdout and never touch the terminal UI.
 
+pub mod status;
+pub mod sync;
+
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};

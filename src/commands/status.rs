@@ -1,0 +1,220 @@
+//! `tokmon status`: the quota counter from the state file, or (`--history`) every sync kept in
+//! the native database. Budgets (`--check`, `--level`) are handled elsewhere.
+
+use std::path::Path;
+
+use anyhow::{Context, anyhow};
+use chrono::SecondsFormat;
+use rusqlite::{Connection, OpenFlags};
+use serde_json::{Value, json};
+
+use crate::cli::{OutputFormat, StatusArgs};
+use crate::state_file::{DEFAULT_TOTAL, StateFile, StateView, format_count, level_word};
+use crate::store::native::{self, SyncRecord};
+use crate::timefmt::{Zone, from_ms};
+
+use super::Ctx;
+
+pub fn run(ctx: &Ctx, args: &StatusArgs) -> anyhow::Result<u8> {
+    if args.history {
+        let rows = read_history(&ctx.db)?;
+        print!("{}", render_history(&rows, args.format, &ctx.zone, &ctx.db));
+        return Ok(crate::error::exit::OK);
+    }
+    let Some(file) = StateFile::load(&ctx.state)? else {
+        let total = ctx.config.sync.default_total.unwrap_or(DEFAULT_TOTAL);
+        return Err(anyhow!(
+            "no quota state file at {}. Create one with `tokmon sync VALUE --total N` \
+             (VALUE: the cumulative count another tool shows, e.g. 350K; N: the quota, default {}), \
+             or point --state / TOKMON_STATE at an existing file.",
+            ctx.state.display(),
+            format_count(total)
+        ));
+    };
+    print!("{}", render_status(file.view(), args.format, &ctx.state));
+    Ok(crate::error::exit::OK)
+}
+
+/// The quota numbers as JSON, with exactly the documented keys.
+pub fn status_json(v: &StateView) -> Value {
+    json!({
+        "used": v.used,
+        "total": v.total,
+        "percentage": v.percentage,
+        "remaining": v.remaining,
+        "sessions": v.sessions,
+        "last_updated": v.last_updated,
+        "level": v.level.map(|l| level_word(Some(l))),
+    })
+}
+
+fn or_dash(v: Option<u64>) -> String {
+    v.map(format_count).unwrap_or_else(|| "-".into())
+}
+
+fn render_status(v: &StateView, format: OutputFormat, path: &Path) -> String {
+    match format {
+        OutputFormat::Json => {
+            serde_json::to_string_pretty(&status_json(v)).expect("JSON value serialises") + "\n"
+        }
+        OutputFormat::Csv => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            let _ = w.write_record([
+                "used",
+                "total",
+                "percentage",
+                "remaining",
+                "sessions",
+                "last_updated",
+                "level",
+            ]);
+            let opt = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
+            let _ = w.write_record([
+                v.used.to_string(),
+                opt(v.total),
+                v.percentage.map(|p| format!("{p:.2}")).unwrap_or_default(),
+                opt(v.remaining),
+                v.sessions.to_string(),
+                v.last_updated.clone().unwrap_or_default(),
+                v.level
+                    .map(|l| level_word(Some(l)).to_string())
+                    .unwrap_or_default(),
+            ]);
+            String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+        }
+        OutputFormat::Table => {
+            let rows = [
+                ("State file", path.display().to_string()),
+                ("Used", format_count(v.used)),
+                ("Total", or_dash(v.total)),
+                (
+                    "Percentage",
+                    v.percentage
+                        .map(|p| format!("{p:.2} %"))
+                        .unwrap_or_else(|| "-".into()),
+                ),
+                ("Remaining", or_dash(v.remaining)),
+                ("Sessions", v.sessions.to_string()),
+                (
+                    "Last update",
+                    v.last_updated.clone().unwrap_or_else(|| "-".into()),
+                ),
+                (
+                    "Level",
+                    match v.level {
+                        Some(_) => level_word(v.level).to_string(),
+                        None => "unknown (no quota total)".into(),
+                    },
+                ),
+            ];
+            rows.iter()
+                .map(|(k, val)| format!("{k:<12} {val}\n"))
+                .collect()
+        }
+    }
+}
+
+/// The sync history, newest first. A database that does not exist, or has no history table
+/// (a foreign tracker's), has an empty history; nothing is created.
+pub fn read_history(db: &Path) -> anyhow::Result<Vec<SyncRecord>> {
+    if !db.exists() {
+        return Ok(Vec::new());
+    }
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .with_context(|| format!("cannot open database {}", db.display()))?;
+    conn.busy_timeout(std::time::Duration::from_millis(native::BUSY_TIMEOUT_MS))?;
+    let has_table: bool = conn
+        .query_row(
+            "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = 'sync_history'",
+            [],
+            |r| r.get(0),
+        )
+        .with_context(|| format!("{} is not a SQLite database", db.display()))?;
+    if !has_table {
+        return Ok(Vec::new());
+    }
+    native::sync_history(&conn, None)
+}
+
+fn history_time(ms: i64, zone: &Zone) -> String {
+    zone.to_local(from_ms(ms))
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn render_history(rows: &[SyncRecord], format: OutputFormat, zone: &Zone, db: &Path) -> String {
+    match format {
+        OutputFormat::Json => {
+            let list: Vec<Value> = rows
+                .iter()
+                .map(|r| {
+                    json!({
+                        "at": history_time(r.at_ms, zone),
+                        "value": r.value,
+                        "increment": r.increment,
+                        "note": r.note,
+                        "method": r.method,
+                    })
+                })
+                .collect();
+            serde_json::to_string_pretty(&json!({ "history": list })).expect("JSON serialises")
+                + "\n"
+        }
+        OutputFormat::Csv => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            let _ = w.write_record(["at", "value", "increment", "note", "method"]);
+            for r in rows {
+                let _ = w.write_record([
+                    history_time(r.at_ms, zone),
+                    r.value.to_string(),
+                    r.increment.to_string(),
+                    r.note.clone().unwrap_or_default(),
+                    r.method.clone(),
+                ]);
+            }
+            String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+        }
+        OutputFormat::Table => {
+            if rows.is_empty() {
+                return format!("No syncs recorded in {}.\n", db.display());
+            }
+            let cells: Vec<[String; 5]> = rows
+                .iter()
+                .map(|r| {
+                    [
+                        zone.to_local(from_ms(r.at_ms))
+                            .format("%Y-%m-%d %H:%M:%S")
+                            .to_string(),
+                        format_count(r.value),
+                        format!("+{}", format_count(r.increment)),
+                        r.method.clone(),
+                        r.note.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            let head = ["When", "Value", "Increment", "Method", "Note"];
+            let width = |i: usize| {
+                cells
+                    .iter()
+                    .map(|c| c[i].chars().count())
+                    .chain([head[i].len()])
+                    .max()
+                    .unwrap_or(0)
+            };
+            let (w0, w1, w2, w3) = (width(0), width(1), width(2), width(3));
+            let line = |c: [&str; 5]| {
+                format!(
+                    "{:<w0$}  {:>w1$}  {:>w2$}  {:<w3$}  {}",
+                    c[0], c[1], c[2], c[3], c[4]
+                )
+                .trim_end()
+                .to_string()
+                    + "\n"
+            };
+            let mut out = line(head);
+            for c in &cells {
+                out += &line([&c[0], &c[1], &c[2], &c[3], &c[4]]);
+            }
+            out
+        }
+    }
+}

@@ -1,0 +1,501 @@
+//! The JSON quota state file: a counter of used tokens against a total, with a capped list of
+//! recent sessions, shared with other tools that keep their own keys in the same file.
+//!
+//! * Reading is tolerant ([`StateFile::load`]): missing `percentage`, `last_updated` or
+//!   `sessions`; numbers written as integers or floats; session entries of any shape. The stored
+//!   percentage is never used; it is recomputed from `used` and `total`. A file that is not
+//!   valid JSON is an error naming the file, line and column ([`StateError`]).
+//! * tokmon owns `token_usage.used`, `token_usage.total`, `token_usage.percentage`,
+//!   `token_usage.sessions` and the top-level `last_updated`. Every other key, and the order of
+//!   all keys, is kept as it was.
+//! * Writing goes through [`sync`]: an advisory lock, an atomic replace, and a row in the
+//!   native database's sync history. The TUI calls the same function.
+//! * [`watch`] follows the file for the TUI.
+
+pub mod value;
+pub mod watch;
+pub mod write;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::cli::Level;
+
+pub use value::{SyncPlan, format_count, parse_sync_value, plan, preview};
+pub use watch::{StateMsg, StateWatcher, WatchMode, WatchOptions, watch, watch_with};
+pub use write::{SyncOutcome, SyncRequest, sync};
+
+/// The quota total written when `sync` creates a state file and no total is configured.
+pub const DEFAULT_TOTAL: u64 = 1_000_000;
+/// How many entries `sessions` keeps unless configured otherwise.
+pub const DEFAULT_SESSION_CAP: usize = 100;
+/// The `event` text of a sync without `--note`.
+pub const DEFAULT_EVENT: &str = "manual sync";
+/// The `event` text of a sync without `--note` whose value was below `used`.
+pub const DEFAULT_RESET_EVENT: &str = "manual sync (counter reset)";
+/// The sync kind written under `method` and `sync_type`, and kept in the history.
+pub const SYNC_KIND: &str = "manual";
+
+/// A state file that cannot be read or understood. The message names the file and, for JSON
+/// syntax errors, the line and column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateError {
+    pub path: PathBuf,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for StateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "state file {}: {}", self.path.display(), self.message)?;
+        if let (Some(l), Some(c)) = (self.line, self.column) {
+            write!(f, " at line {l}, column {c}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for StateError {}
+
+/// The numbers of a state file, as tokmon shows them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StateView {
+    pub used: u64,
+    /// The quota; `None` when the file has none.
+    pub total: Option<u64>,
+    /// `used / total` in percent, two decimals; `None` without a positive total.
+    pub percentage: Option<f64>,
+    /// `total - used`, never below zero; `None` without a total.
+    pub remaining: Option<u64>,
+    /// How many entries `sessions` holds.
+    pub sessions: usize,
+    /// The top-level `last_updated` when it is a string.
+    pub last_updated: Option<String>,
+    /// 90 % warning, 95 % critical, 100 % exceeded; `None` without a positive total.
+    pub level: Option<Level>,
+}
+
+impl StateView {
+    /// The view of a file that does not exist yet, as `sync` would create it.
+    pub fn empty(total: u64) -> StateView {
+        StateView::compute(0, Some(total), 0, None)
+    }
+
+    fn compute(
+        used: u64,
+        total: Option<u64>,
+        sessions: usize,
+        last_updated: Option<String>,
+    ) -> Self {
+        StateView {
+            used,
+            total,
+            percentage: total.and_then(|t| percentage(used, t)),
+            remaining: total.map(|t| t.saturating_sub(used)),
+            sessions,
+            last_updated,
+            level: total.and_then(|t| level(used, t)),
+        }
+    }
+}
+
+/// `used / total` in percent, rounded to two decimals, computed exactly.
+pub fn percentage(used: u64, total: u64) -> Option<f64> {
+    if total == 0 {
+        return None;
+    }
+    let (u, t) = (u128::from(used), u128::from(total));
+    let hundredths = (u * 10_000 + t / 2) / t;
+    Some(hundredths as f64 / 100.0)
+}
+
+/// The alert level of `used` against `total`, decided on exact integers so 89.999 % is not
+/// rounded up into a warning.
+pub fn level(used: u64, total: u64) -> Option<Level> {
+    if total == 0 {
+        return None;
+    }
+    let (u, t) = (u128::from(used) * 100, u128::from(total));
+    Some(if u >= t * 100 {
+        Level::Exceeded
+    } else if u >= t * 95 {
+        Level::Critical
+    } else if u >= t * 90 {
+        Level::Warning
+    } else {
+        Level::Ok
+    })
+}
+
+/// The lower-case word for a level, as status prints it.
+pub fn level_word(level: Option<Level>) -> &'static str {
+    match level {
+        Some(Level::Ok) => "ok",
+        Some(Level::Warning) => "warning",
+        Some(Level::Critical) => "critical",
+        Some(Level::Exceeded) => "exceeded",
+        None => "unknown",
+    }
+}
+
+/// One entry of `sessions`, read from whichever shape it has.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionEntry {
+    /// `timestamp`, else `start_time` (local time as written).
+    pub timestamp: Option<String>,
+    pub tokens: Option<u64>,
+    /// `event`, else `task`.
+    pub label: Option<String>,
+    /// `method`, else `sync_type`.
+    pub kind: Option<String>,
+    /// `conversation_id`, else `session_id`.
+    pub id: Option<String>,
+}
+
+/// The whole state file: the JSON document (unknown keys and their order kept) and its view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateFile {
+    doc: Map<String, Value>,
+    view: StateView,
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A token count written as an integer, a float with no fraction worth keeping, or a string
+/// of digits. `Ok(None)` when absent or null.
+fn read_count(v: Option<&Value>, key: &str) -> Result<Option<u64>, String> {
+    let bad = |v: &Value| format!("{key} is {v}, not a token count");
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => {
+            if let Some(u) = n.as_u64() {
+                Ok(Some(u))
+            } else if let Some(f) = n
+                .as_f64()
+                .filter(|f| f.is_finite() && *f >= 0.0 && *f < 1.8e19)
+            {
+                Ok(Some(f.round() as u64))
+            } else {
+                Err(bad(v.unwrap()))
+            }
+        }
+        Some(Value::String(s)) => s
+            .trim()
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| bad(v.unwrap())),
+        Some(other) => Err(format!("{key} is {}, not a token count", type_name(other))),
+    }
+}
+
+fn text_of(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(bytes: &[u8], offset: usize) -> (usize, usize) {
+    let before = &bytes[..offset.min(bytes.len())];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let start = before
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |p| p + 1);
+    (line, offset - start + 1)
+}
+
+impl StateFile {
+    /// A new document holding only tokmon's keys.
+    pub fn new(total: u64) -> StateFile {
+        let mut tu = Map::new();
+        tu.insert("used".into(), Value::from(0u64));
+        tu.insert("total".into(), Value::from(total));
+        tu.insert("percentage".into(), number(0.0));
+        tu.insert("sessions".into(), Value::Array(Vec::new()));
+        let mut doc = Map::new();
+        doc.insert("token_usage".into(), Value::Object(tu));
+        StateFile {
+            doc,
+            view: StateView::empty(total),
+        }
+    }
+
+    /// Read a state file. `Ok(None)` when it does not exist.
+    pub fn load(path: &Path) -> Result<Option<StateFile>, StateError> {
+        match std::fs::read(path) {
+            Ok(bytes) => StateFile::from_bytes(path, &bytes).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StateError {
+                path: path.to_path_buf(),
+                line: None,
+                column: None,
+                message: format!("cannot read it: {e}"),
+            }),
+        }
+    }
+
+    /// Parse the contents of a state file; `path` is only used in errors.
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<StateFile, StateError> {
+        let err = |line, column, message: String| StateError {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message,
+        };
+        let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        let text = std::str::from_utf8(body).map_err(|e| {
+            let (l, c) = line_col(body, e.valid_up_to());
+            err(Some(l), Some(c), "is not UTF-8 text".into())
+        })?;
+        if text.trim().is_empty() {
+            return Err(err(None, None, "is empty".into()));
+        }
+        let value: Value = serde_json::from_str(text).map_err(|e| {
+            // serde_json appends " at line L column C" itself; keep only the reason.
+            let full = e.to_string();
+            let reason = full.split(" at line ").next().unwrap_or(&full).to_string();
+            err(
+                Some(e.line()),
+                Some(e.column()),
+                format!("invalid JSON: {reason}"),
+            )
+        })?;
+        let Value::Object(doc) = value else {
+            return Err(err(
+                None,
+                None,
+                format!("the top level is {}, not an object", type_name(&value)),
+            ));
+        };
+        let view = view_of(&doc).map_err(|m| err(None, None, m))?;
+        Ok(StateFile { doc, view })
+    }
+
+    pub fn view(&self) -> &StateView {
+        &self.view
+    }
+
+    /// The whole document, unknown keys included.
+    pub fn document(&self) -> &Map<String, Value> {
+        &self.doc
+    }
+
+    /// The `sessions` entries, newest first, read from any of their shapes. Entries that are
+    /// not objects are skipped.
+    pub fn sessions(&self) -> Vec<SessionEntry> {
+        let Some(Value::Array(items)) = self.token_usage().and_then(|t| t.get("sessions")) else {
+            return Vec::new();
+        };
+        items
+            .iter()
+            .filter_map(Value::as_object)
+            .map(|o| SessionEntry {
+                timestamp: text_of(o.get("timestamp")).or_else(|| text_of(o.get("start_time"))),
+                tokens: read_count(o.get("tokens"), "tokens").ok().flatten(),
+                label: text_of(o.get("event")).or_else(|| text_of(o.get("task"))),
+                kind: text_of(o.get("method")).or_else(|| text_of(o.get("sync_type"))),
+                id: text_of(o.get("conversation_id")).or_else(|| text_of(o.get("session_id"))),
+            })
+            .collect()
+    }
+
+    fn token_usage(&self) -> Option<&Map<String, Value>> {
+        self.doc.get("token_usage").and_then(Value::as_object)
+    }
+
+    /// Set tokmon's keys after a sync: `used`, `total`, `percentage`, `last_updated`, and, when
+    /// `entry` is given, a new first session (the list cut to `cap`). Other keys are untouched;
+    /// keys that exist keep their place, new ones go last.
+    pub(crate) fn apply(
+        &mut self,
+        plan: &SyncPlan,
+        entry: Option<Map<String, Value>>,
+        last_updated: String,
+        cap: usize,
+    ) {
+        let slot = self
+            .doc
+            .entry("token_usage")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !slot.is_object() {
+            // Only null gets here: view_of refuses every other non-object.
+            *slot = Value::Object(Map::new());
+        }
+        let tu = slot.as_object_mut().expect("token_usage is an object");
+        tu.insert("used".into(), Value::from(plan.value));
+        if let Some(t) = plan.total {
+            tu.insert("total".into(), Value::from(t));
+        }
+        tu.insert("percentage".into(), number(plan.percentage.unwrap_or(0.0)));
+        if let Some(entry) = entry {
+            let sessions = tu
+                .entry("sessions")
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if !sessions.is_array() {
+                *sessions = Value::Array(Vec::new());
+            }
+            let list = sessions.as_array_mut().expect("sessions is an array");
+            list.insert(0, Value::Object(entry));
+            list.truncate(cap);
+        }
+        self.doc
+            .insert("last_updated".into(), Value::String(last_updated));
+        self.view = view_of(&self.doc).expect("a document tokmon wrote is readable");
+    }
+
+    /// The document as pretty JSON (two-space indent, UTF-8 kept as is) with a final newline.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = serde_json::to_vec_pretty(&self.doc).expect("a JSON map serialises");
+        out.push(b'\n');
+        out
+    }
+}
+
+fn number(f: f64) -> Value {
+    serde_json::Number::from_f64(f).map_or(Value::from(0), Value::Number)
+}
+
+fn view_of(doc: &Map<String, Value>) -> Result<StateView, String> {
+    let (used, total, sessions) = match doc.get("token_usage") {
+        None | Some(Value::Null) => (0, None, 0),
+        Some(Value::Object(tu)) => {
+            let used = read_count(tu.get("used"), "token_usage.used")?.unwrap_or(0);
+            let total = read_count(tu.get("total"), "token_usage.total")?;
+            let sessions = match tu.get("sessions") {
+                None | Some(Value::Null) => 0,
+                Some(Value::Array(a)) => a.len(),
+                Some(other) => {
+                    return Err(format!(
+                        "token_usage.sessions is {}, not an array",
+                        type_name(other)
+                    ));
+                }
+            };
+            (used, total, sessions)
+        }
+        Some(other) => {
+            return Err(format!(
+                "token_usage is {}, not an object",
+                type_name(other)
+            ));
+        }
+    };
+    let last_updated = doc
+        .get("last_updated")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Ok(StateView::compute(used, total, sessions, last_updated))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"{
+  "token_usage": {
+    "used": 299000,
+    "total": 1000000,
+    "percentage": 12.5,
+    "sessions": [
+      {"timestamp": "2025-11-18 21:39:51", "tokens": 115000, "event": "手动同步",
+       "conversation_id": "manual-sync-1763473191578", "sync_type": "manual"},
+      {"timestamp": "2025-11-18 20:10:02", "tokens": 15000.0, "event": "完成架构设计",
+       "conversation_id": "manual-1", "method": "manual"},
+      {"session_id": "s-7", "start_time": "2025-11-17 09:00:00", "end_time": "2025-11-17 10:00:00",
+       "task": "review", "achievements": ["a"]}
+    ]
+  },
+  "status": {"text": "工作中", "reviewed_count": 10},
+  "last_updated": "2025-11-18T21:39:51.578123"
+}"#;
+
+    fn parse(s: &str) -> Result<StateFile, StateError> {
+        StateFile::from_bytes(Path::new("s.json"), s.as_bytes())
+    }
+
+    #[test]
+    fn reads_the_example_and_recomputes_percentage() {
+        let f = parse(EXAMPLE).unwrap();
+        let v = f.view();
+        assert_eq!(v.used, 299_000);
+        assert_eq!(v.total, Some(1_000_000));
+        assert_eq!(v.percentage, Some(29.9));
+        assert_eq!(v.remaining, Some(701_000));
+        assert_eq!(v.sessions, 3);
+        assert_eq!(v.level, Some(Level::Ok));
+        assert_eq!(
+            v.last_updated.as_deref(),
+            Some("2025-11-18T21:39:51.578123")
+        );
+        let s = f.sessions();
+        assert_eq!(s[0].kind.as_deref(), Some("manual"));
+        assert_eq!(s[1].kind.as_deref(), Some("manual"));
+        assert_eq!(s[1].tokens, Some(15_000));
+        assert_eq!(s[2].label.as_deref(), Some("review"));
+        assert_eq!(s[2].timestamp.as_deref(), Some("2025-11-17 09:00:00"));
+        assert_eq!(s[2].id.as_deref(), Some("s-7"));
+    }
+
+    #[test]
+    fn tolerates_missing_and_float_fields() {
+        let v = parse(r#"{"token_usage": {"used": 950000.0, "total": 1e6}}"#)
+            .unwrap()
+            .view;
+        assert_eq!((v.used, v.total, v.sessions), (950_000, Some(1_000_000), 0));
+        assert_eq!(v.level, Some(Level::Critical));
+        assert_eq!(v.last_updated, None);
+        let v = parse("{}").unwrap().view;
+        assert_eq!((v.used, v.total, v.percentage), (0, None, None));
+        let v = parse(r#"{"token_usage": {"used": 5, "total": 0}}"#)
+            .unwrap()
+            .view;
+        assert_eq!((v.percentage, v.level), (None, None));
+    }
+
+    #[test]
+    fn errors_name_file_line_and_column() {
+        let e = parse("{\n  \"token_usage\": {\"used\": 1,,}\n}").unwrap_err();
+        assert_eq!((e.line, e.column), (Some(2), Some(29)));
+        let msg = e.to_string();
+        assert!(
+            msg.contains("s.json") && msg.contains("line 2, column 29"),
+            "{msg}"
+        );
+        assert!(parse("").unwrap_err().to_string().contains("empty"));
+        assert!(
+            parse("[1]")
+                .unwrap_err()
+                .to_string()
+                .contains("not an object")
+        );
+        let e = parse(r#"{"token_usage": {"used": "lots"}}"#).unwrap_err();
+        assert!(e.to_string().contains("token_usage.used"), "{e}");
+        let e = parse(r#"{"token_usage": {"used": -3}}"#).unwrap_err();
+        assert!(e.to_string().contains("-3"), "{e}");
+    }
+
+    #[test]
+    fn levels_at_thresholds() {
+        assert_eq!(level(899_999, 1_000_000), Some(Level::Ok));
+        assert_eq!(level(900_000, 1_000_000), Some(Level::Warning));
+        assert_eq!(level(950_000, 1_000_000), Some(Level::Critical));
+        assert_eq!(level(1_000_000, 1_000_000), Some(Level::Exceeded));
+        assert_eq!(percentage(1, 3), Some(33.33));
+        assert!(percentage(u64::MAX, 1).is_some());
+    }
+}

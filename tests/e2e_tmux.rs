@@ -194,6 +194,16 @@ fn monitor_in_tmux() {
         json["status"]["text"], "other tool",
         "keys of other tools are kept"
     );
+    // The bot database is never written: the sync history went to tokmon's own database.
+    let history = rusqlite::Connection::open(home.join("data/tokmon/tokmon.db")).unwrap();
+    let n: i64 = history
+        .query_row(
+            "SELECT COUNT(*) FROM sync_history WHERE value = 700000",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 1);
     t.wait_text("70.0% OK");
 
     // A resize to 40×12 still shows the gauge and the top rows.

@@ -17,7 +17,6 @@ pub mod theme;
 pub mod ui;
 
 use std::io::{self, IsTerminal};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -83,7 +82,7 @@ pub fn run(ctx: &Ctx, args: &MonitorArgs) -> anyhow::Result<u8> {
         msg_tx.clone(),
     )
     .spawn();
-    let watcher = sync::watch(state.clone(), args.poll, msg_tx.clone());
+    let watcher = sync::watch(&state, args.poll, ctx.zone, msg_tx.clone());
 
     let mut app = App::new(
         db.clone(),
@@ -101,8 +100,12 @@ pub fn run(ctx: &Ctx, args: &MonitorArgs) -> anyhow::Result<u8> {
     let mut ports = Ports {
         cmd_tx,
         msg_tx: msg_tx.clone(),
-        state,
-        db,
+        target: sync::SyncTarget {
+            state,
+            db,
+            config: ctx.config.clone(),
+            zone: ctx.zone,
+        },
         rt: rt.handle().clone(),
     };
     let result = rt.block_on(async {
@@ -147,8 +150,7 @@ fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
 struct Ports {
     cmd_tx: std::sync::mpsc::Sender<Cmd>,
     msg_tx: UnboundedSender<Msg>,
-    state: PathBuf,
-    db: PathBuf,
+    target: sync::SyncTarget,
     rt: tokio::runtime::Handle,
 }
 
@@ -162,9 +164,13 @@ impl Ports {
                 let _ = self.cmd_tx.send(Cmd::Reload(r));
             }
             Effect::Sync(value) => {
-                let (state, db, tx) = (self.state.clone(), self.db.clone(), self.msg_tx.clone());
+                let (target, tx) = (self.target.clone(), self.msg_tx.clone());
                 self.rt.spawn_blocking(move || {
-                    let r = sync::sync(&state, &db, &value);
+                    let r = sync::sync(&target, &value).map(|(text, quota)| {
+                        // Show the new counter now; the watcher confirms it shortly.
+                        let _ = tx.send(Msg::Quota(quota::QuotaMsg::State(quota)));
+                        text
+                    });
                     let _ = tx.send(Msg::SyncDone(r));
                 });
             }

@@ -26,22 +26,10 @@ impl Quota {
         self.total.saturating_sub(self.used)
     }
 
-    /// The alert level: 90 % warning, 95 % critical, 100 % exceeded.
+    /// The alert level: 90 % warning, 95 % critical, 100 % exceeded (as `tokmon status`
+    /// decides it; no total counts as OK).
     pub fn level(&self) -> Level {
-        level_of(self.ratio() * 100.0)
-    }
-}
-
-/// The level of a percentage (thresholds as the trackers use them).
-pub fn level_of(pct: f64) -> Level {
-    if pct >= 100.0 {
-        Level::Exceeded
-    } else if pct >= 95.0 {
-        Level::Critical
-    } else if pct >= 90.0 {
-        Level::Warning
-    } else {
-        Level::Ok
+        crate::state_file::level(self.used, self.total).unwrap_or(Level::Ok)
     }
 }
 

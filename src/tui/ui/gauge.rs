@@ -43,6 +43,14 @@ fn quota_title(app: &App, q: &Quota, mode: Mode) -> (Vec<Span<'static>>, Vec<Vec
             numfmt::compact(n)
         }
     };
+    if q.total == 0 {
+        let title = vec![
+            pad(t.title, " Quota "),
+            pad(t.text, format!("{} used ", num(q.used))),
+            pad(t.dim, "(no total in the state file) "),
+        ];
+        return (title, vec![]);
+    }
     let mut title = vec![
         pad(t.title, " Quota "),
         pad(t.text, format!("{} / {} ", num(q.used), num(q.total))),

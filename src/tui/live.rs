@@ -73,23 +73,16 @@ fn read_snapshot(src: &Source, req: &LoadRequest) -> anyhow::Result<Snapshot> {
         Some(f) => f,
         None => bounds.map_or(req.now_ms, |b| b.0).div_euclid(bucket_ms) * bucket_ms,
     };
-    let by_agent = src.aggregate(&AggQuery {
+    let rows = src.aggregate(&AggQuery {
         from_ms,
         to_ms: None,
         by: Some(Dimension::Agent),
-        bucket_ms: None,
-    })?;
-    let by_bucket = src.aggregate(&AggQuery {
-        from_ms,
-        to_ms: None,
-        by: None,
         bucket_ms: Some(bucket_ms),
     })?;
     let recent_from = req.now_ms - 2 * RATE_WINDOW_MS;
     // The bucketed read already covers the last minutes when its buckets are minutes.
     let recent = if req.range == RangeKind::Hour {
-        by_bucket
-            .iter()
+        rows.iter()
             .filter(|r| r.bucket_ms.is_some_and(|b| b >= recent_from))
             .cloned()
             .collect()
@@ -106,8 +99,7 @@ fn read_snapshot(src: &Source, req: &LoadRequest) -> anyhow::Result<Snapshot> {
         from_ms,
         bucket_ms,
         first_bucket_ms,
-        by_agent,
-        by_bucket,
+        rows,
         recent,
         last_id,
         last_event_ms: bounds.map(|b| b.1),

@@ -112,10 +112,8 @@ pub struct Snapshot {
     pub bucket_ms: i64,
     /// First bucket's start (all time: the oldest event's bucket).
     pub first_bucket_ms: i64,
-    /// Grouped by agent × model.
-    pub by_agent: Vec<AggRow>,
-    /// Grouped by bucket × model.
-    pub by_bucket: Vec<AggRow>,
+    /// Grouped by agent × bucket × model: one read gives both tables and the sparkline.
+    pub rows: Vec<AggRow>,
     /// The last few minutes, by minute × model (for the rate).
     pub recent: Vec<AggRow>,
     /// Newest row id included.
@@ -188,17 +186,14 @@ impl Aggregates {
             unpriced_events: 0,
             mode,
         };
-        for row in &snap.by_agent {
+        for row in &snap.rows {
             let c = cost_of(&row.sums, row.model.as_deref(), mode);
+            a.unpriced_events += c.unpriced_events;
+            a.total.add(&row.sums, c.usd);
             a.agents
                 .entry(key_of(row.key.as_deref()))
                 .or_default()
                 .add(&row.sums, c.usd);
-        }
-        for row in &snap.by_bucket {
-            let c = cost_of(&row.sums, row.model.as_deref(), mode);
-            a.unpriced_events += c.unpriced_events;
-            a.total.add(&row.sums, c.usd);
             a.models
                 .entry(key_of(row.model.as_deref()))
                 .or_default()

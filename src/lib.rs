@@ -15,3 +15,4 @@ pub mod report;
 pub mod state_file;
 pub mod store;
 pub mod timefmt;
+pub mod tui;

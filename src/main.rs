@@ -22,7 +22,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<u8> {
     let ctx = Ctx::from_args(&cli.global)?;
     match cli.command {
-        None => anyhow::bail!("the monitor is not built yet"),
+        None => tokmon::tui::run(&ctx, &cli.monitor),
         Some(cmd) => match cmd {
             Command::Record(a) => tokmon::commands::record::run(&ctx, &a),
             Command::Report(a) => tokmon::commands::report::run(&ctx, &a),

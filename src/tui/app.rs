@@ -1,0 +1,623 @@
+//! The monitor's model: everything the screen shows, changed only by `update` (a key's
+//! action), `on_msg` (news from the background threads) and `on_tick` (time passing).
+//! Drawing reads it and never changes it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use crossterm::event::{KeyEvent, KeyEventKind};
+
+use super::keys;
+use super::model::{Aggregates, LoadRequest, RangeKind, Snapshot, Tally};
+use super::quota::{Preview, QuotaMsg, QuotaView};
+use super::theme::{Theme, Themes};
+use crate::cli::CostMode;
+use crate::store::EventRow;
+use crate::timefmt::Zone;
+
+/// Where "now" comes from: the system clock, or a fixed one in tests.
+pub trait Clock: Send + Sync {
+    fn now_ms(&self) -> i64;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        chrono::Utc::now().timestamp_millis()
+    }
+}
+
+/// A clock that only moves when told to.
+pub struct FixedClock(pub AtomicI64);
+
+impl FixedClock {
+    pub fn new(ms: i64) -> Arc<FixedClock> {
+        Arc::new(FixedClock(AtomicI64::new(ms)))
+    }
+    pub fn set(&self, ms: i64) {
+        self.0.store(ms, Ordering::Relaxed);
+    }
+}
+
+impl Clock for FixedClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// What a key (or a paste) asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Range(RangeKind),
+    NextRange,
+    PrevRange,
+    FocusNext,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Home,
+    End,
+    CycleSort,
+    OpenSync,
+    Reload,
+    CycleTheme,
+    ToggleHelp,
+    Cancel,
+    Quit,
+    /// Sync dialog: write the value.
+    Submit,
+    Input(char),
+    DeleteBack,
+    ClearInput,
+    Paste(String),
+}
+
+/// Something the loop must do outside the model.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Read the numbers of a range.
+    Load(LoadRequest),
+    /// Reopen the database and read everything again.
+    Reload(LoadRequest),
+    /// Sync the quota counter to this typed value.
+    Sync(String),
+}
+
+/// The two tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Agents,
+    Models,
+}
+
+impl Focus {
+    pub fn index(self) -> usize {
+        match self {
+            Focus::Agents => 0,
+            Focus::Models => 1,
+        }
+    }
+}
+
+/// The column a table is sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortCol {
+    Total,
+    Cost,
+    Events,
+    Input,
+    Output,
+    Cache,
+    Name,
+}
+
+impl SortCol {
+    const CYCLE: [SortCol; 7] = [
+        SortCol::Total,
+        SortCol::Cost,
+        SortCol::Events,
+        SortCol::Input,
+        SortCol::Output,
+        SortCol::Cache,
+        SortCol::Name,
+    ];
+
+    pub fn next(self) -> SortCol {
+        let i = SortCol::CYCLE.iter().position(|c| *c == self).unwrap_or(0);
+        SortCol::CYCLE[(i + 1) % SortCol::CYCLE.len()]
+    }
+}
+
+/// Sort and selection of one table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableView {
+    pub sort: SortCol,
+    pub selected: usize,
+}
+
+impl Default for TableView {
+    fn default() -> Self {
+        TableView {
+            sort: SortCol::Total,
+            selected: 0,
+        }
+    }
+}
+
+/// The sync dialog's state.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SyncDialog {
+    pub input: String,
+    /// What the value would do, or why it cannot be read (None while empty).
+    pub preview: Option<Result<Preview, String>>,
+    /// Waiting for the write to finish.
+    pub busy: bool,
+    /// The write failed.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Overlay {
+    None,
+    Help,
+    Sync(SyncDialog),
+}
+
+/// How the database looks from here.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceState {
+    Opening,
+    Live,
+    /// No file at the path (yet).
+    Missing,
+    Error(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceInfo {
+    pub path: PathBuf,
+    /// Detected format (native, bot, …), once opened.
+    pub kind: Option<String>,
+    pub state: SourceState,
+}
+
+/// News from the background threads.
+#[derive(Debug, Clone)]
+pub enum Msg {
+    /// The database was opened and its format detected.
+    Opened {
+        kind: String,
+    },
+    Snapshot(Box<Snapshot>),
+    /// Rows committed after the last snapshot, in id order.
+    Rows(Vec<EventRow>),
+    Source(SourceState),
+    /// The database was replaced, rewritten or shrank: the numbers are being read again.
+    Reset(String),
+    Quota(QuotaMsg),
+    /// The sync finished: a message for the status line, or why it failed.
+    SyncDone(Result<String, String>),
+    Quit,
+}
+
+/// One row of a breakdown table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowView {
+    pub name: String,
+    pub tally: Tally,
+    /// Share of the range's tokens (0..1).
+    pub share: f64,
+}
+
+fn level_rank(l: crate::cli::Level) -> u8 {
+    use crate::cli::Level;
+    match l {
+        Level::Ok => 0,
+        Level::Warning => 1,
+        Level::Critical => 2,
+        Level::Exceeded => 3,
+    }
+}
+
+/// How long a status message stays.
+const STATUS_MS: i64 = 8_000;
+const PAGE: usize = 10;
+
+/// The whole model.
+pub struct App {
+    pub range: RangeKind,
+    pub focus: Focus,
+    pub tables: [TableView; 2],
+    pub overlay: Overlay,
+    pub themes: Themes,
+    /// A message for the footer and when it goes away (unix ms).
+    pub status: Option<(String, i64)>,
+    pub source: SourceInfo,
+    pub state_path: PathBuf,
+    /// Numbers of the selected range; None until the first snapshot arrives.
+    pub agg: Option<Aggregates>,
+    /// A range was asked for and its numbers have not arrived yet.
+    pub loading: bool,
+    pub quota: QuotaView,
+    pub clock: Arc<dyn Clock>,
+    pub zone: Zone,
+    pub cost_mode: CostMode,
+    pub should_quit: bool,
+    /// Ring the bell when the quota crosses a threshold (`--bell`).
+    pub bell: bool,
+    /// A threshold was crossed since the last frame.
+    pub ring: bool,
+    /// A quiet re-read of a sliding range is under way.
+    refreshing: bool,
+    generation: u64,
+    last_minute: i64,
+}
+
+impl App {
+    pub fn new(
+        db: PathBuf,
+        state_path: PathBuf,
+        themes: Themes,
+        clock: Arc<dyn Clock>,
+        zone: Zone,
+        cost_mode: CostMode,
+    ) -> App {
+        let now = clock.now_ms();
+        let status = themes
+            .warnings
+            .first()
+            .map(|w| (w.clone(), now + STATUS_MS));
+        App {
+            range: RangeKind::Day,
+            focus: Focus::Agents,
+            tables: [TableView::default(); 2],
+            overlay: Overlay::None,
+            themes,
+            status,
+            source: SourceInfo {
+                path: db,
+                kind: None,
+                state: SourceState::Opening,
+            },
+            state_path,
+            agg: None,
+            loading: true,
+            quota: QuotaView {
+                loading: true,
+                ..Default::default()
+            },
+            clock,
+            zone,
+            cost_mode,
+            should_quit: false,
+            bell: false,
+            ring: false,
+            refreshing: false,
+            generation: 0,
+            last_minute: now.div_euclid(60_000),
+        }
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    pub fn theme(&self) -> &Theme {
+        self.themes.theme()
+    }
+
+    /// The request for the current range (a new generation).
+    pub fn load_request(&mut self) -> LoadRequest {
+        self.generation += 1;
+        LoadRequest {
+            generation: self.generation,
+            range: self.range,
+            now_ms: self.now_ms(),
+        }
+    }
+
+    pub fn set_status(&mut self, msg: impl Into<String>) {
+        self.status = Some((msg.into(), self.now_ms() + STATUS_MS));
+    }
+
+    /// A key press as an action, depending on what is open. Releases and repeats of
+    /// other kinds are ignored.
+    pub fn handle_key(&self, ev: KeyEvent) -> Option<Action> {
+        if ev.kind != KeyEventKind::Press {
+            return None;
+        }
+        match &self.overlay {
+            Overlay::Sync(_) => keys::sync_action(&ev),
+            Overlay::Help => keys::main_action(&ev)
+                .filter(|a| matches!(a, Action::ToggleHelp | Action::Cancel | Action::Quit)),
+            Overlay::None => keys::main_action(&ev),
+        }
+    }
+
+    /// Rows of a table, sorted by its sort column.
+    pub fn rows(&self, which: Focus) -> Vec<RowView> {
+        let Some(agg) = &self.agg else {
+            return Vec::new();
+        };
+        let map = match which {
+            Focus::Agents => &agg.agents,
+            Focus::Models => &agg.models,
+        };
+        let total = agg.total.tokens() as f64;
+        let mut rows: Vec<RowView> = map
+            .iter()
+            .map(|(k, t)| RowView {
+                name: k.clone(),
+                tally: *t,
+                share: if total > 0.0 {
+                    t.tokens() as f64 / total
+                } else {
+                    0.0
+                },
+            })
+            .collect();
+        let sort = self.tables[which.index()].sort;
+        let cache = |r: &RowView| r.tally.sums.all.cache_read + r.tally.sums.all.cache_write;
+        rows.sort_by(|a, b| {
+            let ord = match sort {
+                SortCol::Total => b.tally.tokens().cmp(&a.tally.tokens()),
+                SortCol::Cost => b.tally.cost.total_cmp(&a.tally.cost),
+                SortCol::Events => b.tally.sums.all.events.cmp(&a.tally.sums.all.events),
+                SortCol::Input => b.tally.sums.all.input.cmp(&a.tally.sums.all.input),
+                SortCol::Output => b.tally.sums.all.output.cmp(&a.tally.sums.all.output),
+                SortCol::Cache => cache(b).cmp(&cache(a)),
+                SortCol::Name => std::cmp::Ordering::Equal,
+            };
+            ord.then_with(|| a.name.cmp(&b.name))
+        });
+        rows
+    }
+
+    fn row_count(&self, which: Focus) -> usize {
+        self.agg.as_ref().map_or(0, |a| match which {
+            Focus::Agents => a.agents.len(),
+            Focus::Models => a.models.len(),
+        })
+    }
+
+    fn move_selection(&mut self, f: impl FnOnce(usize, usize) -> usize) {
+        let n = self.row_count(self.focus);
+        let t = &mut self.tables[self.focus.index()];
+        t.selected = if n == 0 {
+            0
+        } else {
+            f(t.selected, n).min(n - 1)
+        };
+    }
+
+    fn change_range(&mut self, r: RangeKind) -> Option<Effect> {
+        self.range = r;
+        self.loading = true;
+        for t in &mut self.tables {
+            t.selected = 0;
+        }
+        Some(Effect::Load(self.load_request()))
+    }
+
+    fn refresh_preview(&mut self) {
+        let used = self.quota.quota;
+        if let Overlay::Sync(d) = &mut self.overlay {
+            d.error = None;
+            d.preview = if d.input.trim().is_empty() {
+                None
+            } else {
+                Some(super::sync::preview(&d.input, used.as_ref()))
+            };
+        }
+    }
+
+    /// Apply an action. Returns what the loop must do, if anything.
+    pub fn update(&mut self, action: Action) -> Option<Effect> {
+        match action {
+            Action::Range(r) => return self.change_range(r),
+            Action::NextRange => return self.change_range(self.range.next()),
+            Action::PrevRange => return self.change_range(self.range.prev()),
+            Action::FocusNext => {
+                self.focus = match self.focus {
+                    Focus::Agents => Focus::Models,
+                    Focus::Models => Focus::Agents,
+                }
+            }
+            Action::Up => self.move_selection(|s, _| s.saturating_sub(1)),
+            Action::Down => self.move_selection(|s, _| s + 1),
+            Action::PageUp => self.move_selection(|s, _| s.saturating_sub(PAGE)),
+            Action::PageDown => self.move_selection(|s, _| s + PAGE),
+            Action::Home => self.move_selection(|_, _| 0),
+            Action::End => self.move_selection(|_, n| n - 1),
+            Action::CycleSort => {
+                let t = &mut self.tables[self.focus.index()];
+                t.sort = t.sort.next();
+                t.selected = 0;
+            }
+            Action::OpenSync => {
+                self.overlay = Overlay::Sync(SyncDialog::default());
+            }
+            Action::Reload => {
+                self.loading = true;
+                self.set_status("re-reading the database…");
+                return Some(Effect::Reload(self.load_request()));
+            }
+            Action::CycleTheme => {
+                self.themes.cycle();
+                let name = self.theme().name.clone();
+                self.set_status(format!("theme: {name}"));
+            }
+            Action::ToggleHelp => {
+                self.overlay = match self.overlay {
+                    Overlay::Help => Overlay::None,
+                    _ => Overlay::Help,
+                }
+            }
+            Action::Cancel => self.overlay = Overlay::None,
+            Action::Quit => self.should_quit = true,
+            Action::Submit => {
+                if let Overlay::Sync(d) = &mut self.overlay {
+                    if d.busy {
+                        return None;
+                    }
+                    match &d.preview {
+                        Some(Ok(_)) => {
+                            d.busy = true;
+                            return Some(Effect::Sync(d.input.trim().to_string()));
+                        }
+                        Some(Err(_)) => {}
+                        None => {
+                            d.error = Some("type the value the other tool shows, e.g. 350K".into())
+                        }
+                    }
+                }
+            }
+            Action::Input(c) => {
+                if let Overlay::Sync(d) = &mut self.overlay
+                    && !d.busy
+                {
+                    d.input.push(c);
+                }
+                self.refresh_preview();
+            }
+            Action::DeleteBack => {
+                if let Overlay::Sync(d) = &mut self.overlay {
+                    d.input.pop();
+                }
+                self.refresh_preview();
+            }
+            Action::ClearInput => {
+                if let Overlay::Sync(d) = &mut self.overlay {
+                    d.input.clear();
+                }
+                self.refresh_preview();
+            }
+            Action::Paste(text) => {
+                let clean: String = text.chars().filter(|c| !c.is_control()).collect();
+                match &mut self.overlay {
+                    Overlay::Sync(d) => d.input.push_str(&clean),
+                    Overlay::None => {
+                        self.overlay = Overlay::Sync(SyncDialog {
+                            input: clean,
+                            ..Default::default()
+                        })
+                    }
+                    Overlay::Help => {}
+                }
+                self.refresh_preview();
+            }
+        }
+        None
+    }
+
+    /// Apply news from a background thread. Returns whether the screen changed.
+    pub fn on_msg(&mut self, msg: Msg) -> bool {
+        match msg {
+            Msg::Opened { kind } => {
+                self.source.kind = Some(kind);
+                if self.source.state != SourceState::Live {
+                    self.source.state = SourceState::Live;
+                }
+            }
+            Msg::Snapshot(s) => {
+                if s.generation != self.generation {
+                    return false;
+                }
+                self.agg = Some(Aggregates::from_snapshot(self.range, &s, self.cost_mode));
+                self.loading = false;
+                self.refreshing = false;
+                self.source.state = SourceState::Live;
+                self.clamp_selection();
+            }
+            Msg::Rows(rows) => {
+                let Some(agg) = &mut self.agg else {
+                    return false;
+                };
+                if !agg.fold(&rows) {
+                    return false;
+                }
+            }
+            Msg::Source(state) => {
+                if state != SourceState::Live {
+                    self.agg = None;
+                    self.loading = false;
+                }
+                if state == SourceState::Missing {
+                    self.source.kind = None;
+                }
+                self.source.state = state;
+            }
+            Msg::Reset(why) => {
+                self.agg = None;
+                self.loading = true;
+                self.set_status(why);
+            }
+            Msg::Quota(q) => {
+                let before = self.quota.quota.map(|q| level_rank(q.level()));
+                self.quota.apply(q);
+                let after = self.quota.quota.map(|q| level_rank(q.level()));
+                if let (Some(b), Some(a)) = (before, after) {
+                    self.ring |= self.bell && a > b;
+                }
+                self.refresh_preview();
+            }
+            Msg::SyncDone(Ok(text)) => {
+                if matches!(self.overlay, Overlay::Sync(_)) {
+                    self.overlay = Overlay::None;
+                }
+                self.set_status(text);
+            }
+            Msg::SyncDone(Err(e)) => {
+                if let Overlay::Sync(d) = &mut self.overlay {
+                    d.busy = false;
+                    d.error = Some(e);
+                } else {
+                    self.set_status(e);
+                }
+            }
+            Msg::Quit => self.should_quit = true,
+        }
+        true
+    }
+
+    fn clamp_selection(&mut self) {
+        for which in [Focus::Agents, Focus::Models] {
+            let n = self.row_count(which);
+            let t = &mut self.tables[which.index()];
+            t.selected = t.selected.min(n.saturating_sub(1));
+        }
+    }
+
+    /// Time passed. Returns (the screen changed, what to load). Relative ranges slide: when
+    /// the window start passes a bucket boundary the range is read again (quietly: the old
+    /// numbers stay until the new ones arrive).
+    pub fn on_tick(&mut self) -> (bool, Option<Effect>) {
+        let now = self.now_ms();
+        let mut changed = false;
+        if self.status.as_ref().is_some_and(|(_, until)| now >= *until) {
+            self.status = None;
+            changed = true;
+        }
+        let minute = now.div_euclid(60_000);
+        if minute != self.last_minute {
+            self.last_minute = minute;
+            changed = true;
+        }
+        if let Some(agg) = &mut self.agg {
+            agg.prune(now);
+        }
+        let stale = !self.loading
+            && !self.refreshing
+            && self.agg.as_ref().is_some_and(|a| {
+                self.range
+                    .window_start(now)
+                    .is_some_and(|w| Some(w) != a.from_ms)
+            });
+        self.refreshing |= stale;
+        let effect = stale.then(|| Effect::Load(self.load_request()));
+        (changed, effect)
+    }
+}

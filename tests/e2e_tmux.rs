@@ -1,0 +1,242 @@
+//! The real binary in a private tmux server: a foreign (bot tracker) database, a row
+//! committed by another process, a state file rewritten by another writer, a sync typed
+//! into the dialog, a resize to 40×12, and `q` with the terminal given back.
+//! Skipped (passing, with a note) only when tmux is not installed.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+static N: AtomicUsize = AtomicUsize::new(0);
+
+const BOT_DDL: &str = "CREATE TABLE token_usage (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, provider TEXT NOT NULL, model TEXT NOT NULL,
+  input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, cost_usd REAL,
+  user_id TEXT, request_type TEXT, metadata TEXT,
+  timestamp DATETIME DEFAULT CURRENT_TIMESTAMP)";
+
+fn have_tmux() -> bool {
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// A tmux server of our own, killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(cmd: &str, w: u16, h: u16) -> Tmux {
+        let socket = format!(
+            "tokmon-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        let t = Tmux { socket };
+        let ok = t
+            .tmux(&[
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-s",
+                "t",
+                "-x",
+                &w.to_string(),
+                "-y",
+                &h.to_string(),
+                cmd,
+            ])
+            .status
+            .success();
+        assert!(ok, "tmux new-session failed");
+        t
+    }
+
+    fn tmux(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("run tmux")
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p", "-t", "t"]).stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "t"];
+        args.extend_from_slice(keys);
+        assert!(self.tmux(&args).status.success());
+    }
+
+    fn text(&self, s: &str) {
+        assert!(
+            self.tmux(&["send-keys", "-t", "t", "-l", s])
+                .status
+                .success()
+        );
+    }
+
+    /// Poll the pane until `pred` holds (10 s at most).
+    fn wait(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; the screen shows:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn wait_text(&self, text: &str) -> String {
+        self.wait(text, |s| s.contains(text))
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.tmux(&["kill-server"]);
+    }
+}
+
+fn write_state(path: &Path, used: u64) {
+    let tmp = path.with_extension("tmp");
+    let text = serde_json::json!({
+        "token_usage": {"used": used, "total": 1_000_000, "sessions": []},
+        "status": {"text": "other tool"},
+    });
+    std::fs::write(&tmp, serde_json::to_string_pretty(&text).unwrap()).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+fn shell_quote(p: &Path) -> String {
+    format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
+}
+
+#[test]
+fn monitor_in_tmux() {
+    if !have_tmux() {
+        eprintln!("skipped: tmux is not installed (.ci/run installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let db: PathBuf = dir.path().join("bot.db");
+    let state = dir.path().join("state.json");
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch(BOT_DDL).unwrap();
+        for i in 0..50 {
+            c.execute(
+                "INSERT INTO token_usage (provider, model, input_tokens, output_tokens, cost_usd, request_type, metadata, timestamp)
+                 VALUES ('openai', 'gpt-4o-mini', ?1, 200, 0.001, 'support', '{}', datetime('now', ?2))",
+                rusqlite::params![1000 + i, format!("-{} minutes", i * 5)],
+            )
+            .unwrap();
+        }
+    }
+    write_state(&state, 300_000);
+
+    let cmd = format!(
+        "env HOME={home} XDG_DATA_HOME={home}/data XDG_CONFIG_HOME={home}/config TOKMON_DB={db} TOKMON_STATE={state} \
+         {bin} --tz UTC; echo EXITED $?; sleep 60",
+        home = shell_quote(&home),
+        db = shell_quote(&db),
+        state = shell_quote(&state),
+        bin = shell_quote(Path::new(env!("CARGO_BIN_EXE_tokmon"))),
+    );
+    let t = Tmux::start(&cmd, 100, 30);
+
+    // The foreign database is detected and read.
+    let s = t.wait("the bot database", |s| {
+        s.contains("(bot)") && s.contains("support") && s.contains("● live")
+    });
+    assert!(s.contains("30.0% OK"), "{s}");
+
+    // A row committed by another process appears.
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute(
+            "INSERT INTO token_usage (provider, model, input_tokens, output_tokens, cost_usd, request_type, metadata)
+             VALUES ('anthropic', 'claude-sonnet-4-5', 9000000, 1000, 0.5, 'e2e-newcomer', '{}')",
+            [],
+        )
+        .unwrap();
+    }
+    t.wait_text("e2e-newcomer");
+
+    // Another writer changes the state file.
+    write_state(&state, 960_000);
+    t.wait_text("96.0% CRITICAL");
+
+    // Sync 700K through the dialog.
+    t.keys(&["s"]);
+    t.wait_text("Sync quota");
+    t.text("700K");
+    t.wait_text("700,000");
+    t.keys(&["Enter"]);
+    t.wait("the dialog to close", |s| !s.contains("Sync quota"));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert_eq!(json["token_usage"]["used"], 700_000, "{json}");
+    assert_eq!(
+        json["status"]["text"], "other tool",
+        "keys of other tools are kept"
+    );
+    // The bot database is never written: the sync history went to tokmon's own database.
+    let history = rusqlite::Connection::open(home.join("data/tokmon/tokmon.db")).unwrap();
+    let n: i64 = history
+        .query_row(
+            "SELECT COUNT(*) FROM sync_history WHERE value = 700000",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    t.wait_text("70.0% OK");
+
+    // A resize to 40×12 still shows the gauge and the top rows.
+    assert!(
+        t.tmux(&["resize-window", "-t", "t", "-x", "40", "-y", "12"])
+            .status
+            .success()
+    );
+    let s = t.wait("the compact layout", |s| {
+        s.lines().next().is_some_and(|l| l.starts_with("tokmon"))
+            && s.contains("Quota")
+            && s.contains("e2e-newco")
+    });
+    assert!(s.lines().all(|l| l.chars().count() <= 40), "{s}");
+
+    // q quits and gives the terminal back.
+    t.keys(&["q"]);
+    let s = t.wait_text("EXITED 0");
+    assert!(!s.contains("Quota"), "the monitor's screen is gone:\n{s}");
+    let alt = t.tmux(&["display-message", "-p", "-t", "t", "#{alternate_on}"]);
+    assert_eq!(
+        String::from_utf8_lossy(&alt.stdout).trim(),
+        "0",
+        "alternate screen left"
+    );
+}
+
+#[test]
+fn no_tty_no_monitor() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tokmon"))
+        .env("HOME", std::env::temp_dir())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a terminal"));
+}

@@ -1,0 +1,423 @@
+//! The monitor's model: what each key does, how new rows and quota readings change what is
+//! shown, the event loop on a test backend, and the tail thread against a real database.
+
+mod tui_common;
+
+use std::time::{Duration, Instant};
+
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use tokmon::store::native::{insert_events, open_rw};
+use tokmon::tui::app::{Action, Effect, Focus, Msg, Overlay, SortCol, SourceState};
+use tokmon::tui::live::{Cmd, Tail, TailConfig};
+use tokmon::tui::model::RangeKind;
+use tokmon::tui::quota::{Quota, QuotaMsg};
+use tui_common::*;
+
+fn key(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+}
+
+fn code(c: KeyCode) -> KeyEvent {
+    KeyEvent::new(c, KeyModifiers::NONE)
+}
+
+/// Press a key: the action it maps to, applied. Returns the effect.
+fn press(app: &mut tokmon::tui::app::App, ev: KeyEvent) -> Option<Effect> {
+    let a = app
+        .handle_key(ev)
+        .unwrap_or_else(|| panic!("{ev:?} does nothing"));
+    app.update(a)
+}
+
+#[test]
+fn range_keys_ask_for_their_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let (mut app, _) = app_on(&db);
+    for (c, r) in [
+        ('1', RangeKind::Hour),
+        ('2', RangeKind::Day),
+        ('3', RangeKind::Week),
+        ('4', RangeKind::Month),
+        ('5', RangeKind::All),
+    ] {
+        match press(&mut app, key(c)) {
+            Some(Effect::Load(req)) => assert_eq!(req.range, r),
+            other => panic!("{c}: {other:?}"),
+        }
+        assert_eq!(app.range, r);
+        assert!(app.loading);
+    }
+    press(&mut app, key(']'));
+    assert_eq!(app.range, RangeKind::Hour);
+    press(&mut app, key('['));
+    assert_eq!(app.range, RangeKind::All);
+    press(&mut app, key('['));
+    assert_eq!(app.range, RangeKind::Month);
+}
+
+#[test]
+fn stale_answers_are_dropped_and_new_ones_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let (mut app, _) = app_on(&db);
+    let day_total = app.agg.as_ref().unwrap().total.tokens();
+    let src = open(&db);
+    let old = app.load_request();
+    press(&mut app, key('3'));
+    let stale = tokmon::tui::live::load_snapshot(&src, &old).unwrap();
+    assert!(!app.on_msg(Msg::Snapshot(Box::new(stale))));
+    assert!(app.loading);
+    load(&mut app, &db);
+    assert!(!app.loading);
+    assert!(
+        app.agg.as_ref().unwrap().total.tokens() > day_total,
+        "7 days hold more than 24 hours"
+    );
+    assert!(screen(&app, 80, 24).contains("7d in 2h buckets"));
+}
+
+#[test]
+fn focus_selection_and_sort_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let (mut app, _) = app_on(&db);
+    assert_eq!(app.focus, Focus::Agents);
+    press(&mut app, key('j'));
+    press(&mut app, code(KeyCode::Down));
+    assert_eq!(app.tables[0].selected, 2);
+    press(&mut app, key('k'));
+    assert_eq!(app.tables[0].selected, 1);
+    press(&mut app, code(KeyCode::Up));
+    press(&mut app, code(KeyCode::Up));
+    assert_eq!(app.tables[0].selected, 0, "stops at the top");
+    press(&mut app, code(KeyCode::End));
+    assert_eq!(app.tables[0].selected, 4, "five agents");
+    press(&mut app, key('j'));
+    assert_eq!(app.tables[0].selected, 4, "stops at the bottom");
+    press(&mut app, code(KeyCode::Home));
+    assert_eq!(app.tables[0].selected, 0);
+
+    press(&mut app, code(KeyCode::Tab));
+    assert_eq!(app.focus, Focus::Models);
+    press(&mut app, key('j'));
+    assert_eq!((app.tables[0].selected, app.tables[1].selected), (0, 1));
+    press(&mut app, code(KeyCode::BackTab));
+    assert_eq!(app.focus, Focus::Agents);
+
+    let by_total: Vec<String> = app
+        .rows(Focus::Agents)
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    press(&mut app, key('o'));
+    assert_eq!(app.tables[0].sort, SortCol::Cost);
+    let by_cost: Vec<String> = app
+        .rows(Focus::Agents)
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_ne!(by_total, by_cost);
+    assert!(screen(&app, 80, 24).contains("Cost▼"));
+    for _ in 0..5 {
+        press(&mut app, key('o'));
+    }
+    assert_eq!(app.tables[0].sort, SortCol::Name);
+    let names: Vec<String> = app
+        .rows(Focus::Agents)
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+    press(&mut app, key('o'));
+    assert_eq!(app.tables[0].sort, SortCol::Total);
+}
+
+#[test]
+fn overlays_theme_reload_and_quit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let (mut app, _) = app_on(&db);
+    press(&mut app, key('?'));
+    assert_eq!(app.overlay, Overlay::Help);
+    assert_eq!(app.handle_key(key('j')), None, "help swallows other keys");
+    press(&mut app, code(KeyCode::Esc));
+    assert_eq!(app.overlay, Overlay::None);
+
+    press(&mut app, key('s'));
+    assert!(matches!(app.overlay, Overlay::Sync(_)));
+    press(&mut app, key('q'));
+    press(&mut app, code(KeyCode::Backspace));
+    press(&mut app, key('7'));
+    let Overlay::Sync(d) = &app.overlay else {
+        panic!()
+    };
+    assert_eq!(d.input, "7");
+    assert!(!app.should_quit, "q types into the dialog");
+    press(&mut app, code(KeyCode::Esc));
+    assert_eq!(app.overlay, Overlay::None);
+
+    let before = app.theme().name.clone();
+    press(&mut app, key('t'));
+    assert_ne!(app.theme().name, before);
+
+    assert!(matches!(press(&mut app, key('r')), Some(Effect::Reload(_))));
+
+    let release = KeyEvent {
+        kind: KeyEventKind::Release,
+        ..key('q')
+    };
+    assert_eq!(app.handle_key(release), None, "only presses count");
+    press(&mut app, key('q'));
+    assert!(app.should_quit);
+
+    let (mut app, _) = app_on(&db);
+    press(
+        &mut app,
+        KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL),
+    );
+    assert!(app.should_quit);
+}
+
+#[test]
+fn sync_dialog_previews_and_submits() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let (mut app, _) = app_on(&db);
+    press(&mut app, key('s'));
+    assert_eq!(press(&mut app, code(KeyCode::Enter)), None, "nothing typed");
+    for c in "700K".chars() {
+        press(&mut app, key(c));
+    }
+    let Overlay::Sync(d) = &app.overlay else {
+        panic!()
+    };
+    let p = d.preview.clone().unwrap().unwrap();
+    assert_eq!((p.value, p.increment, p.reset), (700_000, 80_000, false));
+    assert_eq!(
+        press(&mut app, code(KeyCode::Enter)),
+        Some(Effect::Sync("700K".into()))
+    );
+    app.on_msg(Msg::SyncDone(Ok("synced 700,000".into())));
+    assert_eq!(app.overlay, Overlay::None);
+    assert!(screen(&app, 80, 24).contains("synced 700,000"));
+
+    press(&mut app, key('s'));
+    app.update(Action::Paste("oops".into()));
+    assert_eq!(
+        press(&mut app, code(KeyCode::Enter)),
+        None,
+        "a bad value is not written"
+    );
+    let Overlay::Sync(d) = &app.overlay else {
+        panic!()
+    };
+    assert!(matches!(d.preview, Some(Err(_))));
+
+    // Pasting on the main screen opens the dialog with the value.
+    app.update(Action::Cancel);
+    app.update(Action::Paste("350,000 ".into()));
+    let Overlay::Sync(d) = &app.overlay else {
+        panic!()
+    };
+    assert_eq!(d.preview.clone().unwrap().unwrap().value, 350_000);
+}
+
+#[test]
+fn new_rows_update_tables_and_sparkline() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let (mut app, clock) = app_on(&db);
+    press(&mut app, key('1'));
+    load(&mut app, &db);
+    let agg = app.agg.as_ref().unwrap();
+    let (tokens_before, _) = agg.series(NOW);
+    let total_before = agg.total.tokens();
+    let last_id = agg.last_id;
+    let row = tokmon::store::EventRow {
+        id: last_id + 1,
+        ts_ms: Some(NOW + 5_000),
+        agent: Some("newcomer".into()),
+        model: Some("gpt-5".into()),
+        input: 123_456,
+        cost_usd: Some(1.0),
+        ..Default::default()
+    };
+    clock.set(NOW + 10_000);
+    assert!(app.on_msg(Msg::Rows(vec![row.clone()])));
+    let agg = app.agg.as_ref().unwrap();
+    assert_eq!(agg.total.tokens(), total_before + 123_456);
+    assert_eq!(agg.agents["newcomer"].tokens(), 123_456);
+    let (tokens_after, _) = agg.series(NOW + 10_000);
+    assert_eq!(
+        tokens_after.last().unwrap() - tokens_before.last().unwrap(),
+        123_456
+    );
+    assert!(screen(&app, 100, 30).contains("newcomer"));
+    assert!(!app.on_msg(Msg::Rows(vec![row])), "a row is counted once");
+}
+
+#[test]
+fn quota_messages_drive_the_gauge() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let (mut app, _) = app_on(&db);
+    assert!(screen(&app, 80, 24).contains("62.0% OK"));
+    for (used, text) in [
+        (900_000, "90.0% WARNING"),
+        (950_000, "95.0% CRITICAL"),
+        (1_200_000, "120.0% EXCEEDED"),
+    ] {
+        app.on_msg(Msg::Quota(QuotaMsg::State(Quota {
+            used,
+            total: 1_000_000,
+            last_sync_ms: Some(NOW - 3 * MIN),
+        })));
+        let s = screen(&app, 80, 24);
+        assert!(s.contains(text), "{text}\n{s}");
+        assert!(s.contains("synced 3m ago"));
+    }
+    app.on_msg(Msg::Quota(QuotaMsg::Problem(
+        "state.json is not valid JSON".into(),
+    )));
+    let s = screen(&app, 80, 24);
+    assert!(
+        s.contains("120.0% EXCEEDED") && s.contains("not valid JSON"),
+        "{s}"
+    );
+    app.on_msg(Msg::Quota(QuotaMsg::Missing));
+    assert!(screen(&app, 80, 24).contains("no state file"));
+}
+
+#[test]
+fn missing_database_is_said_on_screen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _) = app_on(&fixture_db(dir.path()));
+    app.on_msg(Msg::Source(SourceState::Missing));
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("no database"), "{s}");
+}
+
+#[test]
+fn event_loop_draws_and_quits_on_q() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let (mut app, _) = app_on(&db);
+    let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();
+    let events = futures::stream::iter(vec![
+        Ok(Event::Key(key('j'))),
+        Ok(Event::Key(key('2'))),
+        Ok(Event::Key(key('q'))),
+    ]);
+    let (_tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut effects = Vec::new();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(tokmon::tui::run_loop(
+        &mut term,
+        &mut app,
+        events,
+        rx,
+        &mut |e| effects.push(e),
+        false,
+    ))
+    .unwrap();
+    assert!(app.should_quit);
+    assert!(matches!(effects.as_slice(), [Effect::Load(r)] if r.range == RangeKind::Day));
+    assert!(term.backend().to_string().contains("tokmon"));
+}
+
+/// Wait for a message that `pick` accepts.
+fn wait_for<T>(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<Msg>,
+    what: &str,
+    mut pick: impl FnMut(Msg) -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        match rx.try_recv() {
+            Ok(m) => {
+                if let Some(t) = pick(m) {
+                    return t;
+                }
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[test]
+fn tail_follows_inserts_replacement_and_removal() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("later.db");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (cmd_tx, cmd_rx) = std::sync::mpsc::channel();
+    let tail = Tail::new(
+        TailConfig {
+            db: db.clone(),
+            schema: None,
+            config: Default::default(),
+            foreign_zone: tokmon::timefmt::Zone::UTC,
+        },
+        cmd_rx,
+        tx,
+    )
+    .spawn();
+    let req = tokmon::tui::model::LoadRequest {
+        generation: 1,
+        range: RangeKind::All,
+        now_ms: NOW,
+    };
+    cmd_tx.send(Cmd::Load(req)).unwrap();
+    wait_for(&mut rx, "missing", |m| {
+        matches!(m, Msg::Source(SourceState::Missing)).then_some(())
+    });
+
+    // The database appears.
+    let path = fixture_db(dir.path());
+    std::fs::rename(&path, &db).unwrap();
+    let snap = wait_for(&mut rx, "snapshot", |m| match m {
+        Msg::Snapshot(s) => Some(s),
+        _ => None,
+    });
+    assert_eq!(snap.last_id, 600);
+
+    // Another process commits a row.
+    let mut conn = open_rw(&db).unwrap();
+    insert_events(&mut conn, [&event(7, NOW)]).unwrap();
+    let rows = wait_for(&mut rx, "rows", |m| match m {
+        Msg::Rows(r) => Some(r),
+        _ => None,
+    });
+    assert_eq!(rows.iter().map(|r| r.id).collect::<Vec<_>>(), vec![601]);
+    drop(conn);
+
+    // The file is replaced by a smaller one.
+    let other = tempfile::tempdir().unwrap();
+    let small = other.path().join("small.db");
+    let mut c = open_rw(&small).unwrap();
+    insert_events(&mut c, [&event(1, NOW - MIN)]).unwrap();
+    drop(c);
+    std::fs::rename(&small, &db).unwrap();
+    wait_for(&mut rx, "reset", |m| {
+        matches!(m, Msg::Reset(_)).then_some(())
+    });
+    let snap = wait_for(&mut rx, "snapshot after reset", |m| match m {
+        Msg::Snapshot(s) => Some(s),
+        _ => None,
+    });
+    assert_eq!(snap.last_id, 1);
+
+    // And removed.
+    std::fs::remove_file(&db).unwrap();
+    wait_for(&mut rx, "missing again", |m| {
+        matches!(m, Msg::Source(SourceState::Missing)).then_some(())
+    });
+    drop(cmd_tx);
+    tail.join().unwrap();
+}

@@ -1,0 +1,59 @@
+//! The whole screen at three sizes, the help overlay and the sync dialog, on a fixed
+//! database and a fixed clock (UTC), as insta snapshots.
+
+mod tui_common;
+
+use tokmon::tui::app::Action;
+use tui_common::*;
+
+#[test]
+fn whole_screen_at_three_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let (app, _) = app_on(&db);
+    insta::assert_snapshot!("screen_80x24", screen(&app, 80, 24));
+    insta::assert_snapshot!("screen_40x12", screen(&app, 40, 12));
+    insta::assert_snapshot!("screen_200x50", screen(&app, 200, 50));
+    insta::assert_snapshot!("screen_too_small", screen(&app, 28, 7));
+}
+
+#[test]
+fn help_overlay() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let (mut app, _) = app_on(&db);
+    app.update(Action::ToggleHelp);
+    insta::assert_snapshot!("help_100x40", screen(&app, 100, 40));
+}
+
+#[test]
+fn sync_dialog_valid_and_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let (mut app, _) = app_on(&db);
+    app.update(Action::OpenSync);
+    for c in "700K".chars() {
+        app.update(Action::Input(c));
+    }
+    insta::assert_snapshot!("sync_valid_80x24", screen(&app, 80, 24));
+    app.update(Action::ClearInput);
+    for c in "lots".chars() {
+        app.update(Action::Input(c));
+    }
+    insta::assert_snapshot!("sync_invalid_80x24", screen(&app, 80, 24));
+}
+
+#[test]
+fn selected_row_is_reverse_video() {
+    use ratatui::style::Modifier;
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let (mut app, _) = app_on(&db);
+    app.update(Action::Down);
+    let t = render(&app, 80, 24);
+    let buf = t.backend().buffer();
+    let reversed: Vec<u16> = (0..24)
+        .filter(|y| (0..80).all(|x| buf[(x, *y)].modifier.contains(Modifier::REVERSED)))
+        .collect();
+    assert_eq!(reversed.len(), 1, "one selected row: {reversed:?}");
+}

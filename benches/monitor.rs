@@ -4,7 +4,10 @@
 //! over 50 inserts), the bytes written to the terminal per update, idle CPU over 10 s and
 //! resident memory. Needs tmux; prints the figures.
 //!
-//! `cargo bench --bench monitor` (set TOKMON_BENCH_ROWS to change the database size).
+//! `cargo bench --bench monitor` (set TOKMON_BENCH_ROWS to change the size of the generated
+//! database, or TOKMON_BENCH_DB to use an existing one; TOKMON_BENCH_JSON=1 adds one line of
+//! JSON with every figure, which `scripts/bench.py` reads). After the single inserts, another
+//! writer commits 100 rows a second for 10 s and every row's commit-to-screen time is taken.
 
 use std::path::Path;
 use std::process::Command;
@@ -85,21 +88,30 @@ fn main() {
         return;
     }
     // `cargo bench` passes --bench; nothing else is understood.
-    let rows: u64 = std::env::var("TOKMON_BENCH_ROWS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
-    let db = dir.path().join("bench.db");
     let state = dir.path().join("state.json");
-    let t = Instant::now();
-    generate(&db, Flavor::Native, rows, 30, 1, Utc::now()).unwrap();
-    println!(
-        "generated {rows} rows over 30 days in {:.1}s",
-        t.elapsed().as_secs_f64()
-    );
+    let (db, rows) = match std::env::var_os("TOKMON_BENCH_DB") {
+        Some(p) => {
+            let db = std::path::PathBuf::from(p);
+            let rows = rusqlite::Connection::open(&db)
+                .and_then(|c| c.query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0)))
+                .expect("a native database") as u64;
+            (db, rows)
+        }
+        None => {
+            let rows: u64 = std::env::var("TOKMON_BENCH_ROWS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1_000_000);
+            let db = dir.path().join("bench.db");
+            let t = Instant::now();
+            generate(&db, Flavor::Native, rows, 30, 1, Utc::now()).unwrap();
+            println!("generated {rows} rows over 30 days in {:.1}s", t.elapsed().as_secs_f64());
+            (db, rows)
+        }
+    };
     std::fs::write(&state, r#"{"token_usage":{"used":620000,"total":1000000}}"#).unwrap();
 
     let tmux = Tmux(format!("tokmon-bench-{}", std::process::id()));
@@ -138,6 +150,22 @@ fn main() {
     })
     .expect("numbers");
     let complete = start.elapsed();
+    // Switch to all time and wait until its numbers are complete.
+    let t_all = Instant::now();
+    tmux.run(&["send-keys", "-t", "b", "5"]);
+    let complete_all = tmux
+        .wait(Duration::from_secs(60), |s| {
+            let head = s.lines().next().unwrap_or("");
+            head.contains("│ all │") && head.contains("● live")
+        })
+        .map(|_| t_all.elapsed())
+        .expect("all-time numbers");
+    tmux.run(&["send-keys", "-t", "b", "2"]);
+    tmux.wait(Duration::from_secs(30), |s| {
+        let head = s.lines().next().unwrap_or("");
+        head.contains("│ 24h │") && head.contains("● live")
+    })
+    .expect("back to 24h");
     let pid = String::from_utf8_lossy(
         &tmux
             .run(&["display-message", "-p", "-t", "b", "#{pane_pid}"])
@@ -178,6 +206,53 @@ fn main() {
     tmux.run(&["pipe-pane", "-t", "b"]);
     lat.sort_by(f64::total_cmp);
 
+    // Another writer commits 100 rows a second for 10 s; each row's latency is the time from
+    // its commit until the event count on screen includes it.
+    let base = events_shown(&tmux.screen()).unwrap_or(0);
+    let writer = {
+        let db = db.clone();
+        std::thread::spawn(move || {
+            let mut conn = open_rw(&db).unwrap();
+            let mut g = Generator::new(7);
+            let t0 = Instant::now();
+            let mut commits = Vec::new();
+            for i in 0..1000u32 {
+                let due = Duration::from_millis(u64::from(i) * 10);
+                if let Some(wait) = due.checked_sub(t0.elapsed()) {
+                    std::thread::sleep(wait);
+                }
+                let e = g.event(Utc::now().timestamp_millis());
+                insert_events(&mut conn, [&e]).unwrap();
+                commits.push(Instant::now());
+            }
+            commits
+        })
+    };
+    let mut seen: Vec<(Instant, u64)> = Vec::new();
+    while !writer.is_finished() {
+        if let Some(n) = events_shown(&tmux.screen()) {
+            seen.push((Instant::now(), n));
+        }
+    }
+    let tail_end = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < tail_end {
+        if let Some(n) = events_shown(&tmux.screen()) {
+            seen.push((Instant::now(), n));
+        }
+    }
+    let commits = writer.join().unwrap();
+    let mut sustained: Vec<f64> = commits
+        .iter()
+        .enumerate()
+        .filter_map(|(i, at)| {
+            let want = base + i as u64 + 1;
+            seen.iter()
+                .find(|(t, n)| *n >= want && t >= at)
+                .map(|(t, _)| t.duration_since(*at).as_secs_f64() * 1000.0)
+        })
+        .collect();
+    sustained.sort_by(f64::total_cmp);
+
     // Idle: nothing changes for 10 s.
     let t0 = proc_ticks(&pid);
     std::thread::sleep(Duration::from_secs(10));
@@ -198,6 +273,18 @@ fn main() {
         "24h numbers        {:.0} ms",
         complete.as_secs_f64() * 1000.0
     );
+    println!(
+        "all-time numbers   {:.0} ms (after pressing 5)",
+        complete_all.as_secs_f64() * 1000.0
+    );
+    if !sustained.is_empty() {
+        println!(
+            "at 100 rows/s      p50 {:.0} ms, p99 {:.0} ms ({} of 1000 rows seen)",
+            pct(&sustained, 0.5),
+            pct(&sustained, 0.99),
+            sustained.len()
+        );
+    }
     if !lat.is_empty() {
         println!(
             "commit → screen    p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms ({} inserts)",
@@ -218,5 +305,26 @@ fn main() {
         status_kb(&pid, "VmRSS:"),
         status_kb(&pid, "VmHWM:")
     );
+    if std::env::var_os("TOKMON_BENCH_JSON").is_some() {
+        let p = |v: &[f64], q: f64| if v.is_empty() { f64::NAN } else { pct(v, q) };
+        println!(
+            "{}",
+            serde_json::json!({
+                "rows": rows,
+                "first_frame_ms": first_frame.as_secs_f64() * 1000.0,
+                "complete_24h_ms": complete.as_secs_f64() * 1000.0,
+                "complete_all_ms": complete_all.as_secs_f64() * 1000.0,
+                "single_p50_ms": p(&lat, 0.5),
+                "single_p99_ms": p(&lat, 0.99),
+                "latency_p50_ms": p(&sustained, 0.5),
+                "latency_p99_ms": p(&sustained, 0.99),
+                "latency_samples": sustained.len(),
+                "bytes_per_update": bytes as f64 / lat.len().max(1) as f64,
+                "idle_cpu_pct": cpu,
+                "rss_kb": status_kb(&pid, "VmRSS:"),
+                "peak_rss_mb": status_kb(&pid, "VmHWM:") as f64 / 1024.0,
+            })
+        );
+    }
     let _ = Path::new(&out);
 }

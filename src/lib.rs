@@ -5,6 +5,7 @@ pub mod commands;
 pub mod config;
 pub mod cost;
 pub mod error;
+pub mod import;
 pub mod paths;
 pub mod pricing;
 pub mod store;

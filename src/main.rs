@@ -25,6 +25,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Command::Record(a) => tokmon::commands::record::run(&ctx, &a),
             Command::Report(a) => tokmon::commands::report::run(&ctx, &a),
             Command::Demo(a) => tokmon::commands::demo::run(&ctx, &a),
+            Command::Import(a) => tokmon::commands::import::run(&ctx, &a),
             _ => anyhow::bail!("not built yet"),
         },
     }

@@ -80,3 +80,4 @@ pub mod record;
 pub mod report;
 pub mod table;
 pub mod demo;
+pub mod import;

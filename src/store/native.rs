@@ -13,7 +13,10 @@ use crate::error::bad_input;
 /// The SQL files of `migrations/`, embedded at build time, applied in order. The applied
 /// version is recorded in SQLite's `user_version`.
 static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
-    Migrations::new(vec![M::up(include_str!("../../migrations/0001_events.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("../../migrations/0001_events.sql")),
+        M::up(include_str!("../../migrations/0002_import_files.sql")),
+    ])
 });
 
 /// How long a writer waits for another writer's lock before giving up.
@@ -55,7 +58,7 @@ fn configure(conn: &Connection) -> anyhow::Result<()> {
 
 /// The schema version a migrated database ends at.
 pub fn latest_version() -> usize {
-    1
+    2
 }
 
 /// One event to write. Dimension values that are empty become NULL.

@@ -1,0 +1,827 @@
+//! `tokmon import`: agent logs (Claude Code, Codex) and generic JSONL / CSV files into the
+//! native store, idempotently and incrementally.
+//!
+//! The driver walks the given paths, picks a format per file, and reads each file from where
+//! the previous import stopped. How far a file was read (byte offset, line number, size,
+//! modification time, fingerprints of its start and of the bytes just before the offset, and
+//! any parser state needed to resume) lives in the `import_files` table and is written in the
+//! same transaction as the events read up to that offset, so a crash never skips or
+//! double-counts a line. Every event carries a unique key, so reading the same data twice
+//! (a copied file, a rewritten file read again from its start) adds nothing.
+
+pub mod claude_code;
+pub mod codex;
+pub mod follow;
+pub mod generic;
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+use crate::cli::ImportFormat;
+use crate::store::native::{NewEvent, insert_events_in};
+use crate::timefmt::Zone;
+
+pub use follow::{follow, follow_with};
+
+/// How many events go into one transaction (together with the file's new offset).
+const CHUNK_EVENTS: usize = 20_000;
+/// How many bytes of a file's start (and of the bytes before the offset) are fingerprinted.
+const FINGERPRINT_LEN: u64 = 4096;
+/// How many bad lines are kept with their details (all are counted).
+pub const MAX_BAD_KEPT: usize = 200;
+/// How many bytes of a file are sniffed to choose its format.
+const SNIFF_LEN: usize = 64 * 1024;
+
+/// The format of one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    ClaudeCode,
+    Codex,
+    Jsonl,
+    Csv,
+}
+
+impl Format {
+    pub fn label(self) -> &'static str {
+        match self {
+            Format::ClaudeCode => "claude-code",
+            Format::Codex => "codex",
+            Format::Jsonl => "jsonl",
+            Format::Csv => "csv",
+        }
+    }
+
+    pub fn from_label(s: &str) -> Option<Format> {
+        Some(match s {
+            "claude-code" => Format::ClaudeCode,
+            "codex" => Format::Codex,
+            "jsonl" => Format::Jsonl,
+            "csv" => Format::Csv,
+            _ => return None,
+        })
+    }
+
+    /// The forced format of `--format`, or `None` for auto-detection.
+    pub fn from_cli(f: ImportFormat) -> Option<Format> {
+        match f {
+            ImportFormat::Auto => None,
+            ImportFormat::ClaudeCode => Some(Format::ClaudeCode),
+            ImportFormat::Codex => Some(Format::Codex),
+            ImportFormat::Jsonl => Some(Format::Jsonl),
+            ImportFormat::Csv => Some(Format::Csv),
+        }
+    }
+
+    /// The `source` column of the events this format produces.
+    pub fn source(self) -> &'static str {
+        match self {
+            Format::ClaudeCode => "import:claude-code",
+            Format::Codex => "import:codex",
+            Format::Jsonl => "import:jsonl",
+            Format::Csv => "import:csv",
+        }
+    }
+}
+
+/// What to import and how.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// A forced format, or `None` to choose per file.
+    pub format: Option<Format>,
+    /// Any bad line makes its file import nothing.
+    pub strict: bool,
+    /// Zone of timestamps without an offset in generic files.
+    pub naive_zone: Zone,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            format: None,
+            strict: false,
+            naive_zone: Zone::UTC,
+        }
+    }
+}
+
+/// A line that could not be imported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadLine {
+    pub path: PathBuf,
+    /// 1-based line number in the file.
+    pub line: u64,
+    pub reason: String,
+}
+
+/// What one import pass did.
+#[derive(Debug, Clone, Default)]
+pub struct ImportSummary {
+    /// Log files found under the paths.
+    pub files_found: u64,
+    /// Files that had new bytes and were read.
+    pub files_read: u64,
+    /// Files found in directories that do not look like usage logs (left alone).
+    pub files_skipped: u64,
+    /// Files that were rewritten since the last import and read again from their start.
+    pub files_rewritten: u64,
+    /// Lines read (complete lines only).
+    pub lines: u64,
+    /// Bytes read.
+    pub bytes: u64,
+    /// Events added to the database.
+    pub inserted: u64,
+    /// Events whose unique key was already stored.
+    pub duplicates: u64,
+    /// Bad lines counted (all of them).
+    pub bad_lines: u64,
+    /// The first [`MAX_BAD_KEPT`] bad lines.
+    pub bad: Vec<BadLine>,
+    /// With `strict`: files that had bad lines, from which nothing was imported.
+    pub rejected_files: Vec<PathBuf>,
+    /// Files that could not be read (message with the path).
+    pub errors: Vec<String>,
+    pub elapsed: Duration,
+}
+
+impl ImportSummary {
+    fn add_bad(&mut self, path: &Path, line: u64, reason: String) {
+        self.bad_lines += 1;
+        if self.bad.len() < MAX_BAD_KEPT {
+            self.bad.push(BadLine {
+                path: path.to_path_buf(),
+                line,
+                reason,
+            });
+        }
+    }
+
+    /// Whether this pass changed or found anything worth telling.
+    pub fn is_noteworthy(&self) -> bool {
+        self.inserted > 0
+            || self.bad_lines > 0
+            || !self.errors.is_empty()
+            || self.files_rewritten > 0
+    }
+
+    /// `imported N events from F files (D duplicates skipped, B bad lines) in Xs`.
+    pub fn one_line(&self) -> String {
+        format!(
+            "imported {} event{} from {} file{} ({} duplicate{} skipped, {} bad line{}) in {:.2}s",
+            crate::numfmt::thousands(self.inserted),
+            plural(self.inserted),
+            self.files_read,
+            plural(self.files_read),
+            crate::numfmt::thousands(self.duplicates),
+            plural(self.duplicates),
+            crate::numfmt::thousands(self.bad_lines),
+            plural(self.bad_lines),
+            self.elapsed.as_secs_f64()
+        )
+    }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// Progress callbacks (a bar on a TTY; nothing otherwise).
+pub trait Progress {
+    /// Called once, after the files were planned: how many files and bytes will be read.
+    fn start(&self, files: u64, bytes: u64);
+    /// Called now and then while reading.
+    fn advance(&self, bytes: u64, files_done: u64, lines: u64);
+}
+
+/// One line turned into at most one event.
+pub(crate) trait LineParser {
+    /// `Ok(None)`: a line that carries no usage (a user message, a summary). `Err`: a bad line.
+    fn parse(&mut self, line: &[u8], line_no: u64, offset: u64)
+    -> Result<Option<NewEvent>, String>;
+    /// State to resume with, stored with the offset (JSON).
+    fn state(&self) -> Option<String> {
+        None
+    }
+}
+
+/// What the parsers know about the file they read.
+#[derive(Debug, Clone)]
+pub(crate) struct FileInfo {
+    /// The canonical path (also the key of the file's state row).
+    pub key: String,
+    /// The file name without its extension.
+    pub stem: String,
+    /// For Claude Code: the directory right below `projects/`.
+    pub project_dir: Option<String>,
+}
+
+impl FileInfo {
+    fn new(key: String, path: &Path) -> FileInfo {
+        FileInfo {
+            stem: path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            project_dir: claude_project_dir(path),
+            key,
+        }
+    }
+}
+
+fn make_parser(
+    format: Format,
+    info: FileInfo,
+    state: Option<&str>,
+    zone: Zone,
+) -> Box<dyn LineParser> {
+    match format {
+        Format::ClaudeCode => Box::new(claude_code::Parser::new(info)),
+        Format::Codex => Box::new(codex::Parser::new(info, state)),
+        Format::Jsonl => Box::new(generic::JsonlParser::new(zone)),
+        Format::Csv => Box::new(generic::CsvParser::new(zone, state)),
+    }
+}
+
+/// SHA-256 of some byte strings (each prefixed with its length), as 32 hex digits.
+pub(crate) fn short_hash(parts: &[&[u8]]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    hex(&h.finalize()[..16])
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// The directory right below the last `projects` component, when the file lies at least one
+/// directory below it (`projects/<project>/<session>.jsonl` and deeper).
+fn claude_project_dir(path: &Path) -> Option<String> {
+    let comps: Vec<&std::ffi::OsStr> = path
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    let i = comps.iter().rposition(|c| *c == "projects")?;
+    // projects / <project> / ... / file: the file must not be the component right after.
+    if i + 2 < comps.len() {
+        Some(comps[i + 1].to_string_lossy().into_owned())
+    } else {
+        None
+    }
+}
+
+fn has_ext(path: &Path, exts: &[&str]) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| exts.iter().any(|x| e.eq_ignore_ascii_case(x)))
+}
+
+/// A file to consider, and whether the user named it (rather than it being found in a directory).
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub path: PathBuf,
+    pub explicit: bool,
+}
+
+/// The files under the paths: named files as they are; in directories, `*.jsonl`, `*.ndjson`
+/// and `*.csv`. A directory that holds a `projects/` directory (a Claude Code config directory
+/// such as `~/.claude`) is searched only there, so its other files are never read.
+pub fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<Candidate>> {
+    let mut out = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).with_context(|| format!("cannot read {}", p.display()))?;
+        if meta.is_dir() {
+            let projects = p.join("projects");
+            let root = if projects.is_dir() {
+                projects
+            } else {
+                p.clone()
+            };
+            let mut found = Vec::new();
+            walk(&root, 0, &mut found);
+            found.sort();
+            out.extend(found.into_iter().map(|path| Candidate {
+                path,
+                explicit: false,
+            }));
+        } else {
+            out.push(Candidate {
+                path: p.clone(),
+                explicit: true,
+            });
+        }
+    }
+    // The same file named twice (or found under two paths) is read once.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|c| seen.insert(std::fs::canonicalize(&c.path).unwrap_or_else(|_| c.path.clone())));
+    Ok(out)
+}
+
+fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+    if depth > 16 {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            walk(&path, depth + 1, out);
+        } else if meta.is_file() && has_ext(&path, &["jsonl", "ndjson", "csv"]) {
+            out.push(path);
+        }
+    }
+}
+
+/// Choose the format of a file. `None`: a file found in a directory that does not look like
+/// a usage log (left alone). A named file that matches nothing is read as generic JSONL.
+pub fn detect_format(path: &Path, explicit: bool) -> std::io::Result<Option<Format>> {
+    if has_ext(path, &["csv"]) {
+        return Ok(Some(Format::Csv));
+    }
+    if claude_project_dir(path).is_some() && has_ext(path, &["jsonl"]) {
+        return Ok(Some(Format::ClaudeCode));
+    }
+    let mut head = Vec::with_capacity(SNIFF_LEN);
+    File::open(path)?
+        .take(SNIFF_LEN as u64)
+        .read_to_end(&mut head)?;
+    let sniffed = sniff(&head);
+    Ok(match sniffed {
+        Some(f) => Some(f),
+        None if explicit => Some(Format::Jsonl),
+        None => None,
+    })
+}
+
+/// Look at the first lines: Codex rollout lines have `type` + `payload`; Claude Code lines
+/// have `message.usage` or a `sessionId`; generic events have `model` and a token field.
+fn sniff(head: &[u8]) -> Option<Format> {
+    let mut generic = false;
+    for line in head.split(|b| *b == b'\n').take(200) {
+        let Ok(serde_json::Value::Object(o)) = serde_json::from_slice::<serde_json::Value>(line)
+        else {
+            continue;
+        };
+        let kind = o.get("type").and_then(|t| t.as_str()).unwrap_or("");
+        if o.contains_key("payload")
+            && matches!(
+                kind,
+                "session_meta" | "turn_context" | "event_msg" | "response_item"
+            )
+        {
+            return Some(Format::Codex);
+        }
+        let has_usage = o
+            .get("message")
+            .and_then(|m| m.get("usage"))
+            .is_some_and(|u| u.is_object());
+        if has_usage || (o.contains_key("sessionId") && o.contains_key("uuid")) {
+            return Some(Format::ClaudeCode);
+        }
+        if o.get("model").is_some_and(|m| m.is_string())
+            && generic::TOKEN_FIELDS.iter().any(|f| o.contains_key(*f))
+        {
+            generic = true;
+        }
+    }
+    generic.then_some(Format::Jsonl)
+}
+
+/// Import everything under `paths` that is new since the last import.
+pub fn import_paths(
+    conn: &Connection,
+    paths: &[PathBuf],
+    opts: &Options,
+    progress: Option<&dyn Progress>,
+) -> anyhow::Result<ImportSummary> {
+    let started = Instant::now();
+    let mut summary = ImportSummary::default();
+    let files = collect_files(paths)?;
+    summary.files_found = files.len() as u64;
+
+    // Plan first, so the progress bar knows how much there is to read.
+    let mut plans = Vec::new();
+    for c in &files {
+        match plan_file(conn, c, opts) {
+            Ok(Some(p)) => plans.push(p),
+            Ok(None) => {}
+            Err(e) => summary.errors.push(format!("{}: {e:#}", c.path.display())),
+        }
+    }
+    summary.files_skipped = files.len() as u64 - plans.len() as u64 - summary.errors.len() as u64;
+    plans.retain(|p| !p.unchanged);
+    summary.files_found -= summary.files_skipped;
+    let total: u64 = plans
+        .iter()
+        .map(|p| p.size.saturating_sub(p.start.offset))
+        .sum();
+    if let Some(pr) = progress {
+        pr.start(plans.len() as u64, total);
+    }
+    for (i, plan) in plans.iter().enumerate() {
+        if let Err(e) = import_file(conn, plan, opts, &mut summary, progress, i as u64) {
+            summary
+                .errors
+                .push(format!("{}: {e:#}", plan.path.display()));
+        }
+    }
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
+
+/// Where a file's reading starts.
+#[derive(Debug, Clone)]
+struct Start {
+    offset: u64,
+    line_no: u64,
+    state: Option<String>,
+}
+
+#[derive(Debug)]
+struct Plan {
+    path: PathBuf,
+    info: FileInfo,
+    format: Format,
+    size: u64,
+    mtime_ns: i64,
+    start: Start,
+    rewritten: bool,
+    /// Size and modification time are those of the last read: nothing to do.
+    unchanged: bool,
+}
+
+/// The stored read state of one file.
+#[derive(Debug, Clone)]
+struct Stored {
+    format: String,
+    size: u64,
+    mtime_ns: i64,
+    offset: u64,
+    line_no: u64,
+    head_len: u64,
+    head_hash: String,
+    tail_len: u64,
+    tail_hash: String,
+    state: Option<String>,
+}
+
+fn load_state(conn: &Connection, key: &str) -> anyhow::Result<Option<Stored>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT format, size, mtime_ns, \"offset\", line_no, head_len, head_hash, tail_len,
+                    tail_hash, state
+             FROM import_files WHERE path = ?1",
+        )?
+        .query_row([key], |r| {
+            Ok(Stored {
+                format: r.get(0)?,
+                size: r.get::<_, i64>(1)? as u64,
+                mtime_ns: r.get(2)?,
+                offset: r.get::<_, i64>(3)? as u64,
+                line_no: r.get::<_, i64>(4)? as u64,
+                head_len: r.get::<_, i64>(5)? as u64,
+                head_hash: r.get(6)?,
+                tail_len: r.get::<_, i64>(7)? as u64,
+                tail_hash: r.get(8)?,
+                state: r.get(9)?,
+            })
+        })
+        .optional()?)
+}
+
+fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos().min(i64::MAX as u128) as i64)
+        .unwrap_or(0)
+}
+
+/// SHA-256 of `len` bytes of `file` from `from` (fewer if the file is shorter).
+fn hash_range(file: &mut File, from: u64, len: u64) -> std::io::Result<String> {
+    file.seek(SeekFrom::Start(from))?;
+    let mut buf = Vec::with_capacity(len as usize);
+    file.by_ref().take(len).read_to_end(&mut buf)?;
+    Ok(short_hash(&[&buf]))
+}
+
+fn fingerprints_match(path: &Path, s: &Stored) -> std::io::Result<bool> {
+    let mut f = File::open(path)?;
+    Ok(hash_range(&mut f, 0, s.head_len)? == s.head_hash
+        && hash_range(&mut f, s.offset - s.tail_len, s.tail_len)? == s.tail_hash)
+}
+
+fn plan_file(conn: &Connection, c: &Candidate, opts: &Options) -> anyhow::Result<Option<Plan>> {
+    let meta = std::fs::metadata(&c.path)?;
+    let key = std::fs::canonicalize(&c.path)?
+        .to_string_lossy()
+        .into_owned();
+    let size = meta.len();
+    let mtime = mtime_ns(&meta);
+    let stored = load_state(conn, &key)?;
+    let info = FileInfo::new(key, &c.path);
+    let fresh = Start {
+        offset: 0,
+        line_no: 0,
+        state: None,
+    };
+    let mut rewritten = false;
+    if let Some(s) = stored {
+        let format = opts.format.or_else(|| Format::from_label(&s.format));
+        if let Some(format) = format.filter(|f| f.label() == s.format) {
+            let plan = |start: Start, unchanged: bool| Plan {
+                path: c.path.clone(),
+                info: info.clone(),
+                format,
+                size,
+                mtime_ns: mtime,
+                start,
+                rewritten: false,
+                unchanged,
+            };
+            if size == s.size && mtime == s.mtime_ns {
+                return Ok(Some(plan(
+                    Start {
+                        offset: s.offset,
+                        line_no: s.line_no,
+                        state: None,
+                    },
+                    true,
+                )));
+            }
+            if size >= s.offset && fingerprints_match(&c.path, &s)? {
+                let start = Start {
+                    offset: s.offset,
+                    line_no: s.line_no,
+                    state: s.state.clone(),
+                };
+                return Ok(Some(plan(start, false)));
+            }
+        }
+        // Rewritten (or now forced to another format): read again from the start. Events
+        // already stored keep their unique keys, so lines that did not change add nothing.
+        rewritten = true;
+    }
+    let format = match opts.format {
+        Some(f) => f,
+        None => match detect_format(&c.path, c.explicit)? {
+            Some(f) => f,
+            None => return Ok(None),
+        },
+    };
+    Ok(Some(Plan {
+        path: c.path.clone(),
+        info,
+        format,
+        size,
+        mtime_ns: mtime,
+        start: fresh,
+        rewritten,
+        unchanged: false,
+    }))
+}
+
+/// Write a file's read state (inside the caller's transaction).
+fn save_state(
+    conn: &Connection,
+    plan: &Plan,
+    offset: u64,
+    line_no: u64,
+    state: Option<String>,
+) -> anyhow::Result<()> {
+    let mut f = File::open(&plan.path)?;
+    let head_len = offset.min(FINGERPRINT_LEN);
+    let tail_len = offset.min(FINGERPRINT_LEN);
+    let head_hash = hash_range(&mut f, 0, head_len)?;
+    let tail_hash = hash_range(&mut f, offset - tail_len, tail_len)?;
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    conn.prepare_cached(
+        "INSERT INTO import_files (path, format, size, mtime_ns, \"offset\", line_no, head_len,
+             head_hash, tail_len, tail_hash, state, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         ON CONFLICT (path) DO UPDATE SET format = excluded.format, size = excluded.size,
+             mtime_ns = excluded.mtime_ns, \"offset\" = excluded.\"offset\",
+             line_no = excluded.line_no, head_len = excluded.head_len,
+             head_hash = excluded.head_hash, tail_len = excluded.tail_len,
+             tail_hash = excluded.tail_hash, state = excluded.state,
+             updated_at = excluded.updated_at",
+    )?
+    .execute(params![
+        plan.info.key,
+        plan.format.label(),
+        plan.size as i64,
+        plan.mtime_ns,
+        offset as i64,
+        line_no as i64,
+        head_len as i64,
+        head_hash,
+        tail_len as i64,
+        tail_hash,
+        state,
+        now_ms
+    ])?;
+    Ok(())
+}
+
+fn trim_eol(mut line: &[u8]) -> &[u8] {
+    if let Some(l) = line.strip_suffix(b"\n") {
+        line = l;
+    }
+    if let Some(l) = line.strip_suffix(b"\r") {
+        line = l;
+    }
+    line
+}
+
+fn odd_quotes(bytes: &[u8]) -> bool {
+    bytes.iter().filter(|b| **b == b'"').count() % 2 == 1
+}
+
+/// Read one file from its planned start. Non-strict: events and the new offset are committed
+/// every [`CHUNK_EVENTS`] events. Strict: one transaction for the whole file, rolled back at
+/// the first bad line (the rest of the file is still read, to report every bad line).
+fn import_file(
+    conn: &Connection,
+    plan: &Plan,
+    opts: &Options,
+    summary: &mut ImportSummary,
+    progress: Option<&dyn Progress>,
+    files_done: u64,
+) -> anyhow::Result<()> {
+    let mut file = File::open(&plan.path)?;
+    file.seek(SeekFrom::Start(plan.start.offset))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut parser = make_parser(
+        plan.format,
+        plan.info.clone(),
+        plan.start.state.as_deref(),
+        opts.naive_zone,
+    );
+    let mut offset = plan.start.offset;
+    let mut line_no = plan.start.line_no;
+    let mut batch: Vec<NewEvent> = Vec::with_capacity(CHUNK_EVENTS.min(4096));
+    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut bad_in_file = false;
+    let mut reported_bytes = 0u64;
+    // Inserted and duplicate counts not yet committed.
+    let mut pending = (0u64, 0u64);
+    let mut tx = conn.unchecked_transaction()?;
+    summary.files_read += 1;
+    if plan.rewritten {
+        summary.files_rewritten += 1;
+    }
+    'lines: loop {
+        buf.clear();
+        let n = reader.read_until(b'\n', &mut buf)?;
+        if n == 0 || !buf.ends_with(b"\n") {
+            // End of file, or a half-written last line: left for the next read.
+            break;
+        }
+        let rec_offset = offset;
+        let rec_line = line_no + 1;
+        let mut len = n as u64;
+        let mut lines = 1u64;
+        // A CSV record may span lines inside quotes.
+        if plan.format == Format::Csv {
+            while odd_quotes(&buf) {
+                let m = reader.read_until(b'\n', &mut buf)?;
+                if m == 0 || !buf.ends_with(b"\n") {
+                    break 'lines;
+                }
+                len += m as u64;
+                lines += 1;
+            }
+        }
+        offset += len;
+        line_no += lines;
+        summary.lines += lines;
+        summary.bytes += len;
+        let mut line = trim_eol(&buf);
+        if rec_offset == 0 {
+            line = line.strip_prefix("\u{feff}".as_bytes()).unwrap_or(line);
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match parser.parse(line, rec_line, rec_offset) {
+            Ok(Some(ev)) => {
+                if !bad_in_file {
+                    batch.push(ev);
+                }
+            }
+            Ok(None) => {}
+            Err(reason) => {
+                summary.add_bad(&plan.path, rec_line, reason);
+                if opts.strict {
+                    bad_in_file = true;
+                    batch.clear();
+                }
+            }
+        }
+        if batch.len() >= CHUNK_EVENTS {
+            let (ins, dup) = insert_events_in(&tx, batch.iter())?;
+            pending.0 += ins;
+            pending.1 += dup;
+            batch.clear();
+            if !opts.strict {
+                save_state(&tx, plan, offset, line_no, parser.state())?;
+                tx.commit()?;
+                summary.inserted += pending.0;
+                summary.duplicates += pending.1;
+                pending = (0, 0);
+                tx = conn.unchecked_transaction()?;
+            }
+        }
+        if let Some(pr) = progress {
+            let done = offset - plan.start.offset;
+            if done - reported_bytes >= 1 << 20 {
+                pr.advance(done - reported_bytes, files_done, summary.lines);
+                reported_bytes = done;
+            }
+        }
+    }
+    if bad_in_file {
+        // Strict: nothing from this file; what its earlier chunks inserted is rolled back.
+        drop(tx);
+        summary.rejected_files.push(plan.path.clone());
+    } else {
+        let (ins, dup) = insert_events_in(&tx, batch.iter())?;
+        pending.0 += ins;
+        pending.1 += dup;
+        save_state(&tx, plan, offset, line_no, parser.state())?;
+        tx.commit()?;
+        summary.inserted += pending.0;
+        summary.duplicates += pending.1;
+    }
+    if let Some(pr) = progress {
+        let done = offset - plan.start.offset;
+        pr.advance(
+            done.saturating_sub(reported_bytes),
+            files_done + 1,
+            summary.lines,
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn project_dir_from_path() {
+        assert_eq!(
+            claude_project_dir(Path::new("/h/.claude/projects/-home-me-app/abc.jsonl")).as_deref(),
+            Some("-home-me-app")
+        );
+        assert_eq!(
+            claude_project_dir(Path::new("/h/.claude/projects/p/abc/subagents/x.jsonl")).as_deref(),
+            Some("p")
+        );
+        assert_eq!(claude_project_dir(Path::new("/h/projects/abc.jsonl")), None);
+        assert_eq!(claude_project_dir(Path::new("/h/x/abc.jsonl")), None);
+    }
+
+    #[test]
+    fn sniffing() {
+        let codex =
+            br#"{"timestamp":"2025-09-01T00:00:00Z","type":"session_meta","payload":{"id":"s"}}"#;
+        assert_eq!(sniff(codex), Some(Format::Codex));
+        let cc = br#"{"type":"assistant","message":{"usage":{"input_tokens":1}}}"#;
+        assert_eq!(sniff(cc), Some(Format::ClaudeCode));
+        let generic =
+            b"not json\n{\"ts\":\"2025-01-01T00:00:00Z\",\"model\":\"m\",\"input_tokens\":3}\n";
+        assert_eq!(sniff(generic), Some(Format::Jsonl));
+        assert_eq!(sniff(b"{\"display\":\"hello\",\"timestamp\":1}\n"), None);
+    }
+
+    #[test]
+    fn hashes_are_stable() {
+        assert_eq!(short_hash(&[b"a", b"bc"]).len(), 32);
+        assert_ne!(short_hash(&[b"a", b"bc"]), short_hash(&[b"ab", b"c"]));
+    }
+}

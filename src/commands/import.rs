@@ -130,7 +130,8 @@ pub fn run(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<u8> {
         );
     }
     if args.follow {
-        eprintln!("tokmon: following {} (Ctrl-C to stop)", args.paths.len());
+        let names: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
+        eprintln!("tokmon: following {} (Ctrl-C to stop)", names.join(", "));
         let stop = AtomicBool::new(false);
         let mut first = true;
         follow_with(&args.paths, &ctx.db, &opts, &stop, |s| {

@@ -59,10 +59,10 @@ fn whole(name: &str, c: Option<Cell>) -> Result<Option<u64>, String> {
     let Some(t) = c.as_ref().and_then(Cell::text) else {
         return Ok(None);
     };
-    if let Ok(n) = t.parse::<u64>() {
-        if n <= i64::MAX as u64 {
-            return Ok(Some(n));
-        }
+    if let Ok(n) = t.parse::<u64>()
+        && n <= i64::MAX as u64
+    {
+        return Ok(Some(n));
     }
     if t.starts_with('-') {
         Err(format!("negative {name} {t}"))

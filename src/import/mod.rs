@@ -17,6 +17,7 @@ pub mod generic;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Component, Path, PathBuf};
+use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
@@ -29,8 +30,14 @@ use crate::timefmt::Zone;
 
 pub use follow::{follow, follow_with};
 
-/// How many events go into one transaction (together with the file's new offset).
-const CHUNK_EVENTS: usize = 20_000;
+/// How many parsed events are inserted at once.
+const BATCH_EVENTS: usize = 5_000;
+/// How many events one transaction holds (with the offsets of the files read so far). Many
+/// small commits are what makes a large import slow: each one rewrites every index page it
+/// touched, and the unique-key index is touched at random.
+const COMMIT_EVENTS: u64 = 250_000;
+/// Page cache of an importing connection (KiB): the unique-key index is written at random.
+const IMPORT_CACHE_KIB: i64 = 64 * 1024;
 /// How many bytes of a file's start (and of the bytes before the offset) are fingerprinted.
 const FINGERPRINT_LEN: u64 = 4096;
 /// How many bad lines are kept with their details (all are counted).
@@ -439,15 +446,142 @@ pub fn import_paths(
     if let Some(pr) = progress {
         pr.start(plans.len() as u64, total);
     }
-    for (i, plan) in plans.iter().enumerate() {
-        if let Err(e) = import_file(conn, plan, opts, &mut summary, progress, i as u64) {
-            summary
-                .errors
-                .push(format!("{}: {e:#}", plan.path.display()));
-        }
-    }
+    conn.pragma_update(None, "cache_size", -IMPORT_CACHE_KIB)?;
+    // Two threads: this one writes, a reader parses the files ahead of it (parsing is about
+    // as much work as inserting, and the machine has more than one core).
+    let (send, recv) = mpsc::sync_channel::<Msg>(4);
+    let (read, written) = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let mut part = ImportSummary::default();
+            for (i, plan) in plans.iter().enumerate() {
+                if let Err(e) = read_file(i, plan, opts, &send, &mut part) {
+                    part.errors.push(format!("{}: {e:#}", plan.path.display()));
+                    if send.send(Msg::Failed).is_err() {
+                        break;
+                    }
+                }
+            }
+            drop(send);
+            part
+        });
+        let written = write_events(conn, &plans, &recv, progress);
+        // If writing failed, stop the reader by dropping its channel before waiting for it.
+        drop(recv);
+        let read = reader.join().expect("reader thread");
+        (read, written)
+    });
+    let w = written?;
+    summary.files_read += read.files_read;
+    summary.files_rewritten += read.files_rewritten;
+    summary.lines += read.lines;
+    summary.bytes += read.bytes;
+    summary.bad_lines += read.bad_lines;
+    summary.bad.extend(read.bad);
+    summary.rejected_files.extend(read.rejected_files);
+    summary.errors.extend(read.errors);
+    summary.inserted += w.0;
+    summary.duplicates += w.1;
     summary.elapsed = started.elapsed();
     Ok(summary)
+}
+
+/// From the reader thread to the writer.
+enum Msg {
+    /// Events of file `file`, read up to `offset` / `line_no`, where the parser state is
+    /// `state`; `bytes` were read since the previous message. `end`: the file is finished.
+    Events {
+        file: usize,
+        events: Vec<NewEvent>,
+        offset: u64,
+        line_no: u64,
+        state: Option<String>,
+        bytes: u64,
+        lines: u64,
+        end: bool,
+    },
+    /// The file could not be read further; its offset stays where it was last saved (what it
+    /// already sent is read again next time, and skipped as duplicates).
+    Failed,
+}
+
+/// Insert what the reader sends. A file's offset is saved when it ends, and when the
+/// transaction is committed halfway through it, always in the transaction of its events.
+fn write_events(
+    conn: &Connection,
+    plans: &[Plan],
+    recv: &mpsc::Receiver<Msg>,
+    progress: Option<&dyn Progress>,
+) -> anyhow::Result<(u64, u64)> {
+    let mut tx = Tx {
+        conn,
+        tx: None,
+        uncommitted: 0,
+    };
+    let (mut inserted, mut dups) = (0u64, 0u64);
+    let mut files_done = 0u64;
+    let mut lines_done = 0u64;
+    while let Ok(msg) = recv.recv() {
+        let Msg::Events {
+            file,
+            events,
+            offset,
+            line_no,
+            state,
+            bytes,
+            lines,
+            end,
+        } = msg
+        else {
+            files_done += 1;
+            continue;
+        };
+        let plan = &plans[file];
+        let t = tx.open()?;
+        let (ins, dup) = insert_events_in(t, events.iter())?;
+        inserted += ins;
+        dups += dup;
+        tx.uncommitted += events.len() as u64;
+        if end || tx.uncommitted >= COMMIT_EVENTS {
+            save_state(tx.open()?, plan, offset, line_no, state)?;
+        }
+        if tx.uncommitted >= COMMIT_EVENTS {
+            tx.commit()?;
+        }
+        if end {
+            files_done += 1;
+        }
+        lines_done += lines;
+        if let Some(pr) = progress {
+            pr.advance(bytes, files_done, lines_done);
+        }
+    }
+    tx.commit()?;
+    Ok((inserted, dups))
+}
+
+/// The transaction of an import pass: opened on demand, spanning files, committed every
+/// [`COMMIT_EVENTS`] events (and at the end). Dropped uncommitted, it rolls back.
+struct Tx<'c> {
+    conn: &'c Connection,
+    tx: Option<rusqlite::Transaction<'c>>,
+    uncommitted: u64,
+}
+
+impl<'c> Tx<'c> {
+    fn open(&mut self) -> rusqlite::Result<&rusqlite::Transaction<'c>> {
+        if self.tx.is_none() {
+            self.tx = Some(self.conn.unchecked_transaction()?);
+        }
+        Ok(self.tx.as_ref().expect("just opened"))
+    }
+
+    fn commit(&mut self) -> rusqlite::Result<()> {
+        self.uncommitted = 0;
+        match self.tx.take() {
+            Some(t) => t.commit(),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Where a file's reading starts.
@@ -661,16 +795,17 @@ fn odd_quotes(bytes: &[u8]) -> bool {
     bytes.iter().filter(|b| **b == b'"').count() % 2 == 1
 }
 
-/// Read one file from its planned start. Non-strict: events and the new offset are committed
-/// every [`CHUNK_EVENTS`] events. Strict: one transaction for the whole file, rolled back at
-/// the first bad line (the rest of the file is still read, to report every bad line).
-fn import_file(
-    conn: &Connection,
+/// Read one file from its planned start (on the reader thread) and send its events in
+/// batches. Strict: the file's events are held until its end and sent only when it had no bad
+/// line (the rest of a file with a bad line is still read, to report every bad line); nothing
+/// is sent for a rejected file, so its offset does not move. (No savepoints to undo a file:
+/// SQLite copies every page they touch to a sub-journal, which doubles the cost of an import.)
+fn read_file(
+    index: usize,
     plan: &Plan,
     opts: &Options,
-    summary: &mut ImportSummary,
-    progress: Option<&dyn Progress>,
-    files_done: u64,
+    send: &mpsc::SyncSender<Msg>,
+    part: &mut ImportSummary,
 ) -> anyhow::Result<()> {
     let mut file = File::open(&plan.path)?;
     file.seek(SeekFrom::Start(plan.start.offset))?;
@@ -683,17 +818,16 @@ fn import_file(
     );
     let mut offset = plan.start.offset;
     let mut line_no = plan.start.line_no;
-    let mut batch: Vec<NewEvent> = Vec::with_capacity(CHUNK_EVENTS.min(4096));
+    // Strict mode holds the whole file's events here.
+    let mut batch: Vec<NewEvent> = Vec::with_capacity(BATCH_EVENTS);
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut bad_in_file = false;
-    let mut reported_bytes = 0u64;
-    // Inserted and duplicate counts not yet committed.
-    let mut pending = (0u64, 0u64);
-    let mut tx = conn.unchecked_transaction()?;
-    summary.files_read += 1;
+    let (mut sent_offset, mut sent_line) = (offset, line_no);
+    part.files_read += 1;
     if plan.rewritten {
-        summary.files_rewritten += 1;
+        part.files_rewritten += 1;
     }
+    let gone = || anyhow::anyhow!("the writer stopped");
     'lines: loop {
         buf.clear();
         let n = reader.read_until(b'\n', &mut buf)?;
@@ -718,8 +852,8 @@ fn import_file(
         }
         offset += len;
         line_no += lines;
-        summary.lines += lines;
-        summary.bytes += len;
+        part.lines += lines;
+        part.bytes += len;
         let mut line = trim_eol(&buf);
         if rec_offset == 0 {
             line = line.strip_prefix("\u{feff}".as_bytes()).unwrap_or(line);
@@ -735,56 +869,46 @@ fn import_file(
             }
             Ok(None) => {}
             Err(reason) => {
-                summary.add_bad(&plan.path, rec_line, reason);
+                part.add_bad(&plan.path, rec_line, reason);
                 if opts.strict {
                     bad_in_file = true;
                     batch.clear();
                 }
             }
         }
-        if batch.len() >= CHUNK_EVENTS {
-            let (ins, dup) = insert_events_in(&tx, batch.iter())?;
-            pending.0 += ins;
-            pending.1 += dup;
-            batch.clear();
-            if !opts.strict {
-                save_state(&tx, plan, offset, line_no, parser.state())?;
-                tx.commit()?;
-                summary.inserted += pending.0;
-                summary.duplicates += pending.1;
-                pending = (0, 0);
-                tx = conn.unchecked_transaction()?;
-            }
-        }
-        if let Some(pr) = progress {
-            let done = offset - plan.start.offset;
-            if done - reported_bytes >= 1 << 20 {
-                pr.advance(done - reported_bytes, files_done, summary.lines);
-                reported_bytes = done;
-            }
+        if !opts.strict && batch.len() >= BATCH_EVENTS {
+            let events = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_EVENTS));
+            let msg = Msg::Events {
+                file: index,
+                events,
+                offset,
+                line_no,
+                state: parser.state(),
+                bytes: offset - sent_offset,
+                lines: line_no - sent_line,
+                end: false,
+            };
+            send.send(msg).map_err(|_| gone())?;
+            sent_offset = offset;
+            sent_line = line_no;
         }
     }
     if bad_in_file {
-        // Strict: nothing from this file; what its earlier chunks inserted is rolled back.
-        drop(tx);
-        summary.rejected_files.push(plan.path.clone());
-    } else {
-        let (ins, dup) = insert_events_in(&tx, batch.iter())?;
-        pending.0 += ins;
-        pending.1 += dup;
-        save_state(&tx, plan, offset, line_no, parser.state())?;
-        tx.commit()?;
-        summary.inserted += pending.0;
-        summary.duplicates += pending.1;
+        part.rejected_files.push(plan.path.clone());
+        send.send(Msg::Failed).map_err(|_| gone())?;
+        return Ok(());
     }
-    if let Some(pr) = progress {
-        let done = offset - plan.start.offset;
-        pr.advance(
-            done.saturating_sub(reported_bytes),
-            files_done + 1,
-            summary.lines,
-        );
-    }
+    let msg = Msg::Events {
+        file: index,
+        events: batch,
+        offset,
+        line_no,
+        state: parser.state(),
+        bytes: offset - sent_offset,
+        lines: line_no - sent_line,
+        end: true,
+    };
+    send.send(msg).map_err(|_| gone())?;
     Ok(())
 }
 

@@ -14,7 +14,8 @@
 //! `ccusage claude daily -O --json` on the same corpus and checks that its token totals equal
 //! tokmon's exactly. Both are also checked against the totals known from generation.
 //!
-//! Environment: `TOKMON_BENCH_LINES` (assistant lines, default 1000000), `TOKMON_BENCH_DIR`
+//! Environment: `TOKMON_BENCH_LINES` (assistant lines, default 1000000), `TOKMON_BENCH_RUNS`
+//! (cold runs of each tool, the fastest kept; default 2), `TOKMON_BENCH_DIR`
 //! (where to put the corpus and database; default a temporary directory, removed afterwards),
 //! `CCUSAGE_BIN` (a ccusage executable), `TOKMON_BENCH_NO_CCUSAGE=1` to skip ccusage.
 
@@ -255,6 +256,22 @@ fn measure(program: &Path, args: &[&str], envs: &[(&str, &Path)]) -> Run {
     }
 }
 
+/// The faster of two runs (with the higher of their peak RSS figures).
+fn best(a: Run, b: Run) -> Run {
+    let rss_kb = a.rss_kb.max(b.rss_kb);
+    let mut r = if b.wall < a.wall { b } else { a };
+    r.rss_kb = rss_kb;
+    r
+}
+
+/// A cold import into a new database.
+fn fresh_import(tokmon: &Path, args: &[&str], work: &Path) -> Run {
+    for ext in ["", "-wal", "-shm"] {
+        let _ = fs::remove_file(work.join(format!("bench.db{ext}")));
+    }
+    measure(tokmon, args, &[])
+}
+
 fn ccusage_bin(work: &Path) -> Option<PathBuf> {
     if std::env::var_os("TOKMON_BENCH_NO_CCUSAGE").is_some() {
         return None;
@@ -316,6 +333,11 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
+    let runs: u32 = std::env::var("TOKMON_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2)
+        .max(1);
     let tmp;
     let work = match std::env::var_os("TOKMON_BENCH_DIR") {
         Some(d) => PathBuf::from(d),
@@ -327,10 +349,6 @@ fn main() {
     let corpus = work.join("claude");
     let db = work.join("bench.db");
     let _ = fs::remove_dir_all(&corpus);
-    let _ = fs::remove_file(&db);
-    for ext in ["-wal", "-shm"] {
-        let _ = fs::remove_file(work.join(format!("bench.db{ext}")));
-    }
     let tokmon = PathBuf::from(env!("CARGO_BIN_EXE_tokmon"));
 
     let t = Instant::now();
@@ -347,7 +365,11 @@ fn main() {
     let db_s = db.to_str().unwrap();
     let corpus_s = corpus.to_str().unwrap();
     let import = ["--db", db_s, "import", corpus_s];
-    let cold = measure(&tokmon, &import, &[]);
+    // The machine may be shared: each cold run is repeated and the fastest one kept.
+    let mut cold = fresh_import(&tokmon, &import, &work);
+    for _ in 1..runs {
+        cold = best(cold, fresh_import(&tokmon, &import, &work));
+    }
     println!("tokmon: {}", cold.stdout.trim());
     let unchanged = measure(&tokmon, &import, &[]);
 
@@ -401,11 +423,12 @@ fn main() {
     let mut ok = ours == g.totals;
     let cc = ccusage_bin(&work);
     if let Some(bin) = &cc {
-        let run = measure(
-            bin,
-            &["claude", "daily", "-O", "--json"],
-            &[("CLAUDE_CONFIG_DIR", &corpus)],
-        );
+        let cc_args = ["claude", "daily", "-O", "--json"];
+        let cc_env = [("CLAUDE_CONFIG_DIR", corpus.as_path())];
+        let mut run = measure(bin, &cc_args, &cc_env);
+        for _ in 1..runs {
+            run = best(run, measure(bin, &cc_args, &cc_env));
+        }
         let theirs = ccusage_totals(&serde_json::from_str(&run.stdout).expect("ccusage JSON"));
         println!(
             "| ccusage claude daily -O --json | {:.2} s | {} |",

@@ -36,6 +36,8 @@ const BATCH_EVENTS: usize = 5_000;
 /// small commits are what makes a large import slow: each one rewrites every index page it
 /// touched, and the unique-key index is touched at random.
 const COMMIT_EVENTS: u64 = 250_000;
+/// The longest a transaction stays open (it holds the database's write lock).
+const COMMIT_AFTER: Duration = Duration::from_millis(1500);
 /// Page cache of an importing connection (KiB): the unique-key index is written at random.
 const IMPORT_CACHE_KIB: i64 = 64 * 1024;
 /// How many bytes of a file's start (and of the bytes before the offset) are fingerprinted.
@@ -516,6 +518,7 @@ fn write_events(
         conn,
         tx: None,
         uncommitted: 0,
+        opened: Instant::now(),
     };
     let (mut inserted, mut dups) = (0u64, 0u64);
     let mut files_done = 0u64;
@@ -541,10 +544,11 @@ fn write_events(
         inserted += ins;
         dups += dup;
         tx.uncommitted += events.len() as u64;
-        if end || tx.uncommitted >= COMMIT_EVENTS {
-            save_state(tx.open()?, plan, offset, line_no, state)?;
+        let commit = tx.due();
+        if end || commit {
+            save_state(tx.open()?, plan, offset, line_no, state, end)?;
         }
-        if tx.uncommitted >= COMMIT_EVENTS {
+        if commit {
             tx.commit()?;
         }
         if end {
@@ -560,19 +564,29 @@ fn write_events(
 }
 
 /// The transaction of an import pass: opened on demand, spanning files, committed every
-/// [`COMMIT_EVENTS`] events (and at the end). Dropped uncommitted, it rolls back.
+/// [`COMMIT_EVENTS`] events or [`COMMIT_AFTER`] (and at the end). Dropped uncommitted, it
+/// rolls back.
 struct Tx<'c> {
     conn: &'c Connection,
     tx: Option<rusqlite::Transaction<'c>>,
     uncommitted: u64,
+    opened: Instant,
 }
 
 impl<'c> Tx<'c> {
     fn open(&mut self) -> rusqlite::Result<&rusqlite::Transaction<'c>> {
         if self.tx.is_none() {
             self.tx = Some(self.conn.unchecked_transaction()?);
+            self.opened = Instant::now();
         }
         Ok(self.tx.as_ref().expect("just opened"))
+    }
+
+    /// Time to commit: enough events, or the write lock held long enough that another
+    /// writer (`tokmon record` in a hook) should get its turn well within its busy timeout.
+    fn due(&self) -> bool {
+        self.tx.is_some()
+            && (self.uncommitted >= COMMIT_EVENTS || self.opened.elapsed() >= COMMIT_AFTER)
     }
 
     fn commit(&mut self) -> rusqlite::Result<()> {
@@ -743,6 +757,7 @@ fn save_state(
     offset: u64,
     line_no: u64,
     state: Option<String>,
+    finished: bool,
 ) -> anyhow::Result<()> {
     let mut f = File::open(&plan.path)?;
     let head_len = offset.min(FINGERPRINT_LEN);
@@ -767,7 +782,9 @@ fn save_state(
     .execute(params![
         plan.info.key,
         plan.format.label(),
-        plan.size as i64,
+        // Halfway through a file, the size recorded is that of what was read, so the next
+        // import does not take the file for unchanged and reads the rest.
+        if finished { plan.size } else { offset } as i64,
         plan.mtime_ns,
         offset as i64,
         line_no as i64,

@@ -362,22 +362,24 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Choose the format of a file. `None`: a file found in a directory that does not look like
-/// a usage log (left alone). A named file that matches nothing is read as generic JSONL.
+/// Choose the format of a file: `.csv` is CSV; otherwise its first lines decide, and when
+/// they do not (an empty file, only summaries), the Claude Code path shape
+/// `projects/<project>/….jsonl` does. `None`: a file found in a directory that does not look
+/// like a usage log (left alone). A named file that matches nothing is read as generic JSONL.
+/// (The content goes first because `projects/` is also a common name for other folders.)
 pub fn detect_format(path: &Path, explicit: bool) -> std::io::Result<Option<Format>> {
     if has_ext(path, &["csv"]) {
         return Ok(Some(Format::Csv));
-    }
-    if claude_project_dir(path).is_some() && has_ext(path, &["jsonl"]) {
-        return Ok(Some(Format::ClaudeCode));
     }
     let mut head = Vec::with_capacity(SNIFF_LEN);
     File::open(path)?
         .take(SNIFF_LEN as u64)
         .read_to_end(&mut head)?;
-    let sniffed = sniff(&head);
-    Ok(match sniffed {
+    Ok(match sniff(&head) {
         Some(f) => Some(f),
+        None if claude_project_dir(path).is_some() && has_ext(path, &["jsonl"]) => {
+            Some(Format::ClaudeCode)
+        }
         None if explicit => Some(Format::Jsonl),
         None => None,
     })
@@ -958,6 +960,21 @@ mod tests {
             b"not json\n{\"ts\":\"2025-01-01T00:00:00Z\",\"model\":\"m\",\"input_tokens\":3}\n";
         assert_eq!(sniff(generic), Some(Format::Jsonl));
         assert_eq!(sniff(b"{\"display\":\"hello\",\"timestamp\":1}\n"), None);
+    }
+
+    #[test]
+    fn content_goes_before_path_shape() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("projects/bot/logs/usage.jsonl");
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, "{\"ts\":1,\"model\":\"m\",\"input_tokens\":1}\n").unwrap();
+        assert_eq!(detect_format(&p, false).unwrap(), Some(Format::Jsonl));
+        std::fs::write(&p, "").unwrap();
+        assert_eq!(detect_format(&p, false).unwrap(), Some(Format::ClaudeCode));
+        let other = dir.path().join("notes.jsonl");
+        std::fs::write(&other, "{\"a\":1}\n").unwrap();
+        assert_eq!(detect_format(&other, false).unwrap(), None);
+        assert_eq!(detect_format(&other, true).unwrap(), Some(Format::Jsonl));
     }
 
     #[test]

@@ -96,7 +96,9 @@ fn main() {
         Some(p) => {
             let db = std::path::PathBuf::from(p);
             let rows = rusqlite::Connection::open(&db)
-                .and_then(|c| c.query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0)))
+                .and_then(|c| {
+                    c.query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0))
+                })
                 .expect("a native database") as u64;
             (db, rows)
         }
@@ -108,7 +110,10 @@ fn main() {
             let db = dir.path().join("bench.db");
             let t = Instant::now();
             generate(&db, Flavor::Native, rows, 30, 1, Utc::now()).unwrap();
-            println!("generated {rows} rows over 30 days in {:.1}s", t.elapsed().as_secs_f64());
+            println!(
+                "generated {rows} rows over 30 days in {:.1}s",
+                t.elapsed().as_secs_f64()
+            );
             (db, rows)
         }
     };

@@ -7,6 +7,7 @@ pub mod config;
 pub mod cost;
 pub mod demo;
 pub mod error;
+pub mod import;
 pub mod numfmt;
 pub mod paths;
 pub mod pricing;

@@ -30,7 +30,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Command::Prices(a) => tokmon::commands::prices::run(&ctx, &a),
             Command::Sync(a) => tokmon::commands::sync::run(&ctx, &a),
             Command::Status(a) => tokmon::commands::status::run(&ctx, &a),
-            _ => anyhow::bail!("not built yet"),
+            Command::Import(a) => tokmon::commands::import::run(&ctx, &a),
         },
     }
 }

@@ -94,6 +94,7 @@ impl Ctx {
 
 pub mod budgets;
 pub mod demo;
+pub mod import;
 pub mod record;
 pub mod report;
 pub mod table;

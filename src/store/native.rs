@@ -15,6 +15,7 @@ use crate::error::bad_input;
 static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
     Migrations::new(vec![
         M::up(include_str!("../../migrations/0001_events.sql")),
+        M::up(include_str!("../../migrations/0002_import_files.sql")),
         M::up_with_hook(include_str!("../../migrations/0003_rollups.sql"), |tx| {
             rebuild_rollup(tx)?;
             Ok(())

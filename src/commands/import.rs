@@ -1,0 +1,149 @@
+//! `tokmon import PATH… [--format …] [--follow] [--strict]`: agent logs into the native store.
+
+use std::io::IsTerminal;
+use std::sync::atomic::AtomicBool;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::cli::ImportArgs;
+use crate::commands::Ctx;
+use crate::error::bad_input;
+use crate::import::{Format, ImportSummary, Options, Progress, follow_with, import_paths};
+use crate::store::native::open_rw;
+
+/// How many bad lines are printed with their place (all are counted).
+const BAD_LINES_SHOWN: usize = 20;
+
+/// A progress bar on stderr: files, lines, bytes and MB/s.
+struct Bar {
+    bar: ProgressBar,
+    files: std::cell::Cell<u64>,
+}
+
+impl Progress for Bar {
+    fn start(&self, files: u64, bytes: u64) {
+        self.files.set(files);
+        self.bar.set_length(bytes);
+        self.bar.set_message(format!("files 0/{files}"));
+    }
+
+    fn advance(&self, bytes: u64, files_done: u64, lines: u64) {
+        self.bar.inc(bytes);
+        self.bar.set_message(format!(
+            "files {files_done}/{}, {} lines",
+            self.files.get(),
+            crate::numfmt::thousands(lines)
+        ));
+    }
+}
+
+fn new_bar() -> Bar {
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} {msg} ({eta})",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    Bar {
+        bar,
+        files: std::cell::Cell::new(0),
+    }
+}
+
+/// Print the bad lines (up to [`BAD_LINES_SHOWN`]) and errors to stderr.
+fn print_problems(s: &ImportSummary) {
+    for b in s.bad.iter().take(BAD_LINES_SHOWN) {
+        eprintln!("{}:{}: {}", b.path.display(), b.line, b.reason);
+    }
+    if s.bad_lines > BAD_LINES_SHOWN as u64 {
+        eprintln!(
+            "… and {} more bad lines",
+            s.bad_lines - BAD_LINES_SHOWN as u64
+        );
+    }
+    for e in &s.errors {
+        eprintln!("tokmon: cannot import {e}");
+    }
+}
+
+pub fn run(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<u8> {
+    for p in &args.paths {
+        if !p.exists() {
+            return Err(bad_input(format!(
+                "no such file or directory: {} (give Claude Code's ~/.claude, Codex's ~/.codex/sessions, or a .jsonl / .csv file)",
+                p.display()
+            )));
+        }
+    }
+    let opts = Options {
+        format: Format::from_cli(args.format),
+        strict: args.strict,
+        naive_zone: ctx.foreign_zone,
+    };
+    let conn = open_rw(&ctx.db)?;
+    let bar = std::io::stderr().is_terminal().then(new_bar);
+    let summary = import_paths(
+        &conn,
+        &args.paths,
+        &opts,
+        bar.as_ref().map(|b| b as &dyn Progress),
+    )?;
+    if let Some(b) = &bar {
+        b.bar.finish_and_clear();
+    }
+    drop(conn);
+    print_problems(&summary);
+    println!("{}", summary.one_line());
+    if summary.files_found == 0 {
+        eprintln!(
+            "tokmon: no usage logs found under {}",
+            args.paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if !summary.rejected_files.is_empty() {
+        let names: Vec<String> = summary
+            .rejected_files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        return Err(bad_input(format!(
+            "--strict: {} bad line{} in {}; nothing was imported from {}. Fix the lines or import without --strict to skip them.",
+            summary.bad_lines,
+            if summary.bad_lines == 1 { "" } else { "s" },
+            names.join(", "),
+            if names.len() == 1 {
+                "that file"
+            } else {
+                "those files"
+            }
+        )));
+    }
+    if summary.bad_lines > 0 {
+        eprintln!(
+            "tokmon: skipped {} bad line{}; the other lines were imported",
+            summary.bad_lines,
+            if summary.bad_lines == 1 { "" } else { "s" }
+        );
+    }
+    if args.follow {
+        let names: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
+        eprintln!("tokmon: following {} (Ctrl-C to stop)", names.join(", "));
+        let stop = AtomicBool::new(false);
+        let mut first = true;
+        follow_with(&args.paths, &ctx.db, &opts, &stop, |s| {
+            // The first pass repeats what was just imported: only report it if it found more.
+            if first && !s.is_noteworthy() {
+                first = false;
+                return;
+            }
+            first = false;
+            print_problems(&s);
+            println!("{}", s.one_line());
+        })?;
+    }
+    Ok(if summary.errors.is_empty() { 0 } else { 1 })
+}

@@ -1,0 +1,341 @@
+//! Claude Code session logs: `projects/<project>/<session>.jsonl` (and deeper, e.g. subagent
+//! files), one JSON object per line.
+//!
+//! Only lines with `message.usage` become events. Claude Code writes the same API response on
+//! several lines (one per content block while streaming) and again in other files (resumed or
+//! forked sessions, subagents), so the unique key is `cc:<message.id>:<requestId>`: each pair
+//! is counted once, wherever it appears. A line that lacks one of the two ids gets
+//! `cc:line:<hash of file, line number and line>` instead: it is counted once per place it
+//! appears (as ccusage does, which never dedups such lines) and re-imports add nothing.
+
+use std::borrow::Cow;
+use std::marker::PhantomData;
+
+use serde::Deserialize;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use super::{FileInfo, LineParser, short_hash};
+use crate::store::native::NewEvent;
+use crate::timefmt::{Zone, parse_stored_timestamp};
+
+#[derive(Deserialize)]
+struct Line<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    timestamp: Option<Cow<'a, str>>,
+    #[serde(borrow, rename = "sessionId")]
+    session_id: Option<Cow<'a, str>>,
+    #[serde(borrow, rename = "requestId")]
+    request_id: Option<Cow<'a, str>>,
+    #[serde(rename = "costUSD")]
+    cost_usd: Option<f64>,
+    #[serde(borrow)]
+    cwd: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    message: Option<MessageField<'a>>,
+}
+
+/// `message` is an object on the lines that matter; anything else is skipped without
+/// buffering it (an untagged enum would copy the whole message, content and all).
+enum MessageField<'a> {
+    Object(Message<'a>),
+    Other,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for MessageField<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = MessageField<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a message")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                Message::deserialize(MapAccessDeserializer::new(map)).map(MessageField::Object)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(MessageField::Other)
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(MessageField::Other)
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(MessageField::Other)
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(MessageField::Other)
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(MessageField::Other)
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(MessageField::Other)
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(MessageField::Other)
+            }
+        }
+        d.deserialize_any(V(PhantomData))
+    }
+}
+
+#[derive(Deserialize)]
+struct Message<'a> {
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    model: Option<Cow<'a, str>>,
+    usage: Option<Usage<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Usage<'a> {
+    input_tokens: Option<i64>,
+    output_tokens: Option<i64>,
+    cache_creation_input_tokens: Option<i64>,
+    cache_read_input_tokens: Option<i64>,
+    cache_creation: Option<CacheCreation>,
+    #[serde(borrow)]
+    speed: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    service_tier: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct CacheCreation {
+    ephemeral_5m_input_tokens: Option<i64>,
+    ephemeral_1h_input_tokens: Option<i64>,
+}
+
+pub(crate) struct Parser {
+    info: FileInfo,
+}
+
+impl Parser {
+    pub(crate) fn new(info: FileInfo) -> Parser {
+        Parser { info }
+    }
+}
+
+fn count(name: &str, v: Option<i64>) -> Result<u64, String> {
+    match v {
+        None => Ok(0),
+        Some(n) if n < 0 => Err(format!("negative {name} {n}")),
+        Some(n) => Ok(n as u64),
+    }
+}
+
+fn non_empty<'a>(s: &'a Option<Cow<'a, str>>) -> Option<&'a str> {
+    s.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+impl LineParser for Parser {
+    fn parse(
+        &mut self,
+        line: &[u8],
+        line_no: u64,
+        _offset: u64,
+    ) -> Result<Option<NewEvent>, String> {
+        let l: Line = serde_json::from_slice(line).map_err(|e| format!("not JSON: {e}"))?;
+        let msg = match l.message {
+            Some(MessageField::Object(m)) => m,
+            _ => return Ok(None),
+        };
+        let Some(usage) = msg.usage else {
+            // An assistant reply without usage cannot be counted; other lines carry none.
+            return if l.kind.as_deref() == Some("assistant") {
+                Err("missing message.usage".into())
+            } else {
+                Ok(None)
+            };
+        };
+        let input = count("input_tokens", usage.input_tokens)?;
+        let output = count("output_tokens", usage.output_tokens)?;
+        let cache_write = count(
+            "cache_creation_input_tokens",
+            usage.cache_creation_input_tokens,
+        )?;
+        let cache_read = count("cache_read_input_tokens", usage.cache_read_input_tokens)?;
+        let (w5m, w1h) = match &usage.cache_creation {
+            Some(c) => (
+                Some(count(
+                    "cache_creation.ephemeral_5m_input_tokens",
+                    c.ephemeral_5m_input_tokens,
+                )?),
+                Some(count(
+                    "cache_creation.ephemeral_1h_input_tokens",
+                    c.ephemeral_1h_input_tokens,
+                )?),
+            ),
+            None => (None, None),
+        };
+        if usage.input_tokens.is_none() && usage.output_tokens.is_none() {
+            return Err(
+                "missing usage: message.usage has neither input_tokens nor output_tokens".into(),
+            );
+        }
+        let model = non_empty(&msg.model).unwrap_or("unknown");
+        // Claude Code writes `<synthetic>` replies (interruptions, API errors) with zero usage:
+        // nothing to count, and they would only clutter the per-model view. ccusage counts
+        // their tokens in its totals, so one that carries tokens is kept.
+        if model == "<synthetic>" && input + output + cache_write + cache_read == 0 {
+            return Ok(None);
+        }
+        let ts = match non_empty(&l.timestamp) {
+            Some(t) => parse_stored_timestamp(t, &Zone::UTC)
+                .ok_or_else(|| format!("cannot read timestamp '{t}'"))?,
+            None => return Err("missing timestamp".into()),
+        };
+        let cost = match l.cost_usd {
+            Some(c) if !c.is_finite() || c < 0.0 => return Err(format!("invalid costUSD {c}")),
+            c => c,
+        };
+        let key = match (non_empty(&msg.id), non_empty(&l.request_id)) {
+            (Some(m), Some(r)) => format!("cc:{m}:{r}"),
+            _ => format!(
+                "cc:line:{}",
+                short_hash(&[self.info.key.as_bytes(), &line_no.to_le_bytes(), line])
+            ),
+        };
+        let metadata = metadata(
+            w5m,
+            w1h,
+            non_empty(&usage.speed),
+            non_empty(&usage.service_tier),
+        );
+        Ok(Some(NewEvent {
+            ts_ms: ts,
+            provider: Some("anthropic".into()),
+            model: model.to_string(),
+            agent: Some("claude-code".into()),
+            session: non_empty(&l.session_id)
+                .map(str::to_string)
+                .or_else(|| Some(self.info.stem.clone())),
+            project: self
+                .info
+                .project_dir
+                .clone()
+                .or_else(|| non_empty(&l.cwd).map(str::to_string)),
+            input_tokens: input,
+            output_tokens: output,
+            cache_creation_tokens: cache_write,
+            cache_read_tokens: cache_read,
+            cost_usd: cost,
+            source: super::Format::ClaudeCode.source().into(),
+            unique_key: Some(key),
+            metadata,
+            ..Default::default()
+        }))
+    }
+}
+
+/// The parts of a Claude Code usage line that the event columns do not hold: the split of
+/// cache writes into 5-minute and 1-hour parts (priced differently), and the speed tier.
+fn metadata(
+    w5m: Option<u64>,
+    w1h: Option<u64>,
+    speed: Option<&str>,
+    tier: Option<&str>,
+) -> Option<String> {
+    let mut m = serde_json::Map::new();
+    if let Some(v) = w5m {
+        m.insert("cache_creation_5m_tokens".into(), v.into());
+    }
+    if let Some(v) = w1h {
+        m.insert("cache_creation_1h_tokens".into(), v.into());
+    }
+    if let Some(s) = speed.filter(|s| *s != "standard") {
+        m.insert("speed".into(), s.into());
+    }
+    if let Some(t) = tier.filter(|t| *t != "standard") {
+        m.insert("service_tier".into(), t.into());
+    }
+    (!m.is_empty()).then(|| serde_json::Value::Object(m).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parser() -> Parser {
+        Parser::new(FileInfo {
+            key: "/x/projects/p/s.jsonl".into(),
+            stem: "s".into(),
+            project_dir: Some("p".into()),
+        })
+    }
+
+    #[test]
+    fn usage_line() {
+        let line = br#"{"type":"assistant","timestamp":"2025-11-18T21:39:51.578Z","sessionId":"S","requestId":"req_1","costUSD":0.5,"message":{"id":"msg_1","model":"claude-sonnet-4-5","role":"assistant","content":[{"type":"text","text":"hi \"there\""}],"usage":{"input_tokens":3,"output_tokens":10,"cache_creation_input_tokens":300,"cache_read_input_tokens":7,"cache_creation":{"ephemeral_5m_input_tokens":100,"ephemeral_1h_input_tokens":200},"speed":"fast"}}}"#;
+        let e = parser().parse(line, 1, 0).unwrap().unwrap();
+        assert_eq!(e.unique_key.as_deref(), Some("cc:msg_1:req_1"));
+        assert_eq!(
+            (
+                e.input_tokens,
+                e.output_tokens,
+                e.cache_creation_tokens,
+                e.cache_read_tokens
+            ),
+            (3, 10, 300, 7)
+        );
+        assert_eq!(e.cost_usd, Some(0.5));
+        assert_eq!(e.session.as_deref(), Some("S"));
+        assert_eq!(e.project.as_deref(), Some("p"));
+        let m: serde_json::Value = serde_json::from_str(e.metadata.as_deref().unwrap()).unwrap();
+        assert_eq!(m["cache_creation_1h_tokens"], 200);
+        assert_eq!(m["cache_creation_5m_tokens"], 100);
+        assert_eq!(m["speed"], "fast");
+    }
+
+    #[test]
+    fn other_lines_and_bad_lines() {
+        let mut p = parser();
+        assert!(
+            p.parse(
+                br#"{"type":"user","message":{"role":"user","content":"hi"}}"#,
+                1,
+                0
+            )
+            .unwrap()
+            .is_none()
+        );
+        assert!(
+            p.parse(br#"{"type":"summary","summary":"x"}"#, 1, 0)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            p.parse(b"{not json", 1, 0)
+                .unwrap_err()
+                .starts_with("not JSON")
+        );
+        let neg = br#"{"type":"assistant","timestamp":"2025-11-18T21:39:51Z","message":{"usage":{"input_tokens":-1,"output_tokens":1}}}"#;
+        assert!(
+            p.parse(neg, 1, 0)
+                .unwrap_err()
+                .contains("negative input_tokens")
+        );
+        let no_usage = br#"{"type":"assistant","timestamp":"2025-11-18T21:39:51Z","message":{"id":"m","content":[]}}"#;
+        assert_eq!(
+            p.parse(no_usage, 1, 0).unwrap_err(),
+            "missing message.usage"
+        );
+        let synthetic = br#"{"type":"assistant","timestamp":"2025-11-18T21:39:51Z","message":{"model":"<synthetic>","usage":{"input_tokens":0,"output_tokens":0}}}"#;
+        assert!(p.parse(synthetic, 1, 0).unwrap().is_none());
+    }
+
+    #[test]
+    fn missing_ids_key_by_place() {
+        let mut p = parser();
+        let line = br#"{"type":"assistant","timestamp":"2025-11-18T21:39:51Z","message":{"usage":{"input_tokens":1,"output_tokens":1}}}"#;
+        let a = p.parse(line, 1, 0).unwrap().unwrap().unique_key.unwrap();
+        let b = p.parse(line, 2, 0).unwrap().unwrap().unique_key.unwrap();
+        assert!(a.starts_with("cc:line:"));
+        assert_ne!(a, b);
+        assert_eq!(a, p.parse(line, 1, 0).unwrap().unwrap().unique_key.unwrap());
+    }
+}

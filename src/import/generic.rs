@@ -1,0 +1,340 @@
+//! Generic usage files whose fields are the names of tokmon's event model: JSONL (one object
+//! per line) and CSV (a header row, then one event per row).
+//!
+//! Fields: `ts` (or `timestamp`; RFC 3339, `YYYY-MM-DD HH:MM:SS` in the naive zone, or unix
+//! seconds / milliseconds) and `model` are required; `provider`, `agent`, `session`,
+//! `project`, `user`, `channel`, `operation` are optional text; `input_tokens`,
+//! `output_tokens`, `cache_creation_tokens`, `cache_read_tokens` are whole numbers ≥ 0 (at
+//! least one of them, or `cost_usd`, must be present); `cost_usd` and `duration_ms` are numbers
+//! ≥ 0; `metadata` is a JSON object (or JSON text); `unique_key` makes the event idempotent.
+//! Without `unique_key`, the key is a hash of the line, so importing the same line again adds
+//! nothing. Other fields are ignored.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{LineParser, short_hash};
+use crate::store::native::NewEvent;
+use crate::timefmt::{Zone, epoch_number_to_ms, parse_stored_timestamp};
+
+/// The token fields of the event model.
+pub const TOKEN_FIELDS: [&str; 4] = [
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_tokens",
+    "cache_read_tokens",
+];
+
+const TEXT_FIELDS: [&str; 7] = [
+    "provider",
+    "agent",
+    "session",
+    "project",
+    "user",
+    "channel",
+    "operation",
+];
+
+/// One field's value, as found in the file.
+enum Cell<'a> {
+    Text(&'a str),
+    Json(&'a Value),
+}
+
+impl Cell<'_> {
+    /// The value as text: strings as they are, numbers and booleans printed, JSON as JSON.
+    fn text(&self) -> Option<String> {
+        match self {
+            Cell::Text(s) => Some(s.trim().to_string()).filter(|s| !s.is_empty()),
+            Cell::Json(Value::Null) => None,
+            Cell::Json(Value::String(s)) => Some(s.trim().to_string()).filter(|s| !s.is_empty()),
+            Cell::Json(v) => Some(v.to_string()),
+        }
+    }
+}
+
+fn whole(name: &str, c: Option<Cell>) -> Result<Option<u64>, String> {
+    let Some(t) = c.as_ref().and_then(Cell::text) else {
+        return Ok(None);
+    };
+    if let Ok(n) = t.parse::<u64>()
+        && n <= i64::MAX as u64
+    {
+        return Ok(Some(n));
+    }
+    if t.starts_with('-') {
+        Err(format!("negative {name} {t}"))
+    } else {
+        Err(format!("{name} '{t}' is not a whole number"))
+    }
+}
+
+fn amount(name: &str, c: Option<Cell>) -> Result<Option<f64>, String> {
+    let Some(t) = c.as_ref().and_then(Cell::text) else {
+        return Ok(None);
+    };
+    match t.parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(Some(x)),
+        Ok(x) if x < 0.0 => Err(format!("negative {name} {t}")),
+        _ => Err(format!("{name} '{t}' is not a number")),
+    }
+}
+
+fn timestamp(c: Option<Cell>, zone: &Zone) -> Result<i64, String> {
+    if let Some(Cell::Json(Value::Number(n))) = &c {
+        return n
+            .as_f64()
+            .and_then(epoch_number_to_ms)
+            .ok_or_else(|| format!("cannot read ts {n}"));
+    }
+    let Some(t) = c.as_ref().and_then(Cell::text) else {
+        return Err("missing ts".into());
+    };
+    parse_stored_timestamp(&t, zone).ok_or_else(|| {
+        format!("cannot read ts '{t}': use RFC 3339, 'YYYY-MM-DD HH:MM:SS' or unix seconds")
+    })
+}
+
+/// Build an event from named fields. `hash_source` stands in for a missing `unique_key`.
+fn event<'a>(
+    get: impl Fn(&str) -> Option<Cell<'a>>,
+    zone: &Zone,
+    prefix: &str,
+    hash_source: &[u8],
+    source: &str,
+) -> Result<NewEvent, String> {
+    let ts = timestamp(get("ts").or_else(|| get("timestamp")), zone)?;
+    let model = get("model").and_then(|c| c.text()).ok_or("missing model")?;
+    let mut tokens = [0u64; 4];
+    let mut any = false;
+    for (i, f) in TOKEN_FIELDS.iter().enumerate() {
+        if let Some(n) = whole(f, get(f))? {
+            tokens[i] = n;
+            any = true;
+        }
+    }
+    let cost = amount("cost_usd", get("cost_usd"))?;
+    if !any && cost.is_none() {
+        return Err(format!(
+            "missing usage: none of {}, cost_usd",
+            TOKEN_FIELDS.join(", ")
+        ));
+    }
+    let metadata = match get("metadata") {
+        None | Some(Cell::Json(Value::Null)) => None,
+        Some(Cell::Json(v @ (Value::Object(_) | Value::Array(_)))) => Some(v.to_string()),
+        Some(c) => match c.text() {
+            None => None,
+            Some(t) => {
+                let v: Value =
+                    serde_json::from_str(&t).map_err(|e| format!("metadata is not JSON ({e})"))?;
+                Some(v.to_string())
+            }
+        },
+    };
+    let [provider, agent, session, project, user, channel, operation] =
+        TEXT_FIELDS.map(|f| get(f).and_then(|c| c.text()));
+    Ok(NewEvent {
+        ts_ms: ts,
+        provider,
+        model,
+        agent,
+        session,
+        project,
+        user,
+        channel,
+        operation,
+        input_tokens: tokens[0],
+        output_tokens: tokens[1],
+        cache_creation_tokens: tokens[2],
+        cache_read_tokens: tokens[3],
+        cost_usd: cost,
+        duration_ms: amount("duration_ms", get("duration_ms"))?,
+        source: source.into(),
+        unique_key: Some(
+            get("unique_key")
+                .and_then(|c| c.text())
+                .unwrap_or_else(|| format!("{prefix}:{}", short_hash(&[hash_source]))),
+        ),
+        metadata,
+    })
+}
+
+pub(crate) struct JsonlParser {
+    zone: Zone,
+}
+
+impl JsonlParser {
+    pub(crate) fn new(zone: Zone) -> JsonlParser {
+        JsonlParser { zone }
+    }
+}
+
+impl LineParser for JsonlParser {
+    fn parse(
+        &mut self,
+        line: &[u8],
+        _line_no: u64,
+        _offset: u64,
+    ) -> Result<Option<NewEvent>, String> {
+        let v: Value = serde_json::from_slice(line).map_err(|e| format!("not JSON: {e}"))?;
+        let Value::Object(o) = &v else {
+            return Err("not a JSON object".into());
+        };
+        event(
+            |k| o.get(k).map(Cell::Json),
+            &self.zone,
+            "jsonl",
+            line,
+            super::Format::Jsonl.source(),
+        )
+        .map(Some)
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct CsvState {
+    header: Option<Vec<String>>,
+}
+
+pub(crate) struct CsvParser {
+    zone: Zone,
+    columns: Option<HashMap<String, usize>>,
+    st: CsvState,
+}
+
+impl CsvParser {
+    pub(crate) fn new(zone: Zone, state: Option<&str>) -> CsvParser {
+        let st: CsvState = state
+            .and_then(|s| serde_json::from_str(s).ok())
+            .unwrap_or_default();
+        let columns = st.header.as_ref().map(|h| index(h));
+        CsvParser { zone, columns, st }
+    }
+}
+
+fn index(header: &[String]) -> HashMap<String, usize> {
+    header
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.trim().to_ascii_lowercase(), i))
+        .collect()
+}
+
+fn read_record(line: &[u8]) -> Result<csv::StringRecord, String> {
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(line);
+    let mut rec = csv::StringRecord::new();
+    match r.read_record(&mut rec) {
+        Ok(true) => Ok(rec),
+        Ok(false) => Err("empty record".into()),
+        Err(e) => Err(format!("not CSV: {e}")),
+    }
+}
+
+impl LineParser for CsvParser {
+    fn parse(
+        &mut self,
+        line: &[u8],
+        _line_no: u64,
+        offset: u64,
+    ) -> Result<Option<NewEvent>, String> {
+        let rec = read_record(line)?;
+        if offset == 0 || self.columns.is_none() {
+            // The header row.
+            let header: Vec<String> = rec.iter().map(str::to_string).collect();
+            let cols = index(&header);
+            let has_ts = cols.contains_key("ts") || cols.contains_key("timestamp");
+            if !has_ts || !cols.contains_key("model") {
+                return Err(format!(
+                    "the first row must be a header naming at least ts and model (found: {})",
+                    header.join(",")
+                ));
+            }
+            self.columns = Some(cols);
+            self.st.header = Some(header);
+            return Ok(None);
+        }
+        let cols = self.columns.as_ref().expect("header read");
+        let get = |k: &str| cols.get(k).and_then(|i| rec.get(*i)).map(Cell::Text);
+        event(get, &self.zone, "csv", line, super::Format::Csv.source()).map(Some)
+    }
+
+    fn state(&self) -> Option<String> {
+        serde_json::to_string(&self.st).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jsonl_fields() {
+        let mut p = JsonlParser::new(Zone::UTC);
+        let e = p
+            .parse(br#"{"ts":"2025-01-02T03:04:05Z","model":"gpt-4o","agent":"bot","input_tokens":10,"output_tokens":"5","cost_usd":0.01,"metadata":{"a":1}}"#, 1, 0)
+            .unwrap()
+            .unwrap();
+        assert_eq!((e.input_tokens, e.output_tokens), (10, 5));
+        assert_eq!(e.agent.as_deref(), Some("bot"));
+        assert_eq!(e.metadata.as_deref(), Some(r#"{"a":1}"#));
+        assert!(e.unique_key.unwrap().starts_with("jsonl:"));
+        let e = p
+            .parse(
+                br#"{"ts":1735787045,"model":"m","input_tokens":1,"unique_key":"k1"}"#,
+                1,
+                0,
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.ts_ms, 1_735_787_045_000);
+        assert_eq!(e.unique_key.as_deref(), Some("k1"));
+        assert!(
+            p.parse(br#"{"ts":1735787045,"model":"m"}"#, 1, 0)
+                .unwrap_err()
+                .starts_with("missing usage")
+        );
+        assert!(
+            p.parse(br#"{"ts":1735787045,"model":"m","output_tokens":-2}"#, 1, 0)
+                .unwrap_err()
+                .contains("negative")
+        );
+        assert!(
+            p.parse(br#"{"model":"m","output_tokens":2}"#, 1, 0)
+                .unwrap_err()
+                .contains("missing ts")
+        );
+    }
+
+    #[test]
+    fn csv_rows() {
+        let mut p = CsvParser::new(Zone::UTC, None);
+        assert!(
+            p.parse(b"ts,model,input_tokens,metadata", 1, 0)
+                .unwrap()
+                .is_none()
+        );
+        let e = p
+            .parse(br#"2025-01-02 03:04:05,m,7,"{""k"":""v""}""#, 2, 30)
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.input_tokens, 7);
+        assert_eq!(e.metadata.as_deref(), Some(r#"{"k":"v"}"#));
+        // Resuming after the header keeps the columns.
+        let mut q = CsvParser::new(Zone::UTC, p.state().as_deref());
+        assert_eq!(
+            q.parse(b"2025-01-02 03:04:05,m,9,", 3, 60)
+                .unwrap()
+                .unwrap()
+                .input_tokens,
+            9
+        );
+        let mut bad = CsvParser::new(Zone::UTC, None);
+        assert!(bad.parse(b"a,b,c", 1, 0).is_err());
+    }
+}

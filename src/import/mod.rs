@@ -1,0 +1,985 @@
+//! `tokmon import`: agent logs (Claude Code, Codex) and generic JSONL / CSV files into the
+//! native store, idempotently and incrementally.
+//!
+//! The driver walks the given paths, picks a format per file, and reads each file from where
+//! the previous import stopped. How far a file was read (byte offset, line number, size,
+//! modification time, fingerprints of its start and of the bytes just before the offset, and
+//! any parser state needed to resume) lives in the `import_files` table and is written in the
+//! same transaction as the events read up to that offset, so a crash never skips or
+//! double-counts a line. Every event carries a unique key, so reading the same data twice
+//! (a copied file, a rewritten file read again from its start) adds nothing.
+
+pub mod claude_code;
+pub mod codex;
+pub mod follow;
+pub mod generic;
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Component, Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+use crate::cli::ImportFormat;
+use crate::store::native::{NewEvent, insert_events_in};
+use crate::timefmt::Zone;
+
+pub use follow::{follow, follow_with};
+
+/// How many parsed events are inserted at once.
+const BATCH_EVENTS: usize = 5_000;
+/// How many events one transaction holds (with the offsets of the files read so far). Many
+/// small commits are what makes a large import slow: each one rewrites every index page it
+/// touched, and the unique-key index is touched at random.
+const COMMIT_EVENTS: u64 = 250_000;
+/// The longest a transaction stays open (it holds the database's write lock).
+const COMMIT_AFTER: Duration = Duration::from_millis(1500);
+/// Page cache of an importing connection (KiB): the unique-key index is written at random.
+const IMPORT_CACHE_KIB: i64 = 64 * 1024;
+/// How many bytes of a file's start (and of the bytes before the offset) are fingerprinted.
+const FINGERPRINT_LEN: u64 = 4096;
+/// How many bad lines are kept with their details (all are counted).
+pub const MAX_BAD_KEPT: usize = 200;
+/// How many bytes of a file are sniffed to choose its format.
+const SNIFF_LEN: usize = 64 * 1024;
+
+/// The format of one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    ClaudeCode,
+    Codex,
+    Jsonl,
+    Csv,
+}
+
+impl Format {
+    pub fn label(self) -> &'static str {
+        match self {
+            Format::ClaudeCode => "claude-code",
+            Format::Codex => "codex",
+            Format::Jsonl => "jsonl",
+            Format::Csv => "csv",
+        }
+    }
+
+    pub fn from_label(s: &str) -> Option<Format> {
+        Some(match s {
+            "claude-code" => Format::ClaudeCode,
+            "codex" => Format::Codex,
+            "jsonl" => Format::Jsonl,
+            "csv" => Format::Csv,
+            _ => return None,
+        })
+    }
+
+    /// The forced format of `--format`, or `None` for auto-detection.
+    pub fn from_cli(f: ImportFormat) -> Option<Format> {
+        match f {
+            ImportFormat::Auto => None,
+            ImportFormat::ClaudeCode => Some(Format::ClaudeCode),
+            ImportFormat::Codex => Some(Format::Codex),
+            ImportFormat::Jsonl => Some(Format::Jsonl),
+            ImportFormat::Csv => Some(Format::Csv),
+        }
+    }
+
+    /// The `source` column of the events this format produces.
+    pub fn source(self) -> &'static str {
+        match self {
+            Format::ClaudeCode => "import:claude-code",
+            Format::Codex => "import:codex",
+            Format::Jsonl => "import:jsonl",
+            Format::Csv => "import:csv",
+        }
+    }
+}
+
+/// What to import and how.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// A forced format, or `None` to choose per file.
+    pub format: Option<Format>,
+    /// Any bad line makes its file import nothing.
+    pub strict: bool,
+    /// Zone of timestamps without an offset in generic files.
+    pub naive_zone: Zone,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            format: None,
+            strict: false,
+            naive_zone: Zone::UTC,
+        }
+    }
+}
+
+/// A line that could not be imported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadLine {
+    pub path: PathBuf,
+    /// 1-based line number in the file.
+    pub line: u64,
+    pub reason: String,
+}
+
+/// What one import pass did.
+#[derive(Debug, Clone, Default)]
+pub struct ImportSummary {
+    /// Log files found under the paths.
+    pub files_found: u64,
+    /// Files that had new bytes and were read.
+    pub files_read: u64,
+    /// Files found in directories that do not look like usage logs (left alone).
+    pub files_skipped: u64,
+    /// Files that were rewritten since the last import and read again from their start.
+    pub files_rewritten: u64,
+    /// Lines read (complete lines only).
+    pub lines: u64,
+    /// Bytes read.
+    pub bytes: u64,
+    /// Events added to the database.
+    pub inserted: u64,
+    /// Events whose unique key was already stored.
+    pub duplicates: u64,
+    /// Bad lines counted (all of them).
+    pub bad_lines: u64,
+    /// The first [`MAX_BAD_KEPT`] bad lines.
+    pub bad: Vec<BadLine>,
+    /// With `strict`: files that had bad lines, from which nothing was imported.
+    pub rejected_files: Vec<PathBuf>,
+    /// Files that could not be read (message with the path).
+    pub errors: Vec<String>,
+    pub elapsed: Duration,
+}
+
+impl ImportSummary {
+    fn add_bad(&mut self, path: &Path, line: u64, reason: String) {
+        self.bad_lines += 1;
+        if self.bad.len() < MAX_BAD_KEPT {
+            self.bad.push(BadLine {
+                path: path.to_path_buf(),
+                line,
+                reason,
+            });
+        }
+    }
+
+    /// Whether this pass changed or found anything worth telling.
+    pub fn is_noteworthy(&self) -> bool {
+        self.inserted > 0
+            || self.bad_lines > 0
+            || !self.errors.is_empty()
+            || self.files_rewritten > 0
+    }
+
+    /// `imported N events from F files (D duplicates skipped, B bad lines) in Xs`.
+    pub fn one_line(&self) -> String {
+        format!(
+            "imported {} event{} from {} file{} ({} duplicate{} skipped, {} bad line{}) in {:.2}s",
+            crate::numfmt::thousands(self.inserted),
+            plural(self.inserted),
+            self.files_read,
+            plural(self.files_read),
+            crate::numfmt::thousands(self.duplicates),
+            plural(self.duplicates),
+            crate::numfmt::thousands(self.bad_lines),
+            plural(self.bad_lines),
+            self.elapsed.as_secs_f64()
+        )
+    }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// Progress callbacks (a bar on a TTY; nothing otherwise).
+pub trait Progress {
+    /// Called once, after the files were planned: how many files and bytes will be read.
+    fn start(&self, files: u64, bytes: u64);
+    /// Called now and then while reading.
+    fn advance(&self, bytes: u64, files_done: u64, lines: u64);
+}
+
+/// One line turned into at most one event.
+pub(crate) trait LineParser {
+    /// `Ok(None)`: a line that carries no usage (a user message, a summary). `Err`: a bad line.
+    fn parse(&mut self, line: &[u8], line_no: u64, offset: u64)
+    -> Result<Option<NewEvent>, String>;
+    /// State to resume with, stored with the offset (JSON).
+    fn state(&self) -> Option<String> {
+        None
+    }
+}
+
+/// What the parsers know about the file they read.
+#[derive(Debug, Clone)]
+pub(crate) struct FileInfo {
+    /// The canonical path (also the key of the file's state row).
+    pub key: String,
+    /// The file name without its extension.
+    pub stem: String,
+    /// For Claude Code: the directory right below `projects/`.
+    pub project_dir: Option<String>,
+}
+
+impl FileInfo {
+    fn new(key: String, path: &Path) -> FileInfo {
+        FileInfo {
+            stem: path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            project_dir: claude_project_dir(path),
+            key,
+        }
+    }
+}
+
+fn make_parser(
+    format: Format,
+    info: FileInfo,
+    state: Option<&str>,
+    zone: Zone,
+) -> Box<dyn LineParser> {
+    match format {
+        Format::ClaudeCode => Box::new(claude_code::Parser::new(info)),
+        Format::Codex => Box::new(codex::Parser::new(info, state)),
+        Format::Jsonl => Box::new(generic::JsonlParser::new(zone)),
+        Format::Csv => Box::new(generic::CsvParser::new(zone, state)),
+    }
+}
+
+/// SHA-256 of some byte strings (each prefixed with its length), as 32 hex digits.
+pub(crate) fn short_hash(parts: &[&[u8]]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    hex(&h.finalize()[..16])
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// The directory right below the last `projects` component, when the file lies at least one
+/// directory below it (`projects/<project>/<session>.jsonl` and deeper).
+fn claude_project_dir(path: &Path) -> Option<String> {
+    let comps: Vec<&std::ffi::OsStr> = path
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    let i = comps.iter().rposition(|c| *c == "projects")?;
+    // projects / <project> / ... / file: the file must not be the component right after.
+    if i + 2 < comps.len() {
+        Some(comps[i + 1].to_string_lossy().into_owned())
+    } else {
+        None
+    }
+}
+
+fn has_ext(path: &Path, exts: &[&str]) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| exts.iter().any(|x| e.eq_ignore_ascii_case(x)))
+}
+
+/// A file to consider, and whether the user named it (rather than it being found in a directory).
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub path: PathBuf,
+    pub explicit: bool,
+}
+
+/// The files under the paths: named files as they are; in directories, `*.jsonl`, `*.ndjson`
+/// and `*.csv`. A directory that holds a `projects/` directory (a Claude Code config directory
+/// such as `~/.claude`) is searched only there, so its other files are never read.
+pub fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<Candidate>> {
+    let mut out = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).with_context(|| format!("cannot read {}", p.display()))?;
+        if meta.is_dir() {
+            let projects = p.join("projects");
+            let root = if projects.is_dir() {
+                projects
+            } else {
+                p.clone()
+            };
+            let mut found = Vec::new();
+            walk(&root, 0, &mut found);
+            found.sort();
+            out.extend(found.into_iter().map(|path| Candidate {
+                path,
+                explicit: false,
+            }));
+        } else {
+            out.push(Candidate {
+                path: p.clone(),
+                explicit: true,
+            });
+        }
+    }
+    // The same file named twice (or found under two paths) is read once.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|c| seen.insert(std::fs::canonicalize(&c.path).unwrap_or_else(|_| c.path.clone())));
+    Ok(out)
+}
+
+fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+    if depth > 16 {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            walk(&path, depth + 1, out);
+        } else if meta.is_file() && has_ext(&path, &["jsonl", "ndjson", "csv"]) {
+            out.push(path);
+        }
+    }
+}
+
+/// Choose the format of a file: `.csv` is CSV; otherwise its first lines decide, and when
+/// they do not (an empty file, only summaries), the Claude Code path shape
+/// `projects/<project>/….jsonl` does. `None`: a file found in a directory that does not look
+/// like a usage log (left alone). A named file that matches nothing is read as generic JSONL.
+/// (The content goes first because `projects/` is also a common name for other folders.)
+pub fn detect_format(path: &Path, explicit: bool) -> std::io::Result<Option<Format>> {
+    if has_ext(path, &["csv"]) {
+        return Ok(Some(Format::Csv));
+    }
+    let mut head = Vec::with_capacity(SNIFF_LEN);
+    File::open(path)?
+        .take(SNIFF_LEN as u64)
+        .read_to_end(&mut head)?;
+    Ok(match sniff(&head) {
+        Some(f) => Some(f),
+        None if claude_project_dir(path).is_some() && has_ext(path, &["jsonl"]) => {
+            Some(Format::ClaudeCode)
+        }
+        None if explicit => Some(Format::Jsonl),
+        None => None,
+    })
+}
+
+/// Look at the first lines: Codex rollout lines have `type` + `payload`; Claude Code lines
+/// have `message.usage` or a `sessionId`; generic events have `model` and a token field.
+fn sniff(head: &[u8]) -> Option<Format> {
+    let mut generic = false;
+    for line in head.split(|b| *b == b'\n').take(200) {
+        let Ok(serde_json::Value::Object(o)) = serde_json::from_slice::<serde_json::Value>(line)
+        else {
+            continue;
+        };
+        let kind = o.get("type").and_then(|t| t.as_str()).unwrap_or("");
+        if o.contains_key("payload")
+            && matches!(
+                kind,
+                "session_meta" | "turn_context" | "event_msg" | "response_item"
+            )
+        {
+            return Some(Format::Codex);
+        }
+        let has_usage = o
+            .get("message")
+            .and_then(|m| m.get("usage"))
+            .is_some_and(|u| u.is_object());
+        if has_usage || (o.contains_key("sessionId") && o.contains_key("uuid")) {
+            return Some(Format::ClaudeCode);
+        }
+        if o.get("model").is_some_and(|m| m.is_string())
+            && generic::TOKEN_FIELDS.iter().any(|f| o.contains_key(*f))
+        {
+            generic = true;
+        }
+    }
+    generic.then_some(Format::Jsonl)
+}
+
+/// Import everything under `paths` that is new since the last import.
+pub fn import_paths(
+    conn: &Connection,
+    paths: &[PathBuf],
+    opts: &Options,
+    progress: Option<&dyn Progress>,
+) -> anyhow::Result<ImportSummary> {
+    let started = Instant::now();
+    let mut summary = ImportSummary::default();
+    let files = collect_files(paths)?;
+    summary.files_found = files.len() as u64;
+
+    // Plan first, so the progress bar knows how much there is to read.
+    let mut plans = Vec::new();
+    for c in &files {
+        match plan_file(conn, c, opts) {
+            Ok(Some(p)) => plans.push(p),
+            Ok(None) => {}
+            Err(e) => summary.errors.push(format!("{}: {e:#}", c.path.display())),
+        }
+    }
+    summary.files_skipped = files.len() as u64 - plans.len() as u64 - summary.errors.len() as u64;
+    plans.retain(|p| !p.unchanged);
+    summary.files_found -= summary.files_skipped;
+    let total: u64 = plans
+        .iter()
+        .map(|p| p.size.saturating_sub(p.start.offset))
+        .sum();
+    if let Some(pr) = progress {
+        pr.start(plans.len() as u64, total);
+    }
+    conn.pragma_update(None, "cache_size", -IMPORT_CACHE_KIB)?;
+    // Two threads: this one writes, a reader parses the files ahead of it (parsing is about
+    // as much work as inserting, and the machine has more than one core).
+    let (send, recv) = mpsc::sync_channel::<Msg>(4);
+    let (read, written) = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let mut part = ImportSummary::default();
+            for (i, plan) in plans.iter().enumerate() {
+                if let Err(e) = read_file(i, plan, opts, &send, &mut part) {
+                    part.errors.push(format!("{}: {e:#}", plan.path.display()));
+                    if send.send(Msg::Failed).is_err() {
+                        break;
+                    }
+                }
+            }
+            drop(send);
+            part
+        });
+        let written = write_events(conn, &plans, &recv, progress);
+        // If writing failed, stop the reader by dropping its channel before waiting for it.
+        drop(recv);
+        let read = reader.join().expect("reader thread");
+        (read, written)
+    });
+    let w = written?;
+    summary.files_read += read.files_read;
+    summary.files_rewritten += read.files_rewritten;
+    summary.lines += read.lines;
+    summary.bytes += read.bytes;
+    summary.bad_lines += read.bad_lines;
+    summary.bad.extend(read.bad);
+    summary.rejected_files.extend(read.rejected_files);
+    summary.errors.extend(read.errors);
+    summary.inserted += w.0;
+    summary.duplicates += w.1;
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
+
+/// From the reader thread to the writer.
+enum Msg {
+    /// Events of file `file`, read up to `offset` / `line_no`, where the parser state is
+    /// `state`; `bytes` were read since the previous message. `end`: the file is finished.
+    Events {
+        file: usize,
+        events: Vec<NewEvent>,
+        offset: u64,
+        line_no: u64,
+        state: Option<String>,
+        bytes: u64,
+        lines: u64,
+        end: bool,
+    },
+    /// The file could not be read further; its offset stays where it was last saved (what it
+    /// already sent is read again next time, and skipped as duplicates).
+    Failed,
+}
+
+/// Insert what the reader sends. A file's offset is saved when it ends, and when the
+/// transaction is committed halfway through it, always in the transaction of its events.
+fn write_events(
+    conn: &Connection,
+    plans: &[Plan],
+    recv: &mpsc::Receiver<Msg>,
+    progress: Option<&dyn Progress>,
+) -> anyhow::Result<(u64, u64)> {
+    let mut tx = Tx {
+        conn,
+        tx: None,
+        uncommitted: 0,
+        opened: Instant::now(),
+    };
+    let (mut inserted, mut dups) = (0u64, 0u64);
+    let mut files_done = 0u64;
+    let mut lines_done = 0u64;
+    while let Ok(msg) = recv.recv() {
+        let Msg::Events {
+            file,
+            events,
+            offset,
+            line_no,
+            state,
+            bytes,
+            lines,
+            end,
+        } = msg
+        else {
+            files_done += 1;
+            continue;
+        };
+        let plan = &plans[file];
+        let t = tx.open()?;
+        let (ins, dup) = insert_events_in(t, events.iter())?;
+        inserted += ins;
+        dups += dup;
+        tx.uncommitted += events.len() as u64;
+        let commit = tx.due();
+        if end || commit {
+            save_state(tx.open()?, plan, offset, line_no, state, end)?;
+        }
+        if commit {
+            tx.commit()?;
+        }
+        if end {
+            files_done += 1;
+        }
+        lines_done += lines;
+        if let Some(pr) = progress {
+            pr.advance(bytes, files_done, lines_done);
+        }
+    }
+    tx.commit()?;
+    Ok((inserted, dups))
+}
+
+/// The transaction of an import pass: opened on demand, spanning files, committed every
+/// [`COMMIT_EVENTS`] events or [`COMMIT_AFTER`] (and at the end). Dropped uncommitted, it
+/// rolls back.
+struct Tx<'c> {
+    conn: &'c Connection,
+    tx: Option<rusqlite::Transaction<'c>>,
+    uncommitted: u64,
+    opened: Instant,
+}
+
+impl<'c> Tx<'c> {
+    fn open(&mut self) -> rusqlite::Result<&rusqlite::Transaction<'c>> {
+        if self.tx.is_none() {
+            self.tx = Some(self.conn.unchecked_transaction()?);
+            self.opened = Instant::now();
+        }
+        Ok(self.tx.as_ref().expect("just opened"))
+    }
+
+    /// Time to commit: enough events, or the write lock held long enough that another
+    /// writer (`tokmon record` in a hook) should get its turn well within its busy timeout.
+    fn due(&self) -> bool {
+        self.tx.is_some()
+            && (self.uncommitted >= COMMIT_EVENTS || self.opened.elapsed() >= COMMIT_AFTER)
+    }
+
+    fn commit(&mut self) -> rusqlite::Result<()> {
+        self.uncommitted = 0;
+        match self.tx.take() {
+            Some(t) => t.commit(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Where a file's reading starts.
+#[derive(Debug, Clone)]
+struct Start {
+    offset: u64,
+    line_no: u64,
+    state: Option<String>,
+}
+
+#[derive(Debug)]
+struct Plan {
+    path: PathBuf,
+    info: FileInfo,
+    format: Format,
+    size: u64,
+    mtime_ns: i64,
+    start: Start,
+    rewritten: bool,
+    /// Size and modification time are those of the last read: nothing to do.
+    unchanged: bool,
+}
+
+/// The stored read state of one file.
+#[derive(Debug, Clone)]
+struct Stored {
+    format: String,
+    size: u64,
+    mtime_ns: i64,
+    offset: u64,
+    line_no: u64,
+    head_len: u64,
+    head_hash: String,
+    tail_len: u64,
+    tail_hash: String,
+    state: Option<String>,
+}
+
+fn load_state(conn: &Connection, key: &str) -> anyhow::Result<Option<Stored>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT format, size, mtime_ns, \"offset\", line_no, head_len, head_hash, tail_len,
+                    tail_hash, state
+             FROM import_files WHERE path = ?1",
+        )?
+        .query_row([key], |r| {
+            Ok(Stored {
+                format: r.get(0)?,
+                size: r.get::<_, i64>(1)? as u64,
+                mtime_ns: r.get(2)?,
+                offset: r.get::<_, i64>(3)? as u64,
+                line_no: r.get::<_, i64>(4)? as u64,
+                head_len: r.get::<_, i64>(5)? as u64,
+                head_hash: r.get(6)?,
+                tail_len: r.get::<_, i64>(7)? as u64,
+                tail_hash: r.get(8)?,
+                state: r.get(9)?,
+            })
+        })
+        .optional()?)
+}
+
+fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos().min(i64::MAX as u128) as i64)
+        .unwrap_or(0)
+}
+
+/// SHA-256 of `len` bytes of `file` from `from` (fewer if the file is shorter).
+fn hash_range(file: &mut File, from: u64, len: u64) -> std::io::Result<String> {
+    file.seek(SeekFrom::Start(from))?;
+    let mut buf = Vec::with_capacity(len as usize);
+    file.by_ref().take(len).read_to_end(&mut buf)?;
+    Ok(short_hash(&[&buf]))
+}
+
+fn fingerprints_match(path: &Path, s: &Stored) -> std::io::Result<bool> {
+    let mut f = File::open(path)?;
+    Ok(hash_range(&mut f, 0, s.head_len)? == s.head_hash
+        && hash_range(&mut f, s.offset - s.tail_len, s.tail_len)? == s.tail_hash)
+}
+
+fn plan_file(conn: &Connection, c: &Candidate, opts: &Options) -> anyhow::Result<Option<Plan>> {
+    let meta = std::fs::metadata(&c.path)?;
+    let key = std::fs::canonicalize(&c.path)?
+        .to_string_lossy()
+        .into_owned();
+    let size = meta.len();
+    let mtime = mtime_ns(&meta);
+    let stored = load_state(conn, &key)?;
+    let info = FileInfo::new(key, &c.path);
+    let fresh = Start {
+        offset: 0,
+        line_no: 0,
+        state: None,
+    };
+    let mut rewritten = false;
+    if let Some(s) = stored {
+        let format = opts.format.or_else(|| Format::from_label(&s.format));
+        if let Some(format) = format.filter(|f| f.label() == s.format) {
+            let plan = |start: Start, unchanged: bool| Plan {
+                path: c.path.clone(),
+                info: info.clone(),
+                format,
+                size,
+                mtime_ns: mtime,
+                start,
+                rewritten: false,
+                unchanged,
+            };
+            if size == s.size && mtime == s.mtime_ns {
+                return Ok(Some(plan(
+                    Start {
+                        offset: s.offset,
+                        line_no: s.line_no,
+                        state: None,
+                    },
+                    true,
+                )));
+            }
+            if size >= s.offset && fingerprints_match(&c.path, &s)? {
+                let start = Start {
+                    offset: s.offset,
+                    line_no: s.line_no,
+                    state: s.state.clone(),
+                };
+                return Ok(Some(plan(start, false)));
+            }
+        }
+        // Rewritten (or now forced to another format): read again from the start. Events
+        // already stored keep their unique keys, so lines that did not change add nothing.
+        rewritten = true;
+    }
+    let format = match opts.format {
+        Some(f) => f,
+        None => match detect_format(&c.path, c.explicit)? {
+            Some(f) => f,
+            None => return Ok(None),
+        },
+    };
+    Ok(Some(Plan {
+        path: c.path.clone(),
+        info,
+        format,
+        size,
+        mtime_ns: mtime,
+        start: fresh,
+        rewritten,
+        unchanged: false,
+    }))
+}
+
+/// Write a file's read state (inside the caller's transaction).
+fn save_state(
+    conn: &Connection,
+    plan: &Plan,
+    offset: u64,
+    line_no: u64,
+    state: Option<String>,
+    finished: bool,
+) -> anyhow::Result<()> {
+    let mut f = File::open(&plan.path)?;
+    let head_len = offset.min(FINGERPRINT_LEN);
+    let tail_len = offset.min(FINGERPRINT_LEN);
+    let head_hash = hash_range(&mut f, 0, head_len)?;
+    let tail_hash = hash_range(&mut f, offset - tail_len, tail_len)?;
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    conn.prepare_cached(
+        "INSERT INTO import_files (path, format, size, mtime_ns, \"offset\", line_no, head_len,
+             head_hash, tail_len, tail_hash, state, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         ON CONFLICT (path) DO UPDATE SET format = excluded.format, size = excluded.size,
+             mtime_ns = excluded.mtime_ns, \"offset\" = excluded.\"offset\",
+             line_no = excluded.line_no, head_len = excluded.head_len,
+             head_hash = excluded.head_hash, tail_len = excluded.tail_len,
+             tail_hash = excluded.tail_hash, state = excluded.state,
+             updated_at = excluded.updated_at",
+    )?
+    .execute(params![
+        plan.info.key,
+        plan.format.label(),
+        // Halfway through a file, the size recorded is that of what was read, so the next
+        // import does not take the file for unchanged and reads the rest.
+        if finished { plan.size } else { offset } as i64,
+        plan.mtime_ns,
+        offset as i64,
+        line_no as i64,
+        head_len as i64,
+        head_hash,
+        tail_len as i64,
+        tail_hash,
+        state,
+        now_ms
+    ])?;
+    Ok(())
+}
+
+fn trim_eol(mut line: &[u8]) -> &[u8] {
+    if let Some(l) = line.strip_suffix(b"\n") {
+        line = l;
+    }
+    if let Some(l) = line.strip_suffix(b"\r") {
+        line = l;
+    }
+    line
+}
+
+fn odd_quotes(bytes: &[u8]) -> bool {
+    bytes.iter().filter(|b| **b == b'"').count() % 2 == 1
+}
+
+/// Read one file from its planned start (on the reader thread) and send its events in
+/// batches. Strict: the file's events are held until its end and sent only when it had no bad
+/// line (the rest of a file with a bad line is still read, to report every bad line); nothing
+/// is sent for a rejected file, so its offset does not move. (No savepoints to undo a file:
+/// SQLite copies every page they touch to a sub-journal, which doubles the cost of an import.)
+fn read_file(
+    index: usize,
+    plan: &Plan,
+    opts: &Options,
+    send: &mpsc::SyncSender<Msg>,
+    part: &mut ImportSummary,
+) -> anyhow::Result<()> {
+    let mut file = File::open(&plan.path)?;
+    file.seek(SeekFrom::Start(plan.start.offset))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut parser = make_parser(
+        plan.format,
+        plan.info.clone(),
+        plan.start.state.as_deref(),
+        opts.naive_zone,
+    );
+    let mut offset = plan.start.offset;
+    let mut line_no = plan.start.line_no;
+    // Strict mode holds the whole file's events here.
+    let mut batch: Vec<NewEvent> = Vec::with_capacity(BATCH_EVENTS);
+    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut bad_in_file = false;
+    let (mut sent_offset, mut sent_line) = (offset, line_no);
+    part.files_read += 1;
+    if plan.rewritten {
+        part.files_rewritten += 1;
+    }
+    let gone = || anyhow::anyhow!("the writer stopped");
+    'lines: loop {
+        buf.clear();
+        let n = reader.read_until(b'\n', &mut buf)?;
+        if n == 0 || !buf.ends_with(b"\n") {
+            // End of file, or a half-written last line: left for the next read.
+            break;
+        }
+        let rec_offset = offset;
+        let rec_line = line_no + 1;
+        let mut len = n as u64;
+        let mut lines = 1u64;
+        // A CSV record may span lines inside quotes.
+        if plan.format == Format::Csv {
+            while odd_quotes(&buf) {
+                let m = reader.read_until(b'\n', &mut buf)?;
+                if m == 0 || !buf.ends_with(b"\n") {
+                    break 'lines;
+                }
+                len += m as u64;
+                lines += 1;
+            }
+        }
+        offset += len;
+        line_no += lines;
+        part.lines += lines;
+        part.bytes += len;
+        let mut line = trim_eol(&buf);
+        if rec_offset == 0 {
+            line = line.strip_prefix("\u{feff}".as_bytes()).unwrap_or(line);
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match parser.parse(line, rec_line, rec_offset) {
+            Ok(Some(ev)) => {
+                if !bad_in_file {
+                    batch.push(ev);
+                }
+            }
+            Ok(None) => {}
+            Err(reason) => {
+                part.add_bad(&plan.path, rec_line, reason);
+                if opts.strict {
+                    bad_in_file = true;
+                    batch.clear();
+                }
+            }
+        }
+        if !opts.strict && batch.len() >= BATCH_EVENTS {
+            let events = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_EVENTS));
+            let msg = Msg::Events {
+                file: index,
+                events,
+                offset,
+                line_no,
+                state: parser.state(),
+                bytes: offset - sent_offset,
+                lines: line_no - sent_line,
+                end: false,
+            };
+            send.send(msg).map_err(|_| gone())?;
+            sent_offset = offset;
+            sent_line = line_no;
+        }
+    }
+    if bad_in_file {
+        part.rejected_files.push(plan.path.clone());
+        send.send(Msg::Failed).map_err(|_| gone())?;
+        return Ok(());
+    }
+    let msg = Msg::Events {
+        file: index,
+        events: batch,
+        offset,
+        line_no,
+        state: parser.state(),
+        bytes: offset - sent_offset,
+        lines: line_no - sent_line,
+        end: true,
+    };
+    send.send(msg).map_err(|_| gone())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn project_dir_from_path() {
+        assert_eq!(
+            claude_project_dir(Path::new("/h/.claude/projects/-home-me-app/abc.jsonl")).as_deref(),
+            Some("-home-me-app")
+        );
+        assert_eq!(
+            claude_project_dir(Path::new("/h/.claude/projects/p/abc/subagents/x.jsonl")).as_deref(),
+            Some("p")
+        );
+        assert_eq!(claude_project_dir(Path::new("/h/projects/abc.jsonl")), None);
+        assert_eq!(claude_project_dir(Path::new("/h/x/abc.jsonl")), None);
+    }
+
+    #[test]
+    fn sniffing() {
+        let codex =
+            br#"{"timestamp":"2025-09-01T00:00:00Z","type":"session_meta","payload":{"id":"s"}}"#;
+        assert_eq!(sniff(codex), Some(Format::Codex));
+        let cc = br#"{"type":"assistant","message":{"usage":{"input_tokens":1}}}"#;
+        assert_eq!(sniff(cc), Some(Format::ClaudeCode));
+        let generic =
+            b"not json\n{\"ts\":\"2025-01-01T00:00:00Z\",\"model\":\"m\",\"input_tokens\":3}\n";
+        assert_eq!(sniff(generic), Some(Format::Jsonl));
+        assert_eq!(sniff(b"{\"display\":\"hello\",\"timestamp\":1}\n"), None);
+    }
+
+    #[test]
+    fn content_goes_before_path_shape() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("projects/bot/logs/usage.jsonl");
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, "{\"ts\":1,\"model\":\"m\",\"input_tokens\":1}\n").unwrap();
+        assert_eq!(detect_format(&p, false).unwrap(), Some(Format::Jsonl));
+        std::fs::write(&p, "").unwrap();
+        assert_eq!(detect_format(&p, false).unwrap(), Some(Format::ClaudeCode));
+        let other = dir.path().join("notes.jsonl");
+        std::fs::write(&other, "{\"a\":1}\n").unwrap();
+        assert_eq!(detect_format(&other, false).unwrap(), None);
+        assert_eq!(detect_format(&other, true).unwrap(), Some(Format::Jsonl));
+    }
+
+    #[test]
+    fn hashes_are_stable() {
+        assert_eq!(short_hash(&[b"a", b"bc"]).len(), 32);
+        assert_ne!(short_hash(&[b"a", b"bc"]), short_hash(&[b"ab", b"c"]));
+    }
+}

@@ -61,6 +61,15 @@ pub fn run(ctx: &Ctx, args: &MonitorArgs) -> anyhow::Result<u8> {
         None => (ctx.db.clone(), ctx.state.clone()),
     };
     tracing::info!(db = %db.display(), state = %state.display(), "monitor starting");
+    // `--follow PATH`: import agent logs into the monitored database while it is shown.
+    let _follow = if args.follow.is_empty() {
+        None
+    } else {
+        Some(crate::import::follow::Background::start(
+            args.follow.clone(),
+            db.clone(),
+        )?)
+    };
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -6,6 +6,7 @@ mod tui_common;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use tokmon::budget::{BudgetStatus, Level};
 use tokmon::store::native::{insert_events, open_rw};
 use tokmon::tui::app::{Action, Effect, Focus, Msg, Overlay, SortCol, SourceState};
 use tokmon::tui::live::{Cmd, Tail, TailConfig};
@@ -305,6 +306,7 @@ fn event_loop_draws_and_quits_on_q() {
     let dir = tempfile::tempdir().unwrap();
     let db = fixture_db(dir.path());
     let (mut app, _) = app_on(&db);
+    app.bells = 2;
     let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();
     let events = futures::stream::iter(vec![
         Ok(Event::Key(key('j'))),
@@ -327,7 +329,12 @@ fn event_loop_draws_and_quits_on_q() {
     ))
     .unwrap();
     assert!(app.should_quit);
-    assert!(matches!(effects.as_slice(), [Effect::Load(r)] if r.range == RangeKind::Day));
+    // The quota reading of `app_on` goes to the tail first, then the range key's load.
+    assert!(
+        matches!(effects.as_slice(), [Effect::Quota(Some(_)), Effect::Load(r)] if r.range == RangeKind::Day),
+        "{effects:?}"
+    );
+    assert_eq!(app.bells, 0, "the loop takes the bells with the frame");
     assert!(term.backend().to_string().contains("tokmon"));
 }
 
@@ -363,6 +370,9 @@ fn tail_follows_inserts_replacement_and_removal() {
             schema: None,
             config: Default::default(),
             foreign_zone: tokmon::timefmt::Zone::UTC,
+            zone: tokmon::timefmt::Zone::UTC,
+            cost_mode: tokmon::cli::CostMode::Auto,
+            history_db: None,
         },
         cmd_rx,
         tx,
@@ -418,6 +428,209 @@ fn tail_follows_inserts_replacement_and_removal() {
     wait_for(&mut rx, "missing again", |m| {
         matches!(m, Msg::Source(SourceState::Missing)).then_some(())
     });
+    drop(cmd_tx);
+    tail.join().unwrap();
+}
+
+/// The statuses of the three test budgets at NOW, and the same as they stood earlier, all
+/// below their thresholds.
+fn budgets_now_and_before(db: &std::path::Path) -> (Vec<BudgetStatus>, Vec<BudgetStatus>) {
+    let now = statuses(db, &budgets());
+    let before = now
+        .iter()
+        .cloned()
+        .map(|mut s| {
+            s.level = Level::Ok;
+            s.percentage = 50.0;
+            s
+        })
+        .collect();
+    (now, before)
+}
+
+#[test]
+fn levels_crossed_before_the_start_do_not_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let (mut app, _) = app_on(&db);
+    app.bell = true;
+    let (now, _) = budgets_now_and_before(&db);
+    assert!(now.iter().any(|s| s.level == Level::Exceeded));
+    app.on_msg(Msg::Budgets(now.clone()));
+    app.on_msg(Msg::Budgets(now));
+    assert!(app.alerts.is_empty(), "{:?}", app.alerts);
+    assert_eq!(app.bells, 0);
+}
+
+#[test]
+fn a_crossing_alerts_once_per_window_and_rings_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let (mut app, clock) = app_on(&db);
+    app.bell = true;
+    let (now, before) = budgets_now_and_before(&db);
+    app.on_msg(Msg::Budgets(before));
+    app.on_msg(Msg::Budgets(now.clone()));
+    let names: Vec<&str> = app.alerts.iter().map(|a| a.budget.as_str()).collect();
+    assert_eq!(names, ["monthly-usd", "claude-daily"], "worst first");
+    assert_eq!(app.alerts[0].level, Level::Exceeded);
+    assert_eq!(app.bells, 2, "one bell per new alert");
+    assert!(screen(&app, 80, 24).contains("▲ EXCEEDED monthly-usd at 101.3%"));
+
+    // The same crossing again (a redraw, a new evaluation): nothing new.
+    app.on_msg(Msg::Budgets(now.clone()));
+    assert_eq!(app.alerts.len(), 2);
+    assert_eq!(app.bells, 2);
+
+    // Acknowledged: gone, and the next evaluation does not bring it back.
+    press(&mut app, key('a'));
+    assert!(app.alerts.is_empty());
+    app.on_msg(Msg::Budgets(now.clone()));
+    assert!(app.alerts.is_empty());
+    assert!(!screen(&app, 80, 24).contains('▲'));
+
+    // A new month: the monthly budget is over again in its new window, and says so.
+    let next: Vec<BudgetStatus> = now
+        .into_iter()
+        .map(|mut s| {
+            if s.name == "monthly-usd" {
+                s.window_start = s.resets_at;
+            }
+            s
+        })
+        .collect();
+    app.on_msg(Msg::Budgets(next));
+    assert_eq!(app.alerts.len(), 1);
+    assert_eq!(app.alerts[0].budget, "monthly-usd");
+    assert_eq!(app.bells, 3);
+
+    // Unacknowledged, the line goes after a few minutes.
+    clock.set(NOW + tokmon::tui::app::ALERT_MS);
+    assert!(app.on_tick().0);
+    assert!(app.alerts.is_empty());
+}
+
+#[test]
+fn without_bell_nothing_rings() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let (mut app, _) = app_on(&db);
+    let (now, before) = budgets_now_and_before(&db);
+    app.on_msg(Msg::Budgets(before));
+    app.on_msg(Msg::Budgets(now));
+    assert_eq!(app.alerts.len(), 2);
+    assert_eq!(app.bells, 0);
+}
+
+#[test]
+fn b_scrolls_the_budget_panel_and_wraps() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let (mut app, _) = app_with_budgets(&db);
+    assert_eq!(app.budgets.len(), 4);
+    app.viewport = ratatui::layout::Rect::new(0, 0, 80, 24);
+    let first_line = |app: &tokmon::tui::app::App| {
+        screen(app, 80, 24)
+            .lines()
+            .nth(6)
+            .unwrap()
+            .trim_matches('"')
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(first_line(&app), "monthly-usd");
+    press(&mut app, key('b'));
+    assert_eq!(app.budget_scroll, 1);
+    assert_eq!(first_line(&app), "claude-daily");
+    assert!(screen(&app, 80, 24).contains("2–4 of 4"));
+    press(&mut app, key('b'));
+    assert_eq!(app.budget_scroll, 0, "back to the most urgent");
+
+    // Compact: one line, so every budget comes in turn.
+    app.viewport = ratatui::layout::Rect::new(0, 0, 40, 12);
+    for i in 1..4 {
+        press(&mut app, key('b'));
+        assert_eq!(app.budget_scroll, i);
+    }
+    assert!(screen(&app, 40, 12).contains("4 of 4"));
+    press(&mut app, key('b'));
+    assert_eq!(app.budget_scroll, 0);
+
+    // Wide: all four fit, nothing to scroll.
+    app.viewport = ratatui::layout::Rect::new(0, 0, 200, 50);
+    press(&mut app, key('b'));
+    assert_eq!(app.budget_scroll, 0);
+}
+
+#[test]
+fn quota_changes_go_to_the_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let (mut app, _) = app_on(&db);
+    match app.take_effects().as_slice() {
+        [Effect::Quota(Some(q))] => assert_eq!((q.used, q.total), (620_000, 1_000_000)),
+        other => panic!("{other:?}"),
+    }
+    let same = Quota {
+        used: 620_000,
+        total: 1_000_000,
+        last_sync_ms: Some(NOW),
+    };
+    app.on_msg(Msg::Quota(QuotaMsg::State(same)));
+    assert!(app.take_effects().is_empty(), "only the counter matters");
+    app.on_msg(Msg::Quota(QuotaMsg::Missing));
+    assert!(matches!(
+        app.take_effects().as_slice(),
+        [Effect::Quota(None)]
+    ));
+}
+
+#[test]
+fn tail_evaluates_budgets_and_the_quota() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (cmd_tx, cmd_rx) = std::sync::mpsc::channel();
+    let tail = Tail::new(
+        TailConfig {
+            db: db.clone(),
+            schema: None,
+            config: tokmon::config::Config::parse(BUDGETS_TOML).unwrap(),
+            foreign_zone: tokmon::timefmt::Zone::UTC,
+            zone: tokmon::timefmt::Zone::UTC,
+            cost_mode: tokmon::cli::CostMode::Auto,
+            history_db: None,
+        },
+        cmd_rx,
+        tx,
+    )
+    .spawn();
+    cmd_tx
+        .send(Cmd::Load(tokmon::tui::model::LoadRequest {
+            generation: 1,
+            range: RangeKind::Day,
+            now_ms: NOW,
+        }))
+        .unwrap();
+    let names = |v: Vec<BudgetStatus>| {
+        let mut n: Vec<String> = v.into_iter().map(|s| s.name).collect();
+        n.sort();
+        n
+    };
+    let first = wait_for(&mut rx, "budgets", |m| match m {
+        Msg::Budgets(b) => Some(b),
+        _ => None,
+    });
+    assert_eq!(names(first), ["bots-5h", "claude-daily", "monthly-usd"]);
+    cmd_tx.send(Cmd::Quota(Some(quota_input()))).unwrap();
+    let with_quota = wait_for(&mut rx, "budgets with the quota", |m| match m {
+        Msg::Budgets(b) => Some(b),
+        _ => None,
+    });
+    let quota = with_quota.iter().find(|s| s.is_quota).expect("quota");
+    assert_eq!(quota.used_tokens, 620_000);
     drop(cmd_tx);
     tail.join().unwrap();
 }

@@ -57,3 +57,38 @@ fn selected_row_is_reverse_video() {
         .collect();
     assert_eq!(reversed.len(), 1, "one selected row: {reversed:?}");
 }
+
+#[test]
+fn budget_panel_at_three_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let (app, _) = app_with_budgets(&db);
+    insta::assert_snapshot!("budgets_80x24", screen(&app, 80, 24));
+    insta::assert_snapshot!("budgets_40x12", screen(&app, 40, 12));
+    insta::assert_snapshot!("budgets_200x50", screen(&app, 200, 50));
+}
+
+#[test]
+fn alert_line_after_a_crossing() {
+    use tokmon::budget::Level;
+    use tokmon::tui::app::Msg;
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let (mut app, _) = app_on(&db);
+    let now = statuses(&db, &budgets());
+    // At start the critical budget was still fine; the next evaluation crosses.
+    let before: Vec<_> = now
+        .iter()
+        .cloned()
+        .map(|mut s| {
+            s.level = Level::Ok;
+            s.percentage = 50.0;
+            s
+        })
+        .collect();
+    app.on_msg(Msg::Budgets(before));
+    app.on_msg(Msg::Budgets(now));
+    assert_eq!(app.alerts.len(), 2, "{:?}", app.alerts);
+    insta::assert_snapshot!("alert_80x24", screen(&app, 80, 24));
+    insta::assert_snapshot!("alert_40x12", screen(&app, 40, 12));
+}

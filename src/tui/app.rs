@@ -2,6 +2,7 @@
 //! action), `on_msg` (news from the background threads) and `on_tick` (time passing).
 //! Drawing reads it and never changes it.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -12,6 +13,7 @@ use super::keys;
 use super::model::{Aggregates, LoadRequest, RangeKind, Snapshot, Tally};
 use super::quota::{Preview, QuotaMsg, QuotaView};
 use super::theme::{Theme, Themes};
+use crate::budget::{Alert, AlertTracker, BudgetStatus, QuotaInput};
 use crate::cli::CostMode;
 use crate::store::EventRow;
 use crate::timefmt::Zone;
@@ -64,6 +66,10 @@ pub enum Action {
     OpenSync,
     Reload,
     CycleTheme,
+    /// Scroll the budget panel by one budget (wrapping to the top).
+    ScrollBudgets,
+    /// Dismiss the alert line.
+    Acknowledge,
     ToggleHelp,
     Cancel,
     Quit,
@@ -84,6 +90,9 @@ pub enum Effect {
     Reload(LoadRequest),
     /// Sync the quota counter to this typed value.
     Sync(String),
+    /// Tell the tail the quota counter changed (`None`: no state file), so the budgets
+    /// are evaluated again with it.
+    Quota(Option<QuotaInput>),
 }
 
 /// The two tables.
@@ -198,6 +207,8 @@ pub enum Msg {
     /// The database was replaced, rewritten or shrank: the numbers are being read again.
     Reset(String),
     Quota(QuotaMsg),
+    /// A fresh evaluation of the budgets and the quota, most urgent first.
+    Budgets(Vec<BudgetStatus>),
     /// The sync finished: a message for the status line, or why it failed.
     SyncDone(Result<String, String>),
     Quit,
@@ -212,19 +223,11 @@ pub struct RowView {
     pub share: f64,
 }
 
-fn level_rank(l: crate::cli::Level) -> u8 {
-    use crate::cli::Level;
-    match l {
-        Level::Ok => 0,
-        Level::Warning => 1,
-        Level::Critical => 2,
-        Level::Exceeded => 3,
-    }
-}
-
 /// How long a status message stays.
 const STATUS_MS: i64 = 8_000;
 const PAGE: usize = 10;
+/// How long an alert line stays when nobody acknowledges it.
+pub const ALERT_MS: i64 = 5 * 60_000;
 
 /// The whole model.
 pub struct App {
@@ -246,10 +249,27 @@ pub struct App {
     pub zone: Zone,
     pub cost_mode: CostMode,
     pub should_quit: bool,
-    /// Ring the bell when the quota crosses a threshold (`--bell`).
+    /// Ring the bell when a budget crosses a threshold (`--bell`).
     pub bell: bool,
-    /// A threshold was crossed since the last frame.
-    pub ring: bool,
+    /// Bells not rung yet: one per new alert while `bell` is on. The loop rings and clears.
+    pub bells: u32,
+    /// The latest evaluation of the budgets and the quota, most urgent first.
+    pub budgets: Vec<BudgetStatus>,
+    /// First budget shown in the panel.
+    pub budget_scroll: usize,
+    /// The terminal's size at the last frame (how many budget lines fit depends on it).
+    pub viewport: ratatui::layout::Rect,
+    /// Alerts not yet acknowledged, most urgent first, and when they go away (unix ms).
+    pub alerts: Vec<Alert>,
+    pub alerts_until: i64,
+    tracker: AlertTracker,
+    /// Budgets seen in an evaluation before: a budget seen for the first time is only
+    /// noted, so what was already crossed when the monitor started does not alert.
+    known_budgets: HashSet<String>,
+    /// The quota counter last passed to the tail.
+    sent_quota: Option<Option<QuotaInput>>,
+    /// Effects that came out of `on_msg`, for the loop to carry out.
+    outbox: Vec<Effect>,
     /// A quiet re-read of a sliding range is under way.
     refreshing: bool,
     generation: u64,
@@ -294,7 +314,16 @@ impl App {
             cost_mode,
             should_quit: false,
             bell: false,
-            ring: false,
+            bells: 0,
+            budgets: Vec::new(),
+            budget_scroll: 0,
+            viewport: ratatui::layout::Rect::default(),
+            alerts: Vec::new(),
+            alerts_until: 0,
+            tracker: AlertTracker::new(),
+            known_budgets: HashSet::new(),
+            sent_quota: None,
+            outbox: Vec::new(),
             refreshing: false,
             generation: 0,
             last_minute: now.div_euclid(60_000),
@@ -316,6 +345,59 @@ impl App {
             generation: self.generation,
             range: self.range,
             now_ms: self.now_ms(),
+        }
+    }
+
+    /// Effects produced by messages since the last call.
+    pub fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    /// The quota as a budget, from its last evaluation.
+    pub fn quota_status(&self) -> Option<&BudgetStatus> {
+        self.budgets.iter().find(|b| b.is_quota)
+    }
+
+    /// Whether the config has budgets of its own (the panel then lists them all).
+    pub fn has_config_budgets(&self) -> bool {
+        self.budgets.iter().any(|b| !b.is_quota)
+    }
+
+    /// A new evaluation: keep it, and turn fresh threshold crossings into alerts.
+    fn take_budgets(&mut self, statuses: Vec<BudgetStatus>) {
+        let fresh: Vec<BudgetStatus> = statuses
+            .iter()
+            .filter(|s| !self.known_budgets.contains(&s.name))
+            .cloned()
+            .collect();
+        self.tracker.prime(&fresh);
+        self.known_budgets.extend(fresh.into_iter().map(|s| s.name));
+        let alerts = self.tracker.crossings(&statuses);
+        if !alerts.is_empty() {
+            if self.bell {
+                self.bells += alerts.len() as u32;
+            }
+            // A budget's newer alert replaces its older one; the worst comes first.
+            self.alerts
+                .retain(|old| !alerts.iter().any(|a| a.budget == old.budget));
+            self.alerts.extend(alerts);
+            self.alerts.sort_by_key(|a| std::cmp::Reverse(a.level));
+            self.alerts_until = self.now_ms() + ALERT_MS;
+        }
+        self.budgets = statuses;
+        self.budget_scroll = self.budget_scroll.min(self.budgets.len().saturating_sub(1));
+    }
+
+    /// Pass the quota counter to the tail when it changed.
+    fn forward_quota(&mut self) {
+        let q = self.quota.quota.map(|q| QuotaInput {
+            used: q.used,
+            total: q.total,
+            ..Default::default()
+        });
+        if self.sent_quota.as_ref() != Some(&q) {
+            self.sent_quota = Some(q.clone());
+            self.outbox.push(Effect::Quota(q));
         }
     }
 
@@ -450,6 +532,18 @@ impl App {
                 let name = self.theme().name.clone();
                 self.set_status(format!("theme: {name}"));
             }
+            Action::ScrollBudgets => {
+                // Down by one until the last budget shows, then back to the most urgent.
+                let n = self.budgets.len();
+                let rows = super::ui::layout::panel_rows(self.viewport, n);
+                let last_first = n.saturating_sub(rows);
+                self.budget_scroll = if self.budget_scroll >= last_first {
+                    0
+                } else {
+                    self.budget_scroll + 1
+                };
+            }
+            Action::Acknowledge => self.alerts.clear(),
             Action::ToggleHelp => {
                 self.overlay = match self.overlay {
                     Overlay::Help => Overlay::None,
@@ -556,14 +650,11 @@ impl App {
                 self.set_status(why);
             }
             Msg::Quota(q) => {
-                let before = self.quota.quota.map(|q| level_rank(q.level()));
                 self.quota.apply(q);
-                let after = self.quota.quota.map(|q| level_rank(q.level()));
-                if let (Some(b), Some(a)) = (before, after) {
-                    self.ring |= self.bell && a > b;
-                }
+                self.forward_quota();
                 self.refresh_preview();
             }
+            Msg::Budgets(statuses) => self.take_budgets(statuses),
             Msg::SyncDone(Ok(text)) => {
                 if matches!(self.overlay, Overlay::Sync(_)) {
                     self.overlay = Overlay::None;
@@ -599,6 +690,10 @@ impl App {
         let mut changed = false;
         if self.status.as_ref().is_some_and(|(_, until)| now >= *until) {
             self.status = None;
+            changed = true;
+        }
+        if !self.alerts.is_empty() && now >= self.alerts_until {
+            self.alerts.clear();
             changed = true;
         }
         let minute = now.div_euclid(60_000);

@@ -169,6 +169,18 @@ pub static MAIN_KEYS: &[Binding] = &[
         Some("sort"),
     ),
     bind(
+        &[Char('b')],
+        Action::ScrollBudgets,
+        "scroll the budget panel when it holds more budgets than lines",
+        None,
+    ),
+    bind(
+        &[Char('a')],
+        Action::Acknowledge,
+        "dismiss the budget alert line",
+        None,
+    ),
+    bind(
         &[Char('s')],
         Action::OpenSync,
         "sync the quota counter (type or paste a value)",

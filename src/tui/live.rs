@@ -2,7 +2,8 @@
 //! other processes with `PRAGMA data_version` (one cheap pragma every poll), reads only the
 //! rows after the last one it has seen, and answers range requests with a consistent
 //! snapshot. A database that is missing, replaced or shrunk is reported and read again.
-//! SQLite is never called from the async side.
+//! It also evaluates the budgets (see [`Tail::evaluate_if_due`]), since that reads the
+//! database too. SQLite is never called from the async side.
 
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -12,6 +13,8 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::app::{Msg, SourceState};
 use super::model::{LoadRequest, RATE_WINDOW_MS, RangeKind, Snapshot, adaptive_bucket_ms};
+use crate::budget::{self, Budget, QuotaInput};
+use crate::cli::CostMode;
 use crate::config::Config;
 use crate::store::{AggQuery, Dimension, Source};
 use crate::timefmt::Zone;
@@ -22,6 +25,10 @@ pub const POLL: Duration = Duration::from_millis(100);
 const RETRY: Duration = Duration::from_millis(500);
 /// Rows read per batch.
 const BATCH: usize = 10_000;
+/// New rows lead to a budget evaluation at most this often.
+pub const BUDGET_DEBOUNCE: Duration = Duration::from_secs(2);
+/// Budgets are evaluated at least this often, so windows slide and reset on screen.
+pub const BUDGET_REFRESH: Duration = Duration::from_secs(60);
 
 /// Commands from the loop.
 #[derive(Debug, Clone)]
@@ -29,6 +36,8 @@ pub enum Cmd {
     Load(LoadRequest),
     /// Reopen the database (format detection included) and load.
     Reload(LoadRequest),
+    /// The quota counter changed (`None`: no state file). Its sync history is read here.
+    Quota(Option<QuotaInput>),
 }
 
 /// What the tail needs to open the database.
@@ -38,6 +47,12 @@ pub struct TailConfig {
     pub schema: Option<String>,
     pub config: Config,
     pub foreign_zone: Zone,
+    /// Zone that cuts calendar budget windows.
+    pub zone: Zone,
+    pub cost_mode: CostMode,
+    /// A native database that keeps the quota's sync history when the monitored source is
+    /// foreign (tokmon's default database); `None`: the quota then has no burn rate.
+    pub history_db: Option<PathBuf>,
 }
 
 /// The identity of the file, to notice a replacement.
@@ -124,11 +139,26 @@ pub struct Tail {
     need_load: bool,
     last_state: Option<SourceState>,
     next_retry: Instant,
+    /// The config's budgets (checked when the config was loaded).
+    budgets: Vec<Budget>,
+    /// The latest quota counter, without its syncs.
+    quota: Option<QuotaInput>,
+    /// When the next budget evaluation is due, if one is.
+    eval_due: Option<Instant>,
+    last_eval: Option<Instant>,
 }
 
 impl Tail {
     pub fn new(cfg: TailConfig, cmds: Receiver<Cmd>, out: UnboundedSender<Msg>) -> Tail {
+        let budgets = budget::from_config(&cfg.config).unwrap_or_else(|e| {
+            tracing::warn!("budgets: {e:#}");
+            Vec::new()
+        });
         Tail {
+            budgets,
+            quota: None,
+            eval_due: Some(Instant::now()),
+            last_eval: None,
             cfg,
             cmds,
             out,
@@ -155,6 +185,10 @@ impl Tail {
     fn report(&mut self, s: SourceState) {
         if self.last_state.as_ref() != Some(&s) {
             tracing::info!(?s, "source state");
+            if s == SourceState::Missing {
+                // Budgets show nothing used until the database appears.
+                self.eval_due = Some(Instant::now());
+            }
             self.last_state = Some(s.clone());
             self.send(Msg::Source(s));
         }
@@ -185,11 +219,97 @@ impl Tail {
                 self.next_retry = Instant::now() + RETRY;
                 self.report(SourceState::Error(format!("{e:#}")));
             }
+            self.evaluate_if_due();
+        }
+    }
+
+    /// Ask for a budget evaluation no later than `at`.
+    fn schedule(&mut self, at: Instant) {
+        self.eval_due = Some(self.eval_due.map_or(at, |d| d.min(at)));
+    }
+
+    /// Evaluate the budgets when it is due and there is something to evaluate them on: an
+    /// open database, or none at all (nothing used yet). A database that failed to open
+    /// waits, rather than showing zeros that would alert once it is back.
+    pub fn evaluate_if_due(&mut self) {
+        let now = Instant::now();
+        if self
+            .last_eval
+            .is_some_and(|t| now.duration_since(t) >= BUDGET_REFRESH)
+        {
+            self.schedule(now);
+        }
+        if self.eval_due.is_none_or(|d| d > now) {
+            return;
+        }
+        if self.budgets.is_empty() && self.quota.is_none() {
+            self.eval_due = None;
+            return;
+        }
+        let source = match &self.open {
+            // Wait for the snapshot, so the numbers agree with the tables.
+            Some(_) if self.need_load => return,
+            Some(o) => Some(&o.src),
+            None if self.last_state == Some(SourceState::Missing) => None,
+            None => return,
+        };
+        let quota = self.quota.clone().map(|mut q| {
+            q.syncs = self.quota_syncs(source);
+            q
+        });
+        let result = budget::evaluate_all(
+            &self.budgets,
+            source,
+            quota.as_ref(),
+            &self.cfg.zone,
+            self.cfg.cost_mode,
+            chrono::Utc::now(),
+        );
+        self.eval_due = None;
+        self.last_eval = Some(now);
+        match result {
+            Ok(statuses) => {
+                self.send(Msg::Budgets(statuses));
+            }
+            Err(e) => tracing::warn!("budgets: {e:#}"),
+        }
+    }
+
+    /// The quota's sync history: from the monitored database when it is native, else from
+    /// the history database when there is one. Problems only cost the burn rate.
+    fn quota_syncs(&self, source: Option<&Source>) -> Vec<budget::SyncPoint> {
+        let read = |src: &Source| {
+            budget::quota_syncs(src).unwrap_or_else(|e| {
+                tracing::warn!("quota sync history: {e:#}");
+                Vec::new()
+            })
+        };
+        match source {
+            Some(s) if s.kind.is_native() => read(s),
+            _ => match &self.cfg.history_db {
+                Some(p) if p.exists() && *p != self.cfg.db => {
+                    match Source::open(p, None, &self.cfg.config, self.cfg.foreign_zone) {
+                        Ok(s) => read(&s),
+                        Err(e) => {
+                            tracing::warn!("quota sync history: {e:#}");
+                            Vec::new()
+                        }
+                    }
+                }
+                _ => Vec::new(),
+            },
         }
     }
 
     fn command(&mut self, cmd: Cmd) {
         match cmd {
+            Cmd::Quota(q) => {
+                if self.quota != q {
+                    self.quota = q;
+                    self.schedule(Instant::now());
+                }
+                return;
+            }
             Cmd::Load(r) => self.request = Some(r),
             Cmd::Reload(r) => {
                 self.request = Some(r);
@@ -257,6 +377,7 @@ impl Tail {
                 open.version = open.src.data_version()?;
                 self.need_load = false;
                 self.send(Msg::Snapshot(Box::new(snap)));
+                self.schedule(Instant::now());
             }
             return Ok(());
         }
@@ -280,18 +401,29 @@ impl Tail {
             ));
             return Ok(());
         }
+        let mut got_rows = false;
         loop {
             let rows = open.src.events_after(open.last_id, BATCH)?;
             let n = rows.len();
             if let Some(last) = rows.last() {
                 open.last_id = last.id;
+                got_rows = true;
                 if self.out.send(Msg::Rows(rows)).is_err() {
                     return Ok(());
                 }
             }
             if n < BATCH {
-                return Ok(());
+                break;
             }
         }
+        if got_rows {
+            // New usage: evaluate again, but not more often than the debounce allows.
+            let now = Instant::now();
+            let at = self
+                .last_eval
+                .map_or(now, |t| (t + BUDGET_DEBOUNCE).max(now));
+            self.schedule(at);
+        }
+        Ok(())
     }
 }

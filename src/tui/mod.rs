@@ -86,6 +86,10 @@ pub fn run(ctx: &Ctx, args: &MonitorArgs) -> anyhow::Result<u8> {
             schema: if args.demo { None } else { ctx.schema.clone() },
             config: ctx.config.clone(),
             foreign_zone: ctx.foreign_zone,
+            zone: ctx.zone,
+            cost_mode: ctx.cost_mode,
+            // A foreign source keeps no syncs: those made from here go to tokmon's own file.
+            history_db: (!args.demo).then(crate::paths::default_db),
         },
         cmd_rx,
         msg_tx.clone(),
@@ -101,6 +105,7 @@ pub fn run(ctx: &Ctx, args: &MonitorArgs) -> anyhow::Result<u8> {
         ctx.zone,
         ctx.cost_mode,
     );
+    app.bell = args.bell;
     let first = app.load_request();
     let _ = cmd_tx.send(Cmd::Load(first));
 
@@ -172,6 +177,9 @@ impl Ports {
             Effect::Reload(r) => {
                 let _ = self.cmd_tx.send(Cmd::Reload(r));
             }
+            Effect::Quota(q) => {
+                let _ = self.cmd_tx.send(Cmd::Quota(q));
+            }
             Effect::Sync(value) => {
                 let (target, tx) = (self.target.clone(), self.msg_tx.clone());
                 self.rt.spawn_blocking(move || {
@@ -235,12 +243,19 @@ where
     let mut events_open = true;
     loop {
         let wait = last_draw.map_or(Duration::ZERO, |t| FRAME.saturating_sub(t.elapsed()));
+        for e in app.take_effects() {
+            fx(e);
+        }
         if dirty && wait.is_zero() {
+            let s = terminal.size()?;
+            app.viewport = ratatui::layout::Rect::new(0, 0, s.width, s.height);
             draw(terminal, app, real_terminal)?;
-            if std::mem::take(&mut app.ring) && real_terminal {
+            // One bell per new alert (a few at most); the count is cleared either way.
+            let bells = std::mem::take(&mut app.bells).min(3) as usize;
+            if bells > 0 && real_terminal {
                 use std::io::Write;
                 let _ = io::stdout()
-                    .write_all(b"\x07")
+                    .write_all(&b"\x07".repeat(bells))
                     .and_then(|()| io::stdout().flush());
             }
             dirty = false;

@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
+use tokmon::budget::{Budget, BudgetStatus, QuotaInput, SyncPoint, evaluate_all};
 use tokmon::cli::CostMode;
 use tokmon::config::Config;
 use tokmon::store::Source;
 use tokmon::store::native::{NewEvent, insert_events, open_rw};
-use tokmon::timefmt::Zone;
+use tokmon::timefmt::{Zone, from_ms};
 use tokmon::tui::app::{App, FixedClock, Msg};
 use tokmon::tui::live::load_snapshot;
 use tokmon::tui::quota::{Quota, QuotaMsg};
@@ -89,8 +90,71 @@ pub fn app_on(path: &Path) -> (App, Arc<FixedClock>) {
         total: 1_000_000,
         last_sync_ms: Some(NOW - 42 * MIN),
     })));
+    // The tail's evaluation of the quota alone (no budgets configured).
+    app.on_msg(Msg::Budgets(statuses(path, &[])));
     // A stable path for the header.
     app.source.path = PathBuf::from("/data/usage.db");
+    (app, clock)
+}
+
+/// Three budgets over the fixture: one critical, one at warning, one fine.
+pub const BUDGETS_TOML: &str = r#"
+[[budget]]
+name = "claude-daily"
+window = "day"
+agent = "claude-code"
+limit_tokens = 240_000
+
+[[budget]]
+name = "monthly-usd"
+window = "month"
+limit_usd = 10.0
+
+[[budget]]
+name = "bots-5h"
+window = "5h"
+agent = ["support-bot", "rag-*"]
+limit_tokens = 1_000_000
+"#;
+
+pub fn budgets() -> Vec<Budget> {
+    tokmon::budget::from_config(&Config::parse(BUDGETS_TOML).unwrap()).unwrap()
+}
+
+/// The quota of `app_on` as the tail passes it: 62 % used, four syncs over the last three
+/// hours (20K an hour).
+pub fn quota_input() -> QuotaInput {
+    QuotaInput {
+        used: 620_000,
+        total: 1_000_000,
+        syncs: (0..4)
+            .map(|i| SyncPoint {
+                at: from_ms(NOW - 60 * MIN * i),
+                increment: 20_000,
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// What the tail would send at NOW: `budgets` and the quota, most urgent first.
+pub fn statuses(path: &Path, budgets: &[Budget]) -> Vec<BudgetStatus> {
+    let src = open(path);
+    evaluate_all(
+        budgets,
+        Some(&src),
+        Some(&quota_input()),
+        &Zone::UTC,
+        CostMode::Auto,
+        from_ms(NOW),
+    )
+    .unwrap()
+}
+
+/// An app on the fixture with the three budgets of [`BUDGETS_TOML`] evaluated.
+pub fn app_with_budgets(path: &Path) -> (App, Arc<FixedClock>) {
+    let (mut app, clock) = app_on(path);
+    app.on_msg(Msg::Budgets(statuses(path, &budgets())));
     (app, clock)
 }
 

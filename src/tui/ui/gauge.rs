@@ -1,14 +1,17 @@
 //! The quota gauge: used / total, percentage, level in words, remaining, time since the
-//! last sync, and a bar coloured by level.
+//! last sync, a bar coloured by level, and when the quota runs out at the current rate.
+//! Also the pieces the budget panel shares with it.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
+use unicode_width::UnicodeWidthStr;
 
 use super::layout::Mode;
 use super::{display_path, fit, fit_left, pad, roomy, section};
+use crate::budget::{self, BudgetStatus, Projection};
 use crate::cli::Level;
 use crate::numfmt;
 use crate::tui::app::App;
@@ -22,6 +25,47 @@ pub fn level_style(t: &Theme, l: Level) -> Style {
         Level::Critical => t.critical,
         Level::Exceeded => t.exceeded,
     }
+}
+
+/// The style of a budget's level.
+pub fn budget_level_style(t: &Theme, l: budget::Level) -> Style {
+    match l {
+        budget::Level::Ok => t.ok,
+        budget::Level::Warning => t.warning,
+        budget::Level::Critical => t.critical,
+        budget::Level::Exceeded => t.exceeded,
+    }
+}
+
+/// The projection in at most `room` columns: with its rate when that fits, else without
+/// (`limit in 3h 20m`), else cut; nothing when there is too little room to say anything.
+pub fn projection_fitting(s: &BudgetStatus, room: usize) -> Option<String> {
+    if s.projection == Projection::NoLimit || room < 12 {
+        return None;
+    }
+    let full = budget::projection_words(s);
+    if full.width() <= room {
+        return Some(full);
+    }
+    // The rate leads as `at <rate>: `; the outcome after it matters more.
+    let bare = match full.split_once(": ") {
+        Some((lead, rest)) if lead.starts_with("at ") => rest.to_string(),
+        _ => full,
+    };
+    if bare.width() > room && s.projection == Projection::TooLittleData {
+        return Some("too little data".into());
+    }
+    Some(fit(&bare, room))
+}
+
+/// `just now`, `42m ago`: the time since the counter was last synced.
+pub fn synced_ago(app: &App, q: &Quota) -> Option<String> {
+    let ago = (app.now_ms() - q.last_sync_ms?).max(0) / 1000;
+    Some(if ago < 60 {
+        "just now".to_string()
+    } else {
+        format!("{} ago", numfmt::duration(ago))
+    })
 }
 
 /// A bar of `width` cells, filled by `ratio`.
@@ -64,13 +108,7 @@ fn quota_title(app: &App, q: &Quota, mode: Mode) -> (Vec<Span<'static>>, Vec<Vec
         title.push(pad(t.error, format!("! {} ", fit(p, 40))));
     }
     let mut right = vec![vec![pad(t.text, format!(" {} left", num(q.remaining())))]];
-    if let Some(ms) = q.last_sync_ms {
-        let ago = (app.now_ms() - ms).max(0) / 1000;
-        let ago = if ago < 60 {
-            "just now".to_string()
-        } else {
-            format!("{} ago", numfmt::duration(ago))
-        };
+    if let Some(ago) = synced_ago(app, q) {
         right.push(vec![pad(t.dim, format!(" · synced {ago}"))]);
     }
     right.push(vec![pad(t.dim, " ")]);
@@ -85,10 +123,19 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, mode: Mode) {
             let (title, right) = quota_title(app, q, mode);
             let body = section(f, app, area, title, right);
             let style = level_style(t, q.level());
-            f.render_widget(
-                Paragraph::new(bar(q.ratio(), body.width as usize, style, t.dim)),
-                body,
-            );
+            // The projection goes right of the bar when the bar keeps a useful length.
+            let words = app
+                .quota_status()
+                .and_then(|s| projection_fitting(s, (body.width as usize).saturating_sub(13)));
+            let bar_w = match &words {
+                Some(w) => (body.width as usize).saturating_sub(w.width() + 1),
+                None => body.width as usize,
+            };
+            let mut line = bar(q.ratio(), bar_w, style, t.dim);
+            if let Some(w) = words {
+                line.spans.push(pad(t.dim, format!(" {w}")));
+            }
+            f.render_widget(Paragraph::new(line), body);
         }
         (None, v) => {
             let (title, body_text, style) = if v.loading {

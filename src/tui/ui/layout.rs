@@ -1,6 +1,10 @@
 //! Breakpoints. Wide (≥ 100 columns): tables side by side. Narrow: tables stacked, fewer
 //! columns. Compact (below 60×18): header, gauge and the focused table's top rows. Below
 //! 30×8: "too small".
+//!
+//! The budget panel (the quota gauge when no budgets are configured) has a title rule and
+//! one line per budget, as many as the mode allows: 1 in compact, 3 in narrow, up to 8 in
+//! wide. The alert line, while there is one, sits above the footer.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 
@@ -24,8 +28,21 @@ pub enum Screen {
         spark: Option<Rect>,
         gauge: Rect,
         tables: Rect,
+        /// The alert line, while an alert is shown.
+        alert: Option<Rect>,
         footer: Rect,
     },
+}
+
+/// Budget lines the panel shows for `n` budgets (at least one line: the quota gauge or a
+/// note), in a screen of `area`.
+pub fn panel_rows(area: Rect, n: usize) -> usize {
+    let cap = match mode_of(area) {
+        None | Some(Mode::Compact) => 1,
+        Some(Mode::Narrow) => 3,
+        Some(Mode::Wide) => (area.height / 8).clamp(3, 8) as usize,
+    };
+    n.clamp(1, cap)
 }
 
 pub fn mode_of(area: Rect) -> Option<Mode> {
@@ -40,7 +57,8 @@ pub fn mode_of(area: Rect) -> Option<Mode> {
     }
 }
 
-pub fn split(area: Rect) -> Screen {
+/// Cut the screen for a panel of `budgets` budgets, with or without an alert line.
+pub fn split(area: Rect, budgets: usize, alert: bool) -> Screen {
     let Some(mode) = mode_of(area) else {
         return Screen::TooSmall;
     };
@@ -49,12 +67,14 @@ pub fn split(area: Rect) -> Screen {
         Mode::Narrow => 4,
         Mode::Wide => (area.height / 4).clamp(5, 12),
     };
-    let gauge_h = 2;
-    let [header, spark, gauge, tables, footer] = Layout::vertical([
+    let gauge_h = 1 + panel_rows(area, budgets) as u16;
+    let alert_h = u16::from(alert);
+    let [header, spark, gauge, tables, alert, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(spark_h),
         Constraint::Length(gauge_h),
         Constraint::Fill(1),
+        Constraint::Length(alert_h),
         Constraint::Length(1),
     ])
     .areas(area);
@@ -64,6 +84,7 @@ pub fn split(area: Rect) -> Screen {
         spark: (spark_h > 0).then_some(spark),
         gauge,
         tables,
+        alert: (alert_h > 0).then_some(alert),
         footer,
     }
 }

@@ -1,5 +1,7 @@
 //! Drawing: plain functions of the model, one file per screen area.
 
+mod alert;
+mod budgets;
 mod footer;
 mod gauge;
 mod header;
@@ -22,7 +24,7 @@ use layout::{Mode, Screen};
 /// Draw the whole screen.
 pub fn draw(f: &mut Frame, app: &App) {
     let area = f.area();
-    let screen = layout::split(area);
+    let screen = layout::split(area, app.budgets.len(), !app.alerts.is_empty());
     match screen {
         Screen::TooSmall => {
             let size = format!(
@@ -52,14 +54,22 @@ pub fn draw(f: &mut Frame, app: &App) {
             spark,
             gauge,
             tables,
+            alert,
             footer,
         } => {
             header::draw(f, app, header, mode);
             if let Some(r) = spark {
                 sparkline::draw(f, app, r, mode);
             }
-            gauge::draw(f, app, gauge, mode);
+            if app.has_config_budgets() {
+                budgets::draw(f, app, gauge, mode);
+            } else {
+                gauge::draw(f, app, gauge, mode);
+            }
             tables::draw(f, app, tables, mode);
+            if let Some(r) = alert {
+                alert::draw(f, app, r);
+            }
             footer::draw(f, app, footer);
         }
     }

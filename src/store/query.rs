@@ -154,6 +154,9 @@ impl Source {
 
     /// The SQL of an aggregate query, optionally grouped by a second dimension whose value
     /// comes last in each row (after the sums), so both readers share the column layout.
+    /// Rows are also split by whether the stored cost is positive: six plain sums per group
+    /// are cheaper for SQLite than twelve conditional ones, and [`flagged_row`] rebuilds the
+    /// cost-mode sums from the flag.
     fn grouped_sql(&self, q: &AggQuery, second: Option<Dimension>) -> String {
         let m = &self.mapping;
         let key = q.by.map(|d| m.dim_sql(d)).unwrap_or_else(|| "NULL".into());
@@ -183,11 +186,12 @@ impl Source {
             "NULL".into()
         };
         format!(
-            "SELECT k, {bucket} AS b, m, {SUMS_SQL}{k2_out}
+            "SELECT k, {bucket} AS b, m, c > 0 AS pos, COUNT(*), TOTAL(i), TOTAL(o), TOTAL(cw),
+                TOTAL(cr), TOTAL(c){k2_out}
              FROM (SELECT {key} AS k, {inner_t} AS t, {model} AS m,
                      {i} AS i, {o} AS o, {cw} AS cw, {cr} AS cr, {c} AS c{k2_inner}
                    FROM {table} {filter})
-             GROUP BY k,{k2_group} {bucket_expr} m",
+             GROUP BY k,{k2_group} {bucket_expr} m, pos",
             model = m.dim_sql(Dimension::Model),
             i = m.tokens_sql(&m.input),
             o = m.tokens_sql(&m.output),
@@ -331,12 +335,31 @@ impl Source {
         } else {
             usize::from(q.from_ms.is_some())
         };
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(&bounds[..n]), |r| {
-                Ok((agg_row(r)?, r.get::<_, Option<String>>(15)?))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+        type TwoKey = (Option<String>, Option<i64>, Option<String>, Option<String>);
+        let mut merged: HashMap<TwoKey, Sums> = HashMap::new();
+        let mut rows = stmt.query(rusqlite::params_from_iter(&bounds[..n]))?;
+        while let Some(r) = rows.next()? {
+            let row = flagged_row(r)?;
+            let k2 = r.get::<_, Option<String>>(10)?;
+            merged
+                .entry((row.key, row.bucket_ms, row.model, k2))
+                .or_default()
+                .add(&row.sums);
+        }
+        Ok(merged
+            .into_iter()
+            .map(|((key, bucket_ms, model, k2), sums)| {
+                (
+                    AggRow {
+                        key,
+                        bucket_ms,
+                        model,
+                        sums,
+                    },
+                    k2,
+                )
+            })
+            .collect())
     }
 
     /// Grouped sums read from the events themselves.
@@ -354,9 +377,9 @@ impl Source {
             usize::from(q.from_ms.is_some())
         };
         let rows = stmt
-            .query_map(rusqlite::params_from_iter(&bounds[..n]), agg_row)?
+            .query_map(rusqlite::params_from_iter(&bounds[..n]), flagged_row)?
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+        Ok(merge_rows(rows))
     }
 
     /// The SQL that reads whole events after an id, in id order.
@@ -438,13 +461,14 @@ impl Source {
         Ok(self.conn().query_row(&sql, [], |r| r.get::<_, i64>(0))? as u64)
     }
 
-    /// Earliest and latest event time (unix ms).
+    /// Earliest and latest event time (unix ms). Two subqueries, so that each can be answered
+    /// from the ends of the time index instead of a scan.
     pub fn time_bounds(&self) -> anyhow::Result<Option<(i64, i64)>> {
         if self.empty {
             return Ok(None);
         }
         let sql = format!(
-            "SELECT MIN({ts}), MAX({ts}) FROM {t}",
+            "SELECT (SELECT MIN({ts}) FROM {t}), (SELECT MAX({ts}) FROM {t})",
             ts = self.mapping.ts_sql(),
             t = super::mapping::quote(&self.mapping.table)
         );
@@ -480,6 +504,32 @@ fn agg_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AggRow> {
                 cache_write: u(r.get(13)?),
                 cache_read: u(r.get(14)?),
             },
+        },
+    })
+}
+
+/// One row of a scan: key, bucket, model, positive-cost flag, then count, four token sums
+/// and the cost sum of the events on that side of the flag.
+fn flagged_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AggRow> {
+    let u = |f: f64| f as u64;
+    let positive = r.get::<_, Option<bool>>(3)?.unwrap_or(false);
+    let tokens = Tokens {
+        events: r.get::<_, i64>(4)? as u64,
+        input: u(r.get(5)?),
+        output: u(r.get(6)?),
+        cache_write: u(r.get(7)?),
+        cache_read: u(r.get(8)?),
+    };
+    let cost: f64 = r.get(9)?;
+    Ok(AggRow {
+        key: r.get(0)?,
+        bucket_ms: r.get(1)?,
+        model: r.get(2)?,
+        sums: Sums {
+            all: tokens,
+            stored_cost: cost,
+            positive_cost: if positive { cost } else { 0.0 },
+            uncosted: if positive { Tokens::default() } else { tokens },
         },
     })
 }

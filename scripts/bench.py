@@ -123,6 +123,7 @@ def main():
 
     now_ms = int(time.time() * 1000)
     cases = [
+        (db_small, "model", "all", f"SELECT model, {SUMS} FROM events GROUP BY model;", f"{small:,} rows"),
         (db_large, "model", "all", f"SELECT model, {SUMS} FROM events GROUP BY model;", f"{large:,} rows"),
         (db_large, "session", "all", f"SELECT session, {SUMS} FROM events GROUP BY session;", f"{large:,} rows"),
         (db_small, "agent", "24h",

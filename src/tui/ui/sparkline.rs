@@ -71,11 +71,14 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, mode: Mode) {
                 vec![pad(t.dim, " ")],
             ]
         }
-        None => vec![vec![pad(t.dim, " loading… ")]],
+        None => vec![vec![pad(t.dim, format!(" {} ", waiting_word(app)))]],
     };
     let body = section(f, app, area, title, right);
     let Some(agg) = &app.agg else {
-        f.render_widget(Paragraph::new(Line::from(pad(t.dim, "loading…"))), body);
+        f.render_widget(
+            Paragraph::new(Line::from(pad(t.dim, waiting_word(app)))),
+            body,
+        );
         return;
     };
     if body.height == 0 {
@@ -106,5 +109,14 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, mode: Mode) {
         f.render_widget(Paragraph::new(Line::from(pad(t.dim, label))), g);
         let data = resample(&values, bars.width as usize);
         f.render_widget(Sparkline::default().data(data).style(style), bars);
+    }
+}
+
+/// What stands in for numbers not read yet: there may be nothing to read.
+fn waiting_word(app: &App) -> &'static str {
+    match app.source.state {
+        crate::tui::app::SourceState::Missing => "no data yet",
+        crate::tui::app::SourceState::Error(_) => "no data",
+        _ => "loading…",
     }
 }

@@ -53,6 +53,8 @@ pub struct TailConfig {
     /// A native database that keeps the quota's sync history when the monitored source is
     /// foreign (tokmon's default database); `None`: the quota then has no burn rate.
     pub history_db: Option<PathBuf>,
+    /// Where a foreign database's rollup cache lives (`None`: no cache, every range scans).
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// The identity of the file, to notice a replacement.
@@ -333,12 +335,15 @@ impl Tail {
                 return Ok(());
             }
             let id = file_id(&self.cfg.db);
-            let src = Source::open(
+            let mut src = Source::open(
                 &self.cfg.db,
                 self.cfg.schema.as_deref(),
                 &self.cfg.config,
                 self.cfg.foreign_zone,
             )?;
+            if let Some(dir) = &self.cfg.cache_dir {
+                src.use_cache_dir(dir);
+            }
             let version = src.data_version()?;
             tracing::info!(path = %self.cfg.db.display(), kind = %src.kind, "opened");
             self.send(Msg::Opened {

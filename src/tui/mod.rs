@@ -90,6 +90,7 @@ pub fn run(ctx: &Ctx, args: &MonitorArgs) -> anyhow::Result<u8> {
             cost_mode: ctx.cost_mode,
             // A foreign source keeps no syncs: those made from here go to tokmon's own file.
             history_db: (!args.demo).then(crate::paths::default_db),
+            cache_dir: Some(crate::paths::cache_dir()),
         },
         cmd_rx,
         msg_tx.clone(),

@@ -4,6 +4,7 @@
 //! tokmon's own (`<data dir>/cache/`). New rows (by id) are folded in on each read; a source that
 //! was rewritten (rows gone, ids reused, the first row changed) is noticed and the cache rebuilt.
 
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
@@ -12,7 +13,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Source;
 use super::mapping::{Dimension, quote};
-use super::query::{ROLLUP_TABLE, SLICE_MS, SUMS_SQL};
+use super::query::{ROLLUP_TABLE, SLICE_MS, Sums, flagged_row};
 
 /// Slice number of rows whose time could not be read: counted for "all time" only.
 pub const NO_TIME_SLICE: i64 = i64::MIN;
@@ -202,12 +203,15 @@ impl RollupCache {
         first_ts: String,
     ) -> anyhow::Result<()> {
         let m = &source.mapping;
+        // The column layout of a scan (see `flagged_row`): agent, slice, model, the sign of the
+        // stored cost, six sums; then the provider.
         let sql = format!(
-            "SELECT t / {SLICE_MS}, COALESCE(mo, ''), COALESCE(a, ''), COALESCE(p, ''), {SUMS_SQL}
+            "SELECT COALESCE(a, ''), t / {SLICE_MS} AS s, COALESCE(mo, ''), c > 0 AS pos, COUNT(*),
+                TOTAL(i), TOTAL(o), TOTAL(cw), TOTAL(cr), TOTAL(c), COALESCE(p, '')
              FROM (SELECT {ts} AS t, {model} AS mo, {agent} AS a, {provider} AS p, {i} AS i, {o} AS o,
                           {cw} AS cw, {cr} AS cr, {c} AS c
                    FROM {table} WHERE {id} > ?1 AND {id} <= ?2)
-             GROUP BY 1, 2, 3, 4",
+             GROUP BY s, mo, a, p, pos",
             ts = m.ts_sql(),
             model = m.dim_sql(Dimension::Model),
             agent = m.dim_sql(Dimension::Agent),
@@ -220,6 +224,22 @@ impl RollupCache {
             table = quote(&m.table),
             id = m.id_sql(),
         );
+        type SliceKey = (i64, String, String, String);
+        let mut slices: HashMap<SliceKey, Sums> = HashMap::new();
+        {
+            let mut read = source.conn().prepare(&sql)?;
+            let mut rows = read.query(params![from_id, to_id])?;
+            while let Some(r) = rows.next()? {
+                let row = flagged_row(r)?;
+                let key = (
+                    row.bucket_ms.unwrap_or(NO_TIME_SLICE),
+                    row.model.unwrap_or_default(),
+                    row.key.unwrap_or_default(),
+                    r.get::<_, String>(10)?,
+                );
+                slices.entry(key).or_default().add(&row.sums);
+            }
+        }
         let set: Vec<String> = SUM_COLUMNS
             .iter()
             .map(|c| format!("{c} = {c} + excluded.{c}"))
@@ -232,30 +252,27 @@ impl RollupCache {
         let tx = self.conn.transaction()?;
         let mut added = 0i64;
         {
-            let mut read = source.conn().prepare(&sql)?;
             let mut write = tx.prepare(&upsert)?;
-            let mut rows = read.query(params![from_id, to_id])?;
-            while let Some(r) = rows.next()? {
-                let slice: Option<i64> = r.get(0)?;
-                let events: i64 = r.get(4)?;
-                added += events;
+            let i = |n: u64| n as i64;
+            for ((slice, model, agent, provider), s) in &slices {
+                added += i(s.all.events);
                 write.execute(params![
-                    slice.unwrap_or(NO_TIME_SLICE),
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    events,
-                    r.get::<_, f64>(5)? as i64,
-                    r.get::<_, f64>(6)? as i64,
-                    r.get::<_, f64>(7)? as i64,
-                    r.get::<_, f64>(8)? as i64,
-                    r.get::<_, f64>(9)?,
-                    r.get::<_, f64>(10)?,
-                    r.get::<_, Option<i64>>(11)?.unwrap_or(0),
-                    r.get::<_, f64>(12)? as i64,
-                    r.get::<_, f64>(13)? as i64,
-                    r.get::<_, f64>(14)? as i64,
-                    r.get::<_, f64>(15)? as i64,
+                    slice,
+                    model,
+                    agent,
+                    provider,
+                    i(s.all.events),
+                    i(s.all.input),
+                    i(s.all.output),
+                    i(s.all.cache_write),
+                    i(s.all.cache_read),
+                    s.stored_cost,
+                    s.positive_cost,
+                    i(s.uncosted.events),
+                    i(s.uncosted.input),
+                    i(s.uncosted.output),
+                    i(s.uncosted.cache_write),
+                    i(s.uncosted.cache_read),
                 ])?;
             }
         }

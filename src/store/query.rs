@@ -87,13 +87,6 @@ pub struct AggQuery {
 /// exactly into local hours, days, weeks and months.
 pub const SLICE_MS: i64 = 15 * 60 * 1000;
 
-/// The sums of an aggregate, over a subquery whose columns are `i`, `o`, `cw`, `cr` (tokens)
-/// and `c` (stored cost); [`agg_row`] reads them back starting at column 3.
-pub const SUMS_SQL: &str = "COUNT(*), TOTAL(i), TOTAL(o), TOTAL(cw), TOTAL(cr), TOTAL(c),
-    TOTAL(CASE WHEN c > 0 THEN c END), SUM(c IS NULL OR c <= 0),
-    TOTAL(CASE WHEN c > 0 THEN 0 ELSE i END), TOTAL(CASE WHEN c > 0 THEN 0 ELSE o END),
-    TOTAL(CASE WHEN c > 0 THEN 0 ELSE cw END), TOTAL(CASE WHEN c > 0 THEN 0 ELSE cr END)";
-
 /// The native rollup table (see `migrations/0003_rollups.sql`).
 pub const ROLLUP_TABLE: &str = "rollup_15m";
 
@@ -479,7 +472,7 @@ impl Source {
     }
 }
 
-/// One result row of an aggregate query (both the scan and the rollup select these columns).
+/// One result row of a rollup query: key, bucket, model, then the twelve sums of a rollup row.
 fn agg_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AggRow> {
     let u = |f: f64| f as u64;
 
@@ -510,7 +503,7 @@ fn agg_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AggRow> {
 
 /// One row of a scan: key, bucket, model, positive-cost flag, then count, four token sums
 /// and the cost sum of the events on that side of the flag.
-fn flagged_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AggRow> {
+pub(super) fn flagged_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AggRow> {
     let u = |f: f64| f as u64;
     let positive = r.get::<_, Option<bool>>(3)?.unwrap_or(false);
     let tokens = Tokens {

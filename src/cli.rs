@@ -315,7 +315,12 @@ pub enum DemoSchema {
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
     /// How many events to write.
-    #[arg(long, default_value = "100000", value_name = "N")]
+    #[arg(
+        long,
+        default_value = "100000",
+        value_name = "N",
+        allow_hyphen_values = true
+    )]
     pub rows: String,
     /// The database file to create (must not exist).
     #[arg(long, value_name = "PATH")]

@@ -4,11 +4,15 @@ use std::time::Instant;
 
 use crate::cli::{DemoArgs, DemoSchema};
 use crate::commands::Ctx;
-use crate::commands::record::parse_tokens;
 use crate::demo::{Flavor, generate};
 
 pub fn run(ctx: &Ctx, a: &DemoArgs) -> anyhow::Result<u8> {
-    let rows = parse_tokens("--rows", &a.rows)?;
+    let rows: u64 = a.rows.trim().parse().map_err(|_| {
+        crate::error::bad_input(format!(
+            "invalid --rows '{}': use a whole number of events, such as 1000000",
+            a.rows
+        ))
+    })?;
     let flavor = match a.as_schema {
         DemoSchema::Native => Flavor::Native,
         DemoSchema::Bot => Flavor::Bot,

@@ -252,16 +252,16 @@ pub fn generate(
     seed: u64,
     now: DateTime<Utc>,
 ) -> anyhow::Result<u64> {
+    if days == 0 {
+        return Err(bad_input(
+            "invalid --days '0': spread events over at least one day",
+        ));
+    }
     if out.exists() {
         return Err(bad_input(format!(
             "{} already exists; demo writes a new database and never touches an existing file",
             out.display()
         )));
-    }
-    if days == 0 {
-        return Err(bad_input(
-            "invalid --days '0': spread events over at least one day",
-        ));
     }
     let to_ms = now.with_nanosecond(0).unwrap_or(now).timestamp_millis();
     let from_ms = to_ms - i64::from(days) * 86_400_000;

@@ -337,3 +337,50 @@ fn env_and_config_choose_the_database() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("c.toml"));
 }
+
+#[test]
+fn demo_writes_a_new_database_and_refuses_bad_values() {
+    let sb = Sandbox::new();
+    let out = sb.path("demo.db");
+    sb.cmd()
+        .args(["demo", "--rows", "500", "--days", "3", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let v = json(
+        sb.cmd()
+            .arg("--db")
+            .arg(&out)
+            .args(["report", "--range", "all", "--format", "json"]),
+    );
+    assert_eq!(v["totals"]["events"], 500);
+    let before = bytes(&out);
+    for (args, named) in [
+        (vec!["--rows", "-5"], "-5"),
+        (vec!["--rows", "many"], "many"),
+        (vec!["--days", "0"], "--days"),
+        (vec!["--rows", "10"], "already exists"),
+    ] {
+        let o = sb
+            .cmd()
+            .arg("demo")
+            .args(&args)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(named),
+            "{args:?}"
+        );
+    }
+    assert_eq!(bytes(&out), before);
+    let fresh = sb.path("fresh.db");
+    sb.cmd()
+        .args(["demo", "--rows", "-1", "--out"])
+        .arg(&fresh)
+        .assert()
+        .code(2);
+    assert!(!fresh.exists());
+}

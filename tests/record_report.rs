@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Sandbox, bytes, json};
+use common::{Sandbox, bytes, json, refused};
 
 fn record(sb: &Sandbox, db: &std::path::Path, args: &[&str]) -> assert_cmd::assert::Assert {
     sb.cmd()
@@ -203,17 +203,10 @@ fn bad_record_values_write_nothing() {
         (&["--model", "gpt-4o", "--duration-ms", "-3"], "-3"),
     ];
     for (args, named) in cases {
-        let out = sb
-            .cmd()
-            .arg("--db")
-            .arg(&db)
-            .arg("record")
-            .args(*args)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(named), "{args:?}: {err}");
+        refused(
+            sb.cmd().arg("--db").arg(&db).arg("record").args(*args),
+            named,
+        );
         assert_eq!(bytes(&db), before, "{args:?} changed the database");
     }
     // A bad value never creates a database either.
@@ -244,18 +237,9 @@ fn bad_report_values() {
         (vec!["--format", "xml"], "xml"),
         (vec!["--schema", "nonsense"], "nonsense"),
     ] {
-        let out = sb
-            .cmd()
-            .arg("--db")
-            .arg(&db)
-            .arg("report")
-            .args(&args)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(
-            String::from_utf8_lossy(&out.stderr).contains(named),
-            "{args:?}"
+        refused(
+            sb.cmd().arg("--db").arg(&db).arg("report").args(&args),
+            named,
         );
     }
     let missing = sb.path("missing.db");
@@ -361,18 +345,9 @@ fn demo_writes_a_new_database_and_refuses_bad_values() {
         (vec!["--days", "0"], "--days"),
         (vec!["--rows", "10"], "already exists"),
     ] {
-        let o = sb
-            .cmd()
-            .arg("demo")
-            .args(&args)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert_eq!(o.status.code(), Some(2), "{args:?}");
-        assert!(
-            String::from_utf8_lossy(&o.stderr).contains(named),
-            "{args:?}"
+        refused(
+            sb.cmd().arg("demo").args(&args).arg("--out").arg(&out),
+            named,
         );
     }
     assert_eq!(bytes(&out), before);

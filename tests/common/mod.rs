@@ -52,3 +52,11 @@ pub fn json(cmd: &mut Command) -> serde_json::Value {
         )
     })
 }
+
+/// Run a command that must be refused as bad input: exit 2, and stderr names `named`.
+pub fn refused(cmd: &mut Command, named: &str) {
+    let out = cmd.output().expect("run tokmon");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{cmd:?}: {err}");
+    assert!(err.contains(named), "{cmd:?} should name {named}: {err}");
+}

@@ -339,6 +339,35 @@ fn event_loop_draws_and_quits_on_q() {
 }
 
 /// Wait for a message that `pick` accepts.
+/// A tail thread on `db` (UTC, auto cost mode, no cache), its command sender and its messages.
+fn spawn_tail(
+    db: &std::path::Path,
+    config: tokmon::config::Config,
+) -> (
+    std::thread::JoinHandle<()>,
+    std::sync::mpsc::Sender<Cmd>,
+    tokio::sync::mpsc::UnboundedReceiver<Msg>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (cmd_tx, cmd_rx) = std::sync::mpsc::channel();
+    let tail = Tail::new(
+        TailConfig {
+            db: db.to_path_buf(),
+            schema: None,
+            config,
+            foreign_zone: tokmon::timefmt::Zone::UTC,
+            zone: tokmon::timefmt::Zone::UTC,
+            cost_mode: tokmon::cli::CostMode::Auto,
+            history_db: None,
+            cache_dir: None,
+        },
+        cmd_rx,
+        tx,
+    )
+    .spawn();
+    (tail, cmd_tx, rx)
+}
+
 fn wait_for<T>(
     rx: &mut tokio::sync::mpsc::UnboundedReceiver<Msg>,
     what: &str,
@@ -362,23 +391,7 @@ fn wait_for<T>(
 fn tail_follows_inserts_replacement_and_removal() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("later.db");
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let (cmd_tx, cmd_rx) = std::sync::mpsc::channel();
-    let tail = Tail::new(
-        TailConfig {
-            db: db.clone(),
-            schema: None,
-            config: Default::default(),
-            foreign_zone: tokmon::timefmt::Zone::UTC,
-            zone: tokmon::timefmt::Zone::UTC,
-            cost_mode: tokmon::cli::CostMode::Auto,
-            history_db: None,
-            cache_dir: None,
-        },
-        cmd_rx,
-        tx,
-    )
-    .spawn();
+    let (tail, cmd_tx, mut rx) = spawn_tail(&db, Default::default());
     let req = tokmon::tui::model::LoadRequest {
         generation: 1,
         range: RangeKind::All,
@@ -592,23 +605,8 @@ fn quota_changes_go_to_the_tail() {
 fn tail_evaluates_budgets_and_the_quota() {
     let dir = tempfile::tempdir().unwrap();
     let db = fixture_db(dir.path());
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let (cmd_tx, cmd_rx) = std::sync::mpsc::channel();
-    let tail = Tail::new(
-        TailConfig {
-            db: db.clone(),
-            schema: None,
-            config: tokmon::config::Config::parse(BUDGETS_TOML).unwrap(),
-            foreign_zone: tokmon::timefmt::Zone::UTC,
-            zone: tokmon::timefmt::Zone::UTC,
-            cost_mode: tokmon::cli::CostMode::Auto,
-            history_db: None,
-            cache_dir: None,
-        },
-        cmd_rx,
-        tx,
-    )
-    .spawn();
+    let (tail, cmd_tx, mut rx) =
+        spawn_tail(&db, tokmon::config::Config::parse(BUDGETS_TOML).unwrap());
     cmd_tx
         .send(Cmd::Load(tokmon::tui::model::LoadRequest {
             generation: 1,

@@ -299,6 +299,8 @@ fn missing_database_is_said_on_screen() {
     app.on_msg(Msg::Source(SourceState::Missing));
     let s = screen(&app, 80, 24);
     assert!(s.contains("no database"), "{s}");
+    // Nothing is being loaded, so the sparkline does not pretend to wait for numbers.
+    assert!(!s.contains("loading…"), "{s}");
 }
 
 #[test]

@@ -70,6 +70,10 @@ pub struct GlobalArgs {
     /// stored (only stored costs), calculate (always from prices).
     #[arg(long, global = true, value_enum, value_name = "MODE")]
     pub cost_mode: Option<CostMode>,
+
+    /// Do not look for Claude Code and Codex logs (only the config's `logs` are imported).
+    #[arg(long, global = true)]
+    pub no_discover: bool,
 }
 
 /// Options of the live monitor (no subcommand).
@@ -218,6 +222,8 @@ pub enum GroupBy {
     Day,
     Week,
     Month,
+    /// 5-hour blocks of Claude Code usage (the window Claude subscriptions count).
+    Block,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -230,6 +236,9 @@ pub struct ReportArgs {
     pub by: GroupBy,
     #[arg(long, value_enum, default_value = "table")]
     pub format: OutputFormat,
+    /// Answer from the database as it is, without importing what is new in the logs first.
+    #[arg(long)]
+    pub no_import: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -276,6 +285,9 @@ pub struct StatusArgs {
     /// The level that --check reacts to.
     #[arg(long, value_enum, default_value = "warning")]
     pub level: Level,
+    /// Answer from the database as it is, without importing what is new in the logs first.
+    #[arg(long)]
+    pub no_import: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -290,8 +302,8 @@ pub enum ImportFormat {
 
 #[derive(Debug, Clone, Args)]
 pub struct ImportArgs {
-    /// Files or directories (e.g. ~/.claude, ~/.codex/sessions, usage.csv).
-    #[arg(required = true)]
+    /// Files or directories (e.g. ~/.claude, ~/.codex/sessions, usage.csv). Without any:
+    /// the Claude Code and Codex logs that discovery finds, and the config's `logs`.
     pub paths: Vec<PathBuf>,
     #[arg(long, value_enum, default_value = "auto")]
     pub format: ImportFormat,

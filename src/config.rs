@@ -25,6 +25,12 @@ pub struct Config {
     pub cost_mode: Option<String>,
     /// Theme name for the monitor.
     pub theme: Option<String>,
+    /// Look for Claude Code and Codex logs where they write them (default true).
+    pub discover: Option<bool>,
+    /// More agent log paths to import (files or directories); with `discover = false`, the
+    /// only ones.
+    #[serde(default)]
+    pub logs: Vec<PathBuf>,
     #[serde(default)]
     pub sync: SyncConfig,
     /// Mappings of other usage tables onto the event model.

@@ -1,11 +1,13 @@
 //! tokmon: a terminal monitor for LLM token usage and cost.
 
+pub mod blocks;
 pub mod budget;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod cost;
 pub mod demo;
+pub mod discover;
 pub mod error;
 pub mod import;
 pub mod numfmt;

@@ -31,9 +31,10 @@ pub enum Grouping {
     Time(Bucket),
 }
 
-impl From<GroupBy> for Grouping {
-    fn from(g: GroupBy) -> Self {
-        match g {
+impl Grouping {
+    /// The grouping of `--by`; `None` for `block` (5-hour blocks, see [`crate::blocks`]).
+    pub fn from_cli(g: GroupBy) -> Option<Grouping> {
+        Some(match g {
             GroupBy::Model => Grouping::Dim(Dimension::Model),
             GroupBy::Agent => Grouping::Dim(Dimension::Agent),
             GroupBy::Provider => Grouping::Dim(Dimension::Provider),
@@ -46,7 +47,8 @@ impl From<GroupBy> for Grouping {
             GroupBy::Day => Grouping::Time(Bucket::Day),
             GroupBy::Week => Grouping::Time(Bucket::Week),
             GroupBy::Month => Grouping::Time(Bucket::Month),
-        }
+            GroupBy::Block => return None,
+        })
     }
 }
 

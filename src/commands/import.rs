@@ -67,7 +67,25 @@ fn print_problems(s: &ImportSummary) {
 }
 
 pub fn run(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<u8> {
-    for p in &args.paths {
+    let found;
+    let paths = if args.paths.is_empty() {
+        let logs = crate::discover::log_paths(ctx);
+        found = logs.existing();
+        if found.is_empty() {
+            return Err(bad_input(format!(
+                "no agent logs found (looked in {}); give the paths to import, e.g. `tokmon import ~/.claude`",
+                if logs.looked_at().is_empty() {
+                    "nothing: discovery is off and the config names no `logs`".to_string()
+                } else {
+                    logs.looked_at().join(", ")
+                }
+            )));
+        }
+        &found
+    } else {
+        &args.paths
+    };
+    for p in paths {
         if !p.exists() {
             return Err(bad_input(format!(
                 "no such file or directory: {} (give Claude Code's ~/.claude, Codex's ~/.codex/sessions, or a .jsonl / .csv file)",
@@ -84,7 +102,7 @@ pub fn run(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<u8> {
     let bar = std::io::stderr().is_terminal().then(new_bar);
     let summary = import_paths(
         &conn,
-        &args.paths,
+        paths,
         &opts,
         bar.as_ref().map(|b| b as &dyn Progress),
     )?;
@@ -97,7 +115,7 @@ pub fn run(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<u8> {
     if summary.files_found == 0 {
         eprintln!(
             "tokmon: no usage logs found under {}",
-            args.paths
+            paths
                 .iter()
                 .map(|p| p.display().to_string())
                 .collect::<Vec<_>>()
@@ -130,11 +148,11 @@ pub fn run(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<u8> {
         );
     }
     if args.follow {
-        let names: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
+        let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         eprintln!("tokmon: following {} (Ctrl-C to stop)", names.join(", "));
         let stop = AtomicBool::new(false);
         let mut first = true;
-        follow_with(&args.paths, &ctx.db, &opts, &stop, |s| {
+        follow_with(paths, &ctx.db, &opts, &stop, |s| {
             // The first pass repeats what was just imported: only report it if it found more.
             if first && !s.is_noteworthy() {
                 first = false;

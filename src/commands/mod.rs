@@ -21,6 +21,10 @@ pub struct Ctx {
     pub config_path: Option<PathBuf>,
     /// Usage database: flag, `TOKMON_DB`, config, platform default.
     pub db: PathBuf,
+    /// Whether the database was named (flag, `TOKMON_DB` or config) rather than the default.
+    pub db_named: bool,
+    /// Whether agent logs are looked for (`--no-discover`, config `discover`).
+    pub discover: bool,
     /// Quota state file: flag, `TOKMON_STATE`, config, platform default.
     pub state: PathBuf,
     /// Forced schema (`--schema` or config).
@@ -58,6 +62,8 @@ impl Ctx {
             (None, None) => CostMode::Auto,
         };
         Ok(Ctx {
+            db_named: g.db.is_some() || config.db.is_some(),
+            discover: !g.no_discover && config.discover.unwrap_or(true),
             db: g
                 .db
                 .clone()

@@ -11,8 +11,14 @@ use crate::report::{Report, Totals, build};
 
 pub fn run(ctx: &Ctx, args: &ReportArgs) -> anyhow::Result<u8> {
     let range = parse_range(&args.range, &ctx.zone, ctx.now).map_err(|e| bad_input(e.0))?;
+    if !args.no_import {
+        crate::discover::refresh(ctx);
+    }
     let source = ctx.open_source()?;
-    let report = build(&source, range, args.by.into(), ctx.cost_mode, &ctx.zone)?;
+    let Some(grouping) = crate::report::Grouping::from_cli(args.by) else {
+        return blocks_report(ctx, &source, range, args.format);
+    };
+    let report = build(&source, range, grouping, ctx.cost_mode, &ctx.zone)?;
     let out = match args.format {
         OutputFormat::Table => to_table(&report, ctx),
         OutputFormat::Json => serde_json::to_string_pretty(&to_json(&report, ctx.now))? + "\n",
@@ -177,5 +183,171 @@ fn to_table(r: &Report, ctx: &Ctx) -> String {
     if let Some(w) = unpriced_warning(r) {
         out.push_str(&format!("Note: {w}\n"));
     }
+    out
+}
+
+/// `--by block`: the 5-hour blocks overlapping the range, with burn rate and projection for
+/// the active one.
+fn blocks_report(
+    ctx: &Ctx,
+    source: &crate::store::Source,
+    range: crate::range::TimeRange,
+    format: OutputFormat,
+) -> anyhow::Result<u8> {
+    let blocks = crate::blocks::blocks_in(
+        source,
+        range.from_ms(),
+        range.to_ms(),
+        ctx.now,
+        ctx.cost_mode,
+    )?;
+    let now_ms = ctx.now.timestamp_millis();
+    let out = match format {
+        OutputFormat::Table => blocks_table(&blocks, ctx),
+        OutputFormat::Json => {
+            let list: Vec<serde_json::Value> =
+                blocks.iter().map(|b| block_json(b, now_ms)).collect();
+            serde_json::to_string_pretty(&json!({
+                "range": {
+                    "from": range.from.map(rfc3339),
+                    "to": rfc3339(range.to.unwrap_or(ctx.now)),
+                },
+                "blocks": list,
+            }))? + "\n"
+        }
+        OutputFormat::Csv => blocks_csv(&blocks, now_ms)?,
+    };
+    crate::error::emit(&out)?;
+    Ok(0)
+}
+
+fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn ms_rfc3339(ms: i64) -> String {
+    rfc3339(crate::timefmt::from_ms(ms))
+}
+
+fn block_json(b: &crate::blocks::Block, now_ms: i64) -> serde_json::Value {
+    let p = b.projection(now_ms);
+    json!({
+        "start": ms_rfc3339(b.start_ms),
+        "end": ms_rfc3339(b.end_ms),
+        "first_event": ms_rfc3339(b.first_ms),
+        "last_event": ms_rfc3339(b.last_ms),
+        "active": b.active,
+        "events": b.tokens.events,
+        "input_tokens": b.tokens.input,
+        "output_tokens": b.tokens.output,
+        "cache_creation_tokens": b.tokens.cache_write,
+        "cache_read_tokens": b.tokens.cache_read,
+        "total_tokens": b.tokens.total(),
+        "cost_usd": round_usd(b.cost_usd),
+        "remaining_minutes": b.active.then(|| (b.end_ms - now_ms).max(0) / 60_000),
+        "burn_rate": p.map(|p| json!({
+            "tokens_per_minute": p.tokens_per_minute.round(),
+            "cost_per_hour": round_usd(p.cost_per_hour),
+        })),
+        "projection": p.map(|p| json!({
+            "total_tokens": p.projected_tokens,
+            "cost_usd": round_usd(p.projected_cost),
+        })),
+    })
+}
+
+fn blocks_csv(blocks: &[crate::blocks::Block], now_ms: i64) -> anyhow::Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = vec!["start", "end", "active"];
+    header.extend(COLUMNS);
+    header.extend([
+        "remaining_minutes",
+        "tokens_per_minute",
+        "cost_per_hour",
+        "projected_tokens",
+        "projected_cost_usd",
+    ]);
+    w.write_record(&header)?;
+    for b in blocks {
+        let p = b.projection(now_ms);
+        let opt = |v: Option<String>| v.unwrap_or_default();
+        w.write_record([
+            ms_rfc3339(b.start_ms),
+            ms_rfc3339(b.end_ms),
+            b.active.to_string(),
+            b.tokens.events.to_string(),
+            b.tokens.input.to_string(),
+            b.tokens.output.to_string(),
+            b.tokens.cache_write.to_string(),
+            b.tokens.cache_read.to_string(),
+            b.tokens.total().to_string(),
+            round_usd(b.cost_usd).to_string(),
+            opt(b
+                .active
+                .then(|| ((b.end_ms - now_ms).max(0) / 60_000).to_string())),
+            opt(p.map(|p| p.tokens_per_minute.round().to_string())),
+            opt(p.map(|p| round_usd(p.cost_per_hour).to_string())),
+            opt(p.map(|p| p.projected_tokens.to_string())),
+            opt(p.map(|p| round_usd(p.projected_cost).to_string())),
+        ])?;
+    }
+    Ok(String::from_utf8(w.into_inner()?)?)
+}
+
+fn blocks_table(blocks: &[crate::blocks::Block], ctx: &Ctx) -> String {
+    let local = |ms: i64| {
+        ctx.zone
+            .to_local(crate::timefmt::from_ms(ms))
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    };
+    let mut t = table::new(
+        &[
+            "START", "END", "EVENTS", "INPUT", "OUTPUT", "CACHE WRITE", "CACHE READ", "TOTAL",
+            "COST", "",
+        ],
+        2,
+    );
+    for b in blocks {
+        t.add_row(vec![
+            local(b.start_ms),
+            local(b.end_ms),
+            thousands(b.tokens.events),
+            thousands(b.tokens.input),
+            thousands(b.tokens.output),
+            thousands(b.tokens.cache_write),
+            thousands(b.tokens.cache_read),
+            thousands(b.tokens.total()),
+            usd(b.cost_usd),
+            if b.active { "ACTIVE".into() } else { String::new() },
+        ]);
+    }
+    let mut out = if blocks.is_empty() {
+        "No Claude Code usage in this range (5-hour blocks count Claude Code's events).\n".into()
+    } else {
+        table::render(&t) + "\n"
+    };
+    let now_ms = ctx.now.timestamp_millis();
+    if let Some(b) = blocks.iter().find(|b| b.active) {
+        out.push_str(&format!(
+            "\nActive block: {} left (ends {})",
+            crate::numfmt::duration((b.end_ms - now_ms) / 1000),
+            local(b.end_ms)
+        ));
+        match b.projection(now_ms) {
+            Some(p) => out.push_str(&format!(
+                ", burn rate {} tokens/min ({}/h), projected {} tokens, {}\n",
+                thousands(p.tokens_per_minute.round() as u64),
+                usd(p.cost_per_hour),
+                thousands(p.projected_tokens),
+                usd(p.projected_cost)
+            )),
+            None => out.push('\n'),
+        }
+    }
+    out.push_str(&format!(
+        "Blocks: 5 hours from the first event, floored to the UTC hour; times in {}.\n",
+        ctx.zone.name()
+    ));
     out
 }

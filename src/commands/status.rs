@@ -18,6 +18,9 @@ use super::{Ctx, budgets};
 use crate::budget::QuotaInput;
 
 pub fn run(ctx: &Ctx, args: &StatusArgs) -> anyhow::Result<u8> {
+    if !args.no_import {
+        crate::discover::refresh(ctx);
+    }
     if args.history {
         let rows = read_history(&ctx.db)?;
         crate::error::emit(&render_history(&rows, args.format, &ctx.zone, &ctx.db))?;

@@ -1,0 +1,462 @@
+//! 5-hour blocks: the window Claude subscriptions are counted in, as ccusage and
+//! claude-monitor count it.
+//!
+//! A block starts at the first event after the previous block ended, floored to the UTC
+//! hour, and lasts 5 hours; the next event at or after its end starts the next block (so a gap
+//! of more than 5 hours always does). The block holding `now` is the active one. Blocks count
+//! Claude Code's events (agent `claude-code`).
+//!
+//! Every block boundary is a whole UTC hour, so a block is a whole number of 15-minute rollup
+//! slices: blocks are found from per-slice sums (indexes and rollups, never a scan of the
+//! events), and only the first and last event time of a block are read from the events.
+
+use chrono::{DateTime, Utc};
+use rusqlite::OptionalExtension;
+
+use crate::cli::CostMode;
+use crate::cost::cost_of;
+use crate::store::query::{AggQuery, SLICE_MS, Tokens};
+use crate::store::{Dimension, Source};
+
+/// How long a block lasts.
+pub const BLOCK_MS: i64 = 5 * 3600 * 1000;
+const HOUR_MS: i64 = 3600 * 1000;
+/// The agent whose events make blocks.
+pub const BLOCK_AGENT: &str = "claude-code";
+
+/// Usage at one instant (an event, or a slice of events starting there).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Point {
+    pub ts_ms: i64,
+    pub tokens: Tokens,
+    pub cost_usd: f64,
+}
+
+/// One 5-hour block.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Block {
+    /// Start (a whole UTC hour) and end (start + 5 h), unix ms.
+    pub start_ms: i64,
+    pub end_ms: i64,
+    /// Times of the first and last event in the block.
+    pub first_ms: i64,
+    pub last_ms: i64,
+    pub tokens: Tokens,
+    pub cost_usd: f64,
+    /// `now` lies in the block.
+    pub active: bool,
+}
+
+/// Burn rate and projection of the active block.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Projection {
+    pub tokens_per_minute: f64,
+    pub cost_per_hour: f64,
+    pub projected_tokens: u64,
+    pub projected_cost: f64,
+    pub remaining_ms: i64,
+}
+
+impl Block {
+    /// The rate between the first and the last event, carried on to the block's end
+    /// (as ccusage does). `None` for a block that is not active or has no duration yet.
+    pub fn projection(&self, now_ms: i64) -> Option<Projection> {
+        if !self.active {
+            return None;
+        }
+        let remaining_ms = (self.end_ms - now_ms).max(0);
+        let minutes = (self.last_ms - self.first_ms) as f64 / 60_000.0;
+        if minutes <= 0.0 {
+            return None;
+        }
+        let tpm = self.tokens.total() as f64 / minutes;
+        let cpm = self.cost_usd / minutes;
+        let left_min = remaining_ms as f64 / 60_000.0;
+        Some(Projection {
+            tokens_per_minute: tpm,
+            cost_per_hour: cpm * 60.0,
+            projected_tokens: self.tokens.total() + (tpm * left_min).round() as u64,
+            projected_cost: self.cost_usd + cpm * left_min,
+            remaining_ms,
+        })
+    }
+}
+
+/// The UTC hour holding `ms`.
+pub fn floor_hour(ms: i64) -> i64 {
+    ms.div_euclid(HOUR_MS) * HOUR_MS
+}
+
+/// Group points (sorted by time) into blocks, starting a new chain at the first point.
+pub fn group(points: &[Point], now_ms: i64) -> Vec<Block> {
+    let mut out: Vec<Block> = Vec::new();
+    for p in points {
+        match out.last_mut() {
+            Some(b) if p.ts_ms < b.end_ms => {
+                b.last_ms = b.last_ms.max(p.ts_ms);
+                b.tokens.add(&p.tokens);
+                b.cost_usd += p.cost_usd;
+            }
+            _ => {
+                let start = floor_hour(p.ts_ms);
+                out.push(Block {
+                    start_ms: start,
+                    end_ms: start + BLOCK_MS,
+                    first_ms: p.ts_ms,
+                    last_ms: p.ts_ms,
+                    tokens: p.tokens,
+                    cost_usd: p.cost_usd,
+                    active: false,
+                });
+            }
+        }
+    }
+    for b in &mut out {
+        b.active = b.start_ms <= now_ms && now_ms < b.end_ms;
+    }
+    out
+}
+
+/// Per-slice sums of the block agent's events in `[from, to)`, priced, sorted by time.
+pub fn slices(
+    source: &Source,
+    from_ms: Option<i64>,
+    to_ms: Option<i64>,
+    mode: CostMode,
+) -> anyhow::Result<Vec<Point>> {
+    let rows = source.aggregate(&AggQuery {
+        from_ms,
+        to_ms,
+        by: Some(Dimension::Agent),
+        bucket_ms: Some(SLICE_MS),
+    })?;
+    let mut by_slice: std::collections::BTreeMap<i64, Point> = Default::default();
+    for r in rows {
+        if r.key.as_deref() != Some(BLOCK_AGENT) {
+            continue;
+        }
+        let Some(ts) = r.bucket_ms else { continue };
+        let cost = cost_of(&r.sums, r.model.as_deref(), mode).usd;
+        let p = by_slice.entry(ts).or_insert(Point {
+            ts_ms: ts,
+            ..Point::default()
+        });
+        p.tokens.add(&r.sums.all);
+        p.cost_usd += cost;
+    }
+    Ok(by_slice.into_values().collect())
+}
+
+/// The exact first and last event time of the block agent in `[from, to)`.
+fn event_bounds(source: &Source, from_ms: i64, to_ms: i64) -> anyhow::Result<Option<(i64, i64)>> {
+    if source.empty {
+        return Ok(None);
+    }
+    let m = &source.mapping;
+    let sql = |order: &str| {
+        format!(
+            "SELECT {ts} FROM {table} WHERE {ts} >= ?1 AND {ts} < ?2 AND {agent} = ?3
+             ORDER BY {ts} {order} LIMIT 1",
+            ts = m.ts_sql(),
+            table = crate::store::mapping::quote(&m.table),
+            agent = m.dim_sql(Dimension::Agent),
+        )
+    };
+    let one = |order: &str| -> anyhow::Result<Option<i64>> {
+        Ok(source
+            .conn()
+            .prepare_cached(&sql(order))?
+            .query_row(rusqlite::params![from_ms, to_ms, BLOCK_AGENT], |r| r.get(0))
+            .optional()?)
+    };
+    Ok(one("ASC")?.zip(one("DESC")?))
+}
+
+/// Replace the slice-start times of a block by the times of its first and last event.
+fn refine(source: &Source, b: &mut Block) -> anyhow::Result<()> {
+    if let Some((first, last)) = event_bounds(source, b.start_ms, b.end_ms)? {
+        b.first_ms = first;
+        b.last_ms = last;
+    }
+    Ok(())
+}
+
+/// Every block that overlaps `[from, to)` (a block is found from its own start, which may lie
+/// before `from`), oldest first.
+pub fn blocks_in(
+    source: &Source,
+    from_ms: Option<i64>,
+    to_ms: Option<i64>,
+    now: DateTime<Utc>,
+    mode: CostMode,
+) -> anyhow::Result<Vec<Block>> {
+    let now_ms = now.timestamp_millis();
+    let points = slices(source, None, to_ms, mode)?;
+    let mut out: Vec<Block> = group(&points, now_ms)
+        .into_iter()
+        .filter(|b| from_ms.is_none_or(|f| b.end_ms > f))
+        .collect();
+    for b in &mut out {
+        refine(source, b)?;
+    }
+    Ok(out)
+}
+
+/// A point of the slice list where a block surely starts: the first slice after more than
+/// 5 hours without any (a slice holds events up to 15 minutes after its start).
+/// Nothing before the window is later than its start.
+fn chain_start(points: &[Point], window_from: i64) -> Option<usize> {
+    let mut prev_end = window_from;
+    let mut found = None;
+    for (i, p) in points.iter().enumerate() {
+        // Every earlier event is before `prev_end`, every event of `p` at or after its start.
+        if p.ts_ms - prev_end >= BLOCK_MS {
+            found = Some(i);
+        }
+        prev_end = p.ts_ms + SLICE_MS;
+    }
+    found
+}
+
+/// The active block at `now`, if any: found from the last 24 hours (7 days, then everything,
+/// when the block agent was never quiet for 5 hours in that time).
+pub fn active(
+    source: &Source,
+    now: DateTime<Utc>,
+    mode: CostMode,
+) -> anyhow::Result<Option<Block>> {
+    let now_ms = now.timestamp_millis();
+    let to = floor_hour(now_ms) + HOUR_MS;
+    for days in [1i64, 7] {
+        let from = floor_hour(now_ms) - days * 24 * HOUR_MS;
+        let points = slices(source, Some(from), Some(to), mode)?;
+        if points.last().is_none_or(|p| p.ts_ms + BLOCK_MS + SLICE_MS <= now_ms) {
+            return Ok(None);
+        }
+        if let Some(i) = chain_start(&points, from) {
+            return finish(source, group(&points[i..], now_ms), now_ms);
+        }
+    }
+    let points = slices(source, None, Some(to), mode)?;
+    finish(source, group(&points, now_ms), now_ms)
+}
+
+fn finish(source: &Source, blocks: Vec<Block>, now_ms: i64) -> anyhow::Result<Option<Block>> {
+    match blocks.into_iter().last() {
+        Some(mut b) if b.start_ms <= now_ms && now_ms < b.end_ms => {
+            refine(source, &mut b)?;
+            Ok(Some(b))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The largest block (by tokens and by cost) before the active one: the `max` limit.
+pub fn largest(
+    source: &Source,
+    now: DateTime<Utc>,
+    mode: CostMode,
+) -> anyhow::Result<(u64, f64)> {
+    let blocks = group(
+        &slices(source, None, None, mode)?,
+        now.timestamp_millis(),
+    );
+    Ok(blocks
+        .iter()
+        .filter(|b| !b.active)
+        .fold((0, 0.0), |(t, c), b| {
+            (t.max(b.tokens.total()), c.max(b.cost_usd))
+        }))
+}
+
+/// What the active block is measured against.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Limit {
+    Tokens(u64),
+    Usd(f64),
+    /// The largest past block.
+    Max,
+}
+
+impl Limit {
+    /// `max`, a token count (`880000`, `880K`, `1.2M`), or dollars (`$40`, `40 usd`).
+    pub fn parse(s: &str) -> Result<Limit, String> {
+        let t = s.trim();
+        let bad = || {
+            format!(
+                "block_limit = '{s}': use max, a token count (880000, 880K) or dollars ($40)"
+            )
+        };
+        if t.eq_ignore_ascii_case("max") {
+            return Ok(Limit::Max);
+        }
+        let lower = t.to_ascii_lowercase();
+        let usd = lower
+            .strip_prefix('$')
+            .or_else(|| lower.strip_suffix("usd"))
+            .map(str::trim);
+        if let Some(v) = usd {
+            return match v.parse::<f64>() {
+                Ok(x) if x.is_finite() && x > 0.0 => Ok(Limit::Usd(x)),
+                _ => Err(bad()),
+            };
+        }
+        match crate::state_file::value::parse_sync_value(t) {
+            Ok(n) if n > 0 => Ok(Limit::Tokens(n)),
+            _ => Err(bad()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn ms(s: &str) -> i64 {
+        DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis()
+    }
+
+    fn pt(s: &str, tokens: u64) -> Point {
+        Point {
+            ts_ms: ms(s),
+            tokens: Tokens {
+                events: 1,
+                input: tokens,
+                ..Tokens::default()
+            },
+            cost_usd: tokens as f64 / 1000.0,
+        }
+    }
+
+    fn starts(b: &[Block]) -> Vec<String> {
+        b.iter()
+            .map(|b| {
+                Utc.timestamp_millis_opt(b.start_ms)
+                    .unwrap()
+                    .format("%Y-%m-%dT%H:%M")
+                    .to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn start_is_floored_to_the_hour() {
+        let b = group(&[pt("2025-03-01T10:47:12Z", 5)], 0);
+        assert_eq!(starts(&b), ["2025-03-01T10:00"]);
+        assert_eq!(b[0].end_ms, ms("2025-03-01T15:00:00Z"));
+        assert_eq!(b[0].first_ms, ms("2025-03-01T10:47:12Z"));
+    }
+
+    #[test]
+    fn the_next_block_starts_at_the_first_event_after_the_end() {
+        let pts = [
+            pt("2025-03-01T10:47:00Z", 1),
+            pt("2025-03-01T14:59:59Z", 2),
+            pt("2025-03-01T15:00:00Z", 4),
+            pt("2025-03-01T15:30:00Z", 8),
+        ];
+        let b = group(&pts, 0);
+        assert_eq!(starts(&b), ["2025-03-01T10:00", "2025-03-01T15:00"]);
+        assert_eq!(b[0].tokens.total(), 3);
+        assert_eq!(b[1].tokens.total(), 12);
+        assert_eq!(b[1].tokens.events, 2);
+    }
+
+    #[test]
+    fn a_gap_over_five_hours_starts_a_new_block() {
+        // 09:10 → block 09:00–14:00; 14:20 is past its end: block 14:00; then over 5 h of
+        // nothing, and 20:05 starts a block of its own floored to 20:00.
+        let pts = [
+            pt("2025-03-01T09:10:00Z", 1),
+            pt("2025-03-01T14:20:00Z", 1),
+            pt("2025-03-01T20:05:00Z", 1),
+        ];
+        assert_eq!(
+            starts(&group(&pts, 0)),
+            [
+                "2025-03-01T09:00",
+                "2025-03-01T14:00",
+                "2025-03-01T20:00"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_block_across_midnight_stays_one_block() {
+        let pts = [
+            pt("2025-03-01T22:30:00Z", 10),
+            pt("2025-03-01T23:59:00Z", 10),
+            pt("2025-03-02T02:59:59Z", 10),
+            pt("2025-03-02T03:00:00Z", 10),
+        ];
+        let b = group(&pts, 0);
+        assert_eq!(starts(&b), ["2025-03-01T22:00", "2025-03-02T03:00"]);
+        assert_eq!(b[0].tokens.total(), 30);
+    }
+
+    #[test]
+    fn blocks_are_utc_hours_across_a_dst_change() {
+        // Europe/Paris went from +01:00 to +02:00 at 2025-03-30 01:00 UTC (02:00 local).
+        let zone = crate::timefmt::Zone::parse("Europe/Paris").unwrap();
+        let pts = [
+            pt("2025-03-29T23:40:00Z", 1), // 00:40 local, +01:00
+            pt("2025-03-30T04:10:00Z", 1), // 06:10 local, +02:00
+        ];
+        let b = group(&pts, 0);
+        assert_eq!(starts(&b), ["2025-03-29T23:00", "2025-03-30T04:00"]);
+        // Five hours of real time, whatever the wall clock did.
+        let local = |ms: i64| {
+            zone.to_local(Utc.timestamp_millis_opt(ms).unwrap())
+                .format("%H:%M %:z")
+                .to_string()
+        };
+        assert_eq!(local(b[0].start_ms), "00:00 +01:00");
+        assert_eq!(local(b[0].end_ms), "06:00 +02:00");
+        assert_eq!(b[0].end_ms - b[0].start_ms, BLOCK_MS);
+    }
+
+    #[test]
+    fn active_block_projection() {
+        let pts = [pt("2025-03-01T10:00:00Z", 600), pt("2025-03-01T11:00:00Z", 600)];
+        let now = ms("2025-03-01T12:00:00Z");
+        let b = group(&pts, now);
+        assert!(b[0].active);
+        let p = b[0].projection(now).unwrap();
+        // 1,200 tokens over 60 minutes = 20/min; 3 hours left: 1,200 + 3,600.
+        assert_eq!(p.tokens_per_minute, 20.0);
+        assert_eq!(p.projected_tokens, 4_800);
+        assert_eq!(p.remaining_ms, 3 * HOUR_MS);
+        assert!(!group(&pts, ms("2025-03-01T15:00:00Z"))[0].active);
+    }
+
+    #[test]
+    fn chain_starts_after_a_quiet_stretch() {
+        let s = |t: &str| Point {
+            ts_ms: ms(t),
+            ..Point::default()
+        };
+        let from = ms("2025-03-01T00:00:00Z");
+        // Quiet from the window start for more than 5 h: the first point starts a chain.
+        assert_eq!(chain_start(&[s("2025-03-01T05:15:00Z")], from), Some(0));
+        // Not quiet long enough before the first point, nor between the points.
+        assert_eq!(
+            chain_start(&[s("2025-03-01T01:00:00Z"), s("2025-03-01T05:00:00Z")], from),
+            None
+        );
+        assert_eq!(
+            chain_start(&[s("2025-03-01T01:00:00Z"), s("2025-03-01T06:15:00Z")], from),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn limits() {
+        assert_eq!(Limit::parse("max"), Ok(Limit::Max));
+        assert_eq!(Limit::parse("880K"), Ok(Limit::Tokens(880_000)));
+        assert_eq!(Limit::parse("$40"), Ok(Limit::Usd(40.0)));
+        assert_eq!(Limit::parse("12.5 USD"), Ok(Limit::Usd(12.5)));
+        assert!(Limit::parse("lots").unwrap_err().contains("'lots'"));
+        assert!(Limit::parse("$-3").is_err());
+    }
+}

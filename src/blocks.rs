@@ -230,7 +230,10 @@ pub fn active(
     for days in [1i64, 7] {
         let from = floor_hour(now_ms) - days * 24 * HOUR_MS;
         let points = slices(source, Some(from), Some(to), mode)?;
-        if points.last().is_none_or(|p| p.ts_ms + BLOCK_MS + SLICE_MS <= now_ms) {
+        if points
+            .last()
+            .is_none_or(|p| p.ts_ms + BLOCK_MS + SLICE_MS <= now_ms)
+        {
             return Ok(None);
         }
         if let Some(i) = chain_start(&points, from) {
@@ -252,15 +255,8 @@ fn finish(source: &Source, blocks: Vec<Block>, now_ms: i64) -> anyhow::Result<Op
 }
 
 /// The largest block (by tokens and by cost) before the active one: the `max` limit.
-pub fn largest(
-    source: &Source,
-    now: DateTime<Utc>,
-    mode: CostMode,
-) -> anyhow::Result<(u64, f64)> {
-    let blocks = group(
-        &slices(source, None, None, mode)?,
-        now.timestamp_millis(),
-    );
+pub fn largest(source: &Source, now: DateTime<Utc>, mode: CostMode) -> anyhow::Result<(u64, f64)> {
+    let blocks = group(&slices(source, None, None, mode)?, now.timestamp_millis());
     Ok(blocks
         .iter()
         .filter(|b| !b.active)
@@ -283,9 +279,7 @@ impl Limit {
     pub fn parse(s: &str) -> Result<Limit, String> {
         let t = s.trim();
         let bad = || {
-            format!(
-                "block_limit = '{s}': use max, a token count (880000, 880K) or dollars ($40)"
-            )
+            format!("block_limit = '{s}': use max, a token count (880000, 880K) or dollars ($40)")
         };
         if t.eq_ignore_ascii_case("max") {
             return Ok(Limit::Max);
@@ -374,11 +368,7 @@ mod tests {
         ];
         assert_eq!(
             starts(&group(&pts, 0)),
-            [
-                "2025-03-01T09:00",
-                "2025-03-01T14:00",
-                "2025-03-01T20:00"
-            ]
+            ["2025-03-01T09:00", "2025-03-01T14:00", "2025-03-01T20:00"]
         );
     }
 
@@ -418,7 +408,10 @@ mod tests {
 
     #[test]
     fn active_block_projection() {
-        let pts = [pt("2025-03-01T10:00:00Z", 600), pt("2025-03-01T11:00:00Z", 600)];
+        let pts = [
+            pt("2025-03-01T10:00:00Z", 600),
+            pt("2025-03-01T11:00:00Z", 600),
+        ];
         let now = ms("2025-03-01T12:00:00Z");
         let b = group(&pts, now);
         assert!(b[0].active);
@@ -441,11 +434,17 @@ mod tests {
         assert_eq!(chain_start(&[s("2025-03-01T05:15:00Z")], from), Some(0));
         // Not quiet long enough before the first point, nor between the points.
         assert_eq!(
-            chain_start(&[s("2025-03-01T01:00:00Z"), s("2025-03-01T05:00:00Z")], from),
+            chain_start(
+                &[s("2025-03-01T01:00:00Z"), s("2025-03-01T05:00:00Z")],
+                from
+            ),
             None
         );
         assert_eq!(
-            chain_start(&[s("2025-03-01T01:00:00Z"), s("2025-03-01T06:15:00Z")], from),
+            chain_start(
+                &[s("2025-03-01T01:00:00Z"), s("2025-03-01T06:15:00Z")],
+                from
+            ),
             Some(1)
         );
     }

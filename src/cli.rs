@@ -138,6 +138,9 @@ pub enum Command {
     Import(ImportArgs),
     /// Write a database of generated, realistic usage events (for trying and benchmarking).
     Demo(DemoArgs),
+    /// One line for Claude Code's status line: session, today, 5-hour block, quota.
+    /// Reads the hook's JSON on stdin; never fails (prints a marker on error, exits 0).
+    Statusline,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -31,6 +31,9 @@ pub struct Config {
     /// only ones.
     #[serde(default)]
     pub logs: Vec<PathBuf>,
+    /// What the active 5-hour block is measured against: `max` (the largest past block), a
+    /// token count (`880K`) or dollars (`$40`).
+    pub block_limit: Option<String>,
     #[serde(default)]
     pub sync: SyncConfig,
     /// Mappings of other usage tables onto the event model.
@@ -115,6 +118,9 @@ impl Config {
     /// Checks that need more than the types: every budget's fields, unique budget names.
     /// The message names the budget and the field (the caller adds the file).
     pub fn validate(&self) -> Result<(), String> {
+        if let Some(l) = &self.block_limit {
+            crate::blocks::Limit::parse(l)?;
+        }
         crate::budget::compile_all(&self.budgets)
             .map(|_| ())
             .map_err(|e| e.to_string())

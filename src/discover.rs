@@ -197,7 +197,10 @@ type FileState = HashMap<String, (u64, i64)>;
 fn stored_state(conn: &Connection) -> rusqlite::Result<FileState> {
     let mut stmt = conn.prepare("SELECT path, size, mtime_ns FROM import_files")?;
     let rows = stmt.query_map([], |r| {
-        Ok((r.get::<_, String>(0)?, (r.get::<_, i64>(1)? as u64, r.get(2)?)))
+        Ok((
+            r.get::<_, String>(0)?,
+            (r.get::<_, i64>(1)? as u64, r.get(2)?),
+        ))
     })?;
     rows.collect()
 }

@@ -20,6 +20,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
+    // The status-line hook must never fail, not even on a bad config file.
+    if matches!(cli.command, Some(Command::Statusline)) {
+        return Ok(tokmon::commands::statusline::run(&cli.global));
+    }
     let ctx = Ctx::from_args(&cli.global)?;
     match cli.command {
         None => tokmon::tui::run(&ctx, &cli.monitor),
@@ -31,6 +35,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Command::Sync(a) => tokmon::commands::sync::run(&ctx, &a),
             Command::Status(a) => tokmon::commands::status::run(&ctx, &a),
             Command::Import(a) => tokmon::commands::import::run(&ctx, &a),
+            Command::Statusline => Ok(tokmon::commands::statusline::run(&cli.global)),
         },
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod prices;
 pub mod status;
+pub mod statusline;
 pub mod sync;
 
 use std::path::PathBuf;

@@ -303,8 +303,16 @@ fn blocks_table(blocks: &[crate::blocks::Block], ctx: &Ctx) -> String {
     };
     let mut t = table::new(
         &[
-            "START", "END", "EVENTS", "INPUT", "OUTPUT", "CACHE WRITE", "CACHE READ", "TOTAL",
-            "COST", "",
+            "START",
+            "END",
+            "EVENTS",
+            "INPUT",
+            "OUTPUT",
+            "CACHE WRITE",
+            "CACHE READ",
+            "TOTAL",
+            "COST",
+            "",
         ],
         2,
     );
@@ -319,7 +327,11 @@ fn blocks_table(blocks: &[crate::blocks::Block], ctx: &Ctx) -> String {
             thousands(b.tokens.cache_read),
             thousands(b.tokens.total()),
             usd(b.cost_usd),
-            if b.active { "ACTIVE".into() } else { String::new() },
+            if b.active {
+                "ACTIVE".into()
+            } else {
+                String::new()
+            },
         ]);
     }
     let mut out = if blocks.is_empty() {

@@ -21,6 +21,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
             Ok(())
         }),
         M::up(include_str!("../../migrations/0004_rollup_triggers.sql")),
+        M::up(include_str!("../../migrations/0007_session_index.sql")),
     ])
 });
 

@@ -151,7 +151,7 @@ pub fn log_paths(ctx: &Ctx) -> LogPaths {
 }
 
 /// Whether the database may be written by an import: tokmon's own, or not there yet.
-fn importable(db: &Path) -> bool {
+pub fn importable(db: &Path) -> bool {
     !db.exists()
         || crate::store::detect_path(db)
             .ok()

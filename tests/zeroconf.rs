@@ -335,3 +335,92 @@ fn statusline_never_breaks_the_hook() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("'lots'"));
 }
+
+fn have_tmux() -> bool {
+    std::process::Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// A private tmux server running one command, killed on drop.
+struct Tmux(String);
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new("tmux")
+            .args(["-L", &self.0])
+            .args(args)
+            .output()
+            .expect("run tmux")
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "t"]).stdout).into_owned()
+    }
+
+    /// Poll the screen until `want` shows, up to `limit`; how long it took.
+    fn wait_for(&self, want: &str, limit: std::time::Duration) -> Option<std::time::Duration> {
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            if self.screen().contains(want) {
+                return Some(start.elapsed());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+#[test]
+fn the_monitor_imports_follows_and_shows_the_block() {
+    if !have_tmux() {
+        eprintln!("tmux not installed: skipping the monitor test");
+        return;
+    }
+    let now = Utc::now();
+    let h = agent_home(now);
+    let bin = assert_cmd::cargo::cargo_bin("tokmon");
+    let cmd = format!(
+        "env -i PATH=/usr/bin:/bin HOME='{}' TZ=UTC TERM=xterm-256color '{}'",
+        h.dir.path().display(),
+        bin.display()
+    );
+    let t = Tmux(format!("tokmon-zeroconf-{}", std::process::id()));
+    let ok = t
+        .run(&[
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            &cmd,
+        ])
+        .status
+        .success();
+    assert!(ok, "tmux new-session failed");
+    // Imported at start: the three events, and the active block's gauge.
+    let limit = std::time::Duration::from_secs(20);
+    assert!(t.wait_for("3 events", limit).is_some(), "{}", t.screen());
+    assert!(t.wait_for("5h block", limit).is_some(), "{}", t.screen());
+    // A line appended to a log shows within a second.
+    h.append(CC_LOG, &cc("9", Utc::now(), "s1", 10, 1));
+    let took = t.wait_for("4 events", std::time::Duration::from_secs(5));
+    assert!(
+        took.is_some_and(|d| d < std::time::Duration::from_secs(1)),
+        "took {took:?}: {}",
+        t.screen()
+    );
+    let _ = t.run(&["send-keys", "-t", "t", "q"]);
+}

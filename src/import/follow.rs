@@ -52,6 +52,18 @@ pub fn follow_with(
     db: &Path,
     opts: &Options,
     stop: &AtomicBool,
+    on_batch: impl FnMut(ImportSummary),
+) -> anyhow::Result<()> {
+    follow_with_progress(paths, db, opts, stop, None, on_batch)
+}
+
+/// [`follow_with`], telling `progress` how the first pass (everything new) goes.
+pub fn follow_with_progress(
+    paths: &[PathBuf],
+    db: &Path,
+    opts: &Options,
+    stop: &AtomicBool,
+    progress: Option<&dyn super::Progress>,
     mut on_batch: impl FnMut(ImportSummary),
 ) -> anyhow::Result<()> {
     let conn = open_rw(db)?;
@@ -63,7 +75,7 @@ pub fn follow_with(
         RESCAN_POLLING
     };
 
-    let first = import_paths(&conn, paths, opts, None)?;
+    let first = import_paths(&conn, paths, opts, progress)?;
     on_batch(first);
     let mut last_pass = Instant::now();
     while !stop.load(Ordering::Relaxed) {
@@ -123,49 +135,4 @@ fn start_watcher(paths: &[PathBuf], tx: mpsc::Sender<()>) -> Option<notify::Reco
         watching |= ok;
     }
     watching.then_some(w)
-}
-
-/// Follow mode running beside the monitor; dropping it stops the thread and waits for it.
-pub struct Background {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Background {
-    /// Check the paths and the database now (so a bad one is reported before the screen is
-    /// taken), then follow on a thread. Summaries and errors go to the log file.
-    pub fn start(paths: Vec<PathBuf>, db: PathBuf) -> anyhow::Result<Background> {
-        if let Some(missing) = paths.iter().find(|p| !p.exists()) {
-            return Err(crate::error::bad_input(format!(
-                "--follow {}: no such file or directory",
-                missing.display()
-            )));
-        }
-        drop(open_rw(&db)?);
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("follow".into())
-            .spawn(move || {
-                let result = follow(paths, db, ImportFormat::Auto, flag, |s| {
-                    tracing::info!("follow: {}", s.one_line());
-                });
-                if let Err(e) = result {
-                    tracing::error!("follow stopped: {e:#}");
-                }
-            })?;
-        Ok(Background {
-            stop,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }

@@ -211,6 +211,8 @@ pub enum Msg {
     Budgets(Vec<BudgetStatus>),
     /// The sync finished: a message for the status line, or why it failed.
     SyncDone(Result<String, String>),
+    /// The agent-log import and the 5-hour block.
+    AgentLogs(crate::tui::agent_logs::AgentLogsMsg),
     Quit,
 }
 
@@ -274,6 +276,8 @@ pub struct App {
     refreshing: bool,
     generation: u64,
     last_minute: i64,
+    /// The first import of agent logs and the active 5-hour block.
+    pub agent_logs: crate::tui::agent_logs::AgentLogs,
 }
 
 impl App {
@@ -327,6 +331,7 @@ impl App {
             refreshing: false,
             generation: 0,
             last_minute: now.div_euclid(60_000),
+            agent_logs: Default::default(),
         }
     }
 
@@ -655,6 +660,7 @@ impl App {
                 self.refresh_preview();
             }
             Msg::Budgets(statuses) => self.take_budgets(statuses),
+            Msg::AgentLogs(m) => return self.agent_logs.apply(m),
             Msg::SyncDone(Ok(text)) => {
                 if matches!(self.overlay, Overlay::Sync(_)) {
                     self.overlay = Overlay::None;

@@ -5,6 +5,7 @@
 //! a message, a signal or a slow tick, updates the model, and draws only when something
 //! changed, at most 20 frames a second.
 
+pub mod agent_logs;
 pub mod app;
 mod demo_mode;
 pub mod keys;
@@ -61,20 +62,25 @@ pub fn run(ctx: &Ctx, args: &MonitorArgs) -> anyhow::Result<u8> {
         None => (ctx.db.clone(), ctx.state.clone()),
     };
     tracing::info!(db = %db.display(), state = %state.display(), "monitor starting");
-    // `--follow PATH`: import agent logs into the monitored database while it is shown.
-    let _follow = if args.follow.is_empty() {
-        None
-    } else {
-        Some(crate::import::follow::Background::start(
-            args.follow.clone(),
-            db.clone(),
-        )?)
-    };
+    let (msg_tx, msg_rx) = unbounded_channel();
+    // Agent logs: `--follow PATH`, and what discovery finds (see `crate::discover`), are
+    // imported into the monitored database at start and followed while it is shown (the same
+    // code as `tokmon import --follow`); the active 5-hour block is watched for its gauge.
+    let _agent_logs = agent_logs::Watchers::start(
+        agent_logs::Setup {
+            paths: log_paths(ctx, args, &db)?,
+            db: db.clone(),
+            config: ctx.config.clone(),
+            schema: if args.demo { None } else { ctx.schema.clone() },
+            foreign_zone: ctx.foreign_zone,
+            cost_mode: ctx.cost_mode,
+        },
+        msg_tx.clone(),
+    )?;
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let (msg_tx, msg_rx) = unbounded_channel();
     let (cmd_tx, cmd_rx) = std::sync::mpsc::channel();
     let tail = Tail::new(
         TailConfig {
@@ -142,6 +148,30 @@ pub fn run(ctx: &Ctx, args: &MonitorArgs) -> anyhow::Result<u8> {
     drop(demo);
     rt.shutdown_timeout(Duration::from_millis(100));
     result.map(|()| 0)
+}
+
+/// The logs the monitor imports and follows: every `--follow` path (each must exist), then
+/// the discovered and configured ones when the database is tokmon's own (or not there yet).
+fn log_paths(
+    ctx: &Ctx,
+    args: &MonitorArgs,
+    db: &std::path::Path,
+) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    if let Some(missing) = args.follow.iter().find(|p| !p.exists()) {
+        return Err(bad_input(format!(
+            "--follow {}: no such file or directory",
+            missing.display()
+        )));
+    }
+    let mut paths = args.follow.clone();
+    if !args.demo && crate::discover::importable(db) {
+        for p in crate::discover::log_paths(ctx).existing() {
+            if !paths.contains(&p) {
+                paths.push(p);
+            }
+        }
+    }
+    Ok(paths)
 }
 
 /// Logs go to a file in the data directory, never to the screen.

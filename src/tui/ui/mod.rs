@@ -1,6 +1,7 @@
 //! Drawing: plain functions of the model, one file per screen area.
 
 mod alert;
+mod block;
 mod budgets;
 mod footer;
 mod gauge;
@@ -24,7 +25,8 @@ use layout::{Mode, Screen};
 /// Draw the whole screen.
 pub fn draw(f: &mut Frame, app: &App) {
     let area = f.area();
-    let screen = layout::split(area, app.budgets.len(), !app.alerts.is_empty());
+    let panel = app.budgets.len().max(1) + block::rows(app);
+    let screen = layout::split(area, panel, !app.alerts.is_empty());
     match screen {
         Screen::TooSmall => {
             let size = format!(
@@ -60,6 +62,10 @@ pub fn draw(f: &mut Frame, app: &App) {
             header::draw(f, app, header, mode);
             if let Some(r) = spark {
                 sparkline::draw(f, app, r, mode);
+            }
+            let (gauge, block_row) = block::split(gauge, app);
+            if let Some(r) = block_row {
+                block::draw(f, app, r, mode);
             }
             if app.has_config_budgets() {
                 budgets::draw(f, app, gauge, mode);

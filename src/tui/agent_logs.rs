@@ -1,0 +1,334 @@
+//! Agent logs in the monitor: the discovered logs are imported at start and followed while it
+//! runs (the same code as `tokmon import --follow`), the first import's progress is shown, and
+//! the active 5-hour block is watched for its gauge.
+//!
+//! Two threads of their own, both stopped and joined on drop: the follower (import), and the
+//! block watcher, which re-reads the active block (rollup reads only) when the database changed
+//! and at least every [`BLOCK_EVERY`].
+
+use std::cell::Cell;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::app::Msg;
+use crate::blocks::{self, Block, Limit};
+use crate::cli::CostMode;
+use crate::config::Config;
+use crate::import::{ImportSummary, Options, Progress};
+use crate::timefmt::Zone;
+
+/// How often the block watcher looks at the database.
+const POLL: Duration = Duration::from_millis(500);
+/// The block is re-read at least this often (its time left runs on; a block ends).
+const BLOCK_EVERY: Duration = Duration::from_secs(30);
+/// Progress messages are at most this frequent.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
+/// How the first import goes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportProgress {
+    pub files_total: u64,
+    pub files_done: u64,
+    pub bytes_total: u64,
+    pub bytes_done: u64,
+    pub lines: u64,
+}
+
+impl ImportProgress {
+    pub fn ratio(&self) -> f64 {
+        if self.bytes_total == 0 {
+            1.0
+        } else {
+            self.bytes_done as f64 / self.bytes_total as f64
+        }
+    }
+}
+
+/// The active block with what it is measured against.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockGauge {
+    pub block: Option<Block>,
+    /// What the block is measured against (config `block_limit`).
+    pub limit: Option<GaugeLimit>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum GaugeLimit {
+    /// `max`: the largest past block.
+    Tokens {
+        limit: u64,
+        max: bool,
+    },
+    Usd(f64),
+}
+
+impl GaugeLimit {
+    /// How much of the limit the block used (0..), and its projection at the block's end.
+    pub fn ratios(&self, b: &Block, now_ms: i64) -> (f64, Option<f64>) {
+        let p = b.projection(now_ms);
+        match *self {
+            GaugeLimit::Tokens { limit, .. } if limit > 0 => (
+                b.tokens.total() as f64 / limit as f64,
+                p.map(|p| p.projected_tokens as f64 / limit as f64),
+            ),
+            GaugeLimit::Usd(limit) if limit > 0.0 => {
+                (b.cost_usd / limit, p.map(|p| p.projected_cost / limit))
+            }
+            _ => (0.0, None),
+        }
+    }
+}
+
+/// What the monitor knows about agent logs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AgentLogs {
+    /// While the first import runs.
+    pub import: Option<ImportProgress>,
+    /// `None` until read, and while there is no Claude Code data at all.
+    pub gauge: Option<BlockGauge>,
+    /// The last import's words, e.g. `imported 120 events from 3 files …`.
+    pub last_import: Option<String>,
+}
+
+/// Messages from the follower and the block watcher.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AgentLogsMsg {
+    Progress(ImportProgress),
+    /// The first import finished: its summary line.
+    FirstDone(String),
+    Gauge(Option<BlockGauge>),
+}
+
+impl AgentLogs {
+    /// Take a message; whether the screen changes.
+    pub fn apply(&mut self, m: AgentLogsMsg) -> bool {
+        match m {
+            AgentLogsMsg::Progress(p) => self.import = Some(p),
+            AgentLogsMsg::FirstDone(s) => {
+                self.import = None;
+                self.last_import = Some(s);
+            }
+            AgentLogsMsg::Gauge(g) => {
+                if self.gauge == g {
+                    return false;
+                }
+                self.gauge = g;
+            }
+        }
+        true
+    }
+}
+
+fn send(tx: &UnboundedSender<Msg>, m: AgentLogsMsg) -> bool {
+    tx.send(Msg::AgentLogs(m)).is_ok()
+}
+
+/// Progress of the first import, forwarded to the monitor (at most every 100 ms).
+struct Forward {
+    tx: UnboundedSender<Msg>,
+    p: Cell<ImportProgress>,
+    last: Cell<Option<Instant>>,
+}
+
+impl Progress for Forward {
+    fn start(&self, files: u64, bytes: u64) {
+        let p = ImportProgress {
+            files_total: files,
+            bytes_total: bytes,
+            ..ImportProgress::default()
+        };
+        self.p.set(p);
+        if files > 0 {
+            send(&self.tx, AgentLogsMsg::Progress(p));
+            self.last.set(Some(Instant::now()));
+        }
+    }
+
+    fn advance(&self, bytes: u64, files_done: u64, lines: u64) {
+        let mut p = self.p.get();
+        p.bytes_done += bytes;
+        p.files_done = files_done;
+        p.lines = lines;
+        self.p.set(p);
+        if self
+            .last
+            .get()
+            .is_none_or(|t| t.elapsed() >= PROGRESS_EVERY)
+        {
+            send(&self.tx, AgentLogsMsg::Progress(p));
+            self.last.set(Some(Instant::now()));
+        }
+    }
+}
+
+/// What the watchers need.
+pub struct Setup {
+    /// Logs to import and follow (discovered, configured and `--follow`).
+    pub paths: Vec<PathBuf>,
+    pub db: PathBuf,
+    pub config: Config,
+    pub schema: Option<String>,
+    pub foreign_zone: Zone,
+    pub cost_mode: CostMode,
+}
+
+/// The follower and the block watcher; dropping it stops both and waits for them.
+pub struct Watchers {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Watchers {
+    pub fn start(setup: Setup, tx: UnboundedSender<Msg>) -> anyhow::Result<Watchers> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        if !setup.paths.is_empty() {
+            // Checked now, so a bad database is reported before the screen is taken.
+            drop(crate::store::native::open_rw(&setup.db)?);
+            let (paths, db, flag, tx) = (
+                setup.paths.clone(),
+                setup.db.clone(),
+                stop.clone(),
+                tx.clone(),
+            );
+            threads.push(
+                std::thread::Builder::new()
+                    .name("follow".into())
+                    .spawn(move || follow(paths, db, &flag, tx))?,
+            );
+        }
+        let flag = stop.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("block".into())
+                .spawn(move || watch_block(&setup, &flag, tx))?,
+        );
+        Ok(Watchers { stop, threads })
+    }
+}
+
+impl Drop for Watchers {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn follow(paths: Vec<PathBuf>, db: PathBuf, stop: &AtomicBool, tx: UnboundedSender<Msg>) {
+    let progress = Forward {
+        tx: tx.clone(),
+        p: Cell::new(ImportProgress::default()),
+        last: Cell::new(None),
+    };
+    let mut first = true;
+    let result = crate::import::follow::follow_with_progress(
+        &paths,
+        &db,
+        &Options::default(),
+        stop,
+        Some(&progress),
+        |s: ImportSummary| {
+            tracing::info!("follow: {}", s.one_line());
+            if first {
+                first = false;
+                send(&tx, AgentLogsMsg::FirstDone(s.one_line()));
+            }
+        },
+    );
+    if let Err(e) = result {
+        tracing::error!("follow stopped: {e:#}");
+        send(
+            &tx,
+            AgentLogsMsg::FirstDone(format!("import stopped: {e:#}")),
+        );
+    }
+}
+
+/// Re-read the active block when the database changed, and every [`BLOCK_EVERY`].
+fn watch_block(setup: &Setup, stop: &AtomicBool, tx: UnboundedSender<Msg>) {
+    let limit = setup
+        .config
+        .block_limit
+        .as_deref()
+        .and_then(|l| Limit::parse(l).ok());
+    let mut source: Option<crate::store::Source> = None;
+    let mut seen_version: Option<i64> = None;
+    let mut last_read: Option<Instant> = None;
+    // The largest past block, re-read when the active block changes (only then can it grow).
+    let mut largest: Option<(i64, (u64, f64))> = None;
+    let mut last_sent: Option<Option<BlockGauge>> = None;
+    while !stop.load(Ordering::Relaxed) {
+        if source.is_none() && setup.db.exists() {
+            source = crate::store::Source::open(
+                &setup.db,
+                setup.schema.as_deref(),
+                &setup.config,
+                setup.foreign_zone,
+            )
+            .map_err(|e| tracing::warn!("block watcher: {e:#}"))
+            .ok();
+        }
+        if let Some(src) = &source {
+            let version = src.data_version().ok();
+            let due = last_read.is_none_or(|t| t.elapsed() >= BLOCK_EVERY);
+            if version != seen_version || due {
+                seen_version = version;
+                last_read = Some(Instant::now());
+                match gauge(src, setup.cost_mode, limit, &mut largest) {
+                    Ok(g) => {
+                        if last_sent.as_ref() != Some(&g) {
+                            if !send(&tx, AgentLogsMsg::Gauge(g.clone())) {
+                                return;
+                            }
+                            last_sent = Some(g);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!("block watcher: {e:#}");
+                        // A replaced or rewritten database: open it again.
+                        source = None;
+                    }
+                }
+            }
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+fn gauge(
+    src: &crate::store::Source,
+    mode: CostMode,
+    limit: Option<Limit>,
+    largest: &mut Option<(i64, (u64, f64))>,
+) -> anyhow::Result<Option<BlockGauge>> {
+    let now = chrono::Utc::now();
+    let block = blocks::active(src, now, mode)?;
+    let key = block.as_ref().map_or(0, |b| b.start_ms);
+    if largest.is_none_or(|(k, _)| k != key) {
+        *largest = Some((key, blocks::largest(src, now, mode)?));
+    }
+    let max_tokens = largest.map_or(0, |(_, (tokens, _))| tokens);
+    // No Claude Code data at all: no gauge.
+    if block.is_none() && max_tokens == 0 {
+        return Ok(None);
+    }
+    let limit = match limit {
+        None => None,
+        Some(Limit::Tokens(n)) => Some(GaugeLimit::Tokens {
+            limit: n,
+            max: false,
+        }),
+        Some(Limit::Usd(u)) => Some(GaugeLimit::Usd(u)),
+        Some(Limit::Max) => (max_tokens > 0).then_some(GaugeLimit::Tokens {
+            limit: max_tokens,
+            max: true,
+        }),
+    };
+    Ok(Some(BlockGauge { block, limit }))
+}

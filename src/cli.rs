@@ -63,7 +63,7 @@ pub struct GlobalArgs {
 
     /// Time zone for showing times and cutting calendar ranges: local (default), UTC,
     /// an IANA name (Europe/Paris) or an offset (+08:00).
-    #[arg(long, global = true, value_name = "TZ")]
+    #[arg(long, global = true, value_name = "TZ", allow_hyphen_values = true)]
     pub tz: Option<String>,
 
     /// How cost is counted: auto (stored cost when present and non-zero, else from prices),
@@ -201,7 +201,7 @@ pub struct RecordArgs {
     #[arg(long, value_name = "MS", allow_hyphen_values = true)]
     pub duration_ms: Option<String>,
     /// When it happened (RFC 3339, 'YYYY-MM-DD HH:MM:SS' in --tz, unix seconds). Default: now.
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub at: Option<String>,
     /// Free JSON metadata stored with the event.
     #[arg(long, value_name = "JSON")]
@@ -232,7 +232,12 @@ pub enum GroupBy {
 #[derive(Debug, Clone, Args)]
 pub struct ReportArgs {
     /// 1h, 24h, 7d, 30d, today, month, all, or FROM..TO (dates or RFC 3339 times; TO excluded).
-    #[arg(long, default_value = "24h", value_name = "RANGE")]
+    #[arg(
+        long,
+        default_value = "24h",
+        value_name = "RANGE",
+        allow_hyphen_values = true
+    )]
     pub range: String,
     /// What to group by.
     #[arg(long, value_enum, default_value = "model")]
@@ -344,9 +349,9 @@ pub struct DemoArgs {
     #[arg(long = "as", value_enum, default_value = "native")]
     pub as_schema: DemoSchema,
     /// Spread the events over this many days before now.
-    #[arg(long, default_value = "90")]
+    #[arg(long, default_value = "90", allow_hyphen_values = true)]
     pub days: u32,
     /// Seed of the generator (the same seed gives the same database).
-    #[arg(long, default_value = "1")]
+    #[arg(long, default_value = "1", allow_hyphen_values = true)]
     pub seed: u64,
 }

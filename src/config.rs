@@ -84,6 +84,28 @@ pub struct CustomTable {
     pub duration_ms: Option<String>,
 }
 
+/// The smallest and largest `cost_scale`: from nano-dollars (1e-9) to thousands of dollars per
+/// stored unit (1e3). Anything outside is surely a mistake, and would give costs that are not
+/// shown exactly (or at all).
+pub const COST_SCALE_RANGE: std::ops::RangeInclusive<f64> = 1e-9..=1e3;
+
+/// Check a `cost_scale` against [`COST_SCALE_RANGE`]; the message names the value.
+pub fn check_cost_scale(scale: f64) -> Result<(), String> {
+    if COST_SCALE_RANGE.contains(&scale) {
+        Ok(())
+    } else {
+        let shown = if scale != 0.0 && !(1e-6..1e6).contains(&scale.abs()) {
+            format!("{scale:e}")
+        } else {
+            format!("{scale}")
+        };
+        Err(format!(
+            "cost_scale = {shown} is out of range: use a number from 0.000000001 to 1000 \
+             (what one stored cost unit is worth in USD, e.g. 0.01 for cents)"
+        ))
+    }
+}
+
 impl Config {
     /// Load the config file. `explicit` is a path given by `--config` or `TOKMON_CONFIG`:
     /// it must exist. Without it, the platform default is read if present.
@@ -106,8 +128,15 @@ impl Config {
                 p
             }
         };
-        let text = std::fs::read_to_string(&path)
+        let bytes = std::fs::read(&path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            bad_input(format!(
+                "config file {} is not UTF-8 text (byte {} is not valid UTF-8); save it as UTF-8",
+                path.display(),
+                e.utf8_error().valid_up_to() + 1
+            ))
+        })?;
         let cfg = Self::parse(&text)
             .map_err(|e| bad_input(format!("config file {}: {e}", path.display())))?;
         cfg.validate()
@@ -120,6 +149,14 @@ impl Config {
     pub fn validate(&self) -> Result<(), String> {
         if let Some(l) = &self.block_limit {
             crate::blocks::Limit::parse(l)?;
+        }
+        for t in &self.tables {
+            if let Some(scale) = t.cost_scale {
+                check_cost_scale(scale).map_err(|why| {
+                    let label = t.name.as_deref().unwrap_or(&t.table);
+                    format!("[[table]] '{label}': {why}")
+                })?;
+            }
         }
         crate::budget::compile_all(&self.budgets)
             .map(|_| ())

@@ -196,13 +196,14 @@ impl Generator {
     /// `n` timestamps between `from_ms` and `to_ms`, ascending, denser in working hours
     /// (UTC hours stand in for local ones) and with a few bursty days.
     pub fn timestamps(&mut self, n: u64, from_ms: i64, to_ms: i64) -> Vec<i64> {
-        let span = (to_ms - from_ms).max(1);
+        let span = to_ms.saturating_sub(from_ms).max(1);
         let mut out = Vec::with_capacity(n as usize);
         while (out.len() as u64) < n {
             let t = from_ms + self.rng.i64(0..span);
-            let hour = ((t / 3_600_000) % 24) as usize;
-            let day = t / 86_400_000;
-            let burst = if day % 11 == 3 { 2 } else { 1 };
+            // Floor division: times before 1970 are negative.
+            let hour = t.div_euclid(3_600_000).rem_euclid(24) as usize;
+            let day = t.div_euclid(86_400_000);
+            let burst = if day.rem_euclid(11) == 3 { 2 } else { 1 };
             if self.rng.u32(0..20) < HOURLY[hour] * burst {
                 out.push(t);
             }
@@ -242,6 +243,11 @@ const DESKTOP_DDL: &str = "CREATE TABLE token_usage (
   context_tokens INTEGER DEFAULT 0, iteration INTEGER DEFAULT 0, channel TEXT, user_id TEXT,
   estimated_cost REAL DEFAULT 0)";
 
+/// The most days `demo` spreads events over (100 years).
+pub const MAX_DAYS: u32 = 36_500;
+/// The most events `demo` writes in one database (their times are held in memory at once).
+pub const MAX_ROWS: u64 = 100_000_000;
+
 /// Write `rows` generated events over the `days` before `now` into a new database at `out`.
 /// Returns the number of rows written. The file must not exist yet.
 pub fn generate(
@@ -256,6 +262,16 @@ pub fn generate(
         return Err(bad_input(
             "invalid --days '0': spread events over at least one day",
         ));
+    }
+    if days > MAX_DAYS {
+        return Err(bad_input(format!(
+            "invalid --days '{days}': spread events over at most {MAX_DAYS} days (100 years)"
+        )));
+    }
+    if rows > MAX_ROWS {
+        return Err(bad_input(format!(
+            "invalid --rows '{rows}': demo writes at most {MAX_ROWS} events"
+        )));
     }
     if out.exists() {
         return Err(bad_input(format!(

@@ -71,27 +71,60 @@ pub fn parse_range(s: &str, zone: &Zone, now: DateTime<Utc>) -> Result<TimeRange
         }
         return Ok(TimeRange { from, to });
     }
-    let dur = parse_span(t).ok_or_else(|| bad(HELP))?;
+    let dur = parse_span(t).map_err(|e| match e {
+        SpanError::NotASpan => bad(HELP),
+        SpanError::TooLong => bad(&format!("{TOO_LONG}; use 'all' for everything")),
+    })?;
+    let from = now
+        .checked_sub_signed(dur)
+        .ok_or_else(|| bad("it reaches back before the earliest time tokmon can compute with; use 'all' for everything"))?;
     Ok(TimeRange {
-        from: Some(now - dur),
+        from: Some(from),
         to: None,
     })
 }
 
-/// `5h`, `24h`, `7d`, `2w` (also `90m` for minutes) as a duration.
-pub fn parse_span(t: &str) -> Option<Duration> {
+/// The longest relative span (a `--range` such as `7d`, a rolling budget window): 1,000 years.
+/// Longer ones are refused rather than reaching past the dates tokmon can compute with.
+pub const MAX_SPAN_DAYS: i64 = 365_250;
+
+/// What is wrong with a span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpanError {
+    /// Not a number followed by m, h, d or w.
+    NotASpan,
+    /// Longer than [`MAX_SPAN_DAYS`].
+    TooLong,
+}
+
+/// The message for a span over [`MAX_SPAN_DAYS`].
+pub const TOO_LONG: &str = "a span can be at most 1000 years (365250d)";
+
+/// `5h`, `24h`, `7d`, `2w` (also `90m` for minutes) as a duration of at most
+/// [`MAX_SPAN_DAYS`].
+pub fn parse_span(t: &str) -> Result<Duration, SpanError> {
     let t = t.trim();
-    let unit = t.chars().last()?;
-    let n: i64 = t[..t.len() - unit.len_utf8()]
-        .parse()
-        .ok()
-        .filter(|n| *n > 0)?;
-    match unit.to_ascii_lowercase() {
-        'm' => Duration::try_minutes(n),
-        'h' => Duration::try_hours(n),
-        'd' => Duration::try_days(n),
-        'w' => Duration::try_weeks(n),
-        _ => None,
+    let unit = t.chars().last().ok_or(SpanError::NotASpan)?;
+    let number = &t[..t.len() - unit.len_utf8()];
+    let digits = number.strip_prefix('+').unwrap_or(number);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(SpanError::NotASpan);
+    }
+    let minutes_per_unit: i64 = match unit.to_ascii_lowercase() {
+        'm' => 1,
+        'h' => 60,
+        'd' => 24 * 60,
+        'w' => 7 * 24 * 60,
+        _ => return Err(SpanError::NotASpan),
+    };
+    // Digits only, so a failed parse is a number too large for i64.
+    let n: i64 = digits.parse().map_err(|_| SpanError::TooLong)?;
+    if n == 0 {
+        return Err(SpanError::NotASpan);
+    }
+    match n.checked_mul(minutes_per_unit) {
+        Some(m) if m <= MAX_SPAN_DAYS * 24 * 60 => Ok(Duration::minutes(m)),
+        _ => Err(SpanError::TooLong),
     }
 }
 

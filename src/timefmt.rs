@@ -56,8 +56,13 @@ impl Zone {
         }
     }
 
-    /// A UTC instant shown as wall-clock time in this zone.
+    /// A UTC instant shown as wall-clock time in this zone. Instants within a day of chrono's
+    /// limits are moved a day inwards, so that the local time always exists.
     pub fn to_local(&self, utc: DateTime<Utc>) -> DateTime<FixedOffset> {
+        let utc = utc.clamp(
+            DateTime::<Utc>::MIN_UTC + Duration::days(1),
+            DateTime::<Utc>::MAX_UTC - Duration::days(1),
+        );
         utc.with_timezone(&self.offset_at(utc))
     }
 
@@ -75,7 +80,10 @@ impl Zone {
                     // Skip forward through the gap, one minute at a time (gaps are short).
                     let mut n = naive;
                     for _ in 0..240 {
-                        n += Duration::minutes(1);
+                        let Some(next) = n.checked_add_signed(Duration::minutes(1)) else {
+                            break;
+                        };
+                        n = next;
                         if let Some(t) = tz.from_local_datetime(&n).earliest() {
                             return t.with_timezone(&Utc);
                         }
@@ -100,7 +108,7 @@ impl Zone {
     /// Midnight at the start of the local month that contains `utc`.
     pub fn start_of_month(&self, utc: DateTime<Utc>) -> DateTime<Utc> {
         let d = self.to_local(utc).date_naive();
-        let first = NaiveDate::from_ymd_opt(d.year(), d.month(), 1).expect("valid first of month");
+        let first = d.with_day(1).unwrap_or(d);
         self.from_local(first.and_time(NaiveTime::MIN))
     }
 }
@@ -139,6 +147,17 @@ pub fn from_ms(ms: i64) -> DateTime<Utc> {
     DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
+/// The earliest instant a timestamp may name: 0001-01-01T00:00:00Z (unix ms).
+pub const MIN_MS: i64 = -62_135_596_800_000;
+/// The latest instant a timestamp may name: 9999-12-31T23:59:59.999Z (unix ms).
+pub const MAX_MS: i64 = 253_402_300_799_999;
+
+/// Unix ms within years 1 to 9999: times outside are not readable times (a typo or garbage),
+/// and keeping them out keeps every calendar computation far from chrono's limits.
+fn in_years(ms: i64) -> Option<i64> {
+    (MIN_MS..=MAX_MS).contains(&ms).then_some(ms)
+}
+
 /// A unix time given as a number: seconds, milliseconds or microseconds, told apart by size.
 pub fn epoch_number_to_ms(n: f64) -> Option<i64> {
     if !n.is_finite() {
@@ -155,7 +174,7 @@ pub fn epoch_number_to_ms(n: f64) -> Option<i64> {
     if ms.abs() > 8.64e15 {
         return None;
     }
-    Some(ms.round() as i64)
+    in_years(ms.round() as i64)
 }
 
 /// Parse a timestamp as usage databases store it, returning unix milliseconds.
@@ -163,7 +182,12 @@ pub fn epoch_number_to_ms(n: f64) -> Option<i64> {
 /// Accepts `YYYY-MM-DD HH:MM:SS`, the same with `T`, with or without fractions, with or
 /// without a zone (`Z`, `+08:00`, `+0800`), a bare date, and unix seconds or milliseconds
 /// written as text. Naive forms are read in `naive_zone` (UTC unless configured).
+/// Impossible dates (2025-02-30) and times outside years 1 to 9999 are not readable: `None`.
 pub fn parse_stored_timestamp(s: &str, naive_zone: &Zone) -> Option<i64> {
+    parse_stored_any_year(s, naive_zone).and_then(in_years)
+}
+
+fn parse_stored_any_year(s: &str, naive_zone: &Zone) -> Option<i64> {
     let t = s.trim();
     if t.is_empty() {
         return None;
@@ -235,7 +259,7 @@ pub fn fast_utc_ms(b: &[u8]) -> Option<i64> {
     };
     let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+    if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) || hh > 23 || mm > 59 || ss > 60 {
         return None;
     }
     // Days from the civil date (proleptic Gregorian), Howard Hinnant's method.
@@ -247,6 +271,16 @@ pub fn fast_utc_ms(b: &[u8]) -> Option<i64> {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
     Some(((days * 24 + hh) * 60 + mm) * 60_000 + ss * 1000)
+}
+
+/// Days in month `m` (1..=12) of the proleptic Gregorian year `y`.
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
 }
 
 /// Parse a time typed by the user (`--at`, range bounds): RFC 3339, `YYYY-MM-DD HH:MM[:SS]`
@@ -264,9 +298,21 @@ pub fn parse_user_time(
         .filter(|_| t.len() >= 9)
         .map(from_ms)
         .ok_or_else(|| {
-            BadInput(format!(
-                "cannot read time '{s}': use RFC 3339 (2025-11-18T21:39:51Z), 'YYYY-MM-DD HH:MM:SS', 'YYYY-MM-DD', unix seconds, or 'now'"
-            ))
+            let date = t.get(..10).filter(|d| {
+                d.bytes()
+                    .enumerate()
+                    .all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() })
+            });
+            let why = match date {
+                Some(d) if NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err() => {
+                    format!("there is no date {d} in the calendar")
+                }
+                Some(d) if !("0001-01-01"..="9999-12-31").contains(&d) => {
+                    "use a time in the years 1 to 9999".to_string()
+                }
+                _ => "use RFC 3339 (2025-11-18T21:39:51Z), 'YYYY-MM-DD HH:MM:SS', 'YYYY-MM-DD', unix seconds, or 'now'".to_string(),
+            };
+            BadInput(format!("cannot read time '{s}': {why}"))
         })
 }
 
@@ -328,6 +374,45 @@ mod tests {
         assert_eq!(fast_utc_ms(b"2025-13-18 21:39:51"), None);
         assert_eq!(fast_utc_ms(b"2025-11-18 21:39:5x"), None);
         assert_eq!(fast_utc_ms(b"2025-11-18 21:39:51.5"), None);
+    }
+
+    #[test]
+    fn impossible_dates_are_unreadable() {
+        let z = Zone::UTC;
+        for s in [
+            "2025-02-30 10:00:00",
+            "2026-02-29 00:00:00",
+            "2025-04-31T00:00:00",
+            "2025-02-30",
+            "2025-02-30T10:00:00Z",
+            "0000-12-31 23:59:59",
+            "10000-01-01T00:00:00Z",
+        ] {
+            assert_eq!(parse_stored_timestamp(s, &z), None, "{s}");
+        }
+        assert_eq!(
+            parse_stored_timestamp("2024-02-29 12:00:00", &z),
+            Some(utc("2024-02-29T12:00:00Z"))
+        );
+        assert_eq!(fast_utc_ms(b"2000-02-29 00:00:00"), Some(951_782_400_000));
+        assert_eq!(fast_utc_ms(b"1900-02-29 00:00:00"), None);
+        let now = from_ms(0);
+        let e = parse_user_time("2025-02-30 10:00:00", &z, now).unwrap_err();
+        assert!(e.0.contains("no date 2025-02-30"), "{e:?}");
+    }
+
+    #[test]
+    fn extreme_instants_have_a_local_time() {
+        for z in [
+            Zone::parse("-11:00").unwrap(),
+            Zone::parse("+14:00").unwrap(),
+        ] {
+            for t in [DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC] {
+                let _ = z.to_local(t).naive_local();
+                let _ = z.start_of_day(t);
+                let _ = z.start_of_month(t);
+            }
+        }
     }
 
     #[test]

@@ -356,11 +356,12 @@ impl BudgetSpec {
                 Window::Day { hour }
             }
             other => {
-                let span = crate::range::parse_span(other).ok_or_else(|| {
-                    err(
-                        "window",
-                        format!("'{raw_window}' is not a window: {WINDOW_HELP}"),
-                    )
+                let span = crate::range::parse_span(other).map_err(|e| {
+                    let why = match e {
+                        crate::range::SpanError::NotASpan => WINDOW_HELP,
+                        crate::range::SpanError::TooLong => crate::range::TOO_LONG,
+                    };
+                    err("window", format!("'{raw_window}' is not a window: {why}"))
                 })?;
                 if self.reset_day.is_some() || self.reset_hour.is_some() {
                     let field = if self.reset_day.is_some() {

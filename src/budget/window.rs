@@ -24,49 +24,56 @@ fn at_hour(zone: &Zone, d: NaiveDate, hour: u32) -> DateTime<Utc> {
     zone.from_local(d.and_time(t))
 }
 
-/// The window of `w` that contains `now`: `[start, resets_at)`.
+/// One calendar step of a window kind, forwards or backwards (`None` past the calendar's end).
+type Step = fn(NaiveDate, bool) -> Option<NaiveDate>;
+
+/// The window of `w` that contains `now`: `[start, resets_at)`. Never panics: at the far ends
+/// of the calendar (beyond what chrono can represent) the window is cut short at the limit.
 pub fn window_bounds(w: &Window, now: DateTime<Utc>, zone: &Zone) -> Bounds {
     let today = zone.to_local(now).date_naive();
     // Each calendar kind: the window start on or before `today`, and how to step one window.
-    let (mut start_day, step): (NaiveDate, fn(NaiveDate, bool) -> NaiveDate) = match *w {
+    let (start_day, step): (Option<NaiveDate>, Step) = match *w {
         Window::Rolling { span, .. } => {
             return Bounds {
-                start: now - span,
+                start: now
+                    .checked_sub_signed(span)
+                    .unwrap_or(DateTime::<Utc>::MIN_UTC),
                 resets_at: None,
             };
         }
-        Window::Day { .. } => (today, |d, fwd| {
+        Window::Day { .. } => (Some(today), |d, fwd| {
             if fwd {
-                d + Days::new(1)
+                d.checked_add_days(Days::new(1))
             } else {
-                d - Days::new(1)
+                d.checked_sub_days(Days::new(1))
             }
         }),
         Window::Week { day, .. } => {
             let back =
                 (7 + today.weekday().num_days_from_monday() - day.num_days_from_monday()) % 7;
-            (today - Days::new(u64::from(back)), |d, fwd| {
-                if fwd {
-                    d + Days::new(7)
-                } else {
-                    d - Days::new(7)
-                }
-            })
+            (
+                today.checked_sub_days(Days::new(u64::from(back))),
+                |d, fwd| {
+                    if fwd {
+                        d.checked_add_days(Days::new(7))
+                    } else {
+                        d.checked_sub_days(Days::new(7))
+                    }
+                },
+            )
         }
         Window::Month { day, .. } => {
-            // `day` is at most 28, so it exists in every month.
-            let this = NaiveDate::from_ymd_opt(today.year(), today.month(), day)
-                .expect("reset day is 1..=28");
-            let d = if this > today {
-                this - Months::new(1)
-            } else {
-                this
+            // `day` is at most 28 (checked with the config), so it exists in every month.
+            let this = NaiveDate::from_ymd_opt(today.year(), today.month(), day.clamp(1, 28));
+            let d = match this {
+                Some(t) if t > today => t.checked_sub_months(Months::new(1)),
+                other => other,
             };
             (d, |d, fwd| {
                 if fwd {
-                    d + Months::new(1)
+                    d.checked_add_months(Months::new(1))
                 } else {
-                    d - Months::new(1)
+                    d.checked_sub_months(Months::new(1))
                 }
             })
         }
@@ -75,13 +82,27 @@ pub fn window_bounds(w: &Window, now: DateTime<Utc>, zone: &Zone) -> Bounds {
         Window::Day { hour } | Window::Week { hour, .. } | Window::Month { hour, .. } => hour,
         Window::Rolling { .. } => 0,
     };
+    let Some(mut start_day) = start_day else {
+        return Bounds {
+            start: DateTime::<Utc>::MIN_UTC,
+            resets_at: None,
+        };
+    };
     // Before the reset hour on the reset day, the previous window is still running.
     if at_hour(zone, start_day, hour) > now {
-        start_day = step(start_day, false);
+        match step(start_day, false) {
+            Some(d) => start_day = d,
+            None => {
+                return Bounds {
+                    start: DateTime::<Utc>::MIN_UTC,
+                    resets_at: Some(at_hour(zone, start_day, hour)),
+                };
+            }
+        }
     }
     Bounds {
         start: at_hour(zone, start_day, hour),
-        resets_at: Some(at_hour(zone, step(start_day, true), hour)),
+        resets_at: step(start_day, true).map(|d| at_hour(zone, d, hour)),
     }
 }
 
@@ -194,6 +215,33 @@ mod tests {
             b(two, "2025-03-30T12:00:00Z", &paris).0,
             at("2025-03-30T01:00:00Z")
         );
+    }
+
+    #[test]
+    fn far_ends_of_the_calendar_do_not_panic() {
+        let z = Zone::parse("-11:00").unwrap();
+        let windows = [
+            Window::Rolling {
+                span: Duration::days(365_250),
+                label: RollingLabel {
+                    n: 365_250,
+                    unit: 'd',
+                },
+            },
+            Window::Day { hour: 23 },
+            Window::Week {
+                day: Weekday::Sun,
+                hour: 23,
+            },
+            Window::Month { day: 28, hour: 23 },
+            Window::Month { day: 31, hour: 0 },
+        ];
+        for w in windows {
+            for now in [DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC] {
+                let b = window_bounds(&w, now, &z);
+                assert!(b.resets_at.is_none_or(|r| r > b.start), "{w:?} {b:?}");
+            }
+        }
     }
 
     #[test]

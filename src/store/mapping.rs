@@ -230,11 +230,8 @@ impl Mapping {
         m.cost = Col::opt(&t.cost_usd);
         m.duration_ms = Col::opt(&t.duration_ms);
         if let Some(scale) = t.cost_scale {
-            if !(scale.is_finite() && scale > 0.0) {
-                return Err(bad_input(format!(
-                    "config [[table]] '{label}': cost_scale = {scale} must be a positive number"
-                )));
-            }
+            crate::config::check_cost_scale(scale)
+                .map_err(|why| bad_input(format!("config [[table]] '{label}': {why}")))?;
             m.cost_scale = scale;
         }
         for (field, name) in m.named_columns() {

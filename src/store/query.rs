@@ -159,7 +159,7 @@ impl Source {
         };
         let bucket = q
             .bucket_ms
-            .map(|b| format!("(t / {b}) * {b}"))
+            .map(|b| format!("{} * {b}", floor_div_sql("t", b)))
             .unwrap_or_else(|| "NULL".into());
         let mut filters = Vec::new();
         if q.from_ms.is_some() {
@@ -226,9 +226,15 @@ impl Source {
             return self.aggregate_scan(q);
         }
         // Whole slices [first, end) come from the rollup; the rest from the events.
-        let first = q
+        let mut first = q
             .from_ms
             .map(|f| f.div_euclid(SLICE_MS) + i64::from(f.rem_euclid(SLICE_MS) != 0));
+        // Rollup slices were cut with SQLite's integer division, which truncates towards zero:
+        // slice 0 also holds the 15 minutes before 1970, and every earlier slice is one off.
+        // When there are any such slices, events before slice 1 are read from the events.
+        if self.rollup_has_early_slices()? {
+            first = Some(first.map_or(1, |a| a.max(1)));
+        }
         let end = q.to_ms.map(|t| t.div_euclid(SLICE_MS));
         if let (Some(a), Some(b)) = (first, end)
             && a >= b
@@ -236,8 +242,8 @@ impl Source {
             return self.aggregate_scan(q);
         }
         let mut rows = self.aggregate_rollup(q, first, end)?;
-        if let (Some(f), Some(a)) = (q.from_ms, first)
-            && f < a * SLICE_MS
+        if let Some(a) = first
+            && q.from_ms.is_none_or(|f| f < a * SLICE_MS)
         {
             rows.extend(self.aggregate_scan(&AggQuery {
                 to_ms: Some(a * SLICE_MS),
@@ -253,6 +259,26 @@ impl Source {
             })?);
         }
         Ok(merge_rows(rows))
+    }
+
+    /// Whether the rollup holds slices at or before 1970-01-01T00:00Z (slice number 0 or less,
+    /// rows without a readable time aside). One seek on the rollup's primary key.
+    fn rollup_has_early_slices(&self) -> anyhow::Result<bool> {
+        let sql =
+            format!("SELECT EXISTS (SELECT 1 FROM {ROLLUP_TABLE} WHERE slice > ?1 AND slice <= 0)");
+        let no_time = super::cache::NO_TIME_SLICE;
+        let found: bool = match &self.cache {
+            Some(cache) => cache
+                .borrow()
+                .conn
+                .prepare_cached(&sql)?
+                .query_row([no_time], |r| r.get(0))?,
+            None => self
+                .conn()
+                .prepare_cached(&sql)?
+                .query_row([no_time], |r| r.get(0))?,
+        };
+        Ok(found)
     }
 
     fn aggregate_rollup(
@@ -276,7 +302,13 @@ impl Source {
         let no_time = super::cache::NO_TIME_SLICE;
         let bucket = q
             .bucket_ms
-            .map(|b| format!("CASE WHEN slice = {no_time} THEN NULL ELSE (slice * {SLICE_MS} / {b}) * {b} END"))
+            .map(|b| {
+                let start = format!("(slice * {SLICE_MS})");
+                format!(
+                    "CASE WHEN slice = {no_time} THEN NULL ELSE {} * {b} END",
+                    floor_div_sql(&start, b)
+                )
+            })
             .unwrap_or_else(|| "NULL".into());
         // Rows whose time could not be read belong to "all time" only, as in a scan.
         let sql = format!(
@@ -525,6 +557,12 @@ pub(super) fn flagged_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AggRow> {
             uncosted: if positive { Tokens::default() } else { tokens },
         },
     })
+}
+
+/// SQL for `expr` divided by the positive constant `by`, rounded down (SQLite's `/` rounds
+/// towards zero, which puts times before 1970 in the bucket after theirs).
+pub fn floor_div_sql(expr: &str, by: i64) -> String {
+    format!("(CASE WHEN {expr} >= 0 THEN {expr} / {by} ELSE ({expr} + 1) / {by} - 1 END)")
 }
 
 /// Add up rows that share key, bucket and model.

@@ -141,6 +141,9 @@ pub enum Command {
     /// One line for Claude Code's status line: session, today, 5-hour block, quota.
     /// Reads the hook's JSON on stdin; never fails (prints a marker on error, exits 0).
     Statusline,
+    /// Say what tokmon finds and uses (database, state file, logs, watcher, config) and what
+    /// to do about anything broken (exit 1 then).
+    Doctor,
 }
 
 #[derive(Debug, Clone, Args)]

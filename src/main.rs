@@ -24,6 +24,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     if matches!(cli.command, Some(Command::Statusline)) {
         return Ok(tokmon::commands::statusline::run(&cli.global));
     }
+    // The doctor reports a bad config file instead of stopping at it.
+    if matches!(cli.command, Some(Command::Doctor)) {
+        return tokmon::commands::doctor::run(&cli.global);
+    }
     let ctx = Ctx::from_args(&cli.global)?;
     match cli.command {
         None => tokmon::tui::run(&ctx, &cli.monitor),
@@ -36,6 +40,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Command::Status(a) => tokmon::commands::status::run(&ctx, &a),
             Command::Import(a) => tokmon::commands::import::run(&ctx, &a),
             Command::Statusline => Ok(tokmon::commands::statusline::run(&cli.global)),
+            Command::Doctor => tokmon::commands::doctor::run(&cli.global),
         },
     }
 }

@@ -424,3 +424,37 @@ fn the_monitor_imports_follows_and_shows_the_block() {
     );
     let _ = t.run(&["send-keys", "-t", "t", "q"]);
 }
+
+#[test]
+fn doctor_says_what_it_found_and_what_is_broken() {
+    let h = agent_home(Utc::now());
+    h.cmd().arg("import").assert().success();
+    let out = h.cmd().arg("doctor").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("native (schema version"), "{text}");
+    assert!(text.contains("3 rows; last event "), "{text}");
+    assert!(
+        text.contains("claude-code: ~/.claude/projects: 1 file, 1 imported, last import 2"),
+        "{text}"
+    );
+    assert!(text.contains("codex: ~/.codex/sessions: 1 file, 1 imported"), "{text}");
+    assert!(text.contains("watcher      "), "{text}");
+    assert!(text.contains("Nothing is broken."), "{text}");
+
+    // A state file that does not parse: exit 1, and what to do.
+    h.write(".local/share/tokmon/state.json", "{not json");
+    let out = h.cmd().arg("doctor").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("! fix the JSON by hand"), "{text}");
+    assert!(text.contains("1 problem (marked !)."), "{text}");
+
+    // A bad config file is reported too, not just refused.
+    h.write(".config/tokmon/config.toml", "discover = \"maybe\"\n");
+    let out = h.cmd().arg("doctor").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.starts_with("config file  "), "{text}");
+    assert!(text.contains("discover"), "{text}");
+}

@@ -101,6 +101,7 @@ impl Ctx {
 
 pub mod budgets;
 pub mod demo;
+pub mod doctor;
 pub mod import;
 pub mod record;
 pub mod report;

@@ -179,7 +179,7 @@ fn claude_dedup_across_lines_and_files_and_reimport_adds_nothing() {
     assert_eq!(tokens(&env.totals()), [3, 16, 28, 303, 4004]);
     assert_eq!(
         env.query::<String>("SELECT project FROM events WHERE unique_key = 'cc:msg_C:req_C'"),
-        "-home-me-other"
+        "/home/me/app"
     );
     assert_eq!(
         env.query::<String>("SELECT session FROM events WHERE unique_key = 'cc:msg_C:req_C'"),

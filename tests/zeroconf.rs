@@ -123,6 +123,15 @@ fn report_with_no_flags_shows_the_agents_logs() {
     let v = h.json(&["report", "--format", "json", "--by", "agent"]);
     assert_eq!(v["totals"]["events"], 4);
     assert_eq!(v["groups"][0]["key"], "claude-code");
+    // Projects read as the user's own paths (the lines' cwd), not `-home-dev-app`.
+    let v = h.json(&["report", "--format", "json", "--by", "project"]);
+    let keys: Vec<&str> = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["/home/dev/app", "/w"]);
 }
 
 #[test]
@@ -438,7 +447,10 @@ fn doctor_says_what_it_found_and_what_is_broken() {
         text.contains("claude-code: ~/.claude/projects: 1 file, 1 imported, last import 2"),
         "{text}"
     );
-    assert!(text.contains("codex: ~/.codex/sessions: 1 file, 1 imported"), "{text}");
+    assert!(
+        text.contains("codex: ~/.codex/sessions: 1 file, 1 imported"),
+        "{text}"
+    );
     assert!(text.contains("watcher      "), "{text}");
     assert!(text.contains("Nothing is broken."), "{text}");
 

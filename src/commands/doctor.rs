@@ -92,11 +92,7 @@ fn config_item(ctx: &Ctx) -> Item {
 }
 
 fn database_items(ctx: &Ctx) -> Vec<Item> {
-    let named = if ctx.db_named {
-        "named"
-    } else {
-        "the default"
-    };
+    let named = if ctx.db_named { "named" } else { "the default" };
     if !ctx.db.exists() {
         let fix = if ctx.db_named {
             Some("check --db / TOKMON_DB / config `db`".to_string())
@@ -131,7 +127,10 @@ fn database_items(ctx: &Ctx) -> Vec<Item> {
     } else {
         format!("{} (foreign, read-only)", source.kind.label())
     };
-    let mut items = vec![ok("database", format!("{} ({named}), {kind}", show(&ctx.db)))];
+    let mut items = vec![ok(
+        "database",
+        format!("{} ({named}), {kind}", show(&ctx.db)),
+    )];
     let rows = source.row_count();
     let last = source.time_bounds();
     match (rows, last) {
@@ -230,7 +229,11 @@ fn log_items(ctx: &Ctx) -> Vec<Item> {
         .places
         .iter()
         .map(|p| (p.agent.to_string(), p.path.clone()))
-        .chain(logs.configured.iter().map(|p| ("logs".to_string(), p.clone())));
+        .chain(
+            logs.configured
+                .iter()
+                .map(|p| ("logs".to_string(), p.clone())),
+        );
     for (agent, path) in places {
         if !path.exists() {
             let item = if agent == "logs" {
@@ -250,8 +253,10 @@ fn log_items(ctx: &Ctx) -> Vec<Item> {
             Ok(files) => {
                 let prefix = std::fs::canonicalize(&path).unwrap_or(path.clone());
                 let prefix = prefix.to_string_lossy().into_owned();
-                let known: Vec<&(String, i64)> =
-                    state.iter().filter(|(p, _)| p.starts_with(&prefix)).collect();
+                let known: Vec<&(String, i64)> = state
+                    .iter()
+                    .filter(|(p, _)| p.starts_with(&prefix))
+                    .collect();
                 let last = known.iter().map(|(_, at)| *at).max();
                 items.push(ok(
                     "",

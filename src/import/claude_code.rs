@@ -214,11 +214,10 @@ impl LineParser for Parser {
             session: non_empty(&l.session_id)
                 .map(str::to_string)
                 .or_else(|| Some(self.info.stem.clone())),
-            project: self
-                .info
-                .project_dir
-                .clone()
-                .or_else(|| non_empty(&l.cwd).map(str::to_string)),
+            // The working directory the user knows, not the encoded folder name.
+            project: non_empty(&l.cwd)
+                .map(str::to_string)
+                .or_else(|| self.info.project_dir.clone()),
             input_tokens: input,
             output_tokens: output,
             cache_creation_tokens: cache_write,
@@ -285,6 +284,13 @@ mod tests {
         assert_eq!(e.cost_usd, Some(0.5));
         assert_eq!(e.session.as_deref(), Some("S"));
         assert_eq!(e.project.as_deref(), Some("p"));
+        // With a `cwd`, the project is the working directory.
+        let with_cwd = String::from_utf8_lossy(line).replace(
+            r#""sessionId":"S","#,
+            r#""sessionId":"S","cwd":"/home/dev/proj","#,
+        );
+        let e = parser().parse(with_cwd.as_bytes(), 2, 0).unwrap().unwrap();
+        assert_eq!(e.project.as_deref(), Some("/home/dev/proj"));
         let m: serde_json::Value = serde_json::from_str(e.metadata.as_deref().unwrap()).unwrap();
         assert_eq!(m["cache_creation_1h_tokens"], 200);
         assert_eq!(m["cache_creation_5m_tokens"], 100);

@@ -128,6 +128,8 @@ impl Config {
                 p
             }
         };
+        // A FIFO or a device would block the read or never end it.
+        crate::regular::check_regular_or_missing(&path, "config file")?;
         let bytes = std::fs::read(&path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
         let text = String::from_utf8(bytes).map_err(|e| {

@@ -10,6 +10,7 @@ use crate::commands::Ctx;
 use crate::error::bad_input;
 use crate::import::{Format, ImportSummary, Options, Progress, follow_with, import_paths};
 use crate::store::native::open_rw;
+use crate::text::{printable, printable_path};
 
 /// How many bad lines are printed with their place (all are counted).
 const BAD_LINES_SHOWN: usize = 20;
@@ -53,7 +54,13 @@ fn new_bar() -> Bar {
 /// Print the bad lines (up to [`BAD_LINES_SHOWN`]) and errors to stderr.
 fn print_problems(s: &ImportSummary) {
     for b in s.bad.iter().take(BAD_LINES_SHOWN) {
-        eprintln!("{}:{}: {}", b.path.display(), b.line, b.reason);
+        // The reason may quote the line: text from the log, made printable.
+        eprintln!(
+            "{}:{}: {}",
+            printable_path(&b.path),
+            b.line,
+            printable(&b.reason)
+        );
     }
     if s.bad_lines > BAD_LINES_SHOWN as u64 {
         eprintln!(
@@ -62,7 +69,10 @@ fn print_problems(s: &ImportSummary) {
         );
     }
     for e in &s.errors {
-        eprintln!("tokmon: cannot import {e}");
+        eprintln!("tokmon: cannot import {}", printable(e));
+    }
+    for n in &s.not_regular {
+        eprintln!("tokmon: skipped {n}, not a regular file");
     }
 }
 
@@ -86,12 +96,7 @@ pub fn run(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<u8> {
         &args.paths
     };
     for p in paths {
-        if !p.exists() {
-            return Err(bad_input(format!(
-                "no such file or directory: {} (give Claude Code's ~/.claude, Codex's ~/.codex/sessions, or a .jsonl / .csv file)",
-                p.display()
-            )));
-        }
+        crate::regular::check_log_path(p, "import path")?;
     }
     let opts = Options {
         format: Format::from_cli(args.format),

@@ -188,6 +188,7 @@ fn render_status(v: &StateView, format: OutputFormat, path: &Path) -> String {
 /// The sync history, newest first. A database that does not exist, or has no history table
 /// (a foreign tracker's), has an empty history; nothing is created.
 pub fn read_history(db: &Path) -> anyhow::Result<Vec<SyncRecord>> {
+    crate::regular::check_regular_or_missing(db, "database")?;
     if !db.exists() {
         return Ok(Vec::new());
     }

@@ -155,6 +155,9 @@ pub struct ImportSummary {
     pub rejected_files: Vec<PathBuf>,
     /// Files that could not be read (message with the path).
     pub errors: Vec<String>,
+    /// Log-named entries of a walked directory that are not regular files (FIFOs, devices):
+    /// skipped, never read (message with the path).
+    pub not_regular: Vec<String>,
     pub elapsed: Duration,
 }
 
@@ -315,6 +318,9 @@ pub fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<Candidate>> {
     let mut out = Vec::new();
     for p in paths {
         let meta = std::fs::metadata(p).with_context(|| format!("cannot read {}", p.display()))?;
+        if !meta.is_dir() && !meta.is_file() {
+            return Err(crate::regular::not_regular(p, "import path", &meta));
+        }
         if meta.is_dir() {
             let projects = p.join("projects");
             let root = if projects.is_dir() {
@@ -356,7 +362,8 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
         };
         if meta.is_dir() {
             walk(&path, depth + 1, out);
-        } else if meta.is_file() && has_ext(&path, &["jsonl", "ndjson", "csv"]) {
+        } else if has_ext(&path, &["jsonl", "ndjson", "csv"]) {
+            // Not only regular files: a FIFO or device with a log's name is reported, not read.
             out.push(path);
         }
     }
@@ -372,7 +379,7 @@ pub fn detect_format(path: &Path, explicit: bool) -> std::io::Result<Option<Form
         return Ok(Some(Format::Csv));
     }
     let mut head = Vec::with_capacity(SNIFF_LEN);
-    File::open(path)?
+    crate::regular::open_regular(path)?
         .take(SNIFF_LEN as u64)
         .read_to_end(&mut head)?;
     Ok(match sniff(&head) {
@@ -434,6 +441,16 @@ pub fn import_paths(
     // Plan first, so the progress bar knows how much there is to read.
     let mut plans = Vec::new();
     for c in &files {
+        if let Ok(m) = std::fs::metadata(&c.path)
+            && !m.is_file()
+        {
+            summary.not_regular.push(format!(
+                "{} is {}",
+                crate::text::printable_path(&c.path),
+                crate::regular::kind_of(&m)
+            ));
+            continue;
+        }
         match plan_file(conn, c, opts) {
             Ok(Some(p)) => plans.push(p),
             Ok(None) => {}
@@ -677,7 +694,7 @@ fn hash_range(file: &mut File, from: u64, len: u64) -> std::io::Result<String> {
 }
 
 fn fingerprints_match(path: &Path, s: &Stored) -> std::io::Result<bool> {
-    let mut f = File::open(path)?;
+    let mut f = crate::regular::open_regular(path)?;
     Ok(hash_range(&mut f, 0, s.head_len)? == s.head_hash
         && hash_range(&mut f, s.offset - s.tail_len, s.tail_len)? == s.tail_hash)
 }
@@ -761,7 +778,7 @@ fn save_state(
     state: Option<String>,
     finished: bool,
 ) -> anyhow::Result<()> {
-    let mut f = File::open(&plan.path)?;
+    let mut f = crate::regular::open_regular(&plan.path)?;
     let head_len = offset.min(FINGERPRINT_LEN);
     let tail_len = offset.min(FINGERPRINT_LEN);
     let head_hash = hash_range(&mut f, 0, head_len)?;
@@ -826,7 +843,7 @@ fn read_file(
     send: &mpsc::SyncSender<Msg>,
     part: &mut ImportSummary,
 ) -> anyhow::Result<()> {
-    let mut file = File::open(&plan.path)?;
+    let mut file = crate::regular::open_regular(&plan.path)?;
     file.seek(SeekFrom::Start(plan.start.offset))?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut parser = make_parser(

@@ -157,11 +157,8 @@ fn log_paths(
     args: &MonitorArgs,
     db: &std::path::Path,
 ) -> anyhow::Result<Vec<std::path::PathBuf>> {
-    if let Some(missing) = args.follow.iter().find(|p| !p.exists()) {
-        return Err(bad_input(format!(
-            "--follow {}: no such file or directory",
-            missing.display()
-        )));
+    for p in &args.follow {
+        crate::regular::check_log_path(p, "--follow")?;
     }
     let mut paths = args.follow.clone();
     if !args.demo && crate::discover::importable(db) {

@@ -187,7 +187,9 @@ pub fn detect_path(path: &Path) -> anyhow::Result<Option<SchemaKind>> {
     }
 }
 
-fn open_read_only(path: &Path) -> anyhow::Result<Connection> {
+pub(crate) fn open_read_only(path: &Path) -> anyhow::Result<Connection> {
+    // SQLite would block opening a FIFO, and read a device forever.
+    crate::regular::check_regular_or_missing(path, "database")?;
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY
@@ -196,10 +198,73 @@ fn open_read_only(path: &Path) -> anyhow::Result<Connection> {
     )
     .with_context(|| format!("cannot open database {}", path.display()))?;
     conn.busy_timeout(std::time::Duration::from_millis(native::BUSY_TIMEOUT_MS))?;
-    // A file that is not a database fails here rather than in the first query.
+    // A file that is not a database (or one that cannot be read now) fails here rather than
+    // in the first query.
     conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
-        .with_context(|| format!("{} is not a SQLite database", path.display()))?;
+        .map_err(|e| explain_sqlite_error(e, path))?;
     Ok(conn)
+}
+
+/// Say what is really wrong when SQLite fails on a database file, and what to do.
+pub(crate) fn explain_sqlite_error(err: rusqlite::Error, path: &Path) -> anyhow::Error {
+    explain_with(err, path, dir_writable)
+}
+
+fn explain_with(err: rusqlite::Error, path: &Path, writable: fn(&Path) -> bool) -> anyhow::Error {
+    use rusqlite::ErrorCode;
+    let shown = crate::text::printable_path(path);
+    let code = match &err {
+        rusqlite::Error::SqliteFailure(f, _) => Some(f.code),
+        _ => None,
+    };
+    match code {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => anyhow::anyhow!(
+            "{shown} is locked: another process has been writing to it for over {} s. \
+             Try again when that writer is done (a tracker that keeps a write transaction open \
+             should commit more often).",
+            native::BUSY_TIMEOUT_MS / 1000
+        ),
+        Some(ErrorCode::NotADatabase) => {
+            anyhow::anyhow!("{shown} is not a SQLite database (is --db the right file?)")
+        }
+        Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen)
+            if wal_needs_writable_dir(path, writable) =>
+        {
+            let dir = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            anyhow::anyhow!(
+                "{shown} is in WAL mode, and SQLite must create its -wal and -shm files to read it, \
+                 but the directory {} is not writable. Make the directory writable, or copy the \
+                 database (with any -wal file) to a writable place and point --db at the copy.",
+                crate::text::printable_path(dir)
+            )
+        }
+        _ => anyhow::Error::new(err).context(format!("cannot read database {shown}")),
+    }
+}
+
+/// A WAL database whose -shm file is missing, in a directory that cannot be written.
+fn wal_needs_writable_dir(path: &Path, writable: fn(&Path) -> bool) -> bool {
+    let mut header = [0u8; 20];
+    let wal = crate::regular::open_regular(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header))
+        .is_ok()
+        // File format version numbers 2 mean WAL (bytes 18 and 19 of the header).
+        && header[18] == 2
+        && header[19] == 2;
+    let mut shm = path.as_os_str().to_owned();
+    shm.push("-shm");
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    wal && !Path::new(&shm).exists() && !writable(dir)
+}
+
+fn dir_writable(dir: &Path) -> bool {
+    tempfile::tempfile_in(dir).is_ok()
 }
 
 /// Register the timestamp function on a connection. Naive timestamps are read in `zone`.
@@ -324,7 +389,7 @@ impl Source {
 }
 
 /// Every mapped column must exist in the table; the error names the missing ones.
-fn check_columns(conn: &Connection, path: &Path, m: &Mapping) -> anyhow::Result<()> {
+pub(crate) fn check_columns(conn: &Connection, path: &Path, m: &Mapping) -> anyhow::Result<()> {
     let all = tables(conn)?;
     let Some((_, cols)) = all.iter().find(|(n, _)| n == &m.table) else {
         return Err(bad_input(format!(
@@ -353,4 +418,61 @@ fn check_columns(conn: &Connection, path: &Path, m: &Mapping) -> anyhow::Result<
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(code: std::ffi::c_int, msg: &str) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), Some(msg.into()))
+    }
+
+    #[test]
+    fn wal_database_in_a_read_only_directory_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("wal.db");
+        let conn = Connection::open(&db).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.execute_batch("CREATE TABLE t (a); INSERT INTO t VALUES (1);")
+            .unwrap();
+        drop(conn);
+        assert!(!dir.path().join("wal.db-shm").exists());
+        // (Tests may run as root, who can write anywhere: the directory check is replaced.)
+        let e = explain_with(
+            failure(
+                rusqlite::ffi::SQLITE_READONLY,
+                "attempt to write a readonly database",
+            ),
+            &db,
+            |_| false,
+        )
+        .to_string();
+        assert!(e.contains("WAL mode") && e.contains("not writable"), "{e}");
+        assert!(!e.contains("attempt to write"), "{e}");
+        // A writable directory: the error is something else, and is passed on.
+        let e = explain_with(failure(rusqlite::ffi::SQLITE_READONLY, "ro"), &db, |_| true);
+        assert!(!format!("{e:#}").contains("WAL mode"), "{e:#}");
+    }
+
+    #[test]
+    fn busy_and_not_a_database_are_told_apart() {
+        let p = Path::new("x.db");
+        let busy = explain_with(
+            failure(rusqlite::ffi::SQLITE_BUSY, "database is locked"),
+            p,
+            |_| true,
+        );
+        assert!(busy.to_string().contains("is locked"), "{busy}");
+        assert!(!busy.to_string().contains("not a SQLite"), "{busy}");
+        let notdb = explain_with(
+            failure(rusqlite::ffi::SQLITE_NOTADB, "file is not a database"),
+            p,
+            |_| true,
+        );
+        assert!(
+            notdb.to_string().contains("not a SQLite database"),
+            "{notdb}"
+        );
+    }
 }

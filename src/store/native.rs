@@ -48,18 +48,11 @@ pub fn rebuild_rollup(conn: &Connection) -> rusqlite::Result<()> {
 pub const BUSY_TIMEOUT_MS: u64 = 5_000;
 
 /// Open (creating and migrating if needed) the native database for writing.
-/// Refuses a database that some other tool wrote: tokmon never writes into those.
+/// Refuses, before anything is written to it, a database that tokmon did not make: another
+/// tool's, one whose `events` table lacks columns, or one from a newer tokmon.
 pub fn open_rw(path: &Path) -> anyhow::Result<Connection> {
     if path.exists() {
-        let kind = super::detect_path(path)?;
-        if let Some(kind) = kind.filter(|k| !k.is_native()) {
-            return Err(bad_input(format!(
-                "{} is a {} database written by another tool; tokmon only reads it and never writes into it. \
-                 Record into a native database instead (--db with a new or tokmon-made file).",
-                path.display(),
-                kind.label()
-            )));
-        }
+        check_writable_native(path)?;
     } else if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create directory {}", dir.display()))?;
@@ -67,22 +60,102 @@ pub fn open_rw(path: &Path) -> anyhow::Result<Connection> {
     let mut conn = Connection::open(path)
         .with_context(|| format!("cannot open database {}", path.display()))?;
     configure(&conn)?;
-    // Two processes creating the same new database race to migrate it; the loser's write
-    // lock upgrade fails at once (SQLite cannot wait there), so it tries again shortly.
-    let mut attempts = 0;
-    loop {
-        match MIGRATIONS.to_latest(&mut conn) {
-            Ok(()) => return Ok(conn),
-            Err(_) if attempts < 40 => {
-                attempts += 1;
-                std::thread::sleep(std::time::Duration::from_millis(25 + 5 * attempts));
+    migrate(&mut conn, path)?;
+    Ok(conn)
+}
+
+/// The schema version this build migrates to (read beside a database's own version).
+fn latest_version(conn: &Connection) -> usize {
+    // `pending` is the number of migrations minus the database's version (negative when the
+    // database is ahead).
+    let pending = i64::from(MIGRATIONS.pending_migrations(conn).unwrap_or(0));
+    let have = i64::try_from(user_version(conn).unwrap_or(0)).unwrap_or(i64::MAX);
+    usize::try_from(pending.saturating_add(have)).unwrap_or(0)
+}
+
+fn user_version(conn: &Connection) -> rusqlite::Result<usize> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+        .map(|v| usize::try_from(v).unwrap_or(usize::MAX))
+}
+
+/// Look at an existing file read-only: it must be empty, or tokmon's own at a version this
+/// build knows, with the columns tokmon writes.
+fn check_writable_native(path: &Path) -> anyhow::Result<()> {
+    let conn = super::open_read_only(path)?;
+    let shown = crate::text::printable_path(path);
+    match super::detect(&conn)? {
+        Ok(None) => Ok(()),
+        Ok(Some(kind)) if !kind.is_native() => Err(bad_input(format!(
+            "{shown} is a {} database written by another tool; tokmon only reads it and never writes into it. \
+             Record into a native database instead (--db with a new or tokmon-made file).",
+            kind.label()
+        ))),
+        Ok(Some(_)) => {
+            let version = user_version(&conn)?;
+            let latest = latest_version(&conn);
+            if version == 0 {
+                return Err(bad_input(format!(
+                    "{shown} has an `events` table that tokmon did not create (no schema version); \
+                     tokmon never writes into it. Give --db a new file or one tokmon made."
+                )));
             }
+            if latest > 0 && version > latest {
+                return Err(bad_input(format!(
+                    "{shown} was written by a newer tokmon (schema version {version}; this one knows up to {latest}); \
+                     update tokmon to write into it"
+                )));
+            }
+            super::check_columns(&conn, path, &super::Mapping::native())
+        }
+        Err(tables) => Err(bad_input(format!(
+            "{shown} is neither a tokmon database nor a tracker's that tokmon knows (tables: {}); \
+             tokmon never writes into it. Give --db a new file or one tokmon made.",
+            crate::text::printable(&tables.join(", "))
+        ))),
+    }
+}
+
+/// Bring the schema up to date. The migration runs in an IMMEDIATE transaction, so a second
+/// process waits (busy timeout) for the first to finish rather than failing; when it gets the
+/// lock and finds the work already done, it looks again and has nothing left to do.
+fn migrate(conn: &mut Connection, path: &Path) -> anyhow::Result<()> {
+    conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
+    let mut attempts = 0;
+    let result = loop {
+        let before = user_version(conn)?;
+        match MIGRATIONS.to_latest(conn) {
+            Ok(()) => break Ok(()),
             Err(e) => {
-                return Err(e)
-                    .with_context(|| format!("cannot migrate database {}", path.display()));
+                let moved = user_version(conn).is_ok_and(|now| now != before);
+                if attempts < 4 && (moved || migration_busy(&e)) {
+                    attempts += 1;
+                    continue;
+                }
+                break Err(e);
             }
         }
-    }
+    };
+    conn.set_transaction_behavior(rusqlite::TransactionBehavior::Deferred);
+    result.map_err(|e| {
+        let cause = match e {
+            // The SQL of the failed migration is not for the user; the cause is.
+            rusqlite_migration::Error::RusqliteError { err, .. } => {
+                super::explain_sqlite_error(err, path)
+            }
+            other => anyhow::Error::new(other),
+        };
+        cause.context(format!("cannot migrate database {}", path.display()))
+    })
+}
+
+fn migration_busy(e: &rusqlite_migration::Error) -> bool {
+    matches!(
+        e,
+        rusqlite_migration::Error::RusqliteError {
+            err: rusqlite::Error::SqliteFailure(f, _),
+            ..
+        } if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 /// WAL so readers never block the writer, a busy timeout so concurrent writers wait.

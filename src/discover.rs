@@ -250,7 +250,10 @@ pub fn refresh(ctx: &Ctx) {
             }
         }
         Ok(None) => {}
-        Err(e) => eprintln!("tokmon: could not import new log lines: {e:#}"),
+        Err(e) => eprintln!(
+            "tokmon: could not import new log lines: {}",
+            crate::text::printable_lines(&format!("{e:#}"))
+        ),
     }
 }
 

@@ -13,7 +13,11 @@ fn main() -> ExitCode {
         // A reader that stops early (`tokmon report | head`) is not a failure.
         Err(err) if tokmon::error::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("tokmon: {err:#}");
+            // Messages may quote data (a column name, a log line): shown printable.
+            eprintln!(
+                "tokmon: {}",
+                tokmon::text::printable_lines(&format!("{err:#}"))
+            );
             ExitCode::from(exit_code_for(&err))
         }
     }

@@ -38,6 +38,14 @@ pub fn printable_string(s: &str) -> String {
     printable(s).into_owned()
 }
 
+/// [`printable`] line by line: the line breaks of a multi-line message are kept.
+pub fn printable_lines(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(|c| c != '\n' && is_unsafe(c)) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(s.split('\n').map(printable).collect::<Vec<_>>().join("\n"))
+}
+
 /// A path as printable text (for messages that name a file).
 pub fn printable_path(p: &std::path::Path) -> String {
     printable_string(&p.to_string_lossy())
@@ -62,5 +70,7 @@ mod tests {
         assert!(!p.chars().any(is_unsafe));
         assert_eq!(printable("a\nb\tc\u{7f}\u{9b}"), "a\\x0ab\\x09c\\x7f\\x9b");
         assert_eq!(printable("x\u{202e}y"), "x\\u{202e}y");
+        assert_eq!(printable_lines("a\u{1b}[2J\nb"), "a\\x1b[2J\nb");
+        assert!(matches!(printable_lines("a\nb"), Cow::Borrowed(_)));
     }
 }

@@ -1,5 +1,6 @@
 //! Budgets for stdout: the table and JSON of `tokmon status`, and the `--check` verdict.
 
+use crate::text::printable;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
@@ -116,7 +117,7 @@ pub fn budgets_table(all: &[BudgetStatus], zone: &Zone) -> String {
             (_, Some(_)) => amounts(Some(s.used_tokens), s.used_usd),
             _ => amounts(Some(s.used_tokens), None),
         };
-        t.add_row(vec![
+        t.add_row(crate::commands::table::printable_row([
             s.name.clone(),
             s.window.clone(),
             used,
@@ -129,17 +130,21 @@ pub fn budgets_table(all: &[BudgetStatus], zone: &Zone) -> String {
                 _ => "-".into(),
             },
             projection_short(s, zone),
-        ]);
+        ]));
     }
     let mut out = crate::commands::table::render(&t);
     out.push('\n');
     for s in all.iter().filter(|s| !s.filter.is_empty()) {
-        out.push_str(&format!("{}: only {}\n", s.name, s.filter));
+        out.push_str(&format!(
+            "{}: only {}\n",
+            printable(&s.name),
+            printable(&s.filter)
+        ));
     }
     for s in all.iter().filter(|s| s.unpriced_events > 0) {
         out.push_str(&format!(
             "{}: {} events of models without a price counted at $0\n",
-            s.name,
+            printable(&s.name),
             thousands(s.unpriced_events)
         ));
     }
@@ -159,7 +164,7 @@ pub fn check_lines(offending: &[&BudgetStatus]) -> String {
         .map(|s| {
             format!(
                 "{}: {}, {:.1}% used ({}), {}\n",
-                s.name,
+                printable(&s.name),
                 s.level.word(),
                 s.percentage,
                 usage_words(s),

@@ -164,7 +164,7 @@ fn database_items(ctx: &Ctx) -> Vec<Item> {
         let names: Vec<String> = r
             .unpriced
             .iter()
-            .map(|(m, n)| format!("{m} ({} events)", thousands(*n)))
+            .map(|(m, n)| format!("{} ({} events)", crate::text::printable(m), thousands(*n)))
             .collect();
         items.push(ok(
             "no price",

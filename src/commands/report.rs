@@ -93,7 +93,7 @@ fn to_csv(r: &Report) -> anyhow::Result<String> {
     for g in &r.groups {
         let t = &g.totals;
         w.write_record([
-            g.key.clone(),
+            crate::text::printable_string(&g.key),
             t.events.to_string(),
             t.input_tokens.to_string(),
             t.output_tokens.to_string(),
@@ -114,7 +114,7 @@ fn unpriced_warning(r: &Report) -> Option<String> {
     let names: Vec<String> = r
         .unpriced
         .iter()
-        .map(|(m, n)| format!("{m} ({})", thousands(*n)))
+        .map(|(m, n)| format!("{} ({})", crate::text::printable(m), thousands(*n)))
         .collect();
     Some(format!(
         "{} events of models without a price counted at $0: {} (see `tokmon prices MODEL`)",
@@ -157,7 +157,7 @@ fn to_table(r: &Report, ctx: &Ctx) -> String {
         ]
     };
     for g in &r.groups {
-        t.add_row(row(&g.key, &g.totals));
+        t.add_row(table::printable_row(row(&g.key, &g.totals)));
     }
     t.add_row(row("TOTAL", &r.totals));
     let fmt_t = |x: Option<chrono::DateTime<chrono::Utc>>, open: &str| {

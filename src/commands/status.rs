@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use crate::cli::{OutputFormat, StatusArgs};
 use crate::state_file::{DEFAULT_TOTAL, StateFile, StateView, format_count, level_word};
 use crate::store::native::{self, SyncRecord};
+use crate::text::printable_string;
 use crate::timefmt::{Zone, from_ms};
 
 use super::{Ctx, budgets};
@@ -239,8 +240,8 @@ fn render_history(rows: &[SyncRecord], format: OutputFormat, zone: &Zone, db: &P
                     history_time(r.at_ms, zone),
                     r.value.to_string(),
                     r.increment.to_string(),
-                    r.note.clone().unwrap_or_default(),
-                    r.method.clone(),
+                    printable_string(r.note.as_deref().unwrap_or_default()),
+                    printable_string(&r.method),
                 ]);
             }
             String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
@@ -258,8 +259,8 @@ fn render_history(rows: &[SyncRecord], format: OutputFormat, zone: &Zone, db: &P
                             .to_string(),
                         format_count(r.value),
                         format!("+{}", format_count(r.increment)),
-                        r.method.clone(),
-                        r.note.clone().unwrap_or_default(),
+                        printable_string(&r.method),
+                        printable_string(r.note.as_deref().unwrap_or_default()),
                     ]
                 })
                 .collect();

@@ -54,7 +54,10 @@ pub fn run(global: &GlobalArgs) -> u8 {
         Ok(l) => println!("{l}"),
         Err(e) => {
             println!("{MARKER}");
-            eprintln!("tokmon statusline: {e:#}");
+            eprintln!(
+                "tokmon statusline: {}",
+                crate::text::printable_lines(&format!("{e:#}"))
+            );
         }
     }
     0

@@ -18,6 +18,15 @@ pub fn new(header: &[&str], left: usize) -> Table {
     t
 }
 
+/// A row of cells made printable: text from data (names, notes) never carries escape
+/// sequences to the terminal. Ordinary text is unchanged.
+pub fn printable_row<S: AsRef<str>>(cells: impl IntoIterator<Item = S>) -> Vec<String> {
+    cells
+        .into_iter()
+        .map(|c| crate::text::printable_string(c.as_ref()))
+        .collect()
+}
+
 /// Render without the leading space that the preset leaves on each line.
 pub fn render(t: &Table) -> String {
     t.lines()

@@ -13,39 +13,59 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
-/// `12_400` → `12.4K`, `3_200_000` → `3.2M`; below 1,000 as is.
+/// The compact form, one rule everywhere: rounded to three significant figures with a
+/// unit, `1_187_753` → `1.19M`, `421_761` → `422K`, `12_400` → `12.4K`, `2_000` → `2.00K`;
+/// below 1,000 as is.
 pub fn compact(n: u64) -> String {
-    const UNITS: [(f64, &str); 4] = [(1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")];
-    let f = n as f64;
-    for (size, unit) in UNITS {
-        if f >= size {
-            let v = f / size;
-            return if v >= 100.0 {
-                format!("{v:.0}{unit}")
-            } else {
-                format!("{:.1}{unit}", (v * 10.0).floor() / 10.0)
-            };
-        }
+    const UNITS: [&str; 5] = ["", "K", "M", "B", "T"];
+    if n < 1000 {
+        return n.to_string();
     }
-    n.to_string()
+    // Round to three significant digits in integers (half up), then place the point.
+    let mut digits = n.ilog10() + 1;
+    let q = 10u128.pow(digits - 3);
+    let mut r = (u128::from(n) + q / 2) / q;
+    if r == 1000 {
+        digits += 1;
+        r = 100;
+    }
+    let unit = ((digits - 1) / 3).min(UNITS.len() as u32 - 1);
+    let whole = digits - 3 * unit;
+    if whole >= 3 {
+        // Past the largest unit the figures beyond three are zeros.
+        let v = r * 10u128.pow(whole - 3);
+        return format!("{v}{}", UNITS[unit as usize]);
+    }
+    let scale = 10u128.pow(3 - whole);
+    let frac = 3 - whole as usize;
+    format!(
+        "{}.{:0frac$}{}",
+        r / scale,
+        r % scale,
+        UNITS[unit as usize]
+    )
 }
 
-/// Dollars with a precision that suits the amount: `$0.0042`, `$1.23`, `$1,234.56`.
+/// Dollars with a precision that suits the amount: `$0.0042`, `$1.23`, `$1,234.56`;
+/// negative amounts (refunds, corrections) with a minus sign: `-$1.50`.
 pub fn usd(v: f64) -> String {
-    if v == 0.0 {
+    if v == 0.0 || !v.is_finite() {
         return "$0.00".into();
     }
-    if v.abs() < 0.01 {
-        return format!("${v:.4}");
+    let sign = if v < 0.0 { "-" } else { "" };
+    let a = v.abs();
+    if a < 0.01 {
+        return format!("{sign}${a:.4}");
     }
-    let cents = (v * 100.0).round() as u64;
-    format!("${}.{:02}", thousands(cents / 100), cents % 100)
+    let cents = (a * 100.0).round() as u64;
+    format!("{sign}${}.{:02}", thousands(cents / 100), cents % 100)
 }
 
-/// Compact dollars for narrow places: `$1.2K`, `$12.34`.
+/// Compact dollars for narrow places: `$12.3K`, `$12.34`, `-$12.3K`.
 pub fn usd_compact(v: f64) -> String {
-    if v >= 10_000.0 {
-        format!("${}", compact(v.round() as u64))
+    if v.abs() >= 10_000.0 {
+        let sign = if v < 0.0 { "-" } else { "" };
+        format!("{sign}${}", compact(v.abs().round() as u64))
     } else {
         usd(v)
     }
@@ -87,9 +107,23 @@ mod tests {
         assert_eq!(thousands(1234567), "1,234,567");
         assert_eq!(compact(999), "999");
         assert_eq!(compact(12_400), "12.4K");
-        assert_eq!(compact(12_499), "12.4K");
-        assert_eq!(compact(3_200_000), "3.2M");
+        assert_eq!(compact(12_499), "12.5K");
+        assert_eq!(compact(3_200_000), "3.20M");
         assert_eq!(compact(350_000), "350K");
+        assert_eq!(compact(1_187_753), "1.19M");
+        assert_eq!(compact(421_761), "422K");
+        assert_eq!(compact(1_000), "1.00K");
+        assert_eq!(compact(9_995), "10.0K");
+        assert_eq!(compact(99_950), "100K");
+        assert_eq!(compact(999_500), "1.00M");
+        assert_eq!(compact(999_499), "999K");
+        assert_eq!(compact(2_500_000_000), "2.50B");
+        assert_eq!(compact(u64::MAX), "18400000T");
+        assert_eq!(usd(-1.5), "-$1.50");
+        assert_eq!(usd(-0.0042), "-$0.0042");
+        assert_eq!(usd(-1234.567), "-$1,234.57");
+        assert_eq!(usd_compact(-12_345.0), "-$12.3K");
+        assert_eq!(usd_compact(12.34), "$12.34");
         assert_eq!(usd(0.0), "$0.00");
         assert_eq!(usd(0.0042), "$0.0042");
         assert_eq!(usd(1234.567), "$1,234.57");

@@ -44,6 +44,28 @@ fn assert_same(src: &Source, q: &AggQuery) {
     }
 }
 
+/// The two-dimension read (the monitor's drill-down data) agrees with its scan.
+fn assert_same_two(src: &Source, q: &AggQuery, second: Dimension) {
+    let split = |rows: Vec<(AggRow, Option<String>)>| {
+        let mut rows: Vec<_> = rows
+            .into_iter()
+            .filter(|(r, _)| r.sums.all.events > 0)
+            .map(|(r, k2)| ((r.key, r.bucket_ms, r.model, k2), r.sums))
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        rows
+    };
+    let fast = split(src.aggregate_two(q, second).unwrap());
+    let scan = split(src.aggregate_two_scan(q, second).unwrap());
+    assert_eq!(fast.len(), scan.len(), "{q:?} {second:?}");
+    for (f, s) in fast.iter().zip(&scan) {
+        assert_eq!(f.0, s.0, "{q:?}");
+        assert_eq!(f.1.all, s.1.all, "{q:?}");
+        assert_eq!(f.1.uncosted, s.1.uncosted, "{q:?}");
+        assert!((f.1.stored_cost - s.1.stored_cost).abs() < 1e-9, "{q:?}");
+    }
+}
+
 fn check_all(src: &Source) {
     assert!(src.has_rollup_or_cache());
     let end = now().timestamp_millis();
@@ -64,6 +86,18 @@ fn check_all(src: &Source) {
     ];
     let buckets = [None, Some(SLICE_MS), Some(86_400_000)];
     for (from_ms, to_ms) in ranges {
+        for (by, second) in [
+            (Dimension::Agent, Dimension::Provider),
+            (Dimension::Model, Dimension::Agent),
+        ] {
+            let q = AggQuery {
+                from_ms,
+                to_ms,
+                by: Some(by),
+                bucket_ms: Some(SLICE_MS),
+            };
+            assert_same_two(src, &q, second);
+        }
         for by in dims {
             for bucket_ms in buckets {
                 assert_same(

@@ -157,7 +157,7 @@ pub fn offenders(all: &[BudgetStatus], level: Level) -> Vec<&BudgetStatus> {
 }
 
 /// One line per offending budget, for `status --check`:
-/// `team-monthly: critical, 96.2% used (962K of 1.0M tokens), at 12.4K tok/h: limit in 3h 20m`.
+/// `team-monthly: critical, 96.2% used (962K of 1.00M tokens), at 12.4K tok/h: limit in 3h 20m`.
 pub fn check_lines(offending: &[&BudgetStatus]) -> String {
     offending
         .iter()

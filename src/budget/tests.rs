@@ -324,7 +324,7 @@ fn burn_rate_falls_back_to_the_window_so_far() {
     assert_eq!(s.projection, Projection::NotBeforeReset);
     assert_eq!(
         projection_words(&s),
-        "at 2.0K tok/h: not before the window resets"
+        "at 2.00K tok/h: not before the window resets"
     );
 }
 
@@ -395,7 +395,7 @@ fn rolling_projection_past_its_span() {
     assert_eq!(s.projection, Projection::NotBeforeReset);
     assert_eq!(
         projection_words(&s),
-        "at 1.0K tok/h: not within the rolling 5h"
+        "at 1.00K tok/h: not within the rolling 5h"
     );
 }
 
@@ -455,7 +455,7 @@ fn each_crossing_is_reported_once_per_window() {
     let a = tr.crossings(&[status("team", 100.0, dec, false)]);
     assert_eq!(
         a[0].message,
-        "budget 'team' is exceeded: 100.0% used, 1.0K of 1.0K tokens (threshold 100%)"
+        "budget 'team' is exceeded: 100.0% used, 1.00K of 1.00K tokens (threshold 100%)"
     );
 }
 

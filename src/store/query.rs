@@ -219,11 +219,28 @@ impl Source {
     }
 
     fn aggregate_with_rollup(&self, q: &AggQuery) -> anyhow::Result<Vec<AggRow>> {
+        let rows = self.with_rollup(q, None)?;
+        Ok(rows.into_iter().map(|(r, _)| r).collect())
+    }
+
+    /// Whole slices from the rollup, partial slices at the edges from the events; grouped
+    /// by `second` too when asked (its value comes with each row).
+    fn with_rollup(
+        &self,
+        q: &AggQuery,
+        second: Option<Dimension>,
+    ) -> anyhow::Result<Vec<(AggRow, Option<String>)>> {
+        let scan = |q: &AggQuery| -> anyhow::Result<Vec<(AggRow, Option<String>)>> {
+            match second {
+                Some(d) => self.aggregate_two_scan(q, d),
+                None => Ok(self.aggregate_scan(q)?.into_iter().map(|r| (r, None)).collect()),
+            }
+        };
         if let Some(cache) = &self.cache
             && let Err(e) = cache.borrow_mut().refresh(self)
         {
             tracing::warn!("rollup cache refresh failed, scanning instead: {e:#}");
-            return self.aggregate_scan(q);
+            return scan(q);
         }
         // Whole slices [first, end) come from the rollup; the rest from the events.
         let mut first = q
@@ -239,13 +256,13 @@ impl Source {
         if let (Some(a), Some(b)) = (first, end)
             && a >= b
         {
-            return self.aggregate_scan(q);
+            return scan(q);
         }
-        let mut rows = self.aggregate_rollup(q, first, end)?;
+        let mut rows = self.rollup_rows(q, first, end, second)?;
         if let Some(a) = first
             && q.from_ms.is_none_or(|f| f < a * SLICE_MS)
         {
-            rows.extend(self.aggregate_scan(&AggQuery {
+            rows.extend(scan(&AggQuery {
                 to_ms: Some(a * SLICE_MS),
                 ..q.clone()
             })?);
@@ -253,12 +270,18 @@ impl Source {
         if let (Some(t), Some(b)) = (q.to_ms, end)
             && b * SLICE_MS < t
         {
-            rows.extend(self.aggregate_scan(&AggQuery {
+            rows.extend(scan(&AggQuery {
                 from_ms: Some(b * SLICE_MS),
                 ..q.clone()
             })?);
         }
-        Ok(merge_rows(rows))
+        Ok(match second {
+            Some(_) => merge_two(rows),
+            None => merge_rows(rows.into_iter().map(|(r, _)| r).collect())
+                .into_iter()
+                .map(|r| (r, None))
+                .collect(),
+        })
     }
 
     /// Whether the rollup holds slices at or before 1970-01-01T00:00Z (slice number 0 or less,
@@ -281,23 +304,30 @@ impl Source {
         Ok(found)
     }
 
-    fn aggregate_rollup(
+    fn rollup_rows(
         &self,
         q: &AggQuery,
         first: Option<i64>,
         end: Option<i64>,
-    ) -> anyhow::Result<Vec<AggRow>> {
+        second: Option<Dimension>,
+    ) -> anyhow::Result<Vec<(AggRow, Option<String>)>> {
         // The cache keeps a missing model as '' (the native table has none missing).
         let model = if self.has_rollup {
             "model"
         } else {
             "NULLIF(model, '')"
         };
-        let key = match q.by {
+        let column = |d: Option<Dimension>| match d {
             Some(Dimension::Agent) => "NULLIF(agent, '')",
             Some(Dimension::Provider) => "NULLIF(provider, '')",
             Some(Dimension::Model) => model,
             _ => "NULL",
+        };
+        let key = column(q.by);
+        // The second key comes last, after the sums.
+        let (k2, k2_group) = match second {
+            Some(d) => (format!(", {} AS k2", column(Some(d))), ", k2"),
+            None => (String::new(), ""),
         };
         let no_time = super::cache::NO_TIME_SLICE;
         let bucket = q
@@ -315,9 +345,9 @@ impl Source {
             "SELECT {key} AS k, {bucket} AS b, {model} AS m, SUM(events), TOTAL(input_tokens), TOTAL(output_tokens),
                 TOTAL(cache_creation_tokens), TOTAL(cache_read_tokens), TOTAL(stored_cost), TOTAL(positive_cost),
                 SUM(uncosted_events), TOTAL(uncosted_input), TOTAL(uncosted_output),
-                TOTAL(uncosted_cache_creation), TOTAL(uncosted_cache_read)
+                TOTAL(uncosted_cache_creation), TOTAL(uncosted_cache_read){k2}
              FROM {ROLLUP_TABLE} WHERE (slice >= ?1 AND slice < ?2) OR (?3 AND slice = {no_time})
-             GROUP BY k, b, m"
+             GROUP BY k, b, m{k2_group}"
         );
         let all_time = q.from_ms.is_none() && q.to_ms.is_none();
         let bind = params![
@@ -325,16 +355,23 @@ impl Source {
             end.unwrap_or(i64::MAX),
             all_time
         ];
+        let read = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(AggRow, Option<String>)> {
+            let k2 = match second {
+                Some(_) => r.get(r.as_ref().column_count() - 1)?,
+                None => None,
+            };
+            Ok((agg_row(r)?, k2))
+        };
         let rows = match &self.cache {
             Some(cache) => {
                 let cache = cache.borrow();
                 let mut stmt = cache.conn.prepare_cached(&sql)?;
-                stmt.query_map(bind, agg_row)?
+                stmt.query_map(bind, read)?
                     .collect::<Result<Vec<_>, _>>()?
             }
             None => {
                 let mut stmt = self.conn().prepare_cached(&sql)?;
-                stmt.query_map(bind, agg_row)?
+                stmt.query_map(bind, read)?
                     .collect::<Result<Vec<_>, _>>()?
             }
         };
@@ -343,8 +380,29 @@ impl Source {
 
     /// Like [`Source::aggregate`], grouped by `q.by` and also by `second`: each row comes
     /// with its value of `second` (NULL as `None`). Budgets use it to filter on two
-    /// dimensions (say provider and agent) besides the model. Always read from the events.
+    /// dimensions (say provider and agent) besides the model; the monitor to drill down.
+    /// Read from the rollup when both dimensions are kept there, else from the events.
     pub fn aggregate_two(
+        &self,
+        q: &AggQuery,
+        second: Dimension,
+    ) -> anyhow::Result<Vec<(AggRow, Option<String>)>> {
+        if self.empty {
+            return Ok(Vec::new());
+        }
+        if self.rollup_serves(q)
+            && matches!(
+                second,
+                Dimension::Model | Dimension::Agent | Dimension::Provider
+            )
+        {
+            return self.with_rollup(q, Some(second));
+        }
+        self.aggregate_two_scan(q, second)
+    }
+
+    /// [`Source::aggregate_two`] read from the events.
+    pub fn aggregate_two_scan(
         &self,
         q: &AggQuery,
         second: Dimension,
@@ -360,31 +418,12 @@ impl Source {
         } else {
             usize::from(q.from_ms.is_some())
         };
-        type TwoKey = (Option<String>, Option<i64>, Option<String>, Option<String>);
-        let mut merged: HashMap<TwoKey, Sums> = HashMap::new();
         let mut rows = stmt.query(rusqlite::params_from_iter(&bounds[..n]))?;
+        let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            let row = flagged_row(r)?;
-            let k2 = r.get::<_, Option<String>>(10)?;
-            merged
-                .entry((row.key, row.bucket_ms, row.model, k2))
-                .or_default()
-                .add(&row.sums);
+            out.push((flagged_row(r)?, r.get::<_, Option<String>>(10)?));
         }
-        Ok(merged
-            .into_iter()
-            .map(|((key, bucket_ms, model, k2), sums)| {
-                (
-                    AggRow {
-                        key,
-                        bucket_ms,
-                        model,
-                        sums,
-                    },
-                    k2,
-                )
-            })
-            .collect())
+        Ok(merge_two(out))
     }
 
     /// Grouped sums read from the events themselves.
@@ -563,6 +602,32 @@ pub(super) fn flagged_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AggRow> {
 /// towards zero, which puts times before 1970 in the bucket after theirs).
 pub fn floor_div_sql(expr: &str, by: i64) -> String {
     format!("(CASE WHEN {expr} >= 0 THEN {expr} / {by} ELSE ({expr} + 1) / {by} - 1 END)")
+}
+
+/// Add up rows that share key, bucket, model and second key.
+fn merge_two(rows: Vec<(AggRow, Option<String>)>) -> Vec<(AggRow, Option<String>)> {
+    type TwoKey = (Option<String>, Option<i64>, Option<String>, Option<String>);
+    let mut merged: HashMap<TwoKey, Sums> = HashMap::new();
+    for (r, k2) in rows {
+        merged
+            .entry((r.key, r.bucket_ms, r.model, k2))
+            .or_default()
+            .add(&r.sums);
+    }
+    merged
+        .into_iter()
+        .map(|((key, bucket_ms, model, k2), sums)| {
+            (
+                AggRow {
+                    key,
+                    bucket_ms,
+                    model,
+                    sums,
+                },
+                k2,
+            )
+        })
+        .collect()
 }
 
 /// Add up rows that share key, bucket and model.

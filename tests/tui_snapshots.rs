@@ -92,3 +92,59 @@ fn alert_line_after_a_crossing() {
     insta::assert_snapshot!("alert_80x24", screen(&app, 80, 24));
     insta::assert_snapshot!("alert_40x12", screen(&app, 40, 12));
 }
+
+/// A demo database (the models `tokmon --demo` shows) at the fixture's clock.
+fn demo_app(dir: &std::path::Path) -> tokmon::tui::app::App {
+    let db = dir.join("demo.db");
+    let now = tokmon::timefmt::from_ms(NOW);
+    tokmon::demo::generate(&db, tokmon::demo::Flavor::Native, 4_000, 3, 7, now).unwrap();
+    app_on(&db).0
+}
+
+/// The demo's model names as they are stored.
+fn demo_models(dir: &std::path::Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(dir.join("demo.db")).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT DISTINCT model FROM events ORDER BY model")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn demo_model_names_whole_at_three_sizes() {
+    use tokmon::tui::app::Focus;
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = demo_app(dir.path());
+    app.update(Action::FocusNext);
+    assert_eq!(app.focus, Focus::Models);
+    let models = demo_models(dir.path());
+    assert!(models.len() >= 8, "{models:?}");
+    for (w, h) in [(80, 24), (120, 34), (200, 50)] {
+        let s = screen(&app, w, h);
+        // Every model row on screen shows a whole name: the stored one, or the same
+        // without its date suffix or route prefix — never cut.
+        let lines: Vec<&str> = s.lines().collect();
+        let shown = models
+            .iter()
+            .filter(|m| {
+                let short = m.rsplit('/').next().unwrap();
+                let short = short.trim_end_matches(|c: char| c.is_ascii_digit());
+                let short = short.strip_suffix('-').unwrap_or(short);
+                let whole = |n: &str| {
+                    lines.iter().any(|l| {
+                        l.contains(&format!("\"{n} ")) || l.contains(&format!(" {n} "))
+                    })
+                };
+                whole(m) || whole(short)
+            })
+            .count();
+        let rows = app.rows(Focus::Models).len();
+        let body = if w >= 100 { h as usize - 12 } else { 6 };
+        assert!(shown >= rows.min(body), "{shown} of {rows} at {w}x{h}:\n{s}");
+        assert!(!s.contains('…'), "nothing cut at {w}x{h}:\n{s}");
+        insta::assert_snapshot!(format!("demo_{w}x{h}"), s);
+    }
+}

@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use crossterm::event::{KeyEvent, KeyEventKind};
 
 use super::keys;
-use super::model::{Aggregates, LoadRequest, RangeKind, Snapshot, Tally};
+use super::export::Export;
+use super::model::{Aggregates, Dim, Filter, LoadRequest, RangeKind, Snapshot, Tally};
 use super::quota::{Preview, QuotaMsg, QuotaView};
 use super::theme::{Theme, Themes};
 use crate::budget::{Alert, AlertTracker, BudgetStatus, QuotaInput};
@@ -63,6 +64,15 @@ pub enum Action {
     Home,
     End,
     CycleSort,
+    /// Filter the rest of the screen to the selected row.
+    Drill,
+    /// Group the right-hand table by model or by provider.
+    ToggleModelProvider,
+    /// Move the bucket cursor one bucket back / on (past the newest: off).
+    CursorLeft,
+    CursorRight,
+    /// Write what the screen shows to a CSV and a JSON file.
+    Export,
     OpenSync,
     Reload,
     CycleTheme,
@@ -93,6 +103,8 @@ pub enum Effect {
     /// Tell the tail the quota counter changed (`None`: no state file), so the budgets
     /// are evaluated again with it.
     Quota(Option<QuotaInput>),
+    /// Write these numbers to files in this directory.
+    Export(Box<Export>, PathBuf),
 }
 
 /// The two tables.
@@ -213,6 +225,8 @@ pub enum Msg {
     SyncDone(Result<String, String>),
     /// The agent-log import and the 5-hour block.
     AgentLogs(crate::tui::agent_logs::AgentLogsMsg),
+    /// The export finished: the files written, or why it failed.
+    Exported(Result<Vec<PathBuf>, String>),
     Quit,
 }
 
@@ -221,8 +235,18 @@ pub enum Msg {
 pub struct RowView {
     pub name: String,
     pub tally: Tally,
-    /// Share of the range's tokens (0..1).
+    /// Share of the table's tokens (0..1).
     pub share: f64,
+}
+
+impl RowView {
+    /// Cache reads as a share of the prompt: read ÷ (input + read + write); `None` without
+    /// any prompt tokens.
+    pub fn cache_share(&self) -> Option<f64> {
+        let s = &self.tally.sums.all;
+        let prompt = s.input + s.cache_read + s.cache_write;
+        (prompt > 0).then(|| s.cache_read as f64 / prompt as f64)
+    }
 }
 
 /// How long a status message stays.
@@ -264,6 +288,14 @@ pub struct App {
     /// Alerts not yet acknowledged, most urgent first, and when they go away (unix ms).
     pub alerts: Vec<Alert>,
     pub alerts_until: i64,
+    /// Drill-downs, oldest first (at most one per dimension); Esc undoes the newest.
+    pub filters: Vec<Filter>,
+    /// What the right-hand table groups by: models or providers.
+    pub right: Dim,
+    /// The bucket under the cursor (its start), while the cursor is on.
+    pub cursor_ms: Option<i64>,
+    /// Where `e` writes its files.
+    pub export_dir: PathBuf,
     tracker: AlertTracker,
     /// Budgets seen in an evaluation before: a budget seen for the first time is only
     /// noted, so what was already crossed when the monitor started does not alert.
@@ -324,6 +356,10 @@ impl App {
             viewport: ratatui::layout::Rect::default(),
             alerts: Vec::new(),
             alerts_until: 0,
+            filters: Vec::new(),
+            right: Dim::Model,
+            cursor_ms: None,
+            export_dir: crate::paths::data_dir().join("exports"),
             tracker: AlertTracker::new(),
             known_budgets: HashSet::new(),
             sent_quota: None,
@@ -424,26 +460,31 @@ impl App {
         }
     }
 
-    /// Rows of a table, sorted by its sort column.
+    /// The dimension a table shows.
+    pub fn dim_of(&self, which: Focus) -> Dim {
+        match which {
+            Focus::Agents => Dim::Agent,
+            Focus::Models => self.right,
+        }
+    }
+
+    /// Rows of a table under the drill-downs on other dimensions, sorted by its sort column.
     pub fn rows(&self, which: Focus) -> Vec<RowView> {
         let Some(agg) = &self.agg else {
             return Vec::new();
         };
-        let map = match which {
-            Focus::Agents => &agg.agents,
-            Focus::Models => &agg.models,
-        };
-        let total = agg.total.tokens() as f64;
+        let map = agg.table(self.dim_of(which), &self.filters);
+        let total = map.values().map(|t| t.tokens()).sum::<u64>() as f64;
         let mut rows: Vec<RowView> = map
-            .iter()
+            .into_iter()
             .map(|(k, t)| RowView {
-                name: k.clone(),
-                tally: *t,
                 share: if total > 0.0 {
                     t.tokens() as f64 / total
                 } else {
                     0.0
                 },
+                name: k,
+                tally: t,
             })
             .collect();
         let sort = self.tables[which.index()].sort;
@@ -463,11 +504,43 @@ impl App {
         rows
     }
 
+    /// The range's total under the drill-downs.
+    pub fn total(&self) -> Option<Tally> {
+        Some(self.agg.as_ref()?.total_under(&self.filters))
+    }
+
+    /// Tokens and cost per bucket under the drill-downs, up to now.
+    pub fn series(&self) -> Option<(Vec<u64>, Vec<f64>)> {
+        Some(
+            self.agg
+                .as_ref()?
+                .series_under(self.now_ms(), &self.filters),
+        )
+    }
+
+    /// The bucket under the cursor: its index, start, tokens and cost.
+    pub fn cursor(&self) -> Option<(usize, i64, u64, f64)> {
+        let at = self.cursor_ms?;
+        let agg = self.agg.as_ref()?;
+        let i = agg.bucket_of(at, self.now_ms());
+        let (tokens, cost) = self.series()?;
+        Some((
+            i,
+            agg.bucket_start(i),
+            tokens.get(i).copied().unwrap_or(0),
+            cost.get(i).copied().unwrap_or(0.0),
+        ))
+    }
+
+    /// The selected row of the focused table.
+    pub fn selected_row(&self, which: Focus) -> Option<RowView> {
+        let rows = self.rows(which);
+        let i = self.tables[which.index()].selected.min(rows.len().checked_sub(1)?);
+        rows.into_iter().nth(i)
+    }
+
     fn row_count(&self, which: Focus) -> usize {
-        self.agg.as_ref().map_or(0, |a| match which {
-            Focus::Agents => a.agents.len(),
-            Focus::Models => a.models.len(),
-        })
+        self.rows(which).len()
     }
 
     fn move_selection(&mut self, f: impl FnOnce(usize, usize) -> usize) {
@@ -483,6 +556,7 @@ impl App {
     fn change_range(&mut self, r: RangeKind) -> Option<Effect> {
         self.range = r;
         self.loading = true;
+        self.cursor_ms = None;
         for t in &mut self.tables {
             t.selected = 0;
         }
@@ -524,6 +598,20 @@ impl App {
                 t.sort = t.sort.next();
                 t.selected = 0;
             }
+            Action::Drill => self.drill(),
+            Action::ToggleModelProvider => {
+                self.right = match self.right {
+                    Dim::Provider => Dim::Model,
+                    _ => Dim::Provider,
+                };
+                self.tables[Focus::Models.index()].selected = 0;
+            }
+            Action::CursorLeft => self.move_cursor(-1),
+            Action::CursorRight => self.move_cursor(1),
+            Action::Export => match self.export() {
+                Some(e) => return Some(Effect::Export(Box::new(e), self.export_dir.clone())),
+                None => self.set_status("nothing to export yet"),
+            },
             Action::OpenSync => {
                 self.overlay = Overlay::Sync(SyncDialog::default());
             }
@@ -555,7 +643,7 @@ impl App {
                     _ => Overlay::Help,
                 }
             }
-            Action::Cancel => self.overlay = Overlay::None,
+            Action::Cancel => self.back(),
             Action::Quit => self.should_quit = true,
             Action::Submit => {
                 if let Overlay::Sync(d) = &mut self.overlay {
@@ -610,6 +698,85 @@ impl App {
             }
         }
         None
+    }
+
+    /// Esc / Backspace: close what is open, else turn the cursor off, else undo the newest
+    /// drill-down.
+    fn back(&mut self) {
+        if self.overlay != Overlay::None {
+            self.overlay = Overlay::None;
+        } else if self.cursor_ms.is_some() {
+            self.cursor_ms = None;
+        } else if let Some(f) = self.filters.pop() {
+            // The table of the dimension that was drilled gets the focus back.
+            self.focus = if f.dim == Dim::Agent {
+                Focus::Agents
+            } else {
+                Focus::Models
+            };
+            self.clamp_selection();
+        }
+    }
+
+    /// Enter: filter the rest of the screen to the focused table's selected row (replacing
+    /// an earlier drill-down on the same dimension); the other table gets the focus.
+    fn drill(&mut self) {
+        let Some(row) = self.selected_row(self.focus) else {
+            return;
+        };
+        let dim = self.dim_of(self.focus);
+        self.filters.retain(|f| f.dim != dim);
+        self.filters.push(Filter {
+            dim,
+            value: row.name,
+        });
+        self.focus = match self.focus {
+            Focus::Agents => Focus::Models,
+            Focus::Models => Focus::Agents,
+        };
+        self.tables[self.focus.index()].selected = 0;
+        self.clamp_selection();
+    }
+
+    /// Move the bucket cursor by `step` buckets; it starts at the newest bucket and goes
+    /// off when moved past it.
+    fn move_cursor(&mut self, step: i64) {
+        let Some(agg) = &self.agg else {
+            return;
+        };
+        let now = self.now_ms();
+        let last = agg.bucket_count(now) - 1;
+        let next = match self.cursor_ms {
+            None if step < 0 => Some(last),
+            None => None,
+            Some(at) => {
+                let i = agg.bucket_of(at, now) as i64 + step;
+                (i <= last as i64).then_some(i.max(0) as usize)
+            }
+        };
+        self.cursor_ms = next.map(|i| agg.bucket_start(i));
+    }
+
+    /// What the screen shows, as an export.
+    pub fn export(&self) -> Option<Export> {
+        let agg = self.agg.as_ref()?;
+        let (tokens, cost) = self.series()?;
+        Some(Export {
+            now_ms: self.now_ms(),
+            zone: self.zone,
+            range: self.range,
+            from_ms: agg.from_ms,
+            bucket_ms: agg.bucket_ms,
+            filters: self.filters.clone(),
+            total: self.total().unwrap_or_default(),
+            tables: [Focus::Agents, Focus::Models]
+                .into_iter()
+                .map(|w| (self.dim_of(w), self.rows(w)))
+                .collect(),
+            buckets: (0..tokens.len())
+                .map(|i| (agg.bucket_start(i), tokens[i], cost[i]))
+                .collect(),
+        })
     }
 
     /// Apply news from a background thread. Returns whether the screen changed.
@@ -675,6 +842,19 @@ impl App {
                     self.set_status(e);
                 }
             }
+            Msg::Exported(Ok(paths)) => {
+                // `…/tokmon-20251118-120000.csv and .json`: one path, both extensions.
+                let mut text = String::from("exported to ");
+                for (i, p) in paths.iter().enumerate() {
+                    if i == 0 {
+                        text.push_str(&super::ui::display_path(p));
+                    } else if let Some(ext) = p.extension() {
+                        text.push_str(&format!(" and .{}", ext.to_string_lossy()));
+                    }
+                }
+                self.set_status(text);
+            }
+            Msg::Exported(Err(e)) => self.set_status(format!("export failed: {e}")),
             Msg::Quit => self.should_quit = true,
         }
         true

@@ -169,6 +169,41 @@ pub static MAIN_KEYS: &[Binding] = &[
         Some("sort"),
     ),
     bind(
+        &[Code(KeyCode::Enter)],
+        Action::Drill,
+        "drill down: show only the selected agent, model or provider",
+        Some("drill"),
+    ),
+    bind(
+        &[Code(KeyCode::Esc), Code(KeyCode::Backspace)],
+        Action::Cancel,
+        "back: close the help, hide the cursor, undo the last drill-down",
+        Some("back"),
+    ),
+    bind(
+        &[Char('p')],
+        Action::ToggleModelProvider,
+        "right table: by model / by provider",
+        None,
+    ),
+    bind(
+        &[
+            Code(KeyCode::Left),
+            Code(KeyCode::Right),
+            Char('h'),
+            Char('l'),
+        ],
+        Action::CursorLeft,
+        "move the bucket cursor back / on (past now: off)",
+        Some("cursor"),
+    ),
+    bind(
+        &[Char('e')],
+        Action::Export,
+        "export the screen to CSV and JSON in the data directory",
+        Some("export"),
+    ),
+    bind(
         &[Char('b')],
         Action::ScrollBudgets,
         "scroll the budget panel when it holds more budgets than lines",
@@ -204,12 +239,6 @@ pub static MAIN_KEYS: &[Binding] = &[
         "show / hide this help",
         Some("help"),
     ),
-    bind(
-        &[Code(KeyCode::Esc)],
-        Action::Cancel,
-        "close the help or the sync dialog",
-        None,
-    ),
     bind(&[Char('q'), Ctrl('c')], Action::Quit, "quit", Some("quit")),
 ];
 
@@ -244,6 +273,7 @@ pub fn main_action(ev: &KeyEvent) -> Option<Action> {
         KeyCode::Char('[') => Some(Action::PrevRange),
         KeyCode::BackTab => Some(Action::FocusNext),
         KeyCode::PageUp => Some(Action::PageUp),
+        KeyCode::Right | KeyCode::Char('l') => Some(Action::CursorRight),
         _ => None,
     };
     if reverse.is_some() && !ev.modifiers.contains(KeyModifiers::CONTROL) {
@@ -311,6 +341,16 @@ mod tests {
             Some(Action::NextRange)
         );
         assert_eq!(main_action(&key(KeyCode::Char('x'))), None);
+        assert_eq!(
+            main_action(&key(KeyCode::Char('h'))),
+            Some(Action::CursorLeft)
+        );
+        assert_eq!(
+            main_action(&key(KeyCode::Right)),
+            Some(Action::CursorRight)
+        );
+        assert_eq!(main_action(&key(KeyCode::Enter)), Some(Action::Drill));
+        assert_eq!(main_action(&key(KeyCode::Backspace)), Some(Action::Cancel));
     }
 
     #[test]

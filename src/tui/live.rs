@@ -90,18 +90,22 @@ fn read_snapshot(src: &Source, req: &LoadRequest) -> anyhow::Result<Snapshot> {
         Some(f) => f,
         None => bounds.map_or(req.now_ms, |b| b.0).div_euclid(bucket_ms) * bucket_ms,
     };
-    let rows = src.aggregate(&AggQuery {
-        from_ms,
-        to_ms: None,
-        by: Some(Dimension::Agent),
-        bucket_ms: Some(bucket_ms),
-    })?;
+    // Each row with its provider too, so the monitor can drill into any of the three.
+    let rows = src.aggregate_two(
+        &AggQuery {
+            from_ms,
+            to_ms: None,
+            by: Some(Dimension::Agent),
+            bucket_ms: Some(bucket_ms),
+        },
+        Dimension::Provider,
+    )?;
     let recent_from = req.now_ms - 2 * RATE_WINDOW_MS;
     // The bucketed read already covers the last minutes when its buckets are minutes.
     let recent = if req.range == RangeKind::Hour {
         rows.iter()
-            .filter(|r| r.bucket_ms.is_some_and(|b| b >= recent_from))
-            .cloned()
+            .filter(|(r, _)| r.bucket_ms.is_some_and(|b| b >= recent_from))
+            .map(|(r, _)| r.clone())
             .collect()
     } else {
         src.aggregate(&AggQuery {

@@ -8,6 +8,7 @@
 pub mod agent_logs;
 pub mod app;
 mod demo_mode;
+pub mod export;
 pub mod keys;
 pub mod live;
 pub mod model;
@@ -207,6 +208,13 @@ impl Ports {
             }
             Effect::Quota(q) => {
                 let _ = self.cmd_tx.send(Cmd::Quota(q));
+            }
+            Effect::Export(export, dir) => {
+                let tx = self.msg_tx.clone();
+                self.rt.spawn_blocking(move || {
+                    let r = export.write(&dir).map_err(|e| format!("{e:#}"));
+                    let _ = tx.send(Msg::Exported(r));
+                });
             }
             Effect::Sync(value) => {
                 let (target, tx) = (self.target.clone(), self.msg_tx.clone());

@@ -112,8 +112,9 @@ pub struct Snapshot {
     pub bucket_ms: i64,
     /// First bucket's start (all time: the oldest event's bucket).
     pub first_bucket_ms: i64,
-    /// Grouped by agent × bucket × model: one read gives both tables and the sparkline.
-    pub rows: Vec<AggRow>,
+    /// Grouped by agent × bucket × model, each with its provider: one read gives both
+    /// tables, the sparkline and what a drill-down needs.
+    pub rows: Vec<(AggRow, Option<String>)>,
     /// The last few minutes, by minute × model (for the rate).
     pub recent: Vec<AggRow>,
     /// Newest row id included.
@@ -140,6 +141,87 @@ impl Tally {
     }
 }
 
+/// What the monitor can drill into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dim {
+    Agent,
+    Model,
+    Provider,
+}
+
+impl Dim {
+    /// The word for it on screen and in exports.
+    pub fn word(self) -> &'static str {
+        match self {
+            Dim::Agent => "agent",
+            Dim::Model => "model",
+            Dim::Provider => "provider",
+        }
+    }
+
+    fn slot(self) -> usize {
+        match self {
+            Dim::Agent => 0,
+            Dim::Model => 1,
+            Dim::Provider => 2,
+        }
+    }
+}
+
+/// A drill-down: only events whose `dim` is `value`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    pub dim: Dim,
+    pub value: String,
+}
+
+/// Names seen in the range, each stored once; cells refer to them by number.
+#[derive(Debug, Clone, Default)]
+struct Names {
+    ids: HashMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl Names {
+    fn id(&mut self, name: String) -> u32 {
+        if let Some(id) = self.ids.get(&name) {
+            return *id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(name.clone());
+        self.ids.insert(name, id);
+        id
+    }
+
+    fn name(&self, id: u32) -> &str {
+        self.names.get(id as usize).map_or("", |s| s.as_str())
+    }
+}
+
+/// The numbers of one agent × model × provider: its total and its buckets.
+#[derive(Debug, Clone, Default)]
+pub struct Cell {
+    pub tally: Tally,
+    /// Tokens and cost per bucket, from the range's first bucket on.
+    buckets: Vec<(u64, f64)>,
+}
+
+/// Add to bucket `ts_ms` of `buckets` (first bucket at `first`, each `size` long).
+fn add_bucket(buckets: &mut Vec<(u64, f64)>, first: i64, size: i64, ts_ms: i64, t: u64, c: f64) {
+    if ts_ms < first {
+        return;
+    }
+    let idx = ((ts_ms - first) / size) as usize;
+    if idx >= MAX_BUCKETS {
+        return;
+    }
+    if idx >= buckets.len() {
+        buckets.resize(idx + 1, (0, 0.0));
+    }
+    buckets[idx].0 += t;
+    buckets[idx].1 += c;
+}
+
 /// The live aggregates of one range.
 #[derive(Debug, Clone)]
 pub struct Aggregates {
@@ -159,6 +241,9 @@ pub struct Aggregates {
     /// Events whose model has no price (counted at $0).
     pub unpriced_events: u64,
     mode: CostMode,
+    /// The same numbers by agent × model × provider (ids into `names`), for drill-downs.
+    cells: HashMap<[u32; 3], Cell>,
+    names: Names,
 }
 
 fn key_of(s: Option<&str>) -> String {
@@ -185,9 +270,17 @@ impl Aggregates {
             last_event_ms: snap.last_event_ms,
             unpriced_events: 0,
             mode,
+            cells: HashMap::new(),
+            names: Names::default(),
         };
-        for row in &snap.rows {
+        for (row, provider) in &snap.rows {
             let c = cost_of(&row.sums, row.model.as_deref(), mode);
+            a.add_to_cell(
+                [row.key.as_deref(), row.model.as_deref(), provider.as_deref()],
+                row.bucket_ms,
+                &row.sums,
+                c.usd,
+            );
             a.unpriced_events += c.unpriced_events;
             a.total.add(&row.sums, c.usd);
             a.agents
@@ -211,18 +304,109 @@ impl Aggregates {
     }
 
     fn add_to_bucket(&mut self, ts_ms: i64, tokens: u64, cost: f64) {
-        if ts_ms < self.first_bucket_ms {
-            return;
+        let (first, size) = (self.first_bucket_ms, self.bucket_ms);
+        add_bucket(&mut self.buckets, first, size, ts_ms, tokens, cost);
+    }
+
+    /// Count sums in the cell of (agent, model, provider), and in its bucket if it has one.
+    fn add_to_cell(&mut self, keys: [Option<&str>; 3], ts_ms: Option<i64>, s: &Sums, cost: f64) {
+        let id = keys.map(|k| self.names.id(key_of(k)));
+        let (first, size) = (self.first_bucket_ms, self.bucket_ms);
+        let cell = self.cells.entry(id).or_default();
+        cell.tally.add(s, cost);
+        if let Some(ts) = ts_ms {
+            add_bucket(&mut cell.buckets, first, size, ts, s.all.total(), cost);
         }
-        let idx = ((ts_ms - self.first_bucket_ms) / self.bucket_ms) as usize;
-        if idx >= MAX_BUCKETS {
-            return;
+    }
+
+    /// The cells that pass every filter, leaving out filters on `except` (a table is not
+    /// filtered by its own dimension, so the selected row stays among the others).
+    fn cells_under<'a>(
+        &'a self,
+        filters: &[Filter],
+        except: Option<Dim>,
+    ) -> impl Iterator<Item = (&'a [u32; 3], &'a Cell)> + 'a {
+        // A filter whose value was never seen matches nothing (`None`).
+        let wanted: Vec<(usize, Option<u32>)> = filters
+            .iter()
+            .filter(|f| Some(f.dim) != except)
+            .map(|f| (f.dim.slot(), self.names.ids.get(&f.value).copied()))
+            .collect();
+        self.cells
+            .iter()
+            .filter(move |(k, _)| wanted.iter().all(|(slot, id)| Some(k[*slot]) == *id))
+    }
+
+    /// Whether any filter applies to a view leaving out `except`.
+    fn filtered(filters: &[Filter], except: Option<Dim>) -> bool {
+        filters.iter().any(|f| Some(f.dim) != except)
+    }
+
+    /// Totals per value of `dim` under the filters (other than those on `dim` itself).
+    pub fn table(&self, dim: Dim, filters: &[Filter]) -> HashMap<String, Tally> {
+        if !Self::filtered(filters, Some(dim)) {
+            match dim {
+                Dim::Agent => return self.agents.clone(),
+                Dim::Model => return self.models.clone(),
+                Dim::Provider => {}
+            }
         }
-        if idx >= self.buckets.len() {
-            self.buckets.resize(idx + 1, (0, 0.0));
+        let mut out: HashMap<String, Tally> = HashMap::new();
+        for (k, cell) in self.cells_under(filters, Some(dim)) {
+            let name = self.names.name(k[dim.slot()]);
+            let t = out.entry(name.to_string()).or_default();
+            t.add(&cell.tally.sums, cell.tally.cost);
         }
-        self.buckets[idx].0 += tokens;
-        self.buckets[idx].1 += cost;
+        out
+    }
+
+    /// The range's total under the filters.
+    pub fn total_under(&self, filters: &[Filter]) -> Tally {
+        if filters.is_empty() {
+            return self.total;
+        }
+        let mut t = Tally::default();
+        for (_, cell) in self.cells_under(filters, None) {
+            t.add(&cell.tally.sums, cell.tally.cost);
+        }
+        t
+    }
+
+    /// [`Aggregates::series`] under the filters.
+    pub fn series_under(&self, now_ms: i64, filters: &[Filter]) -> (Vec<u64>, Vec<f64>) {
+        if filters.is_empty() {
+            return self.series(now_ms);
+        }
+        let n = self.bucket_count(now_ms);
+        let (mut tokens, mut cost) = (vec![0u64; n], vec![0f64; n]);
+        for (_, cell) in self.cells_under(filters, None) {
+            for (i, (t, c)) in cell.buckets.iter().take(n).enumerate() {
+                tokens[i] += t;
+                cost[i] += c;
+            }
+        }
+        (tokens, cost)
+    }
+
+    /// Buckets from the first up to the one holding `now`.
+    pub fn bucket_count(&self, now_ms: i64) -> usize {
+        let last = if now_ms >= self.first_bucket_ms {
+            (((now_ms - self.first_bucket_ms) / self.bucket_ms) as usize).min(MAX_BUCKETS - 1)
+        } else {
+            0
+        };
+        last + 1
+    }
+
+    /// Start of bucket `i`.
+    pub fn bucket_start(&self, i: usize) -> i64 {
+        self.first_bucket_ms + i as i64 * self.bucket_ms
+    }
+
+    /// The bucket holding `ts_ms` (clamped to the buckets up to `now`).
+    pub fn bucket_of(&self, ts_ms: i64, now_ms: i64) -> usize {
+        let i = (ts_ms - self.first_bucket_ms).div_euclid(self.bucket_ms).max(0) as usize;
+        i.min(self.bucket_count(now_ms) - 1)
     }
 
     /// Fold newly committed rows in. Rows already counted (by id) or outside the range are
@@ -247,6 +431,16 @@ impl Aggregates {
             }
             let sums = Sums::of_event(row);
             let c = cost_of(&sums, row.model.as_deref(), self.mode);
+            self.add_to_cell(
+                [
+                    row.agent.as_deref(),
+                    row.model.as_deref(),
+                    row.provider.as_deref(),
+                ],
+                row.ts_ms,
+                &sums,
+                c.usd,
+            );
             self.unpriced_events += c.unpriced_events;
             self.total.add(&sums, c.usd);
             self.agents
@@ -284,12 +478,7 @@ impl Aggregates {
 
     /// Sparkline values from the first bucket up to the one holding `now` (tokens, cost).
     pub fn series(&self, now_ms: i64) -> (Vec<u64>, Vec<f64>) {
-        let last = if now_ms >= self.first_bucket_ms {
-            (((now_ms - self.first_bucket_ms) / self.bucket_ms) as usize).min(MAX_BUCKETS - 1)
-        } else {
-            0
-        };
-        let n = last + 1;
+        let n = self.bucket_count(now_ms);
         let mut tokens = Vec::with_capacity(n);
         let mut cost = Vec::with_capacity(n);
         for i in 0..n {

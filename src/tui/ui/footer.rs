@@ -10,20 +10,25 @@ use super::{fit, pad};
 use crate::tui::app::App;
 use crate::tui::keys::{Binding, MAIN_KEYS};
 
-/// The key text shown in the footer: `[/]` for short pairs, else the first key.
+/// The key text shown in the footer: `[/]` for short pairs (`←/→`: the first pair of a
+/// longer list), else the first key.
 pub fn footer_key(b: &Binding) -> String {
     let labels: Vec<String> = b.keys.iter().map(|k| k.label()).collect();
     let joined = labels.join("/");
+    let pair = labels.iter().take(2).cloned().collect::<Vec<_>>().join("/");
     if joined.width() <= 3 {
         joined
+    } else if pair.width() <= 3 {
+        pair
     } else {
         labels[0].clone()
     }
 }
 
 /// Which footer words matter most.
-const PRIORITY: [&str; 8] = [
-    "quit", "help", "sync", "range", "focus", "sort", "reload", "theme",
+const PRIORITY: [&str; 12] = [
+    "quit", "help", "drill", "back", "sync", "range", "cursor", "export", "focus", "sort",
+    "reload", "theme",
 ];
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {

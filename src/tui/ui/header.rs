@@ -1,4 +1,5 @@
-//! The top line: source (path and format), range, live indicator, last event, events.
+//! The top line: source (path and format), range, drill-down filter, live indicator, last
+//! event, events.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -7,7 +8,7 @@ use ratatui::widgets::Paragraph;
 use unicode_width::UnicodeWidthStr;
 
 use super::layout::Mode;
-use super::{display_path, fit_left, pad};
+use super::{display_path, fit, fit_left, pad};
 use crate::numfmt;
 use crate::timefmt::from_ms;
 use crate::tui::app::{App, SourceState};
@@ -39,12 +40,23 @@ pub fn last_event_text(app: &App) -> Option<String> {
 pub fn draw(f: &mut Frame, app: &App, area: Rect, mode: Mode) {
     let t = app.theme();
     let sep = || pad(t.dim, " │ ");
-    let mut right: Vec<Span> = vec![
-        sep(),
-        pad(t.accent, app.range.label()),
-        sep(),
-        live_span(app),
-    ];
+    let width = area.width as usize;
+    let mut right: Vec<Span> = vec![sep(), pad(t.accent, app.range.label())];
+    if !app.filters.is_empty() {
+        // `agent claude-code › model gpt-5`, cut to leave room for the rest.
+        let text = app
+            .filters
+            .iter()
+            .map(|f| format!("{} {}", f.dim.word(), f.value))
+            .collect::<Vec<_>>()
+            .join(" › ");
+        let room = width.saturating_sub(6 + 3 + app.range.label().width() + 3 + 12 + 3);
+        right.push(sep());
+        right.push(pad(t.accent, format!("▼ {}", fit(&text, room.max(8) - 2))));
+    }
+    let keep = right.len() + 2;
+    right.push(sep());
+    right.push(live_span(app));
     if let Some(last) = last_event_text(app) {
         right.push(sep());
         if mode != Mode::Compact {
@@ -65,9 +77,9 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, mode: Mode) {
         ));
     }
     let brand = pad(t.title, "tokmon");
-    let width = area.width as usize;
-    // Drop notes from the right until the brand, the range and the indicator fit.
-    while right.iter().map(|s| s.width()).sum::<usize>() + brand.width() > width && right.len() > 4
+    // Drop notes from the right until the brand, the range, the filter and the indicator fit.
+    while right.iter().map(|s| s.width()).sum::<usize>() + brand.width() > width
+        && right.len() > keep
     {
         right.pop();
         right.pop();

@@ -8,6 +8,7 @@ mod gauge;
 mod header;
 mod help;
 pub mod layout;
+mod names;
 mod sparkline;
 mod sync_dialog;
 mod tables;
@@ -19,14 +20,15 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use super::app::{App, Overlay};
+use super::app::{App, Focus, Overlay};
 use layout::{Mode, Screen};
 
 /// Draw the whole screen.
 pub fn draw(f: &mut Frame, app: &App) {
     let area = f.area();
     let panel = app.budgets.len().max(1) + block::rows(app);
-    let screen = layout::split(area, panel, !app.alerts.is_empty());
+    let need = [Focus::Agents, Focus::Models].map(|w| tables::lines_needed(app, w));
+    let screen = layout::split(area, panel, !app.alerts.is_empty(), need);
     match screen {
         Screen::TooSmall => {
             let size = format!(

@@ -1,6 +1,8 @@
-//! The per-agent and per-model tables: events, input, output, cache, total, cost, share.
-//! Sorted by a column that `o` cycles, the selected row in reverse video. When the table is
-//! narrow the numbers turn compact (12.4K) and the least useful columns go first.
+//! The per-agent and per-model (or per-provider) tables: events, input, output, cache,
+//! cache share, total, cost, share. Sorted by a column that `o` cycles, the selected row in
+//! reverse video and its full name in the title. Names get their width first: when the
+//! table is narrow the numbers turn compact (12.4K) and the least useful columns go; names
+//! are shortened only where that stays unambiguous (see `names.rs`).
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -9,9 +11,11 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 use unicode_width::UnicodeWidthStr;
 
 use super::layout::Mode;
+use super::names::{fit_unique, short_model, shorten};
 use super::{fit, pad, section};
 use crate::numfmt;
 use crate::tui::app::{App, Focus, RowView, SortCol, SourceState};
+use crate::tui::model::Dim;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Col {
@@ -19,31 +23,35 @@ enum Col {
     Input,
     Output,
     Cache,
+    CacheShare,
     Total,
     Cost,
     Share,
 }
 
 /// Shown left to right.
-const ORDER: [Col; 7] = [
+const ORDER: [Col; 8] = [
     Col::Events,
     Col::Input,
     Col::Output,
     Col::Cache,
+    Col::CacheShare,
     Col::Total,
     Col::Cost,
     Col::Share,
 ];
 /// Dropped first to last when space runs out.
-const DROP: [Col; 6] = [
+const DROP: [Col; 7] = [
     Col::Cache,
     Col::Input,
     Col::Output,
     Col::Events,
+    Col::CacheShare,
     Col::Share,
     Col::Cost,
 ];
-const NAME_MIN: usize = 12;
+/// The name column never gets less than this (nor more than its longest name).
+const NAME_MIN: usize = 8;
 
 impl Col {
     fn title(self) -> &'static str {
@@ -52,6 +60,7 @@ impl Col {
             Col::Input => "Input",
             Col::Output => "Output",
             Col::Cache => "Cache",
+            Col::CacheShare => "Cache%",
             Col::Total => "Total",
             Col::Cost => "Cost",
             Col::Share => "Share",
@@ -64,6 +73,7 @@ impl Col {
             Col::Input => SortCol::Input,
             Col::Output => SortCol::Output,
             Col::Cache => SortCol::Cache,
+            Col::CacheShare => return None,
             Col::Total => SortCol::Total,
             Col::Cost => SortCol::Cost,
             Col::Share => return None,
@@ -92,6 +102,10 @@ impl Col {
                     numfmt::usd(r.tally.cost)
                 }
             }
+            Col::CacheShare => match r.cache_share() {
+                Some(c) => format!("{:.0}%", c * 100.0),
+                None => "-".into(),
+            },
             Col::Share => format!("{:.1}%", r.share * 100.0),
         }
     }
@@ -105,8 +119,15 @@ fn header_text(col: Col, sort: SortCol) -> String {
     }
 }
 
-/// Pick the columns and number style that fit `width`.
-fn plan(rows: &[RowView], sort: SortCol, width: usize) -> (Vec<(Col, usize)>, bool) {
+/// Pick the columns and number style that fit `width` beside a name column of `name_w`
+/// (the names get their room first).
+fn plan(
+    rows: &[RowView],
+    sort: SortCol,
+    width: usize,
+    name_w: usize,
+    cache: bool,
+) -> (Vec<(Col, usize)>, bool) {
     let widths = |cols: &[Col], compact: bool| -> Vec<(Col, usize)> {
         cols.iter()
             .map(|c| {
@@ -120,13 +141,17 @@ fn plan(rows: &[RowView], sort: SortCol, width: usize) -> (Vec<(Col, usize)>, bo
             })
             .collect()
     };
-    let fits =
-        |ws: &[(Col, usize)]| NAME_MIN + ws.iter().map(|(_, w)| w + 1).sum::<usize>() <= width;
-    let all = widths(&ORDER, false);
+    let fits = |ws: &[(Col, usize)]| name_w + ws.iter().map(|(_, w)| w + 1).sum::<usize>() <= width;
+    let order: Vec<Col> = ORDER
+        .iter()
+        .copied()
+        .filter(|c| cache || *c != Col::CacheShare)
+        .collect();
+    let all = widths(&order, false);
     if fits(&all) {
         return (all, false);
     }
-    let mut cols = ORDER.to_vec();
+    let mut cols = order;
     for drop in DROP {
         let ws = widths(&cols, true);
         if fits(&ws) {
@@ -137,11 +162,31 @@ fn plan(rows: &[RowView], sort: SortCol, width: usize) -> (Vec<(Col, usize)>, bo
     (widths(&cols, true), true)
 }
 
+/// Names as the table shows them: models and providers without a date suffix or a route
+/// prefix where that stays unique.
+fn display_names(rows: &[RowView], dim: Dim) -> Vec<String> {
+    let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+    match dim {
+        Dim::Model | Dim::Provider => shorten(&names, short_model),
+        Dim::Agent => names.iter().map(|n| n.to_string()).collect(),
+    }
+}
+
+/// Lines a table needs to show all its rows: title rule, column header, rows (a note
+/// when it has none).
+pub fn lines_needed(app: &App, which: Focus) -> u16 {
+    let rows = app.rows(which).len().max(1) as u16;
+    2 + rows
+}
+
 pub fn draw(f: &mut Frame, app: &App, area: Rect, mode: Mode) {
     match mode {
         Mode::Compact => draw_one(f, app, area, app.focus),
         Mode::Narrow => {
-            let [a, b] = Layout::vertical([Constraint::Fill(1), Constraint::Fill(1)]).areas(area);
+            let need = [Focus::Agents, Focus::Models].map(|w| lines_needed(app, w));
+            let [ha, hb] = super::layout::stack(area.height, need);
+            let [a, b] = Layout::vertical([Constraint::Length(ha), Constraint::Length(hb)])
+                .areas(area);
             draw_one(f, app, a, Focus::Agents);
             draw_one(f, app, b, Focus::Models);
         }
@@ -163,15 +208,22 @@ fn draw_one(f: &mut Frame, app: &App, area: Rect, which: Focus) {
     let focused = app.focus == which;
     let view = app.tables[which.index()];
     let rows = app.rows(which);
-    let name = match which {
-        Focus::Agents => "Agents",
-        Focus::Models => "Models",
+    let dim = app.dim_of(which);
+    let name = match dim {
+        Dim::Agent => "Agents",
+        Dim::Model => "Models",
+        Dim::Provider => "Providers",
     };
-    let title = if focused {
+    let mut title = if focused {
         vec![pad(t.accent, " ▸ "), pad(t.title, format!("{name} "))]
     } else {
         vec![pad(t.dim, "   "), pad(t.dim, format!("{name} "))]
     };
+    // The selected row's whole name, however the column shows it.
+    if focused && let Some(r) = rows.get(view.selected.min(rows.len().saturating_sub(1))) {
+        let room = (area.width as usize).saturating_sub(title.iter().map(|s| s.width()).sum::<usize>() + 2);
+        title.push(pad(t.text, format!("{} ", fit(&r.name, room.saturating_sub(1)))));
+    }
     let right = if rows.is_empty() {
         vec![]
     } else {
@@ -200,16 +252,37 @@ fn draw_one(f: &mut Frame, app: &App, area: Rect, which: Focus) {
         );
         return;
     }
-    let (cols, compact) = plan(&rows, view.sort, body.width as usize);
-    let name_w =
-        (body.width as usize).saturating_sub(cols.iter().map(|(_, w)| w + 1).sum::<usize>());
-    let mut name_title = match which {
-        Focus::Agents => "Agent".to_string(),
-        Focus::Models => "Model".to_string(),
+    let mut name_title = match dim {
+        Dim::Agent => "Agent".to_string(),
+        Dim::Model => "Model".to_string(),
+        Dim::Provider => "Provider".to_string(),
     };
     if view.sort == SortCol::Name {
         name_title.push('▲');
     }
+    let names = display_names(&rows, dim);
+    let width = body.width as usize;
+    // Names first: the longest name, leaving room for the total at least.
+    let total_w = rows
+        .iter()
+        .map(|r| Col::Total.text(r, true).width())
+        .max()
+        .unwrap_or(0)
+        .max(header_text(Col::Total, view.sort).width())
+        + 1;
+    let longest = names
+        .iter()
+        .map(|n| n.width())
+        .max()
+        .unwrap_or(0)
+        .max(name_title.width());
+    let name_need = longest.min(width.saturating_sub(total_w)).max(NAME_MIN);
+    let cache = rows
+        .iter()
+        .any(|r| r.tally.sums.all.cache_read + r.tally.sums.all.cache_write > 0);
+    let (cols, compact) = plan(&rows, view.sort, width, name_need, cache);
+    let name_w = width.saturating_sub(cols.iter().map(|(_, w)| w + 1).sum::<usize>());
+    let shown = fit_unique(&names, name_w);
     let header = Row::new(
         std::iter::once(Cell::new(name_title)).chain(
             cols.iter()
@@ -217,9 +290,9 @@ fn draw_one(f: &mut Frame, app: &App, area: Rect, which: Focus) {
         ),
     )
     .style(t.table_header);
-    let body_rows = rows.iter().map(|r| {
+    let body_rows = rows.iter().zip(shown).map(|(r, name)| {
         Row::new(
-            std::iter::once(Cell::new(fit(&r.name, name_w))).chain(
+            std::iter::once(Cell::new(name)).chain(
                 cols.iter()
                     .map(|(c, _)| Cell::new(Line::from(c.text(r, compact)).right_aligned())),
             ),

@@ -1,0 +1,197 @@
+//! `e` in the monitor: what the screen shows — range, drill-downs, both tables, the total
+//! and the buckets — written to a CSV and a JSON file side by side.
+//!
+//! The CSV has one row per item with a `section` column (`total`, the two tables' dimensions,
+//! `bucket`); the range and the filter repeat on every row so each row reads on its own.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde_json::{Value, json};
+
+use super::app::RowView;
+use super::model::{Dim, Filter, RangeKind, Tally};
+use crate::timefmt::{Zone, from_ms};
+
+/// The numbers of one screen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Export {
+    pub now_ms: i64,
+    pub zone: Zone,
+    pub range: RangeKind,
+    /// Start of the range (`None`: all time).
+    pub from_ms: Option<i64>,
+    pub bucket_ms: i64,
+    pub filters: Vec<Filter>,
+    pub total: Tally,
+    /// The two tables, left then right, with the dimension each groups by.
+    pub tables: Vec<(Dim, Vec<RowView>)>,
+    /// Start, tokens and cost of each bucket, oldest first.
+    pub buckets: Vec<(i64, u64, f64)>,
+}
+
+const CSV_HEADER: [&str; 15] = [
+    "range",
+    "filter",
+    "section",
+    "name",
+    "bucket_start",
+    "events",
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_tokens",
+    "cache_read_tokens",
+    "total_tokens",
+    "cost_usd",
+    "share",
+    "cache_share",
+    "bucket_ms",
+];
+
+impl Export {
+    fn time(&self, ms: i64) -> String {
+        self.zone.to_local(from_ms(ms)).to_rfc3339()
+    }
+
+    /// `agent=claude-code;model=gpt-5`, empty without drill-downs.
+    pub fn filter_text(&self) -> String {
+        self.filters
+            .iter()
+            .map(|f| format!("{}={}", f.dim.word(), f.value))
+            .collect::<Vec<_>>()
+            .join(";")
+    }
+
+    fn tally_json(t: &Tally) -> Value {
+        let s = &t.sums.all;
+        json!({
+            "events": s.events,
+            "input_tokens": s.input,
+            "output_tokens": s.output,
+            "cache_creation_tokens": s.cache_write,
+            "cache_read_tokens": s.cache_read,
+            "total_tokens": s.total(),
+            "cost_usd": t.cost,
+        })
+    }
+
+    pub fn to_json(&self) -> Value {
+        let tables: serde_json::Map<String, Value> = self
+            .tables
+            .iter()
+            .map(|(dim, rows)| {
+                let rows: Vec<Value> = rows
+                    .iter()
+                    .map(|r| {
+                        let mut v = json!({ "name": r.name });
+                        if let (Some(o), Value::Object(t)) =
+                            (v.as_object_mut(), Self::tally_json(&r.tally))
+                        {
+                            o.extend(t);
+                            o.insert("share".into(), json!(r.share));
+                            o.insert("cache_share".into(), json!(r.cache_share()));
+                        }
+                        v
+                    })
+                    .collect();
+                (format!("{}s", dim.word()), Value::Array(rows))
+            })
+            .collect();
+        json!({
+            "generated_at": self.time(self.now_ms),
+            "range": self.range.label(),
+            "from": self.from_ms.map(|f| self.time(f)),
+            "to": self.time(self.now_ms),
+            "bucket_ms": self.bucket_ms,
+            "filter": self.filters.iter().map(|f| json!({
+                "dimension": f.dim.word(),
+                "value": f.value,
+            })).collect::<Vec<_>>(),
+            "total": Self::tally_json(&self.total),
+            "tables": tables,
+            "buckets": self.buckets.iter().map(|(start, tokens, cost)| json!({
+                "start": self.time(*start),
+                "tokens": tokens,
+                "cost_usd": cost,
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    pub fn to_csv(&self) -> anyhow::Result<Vec<u8>> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(CSV_HEADER)?;
+        let range = self.range.label().to_string();
+        let filter = self.filter_text();
+        let tally_cells = |t: &Tally| {
+            let s = &t.sums.all;
+            [
+                s.events.to_string(),
+                s.input.to_string(),
+                s.output.to_string(),
+                s.cache_write.to_string(),
+                s.cache_read.to_string(),
+                s.total().to_string(),
+                t.cost.to_string(),
+            ]
+        };
+        let mut record = |section: &str, name: &str, start: String, cells: Vec<String>| {
+            let mut rec = vec![
+                range.clone(),
+                filter.clone(),
+                section.to_string(),
+                name.to_string(),
+                start,
+            ];
+            rec.extend(cells);
+            rec.resize(CSV_HEADER.len(), String::new());
+            w.write_record(&rec)
+        };
+        record("total", "", String::new(), tally_cells(&self.total).to_vec())?;
+        for (dim, rows) in &self.tables {
+            for r in rows {
+                let mut cells = tally_cells(&r.tally).to_vec();
+                cells.push(r.share.to_string());
+                cells.push(r.cache_share().map(|c| c.to_string()).unwrap_or_default());
+                record(dim.word(), &r.name, String::new(), cells)?;
+            }
+        }
+        for (start, tokens, cost) in &self.buckets {
+            let mut cells = vec![String::new(); 5];
+            cells.push(tokens.to_string());
+            cells.push(cost.to_string());
+            cells.extend([String::new(), String::new(), self.bucket_ms.to_string()]);
+            record("bucket", "", self.time(*start), cells)?;
+        }
+        Ok(w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)
+    }
+
+    /// Write `tokmon-<local time>.csv` and `.json` into `dir` (created if needed; a
+    /// number is added when files of that name exist). Returns the two paths.
+    pub fn write(&self, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let stamp = self
+            .zone
+            .to_local(from_ms(self.now_ms))
+            .format("%Y%m%d-%H%M%S")
+            .to_string();
+        let free = |stem: &str| {
+            ["csv", "json"]
+                .iter()
+                .all(|ext| !dir.join(format!("{stem}.{ext}")).exists())
+        };
+        let mut stem = format!("tokmon-{stamp}");
+        let mut n = 2;
+        while !free(&stem) {
+            stem = format!("tokmon-{stamp}-{n}");
+            n += 1;
+        }
+        let csv_path = dir.join(format!("{stem}.csv"));
+        let json_path = dir.join(format!("{stem}.json"));
+        let json = serde_json::to_string_pretty(&self.to_json())? + "\n";
+        std::fs::write(&csv_path, self.to_csv()?)
+            .with_context(|| format!("cannot write {}", csv_path.display()))?;
+        std::fs::write(&json_path, json)
+            .with_context(|| format!("cannot write {}", json_path.display()))?;
+        Ok(vec![csv_path, json_path])
+    }
+}

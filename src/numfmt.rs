@@ -38,12 +38,7 @@ pub fn compact(n: u64) -> String {
     }
     let scale = 10u128.pow(3 - whole);
     let frac = 3 - whole as usize;
-    format!(
-        "{}.{:0frac$}{}",
-        r / scale,
-        r % scale,
-        UNITS[unit as usize]
-    )
+    format!("{}.{:0frac$}{}", r / scale, r % scale, UNITS[unit as usize])
 }
 
 /// Dollars with a precision that suits the amount: `$0.0042`, `$1.23`, `$1,234.56`;

@@ -546,10 +546,11 @@ fn b_scrolls_the_budget_panel_and_wraps() {
     assert_eq!(app.budgets.len(), 4);
     app.viewport = ratatui::layout::Rect::new(0, 0, 80, 24);
     let first_line = |app: &tokmon::tui::app::App| {
-        screen(app, 80, 24)
-            .lines()
-            .nth(6)
-            .unwrap()
+        let s = screen(app, 80, 24);
+        let lines: Vec<&str> = s.lines().collect();
+        // The line below the panel's title rule.
+        let rule = lines.iter().position(|l| l.contains(" Budgets ")).unwrap();
+        lines[rule + 1]
             .trim_matches('"')
             .split_whitespace()
             .next()
@@ -635,4 +636,191 @@ fn tail_evaluates_budgets_and_the_quota() {
     assert_eq!(quota.used_tokens, 620_000);
     drop(cmd_tx);
     tail.join().unwrap();
+}
+
+/// The sum of a table's tokens, by name.
+fn table_tokens(app: &tokmon::tui::app::App, which: Focus) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = app
+        .rows(which)
+        .into_iter()
+        .map(|r| (r.name, r.tally.tokens()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn drill_down_filters_the_rest_and_keeps_following_new_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let (mut app, clock) = app_on(&db);
+    let all_models = table_tokens(&app, Focus::Models);
+    let all_total = app.total().unwrap().tokens();
+    // Enter on the first agent: the models table, the total and the sparkline follow it.
+    let agent = app.selected_row(Focus::Agents).unwrap();
+    press(&mut app, code(KeyCode::Enter));
+    assert_eq!(app.filters.len(), 1);
+    assert_eq!(app.focus, Focus::Models);
+    let total = app.total().unwrap();
+    assert_eq!(total.tokens(), agent.tally.tokens());
+    assert!((total.cost - agent.tally.cost).abs() < 1e-9);
+    let models = table_tokens(&app, Focus::Models);
+    assert_ne!(models, all_models);
+    assert_eq!(
+        models.iter().map(|(_, t)| t).sum::<u64>(),
+        agent.tally.tokens()
+    );
+    let (tokens, _) = app.series().unwrap();
+    assert_eq!(tokens.iter().sum::<u64>(), agent.tally.tokens());
+    // The agents table itself still lists every agent.
+    assert_eq!(app.rows(Focus::Agents).len(), 5);
+    assert!(screen(&app, 100, 30).contains(&format!("▼ agent {}", agent.name)));
+
+    // Drill further into a model: both filters hold.
+    let model = app.selected_row(Focus::Models).unwrap();
+    press(&mut app, code(KeyCode::Enter));
+    assert_eq!(app.filters.len(), 2);
+    assert_eq!(app.total().unwrap().tokens(), model.tally.tokens());
+
+    // New rows: only those under the filters count on screen, and they do count.
+    let last_id = app.agg.as_ref().unwrap().last_id;
+    let row = |id: i64, agent: &str, model: &str, input: u64| tokmon::store::EventRow {
+        id,
+        ts_ms: Some(NOW + 5_000),
+        agent: Some(agent.into()),
+        model: Some(model.into()),
+        provider: Some("p".into()),
+        input,
+        cost_usd: Some(0.25),
+        ..Default::default()
+    };
+    clock.set(NOW + 10_000);
+    app.on_msg(Msg::Rows(vec![
+        row(last_id + 1, &agent.name, &model.name, 1_000),
+        row(last_id + 2, "someone-else", &model.name, 50_000),
+    ]));
+    assert_eq!(app.total().unwrap().tokens(), model.tally.tokens() + 1_000);
+    let (tokens, _) = app.series().unwrap();
+    assert_eq!(*tokens.last().unwrap(), 1_000);
+    assert!(
+        app.rows(Focus::Agents)
+            .iter()
+            .any(|r| r.name == "someone-else" && r.tally.tokens() == 50_000),
+        "the agents table is filtered by the model only"
+    );
+
+    // Backspace undoes the model, Esc the agent: everything again (with the new rows).
+    press(&mut app, code(KeyCode::Backspace));
+    assert_eq!(app.filters.len(), 1);
+    press(&mut app, code(KeyCode::Esc));
+    assert!(app.filters.is_empty());
+    assert_eq!(app.total().unwrap().tokens(), all_total + 51_000);
+    assert!(!screen(&app, 100, 30).contains("▼ agent"));
+}
+
+#[test]
+fn providers_table_and_drilling_into_a_provider() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let (mut app, _) = app_on(&db);
+    press(&mut app, key('p'));
+    assert!(screen(&app, 100, 30).contains("Providers"));
+    let providers = table_tokens(&app, Focus::Models);
+    assert_eq!(
+        providers.len(),
+        1,
+        "the fixture has one provider: {providers:?}"
+    );
+    press(&mut app, code(KeyCode::Tab));
+    press(&mut app, code(KeyCode::Enter));
+    assert_eq!(app.filters[0].value, "p");
+    assert_eq!(
+        app.total().unwrap().tokens(),
+        app.agg.as_ref().unwrap().total.tokens()
+    );
+    press(&mut app, key('p'));
+    assert!(screen(&app, 100, 30).contains("Models"));
+}
+
+#[test]
+fn cursor_moves_over_buckets_and_goes_off_past_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let (mut app, _) = app_on(&db);
+    assert_eq!(app.cursor(), None);
+    press(&mut app, code(KeyCode::Left));
+    let (last, start, ..) = app.cursor().unwrap();
+    assert_eq!(start, NOW, "the newest bucket first");
+    press(&mut app, key('h'));
+    press(&mut app, key('h'));
+    let (i, start, tokens, cost) = app.cursor().unwrap();
+    assert_eq!((i, start), (last - 2, NOW - 30 * MIN));
+    let (series, costs) = app.series().unwrap();
+    assert_eq!((tokens, cost), (series[i], costs[i]));
+    for _ in 0..500 {
+        press(&mut app, key('h'));
+    }
+    assert_eq!(app.cursor().unwrap().0, 0, "stops at the first bucket");
+    press(&mut app, code(KeyCode::Right));
+    assert_eq!(app.cursor().unwrap().0, 1);
+    press(&mut app, code(KeyCode::Esc));
+    assert_eq!(app.cursor(), None, "Esc hides the cursor");
+    press(&mut app, key('h'));
+    press(&mut app, key('l'));
+    assert_eq!(app.cursor(), None, "past now it goes off");
+    // A new range starts without it.
+    press(&mut app, key('h'));
+    press(&mut app, key('1'));
+    assert_eq!(app.cursor_ms, None);
+}
+
+#[test]
+fn export_writes_what_the_screen_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let (mut app, _) = app_on(&db);
+    app.export_dir = dir.path().join("exports");
+    press(&mut app, code(KeyCode::Enter));
+    let Some(Effect::Export(export, to)) = press(&mut app, key('e')) else {
+        panic!("e exports");
+    };
+    assert_eq!(to, dir.path().join("exports"));
+    let paths = export.write(&to).unwrap();
+    assert_eq!(paths.len(), 2);
+    app.on_msg(Msg::Exported(Ok(paths.clone())));
+    assert!(app.status.as_ref().unwrap().0.contains("exported to"));
+
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&paths[1]).unwrap()).unwrap();
+    assert_eq!(json["range"], "24h");
+    assert_eq!(json["filter"][0]["dimension"], "agent");
+    assert_eq!(json["total"]["total_tokens"], app.total().unwrap().tokens());
+    assert_eq!(
+        json["tables"]["models"].as_array().unwrap().len(),
+        app.rows(Focus::Models).len()
+    );
+    assert_eq!(json["tables"]["agents"].as_array().unwrap().len(), 5);
+    let buckets = json["buckets"].as_array().unwrap();
+    assert_eq!(buckets.len(), app.series().unwrap().0.len());
+
+    let mut csv = csv::Reader::from_path(&paths[0]).unwrap();
+    let rows: Vec<csv::StringRecord> = csv.records().map(|r| r.unwrap()).collect();
+    assert_eq!(&rows[0][2], "total");
+    assert_eq!(
+        rows[0][10].parse::<u64>().unwrap(),
+        app.total().unwrap().tokens()
+    );
+    assert!(rows.iter().all(|r| r[1].starts_with("agent=")));
+    assert_eq!(
+        rows.iter().filter(|r| &r[2] == "bucket").count(),
+        buckets.len()
+    );
+
+    // A second export in the same second gets a new name.
+    let again = export.write(&to).unwrap();
+    assert_ne!(again, paths);
+    // A place that cannot be a directory: an error, no panic.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    assert!(export.write(&file).is_err());
 }

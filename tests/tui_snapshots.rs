@@ -134,17 +134,55 @@ fn demo_model_names_whole_at_three_sizes() {
                 let short = short.trim_end_matches(|c: char| c.is_ascii_digit());
                 let short = short.strip_suffix('-').unwrap_or(short);
                 let whole = |n: &str| {
-                    lines.iter().any(|l| {
-                        l.contains(&format!("\"{n} ")) || l.contains(&format!(" {n} "))
-                    })
+                    lines
+                        .iter()
+                        .any(|l| l.contains(&format!("\"{n} ")) || l.contains(&format!(" {n} ")))
                 };
                 whole(m) || whole(short)
             })
             .count();
         let rows = app.rows(Focus::Models).len();
         let body = if w >= 100 { h as usize - 12 } else { 6 };
-        assert!(shown >= rows.min(body), "{shown} of {rows} at {w}x{h}:\n{s}");
+        assert!(
+            shown >= rows.min(body),
+            "{shown} of {rows} at {w}x{h}:\n{s}"
+        );
         assert!(!s.contains('…'), "nothing cut at {w}x{h}:\n{s}");
         insta::assert_snapshot!(format!("demo_{w}x{h}"), s);
+    }
+}
+
+#[test]
+fn drilled_into_a_model_at_three_sizes() {
+    use tokmon::tui::app::Focus;
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let (mut app, _) = app_on(&db);
+    app.update(Action::FocusNext);
+    app.update(Action::Down);
+    let model = app.selected_row(Focus::Models).unwrap().name;
+    app.update(Action::Drill);
+    assert_eq!(app.focus, Focus::Agents, "the other table takes the focus");
+    for (w, h) in [(80, 24), (120, 34), (200, 50)] {
+        let s = screen(&app, w, h);
+        assert!(s.contains(&format!("▼ model {model}")), "{s}");
+        insta::assert_snapshot!(format!("drill_{w}x{h}"), s);
+    }
+}
+
+#[test]
+fn bucket_cursor_at_three_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let (mut app, _) = app_on(&db);
+    for _ in 0..5 {
+        app.update(Action::CursorLeft);
+    }
+    app.update(Action::CursorRight);
+    for (w, h) in [(80, 24), (120, 34), (200, 50)] {
+        let s = screen(&app, w, h);
+        // The bucket holding 12:00, four back, one on.
+        assert!(s.contains("▲ 11:15–11:30"), "{s}");
+        insta::assert_snapshot!(format!("cursor_{w}x{h}"), s);
     }
 }

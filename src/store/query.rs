@@ -233,7 +233,11 @@ impl Source {
         let scan = |q: &AggQuery| -> anyhow::Result<Vec<(AggRow, Option<String>)>> {
             match second {
                 Some(d) => self.aggregate_two_scan(q, d),
-                None => Ok(self.aggregate_scan(q)?.into_iter().map(|r| (r, None)).collect()),
+                None => Ok(self
+                    .aggregate_scan(q)?
+                    .into_iter()
+                    .map(|r| (r, None))
+                    .collect()),
             }
         };
         if let Some(cache) = &self.cache
@@ -366,13 +370,11 @@ impl Source {
             Some(cache) => {
                 let cache = cache.borrow();
                 let mut stmt = cache.conn.prepare_cached(&sql)?;
-                stmt.query_map(bind, read)?
-                    .collect::<Result<Vec<_>, _>>()?
+                stmt.query_map(bind, read)?.collect::<Result<Vec<_>, _>>()?
             }
             None => {
                 let mut stmt = self.conn().prepare_cached(&sql)?;
-                stmt.query_map(bind, read)?
-                    .collect::<Result<Vec<_>, _>>()?
+                stmt.query_map(bind, read)?.collect::<Result<Vec<_>, _>>()?
             }
         };
         Ok(rows)

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use crossterm::event::{KeyEvent, KeyEventKind};
 
-use super::keys;
 use super::export::Export;
+use super::keys;
 use super::model::{Aggregates, Dim, Filter, LoadRequest, RangeKind, Snapshot, Tally};
 use super::quota::{Preview, QuotaMsg, QuotaView};
 use super::theme::{Theme, Themes};
@@ -535,7 +535,9 @@ impl App {
     /// The selected row of the focused table.
     pub fn selected_row(&self, which: Focus) -> Option<RowView> {
         let rows = self.rows(which);
-        let i = self.tables[which.index()].selected.min(rows.len().checked_sub(1)?);
+        let i = self.tables[which.index()]
+            .selected
+            .min(rows.len().checked_sub(1)?);
         rows.into_iter().nth(i)
     }
 

@@ -146,7 +146,12 @@ impl Export {
             rec.resize(CSV_HEADER.len(), String::new());
             w.write_record(&rec)
         };
-        record("total", "", String::new(), tally_cells(&self.total).to_vec())?;
+        record(
+            "total",
+            "",
+            String::new(),
+            tally_cells(&self.total).to_vec(),
+        )?;
         for (dim, rows) in &self.tables {
             for r in rows {
                 let mut cells = tally_cells(&r.tally).to_vec();
@@ -162,7 +167,7 @@ impl Export {
             cells.extend([String::new(), String::new(), self.bucket_ms.to_string()]);
             record("bucket", "", self.time(*start), cells)?;
         }
-        Ok(w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)
+        w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
     }
 
     /// Write `tokmon-<local time>.csv` and `.json` into `dir` (created if needed; a

@@ -345,10 +345,7 @@ mod tests {
             main_action(&key(KeyCode::Char('h'))),
             Some(Action::CursorLeft)
         );
-        assert_eq!(
-            main_action(&key(KeyCode::Right)),
-            Some(Action::CursorRight)
-        );
+        assert_eq!(main_action(&key(KeyCode::Right)), Some(Action::CursorRight));
         assert_eq!(main_action(&key(KeyCode::Enter)), Some(Action::Drill));
         assert_eq!(main_action(&key(KeyCode::Backspace)), Some(Action::Cancel));
     }

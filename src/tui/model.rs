@@ -276,7 +276,11 @@ impl Aggregates {
         for (row, provider) in &snap.rows {
             let c = cost_of(&row.sums, row.model.as_deref(), mode);
             a.add_to_cell(
-                [row.key.as_deref(), row.model.as_deref(), provider.as_deref()],
+                [
+                    row.key.as_deref(),
+                    row.model.as_deref(),
+                    provider.as_deref(),
+                ],
                 row.bucket_ms,
                 &row.sums,
                 c.usd,
@@ -405,7 +409,9 @@ impl Aggregates {
 
     /// The bucket holding `ts_ms` (clamped to the buckets up to `now`).
     pub fn bucket_of(&self, ts_ms: i64, now_ms: i64) -> usize {
-        let i = (ts_ms - self.first_bucket_ms).div_euclid(self.bucket_ms).max(0) as usize;
+        let i = (ts_ms - self.first_bucket_ms)
+            .div_euclid(self.bucket_ms)
+            .max(0) as usize;
         i.min(self.bucket_count(now_ms) - 1)
     }
 

@@ -27,7 +27,7 @@ pub fn footer_key(b: &Binding) -> String {
 
 /// Which footer words matter most.
 const PRIORITY: [&str; 12] = [
-    "quit", "help", "drill", "back", "sync", "range", "cursor", "export", "focus", "sort",
+    "quit", "help", "sync", "drill", "back", "range", "cursor", "export", "focus", "sort",
     "reload", "theme",
 ];
 

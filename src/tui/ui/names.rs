@@ -15,7 +15,10 @@ fn strip_date(name: &str) -> &str {
     let plausible = |s: &[u8]| s.starts_with(b"19") || s.starts_with(b"20");
     let n = b.len();
     // `-YYYYMMDD`
-    if n > 9 && matches!(b[n - 9], b'-' | b'@' | b'_') && digits(&b[n - 8..]) && plausible(&b[n - 8..])
+    if n > 9
+        && matches!(b[n - 9], b'-' | b'@' | b'_')
+        && digits(&b[n - 8..])
+        && plausible(&b[n - 8..])
     {
         return &name[..n - 9];
     }
@@ -131,7 +134,10 @@ pub fn fit_unique(names: &[String], width: usize) -> Vec<String> {
     for group in clashes(&out) {
         for (n, i) in group.iter().enumerate().skip(1) {
             let mark = format!("~{n}");
-            out[*i] = format!("{}{mark}", fit(&names[*i], width.saturating_sub(mark.width())));
+            out[*i] = format!(
+                "{}{mark}",
+                fit(&names[*i], width.saturating_sub(mark.width()))
+            );
         }
     }
     out

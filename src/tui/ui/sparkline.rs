@@ -60,7 +60,14 @@ pub fn bucket_columns(i: usize, n: usize, width: usize) -> Option<(usize, usize)
 
 /// The axis line under the bars: the first bucket's start at the left, the middle, `now`
 /// at the right; a `▲` under the cursor's column.
-fn axis_line(app: &App, width: usize, first_ms: i64, now: i64, bucket_ms: i64, cursor_col: Option<usize>) -> String {
+fn axis_line(
+    app: &App,
+    width: usize,
+    first_ms: i64,
+    now: i64,
+    bucket_ms: i64,
+    cursor_col: Option<usize>,
+) -> String {
     let mut cells: Vec<char> = vec![' '; width];
     let mut put = |at: usize, text: &str| {
         for (i, c) in text.chars().enumerate() {
@@ -73,7 +80,7 @@ fn axis_line(app: &App, width: usize, first_ms: i64, now: i64, bucket_ms: i64, c
     let mid = time_label(app, first_ms + (now - first_ms) / 2, bucket_ms);
     let end = "now";
     let (sw, mw, ew) = (start.width(), mid.width(), end.width());
-    if sw + ew + 1 <= width {
+    if sw + ew < width {
         put(0, &start);
         put(width - ew, end);
     } else if ew <= width {
@@ -130,7 +137,10 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, mode: Mode) {
                     ),
                 ),
             ],
-            vec![pad(t.dim, " · "), pad(t.text, format!("{} tok", num(tokens)))],
+            vec![
+                pad(t.dim, " · "),
+                pad(t.text, format!("{} tok", num(tokens))),
+            ],
             vec![pad(t.dim, " · "), pad(t.accent, numfmt::usd(cost))],
             vec![pad(t.dim, " ")],
         ],
@@ -150,8 +160,14 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, mode: Mode) {
                     pad(t.dim, " ·"),
                 ]);
             }
-            groups.push(vec![pad(t.dim, " total "), pad(t.text, num(total.tokens()))]);
-            groups.push(vec![pad(t.dim, " · "), pad(t.accent, numfmt::usd(total.cost))]);
+            groups.push(vec![
+                pad(t.dim, " total "),
+                pad(t.text, num(total.tokens())),
+            ]);
+            groups.push(vec![
+                pad(t.dim, " · "),
+                pad(t.accent, numfmt::usd(total.cost)),
+            ]);
             groups.push(vec![pad(t.dim, " ")]);
             groups
         }
@@ -191,7 +207,9 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, mode: Mode) {
         (
             "cost",
             cost_area,
-            cost.iter().map(|c| (c.max(0.0) * 1e6).round() as u64).collect(),
+            cost.iter()
+                .map(|c| (c.max(0.0) * 1e6).round() as u64)
+                .collect(),
             t.spark_cost,
         ),
     ] {

@@ -185,8 +185,8 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, mode: Mode) {
         Mode::Narrow => {
             let need = [Focus::Agents, Focus::Models].map(|w| lines_needed(app, w));
             let [ha, hb] = super::layout::stack(area.height, need);
-            let [a, b] = Layout::vertical([Constraint::Length(ha), Constraint::Length(hb)])
-                .areas(area);
+            let [a, b] =
+                Layout::vertical([Constraint::Length(ha), Constraint::Length(hb)]).areas(area);
             draw_one(f, app, a, Focus::Agents);
             draw_one(f, app, b, Focus::Models);
         }
@@ -221,8 +221,12 @@ fn draw_one(f: &mut Frame, app: &App, area: Rect, which: Focus) {
     };
     // The selected row's whole name, however the column shows it.
     if focused && let Some(r) = rows.get(view.selected.min(rows.len().saturating_sub(1))) {
-        let room = (area.width as usize).saturating_sub(title.iter().map(|s| s.width()).sum::<usize>() + 2);
-        title.push(pad(t.text, format!("{} ", fit(&r.name, room.saturating_sub(1)))));
+        let room = (area.width as usize)
+            .saturating_sub(title.iter().map(|s| s.width()).sum::<usize>() + 2);
+        title.push(pad(
+            t.text,
+            format!("{} ", fit(&r.name, room.saturating_sub(1))),
+        ));
     }
     let right = if rows.is_empty() {
         vec![]

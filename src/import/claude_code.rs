@@ -1,12 +1,16 @@
 //! Claude Code session logs: `projects/<project>/<session>.jsonl` (and deeper, e.g. subagent
 //! files), one JSON object per line.
 //!
-//! Only lines with `message.usage` become events. Claude Code writes the same API response on
-//! several lines (one per content block while streaming) and again in other files (resumed or
-//! forked sessions, subagents), so the unique key is `cc:<message.id>:<requestId>`: each pair
-//! is counted once, wherever it appears. A line that lacks one of the two ids gets
-//! `cc:line:<hash of file, line number and line>` instead: it is counted once per place it
-//! appears (as ccusage does, which never dedups such lines) and re-imports add nothing.
+//! Only lines with `message.usage` become events. Claude Code writes a reply on several lines
+//! (one per content block while streaming: input and cache counts repeat, `output_tokens`
+//! grows) and again in other files (resumed or forked sessions, subagents). A reply is
+//! `message.id` + `requestId`, or `message.id` alone when the line has no `requestId`
+//! (third-party endpoints, some Claude Code paths); its unique key is `cc:<message.id>:<requestId>`
+//! or `cc:<message.id>`. It counts once, at the time of its first line, with the largest value
+//! seen for each count: lines of one read are merged, and a line read later that has more makes
+//! the store add a correction (see `store::native::Inserter`). A line without `message.id` gets
+//! `cc:line:<hash of file, line number and line>`: counted once per place it appears.
+//! `<synthetic>` replies (interruptions, API errors) without tokens are not usage.
 
 use std::borrow::Cow;
 use std::marker::PhantomData;
@@ -144,6 +148,10 @@ impl LineParser for Parser {
             Some(MessageField::Object(m)) => m,
             _ => return Ok(None),
         };
+        let synthetic = msg.model.as_deref() == Some("<synthetic>");
+        if synthetic && msg.usage.is_none() {
+            return Ok(None);
+        }
         let Some(usage) = msg.usage else {
             // An assistant reply without usage cannot be counted; other lines carry none.
             return if l.kind.as_deref() == Some("assistant") {
@@ -195,7 +203,8 @@ impl LineParser for Parser {
         };
         let key = match (non_empty(&msg.id), non_empty(&l.request_id)) {
             (Some(m), Some(r)) => format!("cc:{m}:{r}"),
-            _ => format!(
+            (Some(m), None) => format!("cc:{m}"),
+            (None, _) => format!(
                 "cc:line:{}",
                 short_hash(&[self.info.key.as_bytes(), &line_no.to_le_bytes(), line])
             ),

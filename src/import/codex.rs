@@ -11,6 +11,14 @@
 //! `cache_read = cached_input_tokens`, `output = output_tokens`; the reasoning part and
 //! `total_tokens` are kept in `metadata`.
 //!
+//! A subagent session (its `session_meta` names a `thread_spawn` parent) begins by replaying
+//! the parent's history, `token_count` lines included, all stamped with the second the
+//! subagent was made. As ccusage tells them apart: when the file's first 16 KiB mention
+//! `thread_spawn` and its first two usage-carrying `token_count` lines fall in the same second,
+//! the `token_count` lines of that second at the start of the file are the parent's: they only
+//! set the running totals, and counting starts at the first line of another second. While
+//! such a file has one usage line only, it is not read past it (the next import decides).
+//!
 //! Unique key: `codex:<session id>:t<running totals>`. The running totals only grow within a
 //! session, so each call has its own key; the same session file copied or rotated elsewhere
 //! gives the same keys (added once), and a `token_count` repeated with unchanged totals (Codex
@@ -69,6 +77,12 @@ struct State {
     model: Option<String>,
     cwd: Option<String>,
     total: Option<Raw>,
+    /// The second (`YYYY-MM-DDTHH:MM:SS`) of replayed parent lines still being skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    replay: Option<String>,
+    /// Whether the file was checked for a replayed parent history.
+    #[serde(default)]
+    fork_checked: bool,
 }
 
 pub(crate) struct Parser {
@@ -145,7 +159,11 @@ impl LineParser for Parser {
         let payload = v.get("payload").unwrap_or(&Value::Null);
         match kind {
             "session_meta" => {
-                if let Some(id) = text(payload, "id") {
+                // A subagent's file also holds its parent's session_meta: the first one is
+                // the file's own.
+                if self.st.session.is_none()
+                    && let Some(id) = text(payload, "id")
+                {
                     self.st.session = Some(id);
                 }
                 if let Some(cwd) = text(payload, "cwd") {
@@ -172,9 +190,123 @@ impl LineParser for Parser {
     fn state(&self) -> Option<String> {
         serde_json::to_string(&self.st).ok()
     }
+
+    fn read_limit(&mut self, path: &std::path::Path) -> std::io::Result<Option<u64>> {
+        if !self.needs_fork_check() {
+            return Ok(None);
+        }
+        let mut head = Vec::with_capacity(SUBAGENT_SNIFF);
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(std::fs::File::open(path)?, SUBAGENT_SNIFF as u64),
+            &mut head,
+        )?;
+        let fork = if memchr::memmem::find(&head, b"thread_spawn").is_none() {
+            Fork::No
+        } else {
+            detect_fork(&std::fs::read(path)?)
+        };
+        self.set_fork(&fork);
+        Ok(match fork {
+            Fork::Undecided(at) => Some(at),
+            _ => None,
+        })
+    }
+}
+
+/// What the start of a Codex file says about a replayed parent history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Fork {
+    /// Nothing to skip.
+    No,
+    /// Skip the leading `token_count` lines of this second.
+    Replay(String),
+    /// A subagent file with at most one usage line so far: read no further than this
+    /// offset (that of the usage line), and look again next time.
+    Undecided(u64),
+}
+
+/// How many bytes of a file's start are searched for `thread_spawn` (as ccusage does).
+const SUBAGENT_SNIFF: usize = 16 * 1024;
+
+/// Check the complete lines of `bytes` (a whole file from its start) for a replayed parent
+/// history (see the module comment).
+pub(crate) fn detect_fork(bytes: &[u8]) -> Fork {
+    let head = &bytes[..bytes.len().min(SUBAGENT_SNIFF)];
+    if memchr::memmem::find(head, b"thread_spawn").is_none() {
+        return Fork::No;
+    }
+    let mut first: Option<(String, u64)> = None;
+    let mut offset = 0u64;
+    for line in bytes.split_inclusive(|b| *b == b'\n') {
+        let at = offset;
+        offset += line.len() as u64;
+        if !line.ends_with(b"\n") {
+            break;
+        }
+        if memchr::memmem::find(line, b"token_count").is_none() {
+            continue;
+        }
+        let Ok(v) = serde_json::from_slice::<Value>(line) else {
+            continue;
+        };
+        let payload = v.get("payload").unwrap_or(&Value::Null);
+        let info = payload.get("info").unwrap_or(&Value::Null);
+        let has_usage = ["last_token_usage", "total_token_usage"]
+            .iter()
+            .any(|k| info.get(*k).is_some_and(|u| !u.is_null()));
+        if v.get("type").and_then(Value::as_str) != Some("event_msg")
+            || payload.get("type").and_then(Value::as_str) != Some("token_count")
+            || !has_usage
+        {
+            continue;
+        }
+        let Some(second) = timestamp_second(&v) else {
+            continue;
+        };
+        match first {
+            None => first = Some((second, at)),
+            Some((f, _)) => {
+                return if f == second {
+                    Fork::Replay(f)
+                } else {
+                    Fork::No
+                };
+            }
+        }
+    }
+    match first {
+        Some((_, at)) => Fork::Undecided(at),
+        // No usage line yet: read on, and look again next time.
+        None => Fork::Undecided(u64::MAX),
+    }
+}
+
+/// The first 19 characters of a line's timestamp (to the second).
+fn timestamp_second(v: &Value) -> Option<String> {
+    v.get("timestamp")
+        .and_then(Value::as_str)
+        .and_then(|t| t.get(..19))
+        .map(str::to_string)
 }
 
 impl Parser {
+    /// Whether the file still has to be checked for a replayed parent history.
+    pub(crate) fn needs_fork_check(&self) -> bool {
+        !self.st.fork_checked
+    }
+
+    /// Take the result of [`detect_fork`] (only a decided one is kept).
+    pub(crate) fn set_fork(&mut self, fork: &Fork) {
+        match fork {
+            Fork::No => self.st.fork_checked = true,
+            Fork::Replay(second) => {
+                self.st.fork_checked = true;
+                self.st.replay = Some(second.clone());
+            }
+            Fork::Undecided(_) => {}
+        }
+    }
+
     fn token_count(
         &mut self,
         v: &Value,
@@ -200,6 +332,13 @@ impl Parser {
         };
         if total.is_some() {
             self.st.total = total;
+        }
+        if let Some(second) = &self.st.replay {
+            if timestamp_second(v).as_deref() == Some(second.as_str()) {
+                // The parent's replayed history: it only moves the running totals.
+                return Ok(None);
+            }
+            self.st.replay = None;
         }
         if delta.is_zero() {
             return Ok(None);

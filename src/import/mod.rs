@@ -25,7 +25,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
 use crate::cli::ImportFormat;
-use crate::store::native::{NewEvent, insert_events_in};
+use crate::store::native::{InsertCounts, Inserter, NewEvent};
 use crate::timefmt::Zone;
 
 pub use follow::{follow, follow_with};
@@ -147,6 +147,8 @@ pub struct ImportSummary {
     pub inserted: u64,
     /// Events whose unique key was already stored.
     pub duplicates: u64,
+    /// Claude Code replies stored before whose later lines had larger counts: corrected.
+    pub corrected: u64,
     /// Bad lines counted (all of them).
     pub bad_lines: u64,
     /// The first [`MAX_BAD_KEPT`] bad lines.
@@ -176,15 +178,22 @@ impl ImportSummary {
     /// Whether this pass changed or found anything worth telling.
     pub fn is_noteworthy(&self) -> bool {
         self.inserted > 0
+            || self.corrected > 0
             || self.bad_lines > 0
             || !self.errors.is_empty()
             || self.files_rewritten > 0
     }
 
-    /// `imported N events from F files (D duplicates skipped, B bad lines) in Xs`.
+    /// `imported N events from F files (D duplicates skipped, B bad lines) in Xs`, with
+    /// `C corrected, ` before the duplicates when replies were corrected.
     pub fn one_line(&self) -> String {
+        let corrected = if self.corrected > 0 {
+            format!("{} corrected, ", crate::numfmt::thousands(self.corrected))
+        } else {
+            String::new()
+        };
         format!(
-            "imported {} event{} from {} file{} ({} duplicate{} skipped, {} bad line{}) in {:.2}s",
+            "imported {} event{} from {} file{} ({corrected}{} duplicate{} skipped, {} bad line{}) in {:.2}s",
             crate::numfmt::thousands(self.inserted),
             plural(self.inserted),
             self.files_read,
@@ -218,6 +227,11 @@ pub(crate) trait LineParser {
     /// State to resume with, stored with the offset (JSON).
     fn state(&self) -> Option<String> {
         None
+    }
+    /// Called before reading `path`: an offset not to read past this time (Codex: a
+    /// subagent file that cannot yet be told from a replay of its parent).
+    fn read_limit(&mut self, _path: &Path) -> std::io::Result<Option<u64>> {
+        Ok(None)
     }
 }
 
@@ -497,11 +511,13 @@ pub fn import_paths(
     summary.lines += read.lines;
     summary.bytes += read.bytes;
     summary.bad_lines += read.bad_lines;
+    summary.duplicates += read.duplicates;
     summary.bad.extend(read.bad);
     summary.rejected_files.extend(read.rejected_files);
     summary.errors.extend(read.errors);
-    summary.inserted += w.0;
-    summary.duplicates += w.1;
+    summary.inserted += w.inserted;
+    summary.duplicates += w.duplicates;
+    summary.corrected += w.corrected;
     summary.elapsed = started.elapsed();
     Ok(summary)
 }
@@ -532,14 +548,14 @@ fn write_events(
     plans: &[Plan],
     recv: &mpsc::Receiver<Msg>,
     progress: Option<&dyn Progress>,
-) -> anyhow::Result<(u64, u64)> {
+) -> anyhow::Result<InsertCounts> {
     let mut tx = Tx {
         conn,
         tx: None,
         uncommitted: 0,
         opened: Instant::now(),
     };
-    let (mut inserted, mut dups) = (0u64, 0u64);
+    let mut ins = Inserter::new(conn, true)?;
     let mut files_done = 0u64;
     let mut lines_done = 0u64;
     while let Ok(msg) = recv.recv() {
@@ -558,10 +574,10 @@ fn write_events(
             continue;
         };
         let plan = &plans[file];
-        let t = tx.open()?;
-        let (ins, dup) = insert_events_in(t, events.iter())?;
-        inserted += ins;
-        dups += dup;
+        tx.open()?;
+        for e in &events {
+            ins.insert(e)?;
+        }
         tx.uncommitted += events.len() as u64;
         let commit = tx.due();
         if end || commit {
@@ -579,7 +595,7 @@ fn write_events(
         }
     }
     tx.commit()?;
-    Ok((inserted, dups))
+    Ok(ins.counts)
 }
 
 /// The transaction of an import pass: opened on demand, spanning files, committed every
@@ -852,10 +868,13 @@ fn read_file(
         plan.start.state.as_deref(),
         opts.naive_zone,
     );
+    let limit = parser.read_limit(&plan.path)?.unwrap_or(u64::MAX);
     let mut offset = plan.start.offset;
     let mut line_no = plan.start.line_no;
     // Strict mode holds the whole file's events here.
     let mut batch: Vec<NewEvent> = Vec::with_capacity(BATCH_EVENTS);
+    // Where each Claude Code reply of the batch is, to fold its later lines into it.
+    let mut replies: std::collections::HashMap<String, usize> = Default::default();
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut bad_in_file = false;
     let (mut sent_offset, mut sent_line) = (offset, line_no);
@@ -865,6 +884,9 @@ fn read_file(
     }
     let gone = || anyhow::anyhow!("the writer stopped");
     'lines: loop {
+        if offset >= limit {
+            break;
+        }
         buf.clear();
         let n = reader.read_until(b'\n', &mut buf)?;
         if n == 0 || !buf.ends_with(b"\n") {
@@ -899,8 +921,8 @@ fn read_file(
         }
         match parser.parse(line, rec_line, rec_offset) {
             Ok(Some(ev)) => {
-                if !bad_in_file {
-                    batch.push(ev);
+                if !bad_in_file && !push_event(&mut batch, &mut replies, ev) {
+                    part.duplicates += 1;
                 }
             }
             Ok(None) => {}
@@ -909,11 +931,13 @@ fn read_file(
                 if opts.strict {
                     bad_in_file = true;
                     batch.clear();
+                    replies.clear();
                 }
             }
         }
         if !opts.strict && batch.len() >= BATCH_EVENTS {
             let events = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_EVENTS));
+            replies.clear();
             let msg = Msg::Events {
                 file: index,
                 events,
@@ -946,6 +970,26 @@ fn read_file(
     };
     send.send(msg).map_err(|_| gone())?;
     Ok(())
+}
+
+/// Add an event to a batch; a later line of a Claude Code reply already in the batch is
+/// folded into it (largest counts, first line's time) and `false` returned.
+fn push_event(
+    batch: &mut Vec<NewEvent>,
+    replies: &mut std::collections::HashMap<String, usize>,
+    ev: NewEvent,
+) -> bool {
+    if ev.source == crate::store::native::CORRECTABLE_SOURCE
+        && let Some(key) = &ev.unique_key
+    {
+        if let Some(&i) = replies.get(key) {
+            batch[i].merge_max(&ev);
+            return false;
+        }
+        replies.insert(key.clone(), batch.len());
+    }
+    batch.push(ev);
+    true
 }
 
 #[cfg(test)]

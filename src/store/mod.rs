@@ -295,6 +295,8 @@ pub struct Source {
     pub empty: bool,
     /// The native rollup table is there to answer range queries.
     pub has_rollup: bool,
+    /// The native events table has correction rows (`corrects`, migration 0005).
+    pub has_corrections: bool,
     /// For a foreign database: the rollup cache beside it, if one could be opened.
     pub(crate) cache: Option<std::cell::RefCell<cache::RollupCache>>,
     conn: Connection,
@@ -345,15 +347,22 @@ impl Source {
         if !empty {
             check_columns(&conn, path, &mapping)?;
         }
-        let has_rollup = kind.is_native()
-            && !empty
-            && tables(&conn)?.iter().any(|(n, _)| n == query::ROLLUP_TABLE);
+        let all = if kind.is_native() && !empty {
+            tables(&conn)?
+        } else {
+            Vec::new()
+        };
+        let has_rollup = all.iter().any(|(n, _)| n == query::ROLLUP_TABLE);
+        let has_corrections = all
+            .iter()
+            .any(|(n, c)| n == "events" && c.iter().any(|c| c == "corrects"));
         Ok(Source {
             path: path.to_path_buf(),
             kind,
             mapping,
             empty,
             has_rollup,
+            has_corrections,
             cache: None,
             conn,
         })

@@ -17,10 +17,18 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("../../migrations/0001_events.sql")),
         M::up(include_str!("../../migrations/0002_import_files.sql")),
         M::up_with_hook(include_str!("../../migrations/0003_rollups.sql"), |tx| {
-            rebuild_rollup(tx)?;
+            // Before 0005 there are no corrections: every row is one event.
+            tx.execute_batch(&rollup_sql("1"))?;
             Ok(())
         }),
         M::up(include_str!("../../migrations/0004_rollup_triggers.sql")),
+        M::up_with_hook(
+            include_str!("../../migrations/0005_corrections.sql"),
+            |tx| {
+                fill_key_hashes(tx)?;
+                Ok(())
+            },
+        ),
         M::up(include_str!("../../migrations/0007_session_index.sql")),
     ])
 });
@@ -28,20 +36,97 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
 /// Recompute the rollup table from the events (after a bulk load without triggers, or when
 /// the rollup table is first created).
 pub fn rebuild_rollup(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(
+    conn.execute_batch(&rollup_sql("corrects IS NULL"))
+}
+
+/// The SQL that fills the rollup from the events; `events` says how many events a row is.
+fn rollup_sql(events: &str) -> String {
+    format!(
         "DELETE FROM rollup_15m;
-         INSERT INTO rollup_15m
-         SELECT ts / 900000, model, COALESCE(agent, ''), COALESCE(provider, ''),
-                COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_tokens),
+         INSERT INTO rollup_15m {}",
+        rollup_select(events, "")
+    )
+}
+
+/// The rollup rows of the events that pass `filter` (a `WHERE` clause or nothing).
+fn rollup_select(events: &str, filter: &str) -> String {
+    format!(
+        "SELECT ts / 900000, model, COALESCE(agent, ''), COALESCE(provider, ''),
+                SUM({events}), SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_tokens),
                 SUM(cache_read_tokens), TOTAL(cost_usd), TOTAL(CASE WHEN cost_usd > 0 THEN cost_usd END),
-                SUM(CASE WHEN cost_usd > 0 THEN 0 ELSE 1 END),
+                SUM(CASE WHEN cost_usd > 0 THEN 0 ELSE {events} END),
                 SUM(CASE WHEN cost_usd > 0 THEN 0 ELSE input_tokens END),
                 SUM(CASE WHEN cost_usd > 0 THEN 0 ELSE output_tokens END),
                 SUM(CASE WHEN cost_usd > 0 THEN 0 ELSE cache_creation_tokens END),
                 SUM(CASE WHEN cost_usd > 0 THEN 0 ELSE cache_read_tokens END)
-         FROM events
-         GROUP BY 1, 2, 3, 4;",
+         FROM events {filter}
+         GROUP BY 1, 2, 3, 4"
     )
+}
+
+/// Stop the rollup triggers for the rest of the caller's transaction: rows inserted from now
+/// on are folded in by [`fold_deferred_rollup`], which must run before the commit.
+pub fn defer_rollup(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO rollup_deferred (since_id) SELECT COALESCE(MAX(id), 0) FROM events
+         WHERE NOT EXISTS (SELECT 1 FROM rollup_deferred)",
+        [],
+    )?;
+    Ok(())
+}
+
+/// Fold the rows inserted since [`defer_rollup`] into the rollup, at once, and start the
+/// triggers again. Does nothing when the rollup was not deferred.
+pub fn fold_deferred_rollup(conn: &Connection) -> rusqlite::Result<()> {
+    let since: Option<i64> = conn
+        .query_row("SELECT MIN(since_id) FROM rollup_deferred", [], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .flatten();
+    let Some(since) = since else {
+        return Ok(());
+    };
+    conn.execute_batch(&format!(
+        "INSERT INTO rollup_15m {} ON CONFLICT (slice, model, agent, provider) DO UPDATE SET
+            events = events + excluded.events,
+            input_tokens = input_tokens + excluded.input_tokens,
+            output_tokens = output_tokens + excluded.output_tokens,
+            cache_creation_tokens = cache_creation_tokens + excluded.cache_creation_tokens,
+            cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+            stored_cost = stored_cost + excluded.stored_cost,
+            positive_cost = positive_cost + excluded.positive_cost,
+            uncosted_events = uncosted_events + excluded.uncosted_events,
+            uncosted_input = uncosted_input + excluded.uncosted_input,
+            uncosted_output = uncosted_output + excluded.uncosted_output,
+            uncosted_cache_creation = uncosted_cache_creation + excluded.uncosted_cache_creation,
+            uncosted_cache_read = uncosted_cache_read + excluded.uncosted_cache_read;
+         DELETE FROM rollup_deferred;",
+        rollup_select("corrects IS NULL", &format!("WHERE id > {since}"))
+    ))
+}
+
+/// The 64-bit key hash stored beside a unique key (FNV-1a: fixed forever, as it is stored).
+pub fn key_hash(key: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h as i64
+}
+
+/// Migration 0005: hash the keys of the events stored before it.
+fn fill_key_hashes(tx: &Connection) -> rusqlite::Result<()> {
+    let rows: Vec<(i64, String)> = tx
+        .prepare("SELECT id, unique_key FROM events WHERE unique_key IS NOT NULL")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut up = tx.prepare("UPDATE events SET key_hash = ?1 WHERE id = ?2")?;
+    for (id, key) in rows {
+        up.execute(params![key_hash(&key), id])?;
+    }
+    Ok(())
 }
 
 /// How long a writer waits for another writer's lock before giving up.
@@ -215,16 +300,120 @@ pub fn insert_events_in<'a>(
     conn: &Connection,
     events: impl IntoIterator<Item = &'a NewEvent>,
 ) -> anyhow::Result<(u64, u64)> {
-    let mut stmt = conn.prepare_cached(
-        "INSERT INTO events (ts, provider, model, agent, session, project, user, channel, operation,
-             input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, cost_usd,
-             duration_ms, source, unique_key, metadata)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
-         ON CONFLICT (unique_key) DO NOTHING",
-    )?;
-    let (mut inserted, mut skipped) = (0u64, 0u64);
+    let mut ins = Inserter::new(conn, false)?;
     for e in events {
-        let n = stmt.execute(params![
+        ins.insert(e)?;
+    }
+    Ok((
+        ins.counts.inserted,
+        ins.counts.duplicates + ins.counts.corrected,
+    ))
+}
+
+/// The source whose events are replies that later lines may correct (see [`Inserter`]).
+pub const CORRECTABLE_SOURCE: &str = "import:claude-code";
+
+/// What an [`Inserter`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InsertCounts {
+    /// New events.
+    pub inserted: u64,
+    /// Events whose key was stored, with nothing new.
+    pub duplicates: u64,
+    /// Events whose key was stored with smaller counts: a correction row was added.
+    pub corrected: u64,
+}
+
+/// Writes events, deduplicated by unique key.
+///
+/// An event whose key is already stored adds nothing, except for a Claude Code reply
+/// ([`CORRECTABLE_SOURCE`]): a reply counts with the largest value seen for each field, so
+/// when the new line has more, a correction row carrying the increase is added (`corrects` =
+/// the stored event's id, same time and dimensions, no key). Corrections only ever add.
+pub struct Inserter<'c> {
+    conn: &'c Connection,
+    /// The database held no keyed event when this inserter started (a cold import): a key
+    /// is looked up only when its hash was inserted by this inserter.
+    fresh: Option<std::collections::HashSet<i64>>,
+    pub counts: InsertCounts,
+}
+
+/// The running totals of a stored reply (its event plus its corrections).
+#[derive(Debug, Default)]
+struct Stored {
+    id: i64,
+    input: u64,
+    output: u64,
+    cache_write: u64,
+    cache_read: u64,
+    cost: Option<f64>,
+    /// Numeric metadata fields, summed.
+    meta: serde_json::Map<String, serde_json::Value>,
+}
+
+const INSERT_SQL: &str = "INSERT INTO events (ts, provider, model, agent, session, project, user,
+        channel, operation, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens,
+        cost_usd, duration_ms, source, unique_key, metadata, key_hash, corrects)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)";
+
+impl<'c> Inserter<'c> {
+    /// `cold`: the caller is about to insert many events; when the database holds no keyed
+    /// event yet, keys are then checked against this inserter's own instead of the index.
+    pub fn new(conn: &'c Connection, cold: bool) -> anyhow::Result<Inserter<'c>> {
+        let fresh = if cold {
+            let any: bool = conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM events WHERE key_hash IS NOT NULL)",
+                [],
+                |r| r.get(0),
+            )?;
+            (!any).then(std::collections::HashSet::new)
+        } else {
+            None
+        };
+        Ok(Inserter {
+            conn,
+            fresh,
+            counts: InsertCounts::default(),
+        })
+    }
+
+    /// Insert one event (or its correction, or nothing).
+    pub fn insert(&mut self, e: &NewEvent) -> anyhow::Result<()> {
+        let key = e.unique_key.as_deref();
+        let hash = key.map(key_hash);
+        if let (Some(key), Some(hash)) = (key, hash) {
+            let maybe_stored = match &self.fresh {
+                Some(seen) => seen.contains(&hash),
+                None => true,
+            };
+            if maybe_stored && let Some(id) = self.find(hash, key)? {
+                if e.source == CORRECTABLE_SOURCE && self.correct(id, e)? {
+                    self.counts.corrected += 1;
+                } else {
+                    self.counts.duplicates += 1;
+                }
+                return Ok(());
+            }
+        }
+        self.write(e, hash, None)?;
+        if let (Some(seen), Some(h)) = (&mut self.fresh, hash) {
+            seen.insert(h);
+        }
+        self.counts.inserted += 1;
+        Ok(())
+    }
+
+    fn find(&self, hash: i64, key: &str) -> rusqlite::Result<Option<i64>> {
+        self.conn
+            .prepare_cached(
+                "SELECT id FROM events WHERE key_hash = ?1 AND unique_key = ?2 AND corrects IS NULL",
+            )?
+            .query_row(params![hash, key], |r| r.get(0))
+            .optional()
+    }
+
+    fn write(&self, e: &NewEvent, hash: Option<i64>, corrects: Option<i64>) -> anyhow::Result<()> {
+        self.conn.prepare_cached(INSERT_SQL)?.execute(params![
             e.ts_ms,
             none_if_empty(&e.provider),
             e.model,
@@ -243,14 +432,168 @@ pub fn insert_events_in<'a>(
             e.source,
             e.unique_key,
             e.metadata,
+            hash,
+            corrects,
         ])?;
-        if n == 1 {
-            inserted += 1;
-        } else {
-            skipped += 1;
+        Ok(())
+    }
+
+    /// The stored reply `id` with its corrections summed.
+    fn stored(&self, id: i64) -> rusqlite::Result<Stored> {
+        let mut st = Stored {
+            id,
+            ..Default::default()
+        };
+        let mut q = self.conn.prepare_cached(
+            "SELECT input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens,
+                    cost_usd, metadata
+             FROM events WHERE id = ?1 OR corrects = ?1",
+        )?;
+        let mut rows = q.query([id])?;
+        while let Some(r) = rows.next()? {
+            let tok = |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(i)?.max(0) as u64) };
+            st.input += tok(0)?;
+            st.output += tok(1)?;
+            st.cache_write += tok(2)?;
+            st.cache_read += tok(3)?;
+            if let Some(c) = r.get::<_, Option<f64>>(4)? {
+                st.cost = Some(st.cost.unwrap_or(0.0) + c);
+            }
+            if let Some(m) = r.get::<_, Option<String>>(5)?
+                && let Ok(serde_json::Value::Object(m)) = serde_json::from_str(&m)
+            {
+                for (k, v) in m {
+                    if let Some(n) = v.as_u64() {
+                        let sum = st.meta.get(&k).and_then(|s| s.as_u64()).unwrap_or(0);
+                        st.meta.insert(k, (sum + n).into());
+                    }
+                }
+            }
+        }
+        Ok(st)
+    }
+
+    /// Add a correction to the stored reply `id` if `e` has more of anything. `Ok(false)`:
+    /// nothing to correct.
+    fn correct(&self, id: i64, e: &NewEvent) -> anyhow::Result<bool> {
+        let st = self.stored(id)?;
+        let Some(c) = correction(&st, e) else {
+            return Ok(false);
+        };
+        // Same time and dimensions as the stored event.
+        let row = self.conn.prepare_cached(
+            "SELECT ts, provider, model, agent, session, project, user, channel, operation, source
+             FROM events WHERE id = ?1",
+        )?
+        .query_row([st.id], |r| {
+            Ok(NewEvent {
+                ts_ms: r.get(0)?,
+                provider: r.get(1)?,
+                model: r.get(2)?,
+                agent: r.get(3)?,
+                session: r.get(4)?,
+                project: r.get(5)?,
+                user: r.get(6)?,
+                channel: r.get(7)?,
+                operation: r.get(8)?,
+                source: r.get(9)?,
+                ..Default::default()
+            })
+        })?;
+        self.write(&c.with_dims(row), None, Some(st.id))?;
+        Ok(true)
+    }
+}
+
+impl NewEvent {
+    /// This event's counts with another's time and dimensions.
+    fn with_dims(self, dims: NewEvent) -> NewEvent {
+        NewEvent {
+            input_tokens: self.input_tokens,
+            output_tokens: self.output_tokens,
+            cache_creation_tokens: self.cache_creation_tokens,
+            cache_read_tokens: self.cache_read_tokens,
+            cost_usd: self.cost_usd,
+            metadata: self.metadata,
+            ..dims
         }
     }
-    Ok((inserted, skipped))
+
+    /// Fold a later line of the same reply into this one: the largest value of each count
+    /// (and of each numeric metadata field); time and dimensions stay this line's.
+    pub fn merge_max(&mut self, later: &NewEvent) {
+        self.input_tokens = self.input_tokens.max(later.input_tokens);
+        self.output_tokens = self.output_tokens.max(later.output_tokens);
+        self.cache_creation_tokens = self.cache_creation_tokens.max(later.cache_creation_tokens);
+        self.cache_read_tokens = self.cache_read_tokens.max(later.cache_read_tokens);
+        self.cost_usd = match (self.cost_usd, later.cost_usd) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        let meta = |m: &Option<String>| match m.as_deref().map(serde_json::from_str) {
+            Some(Ok(serde_json::Value::Object(o))) => o,
+            _ => serde_json::Map::new(),
+        };
+        let (mut mine, theirs) = (meta(&self.metadata), meta(&later.metadata));
+        if theirs.is_empty() {
+            return;
+        }
+        for (k, v) in theirs {
+            let keep = match (mine.get(&k).and_then(|m| m.as_u64()), v.as_u64()) {
+                (Some(a), Some(b)) => a >= b,
+                (Some(_), None) | (None, _) => mine.contains_key(&k),
+            };
+            if !keep {
+                mine.insert(k, v);
+            }
+        }
+        self.metadata = Some(serde_json::Value::Object(mine).to_string());
+    }
+}
+
+/// The increase of `e` over the stored reply, field by field (never negative), or `None`
+/// when `e` has nothing more.
+fn correction(st: &Stored, e: &NewEvent) -> Option<NewEvent> {
+    let more = |new: u64, old: u64| new.saturating_sub(old);
+    let mut c = NewEvent {
+        input_tokens: more(e.input_tokens, st.input),
+        output_tokens: more(e.output_tokens, st.output),
+        cache_creation_tokens: more(e.cache_creation_tokens, st.cache_write),
+        cache_read_tokens: more(e.cache_read_tokens, st.cache_read),
+        ..Default::default()
+    };
+    let mut grew =
+        c.input_tokens + c.output_tokens + c.cache_creation_tokens + c.cache_read_tokens > 0;
+    if let Some(new) = e.cost_usd
+        && new > st.cost.unwrap_or(0.0)
+    {
+        c.cost_usd = Some(new - st.cost.unwrap_or(0.0));
+        grew = true;
+    }
+    if !grew {
+        return None;
+    }
+    // Numeric metadata (the cache-write split) as increases too; the rest as in `e`.
+    if let Some(Ok(serde_json::Value::Object(m))) = e
+        .metadata
+        .as_deref()
+        .map(serde_json::from_str::<serde_json::Value>)
+    {
+        let mut out = serde_json::Map::new();
+        for (k, v) in m {
+            match v.as_u64() {
+                Some(n) => {
+                    let old = st.meta.get(&k).and_then(|o| o.as_u64()).unwrap_or(0);
+                    out.insert(k, more(n, old).into());
+                }
+                None => {
+                    out.insert(k, v);
+                }
+            }
+        }
+        c.metadata = Some(serde_json::Value::Object(out).to_string());
+    }
+    Some(c)
 }
 
 /// One row of the sync history (every manual sync of the quota counter).
@@ -335,6 +678,112 @@ mod tests {
         for h in handles {
             h.join().unwrap().unwrap();
         }
+    }
+
+    #[test]
+    fn migration_5_keeps_keys_and_rollup() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let mut conn = Connection::open(&path).unwrap();
+        MIGRATIONS.to_version(&mut conn, 4).unwrap();
+        conn.execute_batch(
+            "INSERT INTO events (ts, model, input_tokens, output_tokens, source, unique_key)
+             VALUES (1000, 'm', 5, 7, 'import:claude-code', 'cc:a:b'),
+                    (2000, 'm', 1, 1, 'record', NULL);",
+        )
+        .unwrap();
+        MIGRATIONS.to_latest(&mut conn).unwrap();
+        let hash: i64 = conn
+            .query_row(
+                "SELECT key_hash FROM events WHERE unique_key = 'cc:a:b'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(hash, key_hash("cc:a:b"));
+        // The stored reply is found by its key: a line with more output corrects it.
+        let later = NewEvent {
+            ts_ms: 5000,
+            model: "m".into(),
+            input_tokens: 5,
+            output_tokens: 9,
+            source: CORRECTABLE_SOURCE.into(),
+            unique_key: Some("cc:a:b".into()),
+            ..Default::default()
+        };
+        assert_eq!(insert_events(&mut conn, [&later]).unwrap(), (0, 1));
+        let (events, out): (i64, i64) = conn
+            .query_row(
+                "SELECT SUM(events), SUM(output_tokens) FROM rollup_15m",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((events, out), (2, 10));
+        let ts: i64 = conn
+            .query_row(
+                "SELECT ts FROM events WHERE corrects IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(ts, 1000);
+    }
+
+    #[test]
+    fn deferred_rollup_equals_triggers() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = open_rw(&dir.path().join("a.db")).unwrap();
+        let mut b = open_rw(&dir.path().join("b.db")).unwrap();
+        let events: Vec<NewEvent> = (0..50)
+            .map(|i| NewEvent {
+                ts_ms: i * 600_000,
+                model: format!("m{}", i % 3),
+                agent: (i % 2 == 0).then(|| "x".to_string()),
+                input_tokens: i as u64,
+                output_tokens: 2,
+                cost_usd: (i % 4 == 0).then_some(0.5),
+                source: CORRECTABLE_SOURCE.into(),
+                unique_key: Some(format!("k{}", i % 40)),
+                ..Default::default()
+            })
+            .collect();
+        insert_events(&mut a, &events).unwrap();
+        let tx = b.transaction().unwrap();
+        defer_rollup(&tx).unwrap();
+        let mut ins = Inserter::new(&tx, true).unwrap();
+        for e in &events {
+            ins.insert(e).unwrap();
+        }
+        fold_deferred_rollup(&tx).unwrap();
+        tx.commit().unwrap();
+        let rows = |c: &Connection| -> Vec<(i64, String, i64, i64, i64, f64)> {
+            c.prepare(
+                "SELECT slice, model, events, input_tokens, uncosted_events, stored_cost
+                 FROM rollup_15m ORDER BY 1, 2, agent",
+            )
+            .unwrap()
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+        };
+        assert_eq!(rows(&a), rows(&b));
+        assert!(!rows(&a).is_empty());
+        // The triggers run again after the fold.
+        let n: i64 = b
+            .query_row("SELECT COUNT(*) FROM rollup_deferred", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
     }
 
     #[test]

@@ -55,7 +55,7 @@ impl Sums {
     /// The sums of one event.
     pub fn of_event(e: &EventRow) -> Sums {
         let t = Tokens {
-            events: 1,
+            events: u64::from(!e.correction),
             input: e.input,
             output: e.output,
             cache_write: e.cache_write,
@@ -118,6 +118,8 @@ pub struct EventRow {
     pub cache_read: u64,
     pub cost_usd: Option<f64>,
     pub duration_ms: Option<f64>,
+    /// A correction of an earlier event (its tokens and cost count, it is no event itself).
+    pub correction: bool,
 }
 
 impl EventRow {
@@ -179,10 +181,10 @@ impl Source {
             "NULL".into()
         };
         format!(
-            "SELECT k, {bucket} AS b, m, c > 0 AS pos, COUNT(*), TOTAL(i), TOTAL(o), TOTAL(cw),
+            "SELECT k, {bucket} AS b, m, c > 0 AS pos, {count}, TOTAL(i), TOTAL(o), TOTAL(cw),
                 TOTAL(cr), TOTAL(c){k2_out}
              FROM (SELECT {key} AS k, {inner_t} AS t, {model} AS m,
-                     {i} AS i, {o} AS o, {cw} AS cw, {cr} AS cr, {c} AS c{k2_inner}
+                     {i} AS i, {o} AS o, {cw} AS cw, {cr} AS cr, {c} AS c{k2_inner}{w}
                    FROM {table} {filter})
              GROUP BY k,{k2_group} {bucket_expr} m, pos",
             model = m.dim_sql(Dimension::Model),
@@ -193,6 +195,17 @@ impl Source {
             c = m.cost_sql(),
             table = super::mapping::quote(&m.table),
             bucket_expr = if q.bucket_ms.is_some() { "b," } else { "" },
+            // Corrections (native store) add tokens but are no events.
+            count = if self.has_corrections {
+                "SUM(w)"
+            } else {
+                "COUNT(*)"
+            },
+            w = if self.has_corrections {
+                ", corrects IS NULL AS w"
+            } else {
+                ""
+            },
         )
     }
 
@@ -453,7 +466,7 @@ impl Source {
         let m = &self.mapping;
         let dims: Vec<String> = Dimension::ALL.iter().map(|d| m.dim_sql(*d)).collect();
         format!(
-            "SELECT {id}, {ts}, {dims}, {i}, {o}, {cw}, {cr}, {c}, {dur}
+            "SELECT {id}, {ts}, {dims}, {i}, {o}, {cw}, {cr}, {c}, {dur}, {correction}
              FROM {table} WHERE {id} > ?1 ORDER BY {id} LIMIT ?2",
             id = m.id_sql(),
             ts = m.ts_sql(),
@@ -464,6 +477,11 @@ impl Source {
             cr = m.tokens_sql(&m.cache_read),
             c = m.cost_sql(),
             dur = m.duration_sql(),
+            correction = if self.has_corrections {
+                "corrects IS NOT NULL"
+            } else {
+                "0"
+            },
             table = super::mapping::quote(&m.table),
         )
     }
@@ -496,6 +514,7 @@ impl Source {
                     cache_read: tok(13)?,
                     cost_usd: r.get(14)?,
                     duration_ms: r.get(15)?,
+                    correction: r.get(16)?,
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;

@@ -14,6 +14,9 @@
 
 use std::borrow::Cow;
 use std::marker::PhantomData;
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 
 use serde::Deserialize;
 use serde::de::value::MapAccessDeserializer;
@@ -124,6 +127,20 @@ impl Parser {
     }
 }
 
+static USAGE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\""));
+static ASSISTANT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"assistant"));
+
+/// Most bytes of a log are prompts and tool results. A line that looks like one JSON object
+/// (`{` … `}`) and mentions neither `"usage"` nor `assistant` is no usage line: it is skipped
+/// without being parsed. Anything else (a broken line included) is parsed.
+fn cannot_carry_usage(line: &[u8]) -> bool {
+    let t = line.trim_ascii();
+    t.first() == Some(&b'{')
+        && t.last() == Some(&b'}')
+        && USAGE.find(line).is_none()
+        && ASSISTANT.find(line).is_none()
+}
+
 fn count(name: &str, v: Option<i64>) -> Result<u64, String> {
     match v {
         None => Ok(0),
@@ -143,6 +160,9 @@ impl LineParser for Parser {
         line_no: u64,
         _offset: u64,
     ) -> Result<Option<NewEvent>, String> {
+        if cannot_carry_usage(line) {
+            return Ok(None);
+        }
         let l: Line = serde_json::from_slice(line).map_err(|e| format!("not JSON: {e}"))?;
         let msg = match l.message {
             Some(MessageField::Object(m)) => m,

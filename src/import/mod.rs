@@ -25,7 +25,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
 use crate::cli::ImportFormat;
-use crate::store::native::{InsertCounts, Inserter, NewEvent};
+use crate::store::native::{InsertCounts, Inserter, NewEvent, defer_rollup, fold_deferred_rollup};
 use crate::timefmt::Zone;
 
 pub use follow::{follow, follow_with};
@@ -610,11 +610,17 @@ struct Tx<'c> {
 
 impl<'c> Tx<'c> {
     fn open(&mut self) -> rusqlite::Result<&rusqlite::Transaction<'c>> {
-        if self.tx.is_none() {
-            self.tx = Some(self.conn.unchecked_transaction()?);
-            self.opened = Instant::now();
-        }
-        Ok(self.tx.as_ref().expect("just opened"))
+        let tx = match self.tx.take() {
+            Some(t) => t,
+            None => {
+                let t = self.conn.unchecked_transaction()?;
+                // The rollup is filled at once before each commit, not row by row.
+                defer_rollup(&t)?;
+                self.opened = Instant::now();
+                t
+            }
+        };
+        Ok(self.tx.insert(tx))
     }
 
     /// Time to commit: enough events, or the write lock held long enough that another
@@ -627,7 +633,10 @@ impl<'c> Tx<'c> {
     fn commit(&mut self) -> rusqlite::Result<()> {
         self.uncommitted = 0;
         match self.tx.take() {
-            Some(t) => t.commit(),
+            Some(t) => {
+                fold_deferred_rollup(&t)?;
+                t.commit()
+            }
             None => Ok(()),
         }
     }

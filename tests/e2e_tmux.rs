@@ -240,3 +240,50 @@ fn no_tty_no_monitor() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs a terminal"));
 }
+
+/// A panic in a thread of the monitor (here the tail, where budgets are evaluated; injected
+/// through a switch that only debug builds have) restores the terminal and ends the process
+/// with exit code 101, instead of leaving it drawing frozen data over the shell.
+#[test]
+fn panic_in_a_thread_restores_the_terminal_and_exits_non_zero() {
+    if !have_tmux() {
+        eprintln!("skipped: tmux is not installed (.ci/run installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let db: PathBuf = dir.path().join("bot.db");
+    let state = dir.path().join("state.json");
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch(BOT_DDL).unwrap();
+        c.execute(
+            "INSERT INTO token_usage (provider, model, input_tokens, output_tokens, request_type)
+             VALUES ('openai', 'gpt-4o-mini', 5, 5, 'support')",
+            [],
+        )
+        .unwrap();
+    }
+    write_state(&state, 300_000);
+    let cmd = format!(
+        "env HOME={home} XDG_DATA_HOME={home}/data XDG_CONFIG_HOME={home}/config TOKMON_DB={db} TOKMON_STATE={state} \
+         TOKMON_TEST_PANIC=tail {bin} --tz UTC; echo EXITED $?; sleep 60",
+        home = shell_quote(&home),
+        db = shell_quote(&db),
+        state = shell_quote(&state),
+        bin = shell_quote(Path::new(env!("CARGO_BIN_EXE_tokmon"))),
+    );
+    let t = Tmux::start(&cmd, 100, 30);
+    let s = t.wait_text("EXITED 101");
+    assert!(s.contains("panicked"), "the panic is reported:\n{s}");
+    let alt = t.tmux(&["display-message", "-p", "-t", "t", "#{alternate_on}"]);
+    assert_eq!(
+        String::from_utf8_lossy(&alt.stdout).trim(),
+        "0",
+        "alternate screen left"
+    );
+    // Keys typed now reach the shell's terminal in cooked mode: no frame is drawn over it.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!t.screen().contains("Quota"), "{}", t.screen());
+}

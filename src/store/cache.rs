@@ -177,6 +177,12 @@ impl RollupCache {
         self.fold(source, from_id, max_id, first_id, first_ts)
     }
 
+    /// Forget what was folded in, so the next refresh rebuilds the cache (the monitor saw
+    /// rows deleted or rewritten in the source).
+    pub fn forget(&mut self) -> anyhow::Result<()> {
+        self.reset(None)
+    }
+
     /// Forget everything (the source is empty or was rewritten).
     fn reset(&mut self, first: Option<(i64, String)>) -> anyhow::Result<()> {
         let tx = self.conn.transaction()?;

@@ -16,7 +16,7 @@ use super::model::{LoadRequest, RATE_WINDOW_MS, RangeKind, Snapshot, adaptive_bu
 use crate::budget::{self, Budget, QuotaInput};
 use crate::cli::CostMode;
 use crate::config::Config;
-use crate::store::{AggQuery, Dimension, Source};
+use crate::store::{AggQuery, Dimension, EventRow, Source};
 use crate::timefmt::Zone;
 
 /// How often the tail looks for commits.
@@ -68,6 +68,58 @@ fn file_id(path: &std::path::Path) -> Option<(u64, u64)> {
     {
         std::fs::metadata(path).ok().map(|m| (0, m.len()))
     }
+}
+
+/// Tests of the monitor's panic handling (debug builds only, never in a release): with
+/// `TOKMON_TEST_PANIC=tail` in the environment the tail thread panics where it evaluates the
+/// budgets, as a budget window that overflows once did. A release build has no such switch.
+fn inject_test_panic() {
+    #[cfg(debug_assertions)]
+    if std::env::var_os("TOKMON_TEST_PANIC").is_some_and(|v| v == "tail") {
+        panic!("TOKMON_TEST_PANIC=tail: a panic injected into the tail thread");
+    }
+}
+
+/// After a commit: check that the last row read is still as it was (ids reused after a
+/// delete of the last rows show here), send the rows added since, and check the row count
+/// when it is due. Returns whether rows came, and why to read everything again, if so.
+fn read_new_rows(
+    open: &mut Open,
+    out: &UnboundedSender<Msg>,
+) -> anyhow::Result<(bool, Option<&'static str>)> {
+    if let Some(seen) = &open.seen
+        && seen.last.is_some()
+        && row_at(&open.src, open.last_id)? != seen.last
+    {
+        return Ok((
+            false,
+            Some("rows were deleted or rewritten in the database: reading it again"),
+        ));
+    }
+    let mut got_rows = false;
+    loop {
+        let rows = open.src.events_after(open.last_id, BATCH)?;
+        let n = rows.len();
+        if let Some(last) = rows.last() {
+            open.last_id = last.id;
+            got_rows = true;
+            if let Some(seen) = &mut open.seen {
+                seen.rows += n as u64;
+                seen.last = Some(last.clone());
+            }
+            if out.send(Msg::Rows(rows)).is_err() {
+                return Ok((got_rows, None));
+            }
+        }
+        if n < BATCH {
+            break;
+        }
+    }
+    open.count_pending = true;
+    if Instant::now() >= open.count_at {
+        return Ok((got_rows, count_changed(open)?));
+    }
+    Ok((got_rows, None))
 }
 
 /// Read a range in one read transaction, so the grouped sums and the id they stop at agree.
@@ -132,6 +184,54 @@ struct Open {
     id: Option<(u64, u64)>,
     version: i64,
     last_id: i64,
+    /// What was read, to notice deletes and rewrites (`None` until the first snapshot).
+    seen: Option<Seen>,
+    /// The row count is checked no sooner than this (it costs a scan of an index).
+    count_at: Instant,
+    /// A commit came since the last count check.
+    count_pending: bool,
+}
+
+/// The rows the tail has read: how many have an id up to `last_id`, and the row at `last_id`
+/// as it was read. A delete shows in the count; ids reused after the last rows were deleted
+/// show in the last row (a rewrite that keeps both is invisible, and changes nothing shown).
+#[derive(Debug, Clone, PartialEq)]
+struct Seen {
+    rows: u64,
+    last: Option<EventRow>,
+}
+
+/// The row count is checked at most this often while commits come…
+const COUNT_EVERY: Duration = Duration::from_secs(1);
+/// …and never takes more than 1/COUNT_COST_SHARE of the tail's time.
+const COUNT_COST_SHARE: u32 = 20;
+
+/// The first row with an id of at least `id` (the row at `id`, when it is still there).
+fn row_at(src: &Source, id: i64) -> anyhow::Result<Option<EventRow>> {
+    if id <= 0 {
+        return Ok(None);
+    }
+    Ok(src
+        .events_after(id.saturating_sub(1), 1)?
+        .into_iter()
+        .next())
+}
+
+/// `Some(why)` when rows the tail has read were deleted since (the count is checked).
+fn count_changed(open: &mut Open) -> anyhow::Result<Option<&'static str>> {
+    let Some(seen) = &open.seen else {
+        return Ok(None);
+    };
+    let started = Instant::now();
+    let rows = open.src.row_count()?;
+    let cost = started.elapsed();
+    open.count_pending = false;
+    open.count_at = Instant::now() + COUNT_EVERY.max(cost * COUNT_COST_SHARE);
+    // More rows than read: a commit landed after the version was looked at; they are read next.
+    Ok((rows < seen.rows).then(|| {
+        tracing::info!(rows, seen = seen.rows, "row count changed");
+        "rows were deleted from the database: reading it again"
+    }))
 }
 
 /// The tail thread's state.
@@ -263,6 +363,7 @@ impl Tail {
             q.syncs = self.quota_syncs(source);
             q
         });
+        inject_test_panic();
         let result = budget::evaluate_all(
             &self.budgets,
             source,
@@ -327,6 +428,21 @@ impl Tail {
         self.need_load = true;
     }
 
+    /// Rows the tail had read were deleted or rewritten: forget the source (and a foreign
+    /// database's rollup cache, which folded them in) and read everything again.
+    fn reread(&mut self, why: &str) {
+        tracing::info!(why, "reset");
+        if let Some(cache) = self.open.as_ref().and_then(|o| o.src.cache.as_ref())
+            && let Err(e) = cache.borrow_mut().forget()
+        {
+            tracing::warn!("rollup cache: {e:#}");
+        }
+        self.open = None;
+        self.need_load = true;
+        self.last_state = None;
+        self.send(Msg::Reset(why.into()));
+    }
+
     /// One poll: open if needed, notice replacement, answer a request, read new rows.
     fn step(&mut self) -> anyhow::Result<()> {
         if self.open.is_none() {
@@ -359,6 +475,9 @@ impl Tail {
                 id,
                 version,
                 last_id: 0,
+                seen: None,
+                count_at: Instant::now(),
+                count_pending: false,
             });
             self.need_load = true;
         }
@@ -381,11 +500,27 @@ impl Tail {
         if self.need_load {
             if let Some(req) = self.request {
                 let open = self.open.as_mut().expect("opened above");
-                let snap = load_snapshot(&open.src, &req)?;
-                open.last_id = snap.last_id;
+                // One read transaction: the snapshot, then (after it is sent, so the numbers
+                // are not delayed) the count and the last row that later commits are checked
+                // against.
+                open.src.conn().execute_batch("BEGIN")?;
+                let read = read_snapshot(&open.src, &req).and_then(|snap| {
+                    let last_id = snap.last_id;
+                    let _ = self.out.send(Msg::Snapshot(Box::new(snap)));
+                    let seen = Seen {
+                        rows: open.src.row_count()?,
+                        last: row_at(&open.src, last_id)?,
+                    };
+                    Ok((last_id, seen))
+                });
+                let _ = open.src.conn().execute_batch("COMMIT");
+                let (last_id, seen) = read?;
+                open.last_id = last_id;
+                open.seen = Some(seen);
+                open.count_at = Instant::now() + COUNT_EVERY;
+                open.count_pending = false;
                 open.version = open.src.data_version()?;
                 self.need_load = false;
-                self.send(Msg::Snapshot(Box::new(snap)));
                 self.schedule(Instant::now());
             }
             return Ok(());
@@ -393,6 +528,13 @@ impl Tail {
         let open = self.open.as_mut().expect("opened above");
         let v = open.src.data_version()?;
         if v == open.version {
+            // A count check that was put off (commits came quickly) is made once it is due.
+            if open.count_pending
+                && Instant::now() >= open.count_at
+                && let Some(why) = count_changed(open)?
+            {
+                self.reread(why);
+            }
             return Ok(());
         }
         open.version = v;
@@ -410,20 +552,14 @@ impl Tail {
             ));
             return Ok(());
         }
-        let mut got_rows = false;
-        loop {
-            let rows = open.src.events_after(open.last_id, BATCH)?;
-            let n = rows.len();
-            if let Some(last) = rows.last() {
-                open.last_id = last.id;
-                got_rows = true;
-                if self.out.send(Msg::Rows(rows)).is_err() {
-                    return Ok(());
-                }
-            }
-            if n < BATCH {
-                break;
-            }
+        // The new rows, the last row read and (when due) the count, in one read transaction.
+        open.src.conn().execute_batch("BEGIN")?;
+        let read = read_new_rows(open, &self.out);
+        let _ = open.src.conn().execute_batch("COMMIT");
+        let (got_rows, rewritten) = read?;
+        if let Some(why) = rewritten {
+            self.reread(why);
+            return Ok(());
         }
         if got_rows {
             // New usage: evaluate again, but not more often than the debounce allows.

@@ -48,6 +48,8 @@ pub fn run(ctx: &Ctx, args: &MonitorArgs) -> anyhow::Result<u8> {
         ));
     }
     let _log = init_logging();
+    // Before any thread starts: a panic anywhere restores the terminal and ends the monitor.
+    terminal::install_panic_hook();
     let no_color = theme::no_color_requested();
     let wanted = args.theme.as_deref().or(ctx.config.theme.as_deref());
     let user_themes = crate::paths::config_dir().join("themes");
@@ -148,6 +150,14 @@ pub fn run(ctx: &Ctx, args: &MonitorArgs) -> anyhow::Result<u8> {
     let _ = tail.join();
     drop(demo);
     rt.shutdown_timeout(Duration::from_millis(100));
+    if terminal::panicked() {
+        eprintln!(
+            "tokmon: the monitor stopped after an internal error (reported above); the terminal was restored. \
+             Please report it, with the log in {}",
+            crate::paths::log_dir().display()
+        );
+        return Ok(terminal::PANIC_EXIT);
+    }
     result.map(|()| 0)
 }
 
@@ -282,7 +292,7 @@ where
         for e in app.take_effects() {
             fx(e);
         }
-        if dirty && wait.is_zero() {
+        if dirty && wait.is_zero() && !terminal::panicked() {
             let s = terminal.size()?;
             app.viewport = ratatui::layout::Rect::new(0, 0, s.width, s.height);
             draw(terminal, app, real_terminal)?;
@@ -300,7 +310,12 @@ where
         if app.should_quit {
             return Ok(());
         }
+        if terminal::panicked() {
+            anyhow::bail!("a thread of the monitor panicked");
+        }
         tokio::select! {
+            // A panic in any thread (see `terminal::install_panic_hook`) ends the loop at once.
+            () = terminal::panic_signal() => {}
             ev = events.next(), if events_open => match ev {
                 Some(Ok(ev)) => dirty |= handle_event(app, ev, fx),
                 Some(Err(e)) => return Err(e.into()),

@@ -18,6 +18,44 @@ use super::app::Msg;
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 static MOUSE: AtomicBool = AtomicBool::new(false);
 static HOOK: Once = Once::new();
+/// Some thread of the monitor panicked: the loop must end and the process exit non-zero.
+static PANICKED: AtomicBool = AtomicBool::new(false);
+/// Wakes the event loop as soon as a panic happened.
+static PANIC_WAKE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// The exit code after a panic (what Rust uses for a panic on the main thread).
+pub const PANIC_EXIT: u8 = 101;
+
+/// Install the panic hook (once): whichever thread panics — the loop, the tail, the budget
+/// evaluation, a watcher, an importer — the terminal is restored, the panic is recorded and
+/// the event loop is woken so it ends; then the default report is printed on the restored
+/// screen. Installed before any thread of the monitor starts.
+pub fn install_panic_hook() {
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            // Recorded first, so the loop draws no frame over the shell after the restore.
+            PANICKED.store(true, Ordering::SeqCst);
+            restore();
+            PANIC_WAKE.notify_one();
+            tracing::error!("panic: {info}");
+            previous(info);
+        }));
+    });
+}
+
+/// Whether a thread of the monitor has panicked.
+pub fn panicked() -> bool {
+    PANICKED.load(Ordering::SeqCst)
+}
+
+/// Resolves once a panic is recorded (at once if one already was).
+pub async fn panic_signal() {
+    if panicked() {
+        return;
+    }
+    PANIC_WAKE.notified().await;
+}
 
 /// Give the terminal back: cooked mode, main screen, cursor shown, no mouse capture.
 /// Safe to call any number of times and from any thread.
@@ -44,13 +82,7 @@ pub struct Guard;
 
 impl Guard {
     pub fn enter(mouse: bool) -> io::Result<Guard> {
-        HOOK.call_once(|| {
-            let previous = std::panic::take_hook();
-            std::panic::set_hook(Box::new(move |info| {
-                restore();
-                previous(info);
-            }));
-        });
+        install_panic_hook();
         enable_raw_mode()?;
         ACTIVE.store(true, Ordering::SeqCst);
         let mut out = io::stdout();

@@ -85,7 +85,7 @@ impl Tail_ {
 /// Events and input tokens of a snapshot (all time).
 fn totals(s: &Snapshot) -> (u64, u64) {
     s.rows.iter().fold((0, 0), |(e, i), r| {
-        (e + r.sums.all.events, i + r.sums.all.input)
+        (e + r.0.sums.all.events, i + r.0.sums.all.input)
     })
 }
 
@@ -135,7 +135,7 @@ fn native_deletes_and_reused_ids_are_noticed() {
     assert!(
         s.rows
             .iter()
-            .any(|r| r.model.as_deref() == Some("reused-model")),
+            .any(|r| r.0.model.as_deref() == Some("reused-model")),
         "the new rows are shown"
     );
 

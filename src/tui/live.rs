@@ -502,7 +502,9 @@ impl Tail {
                 let open = self.open.as_mut().expect("opened above");
                 // One read transaction: the snapshot, then (after it is sent, so the numbers
                 // are not delayed) the count and the last row that later commits are checked
-                // against.
+                // against. The version is read first: a commit that lands while (or just
+                // after) the snapshot is read then shows as a change, never goes unseen.
+                let version = open.src.data_version()?;
                 open.src.conn().execute_batch("BEGIN")?;
                 let read = read_snapshot(&open.src, &req).and_then(|snap| {
                     let last_id = snap.last_id;
@@ -519,7 +521,7 @@ impl Tail {
                 open.seen = Some(seen);
                 open.count_at = Instant::now() + COUNT_EVERY;
                 open.count_pending = false;
-                open.version = open.src.data_version()?;
+                open.version = version;
                 self.need_load = false;
                 self.schedule(Instant::now());
             }

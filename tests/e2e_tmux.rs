@@ -194,16 +194,11 @@ fn monitor_in_tmux() {
         json["status"]["text"], "other tool",
         "keys of other tools are kept"
     );
-    // The bot database is never written: the sync history went to tokmon's own database.
-    let history = rusqlite::Connection::open(home.join("data/tokmon/tokmon.db")).unwrap();
-    let n: i64 = history
-        .query_row(
-            "SELECT COUNT(*) FROM sync_history WHERE value = 700000",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(n, 1);
+    // The bot database is never written, nor tokmon's default one: the sync history is kept
+    // beside the state file, as `tokmon sync` keeps it (#16 item 10).
+    assert!(!home.join("data/tokmon/tokmon.db").exists());
+    let (rows, _) = tokmon::state_file::history::history_of(&state).unwrap();
+    assert_eq!(rows.iter().map(|r| r.value).collect::<Vec<_>>(), [700_000]);
     t.wait_text("70.0% OK");
 
     // A resize to 40×12 still shows the gauge and the top rows.
@@ -286,4 +281,37 @@ fn panic_in_a_thread_restores_the_terminal_and_exits_non_zero() {
     // Keys typed now reach the shell's terminal in cooked mode: no frame is drawn over it.
     std::thread::sleep(Duration::from_millis(300));
     assert!(!t.screen().contains("Quota"), "{}", t.screen());
+}
+
+/// #16 item 17: 3,000+ characters typed into the sync dialog in one burst (a paste without
+/// bracketed paste) and the Esc right after them: the Esc closes the dialog. Input arriving
+/// in more than one read of the terminal used to stay unread until the next key.
+#[test]
+fn a_long_paste_does_not_swallow_the_next_esc() {
+    if !have_tmux() {
+        eprintln!("skipped: tmux is not installed (.ci/run installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let state = dir.path().join("state.json");
+    write_state(&state, 300_000);
+    let cmd = format!(
+        "env HOME={home} XDG_DATA_HOME={home}/data XDG_CONFIG_HOME={home}/config \
+         TOKMON_DB={home}/none.db TOKMON_STATE={state} {bin} --tz UTC; sleep 60",
+        home = shell_quote(&home),
+        state = shell_quote(&state),
+        bin = shell_quote(Path::new(env!("CARGO_BIN_EXE_tokmon"))),
+    );
+    let t = Tmux::start(&cmd, 100, 30);
+    t.wait_text("30.0% OK");
+    t.keys(&["s"]);
+    t.wait_text("Sync quota");
+    t.text(&"350,000 tokens used ".repeat(160));
+    t.keys(&["Escape"]);
+    t.wait("the dialog to close", |s| !s.contains("Sync quota"));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert_eq!(json["token_usage"]["used"], 300_000, "nothing was synced");
 }

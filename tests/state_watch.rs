@@ -141,10 +141,9 @@ fn a_missing_directory_falls_back_to_polling() {
 fn a_sync_is_seen() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.json");
-    let db = dir.path().join("t.db");
     let (_w, rx) = watch(path.clone(), fast(false)).unwrap();
     wait_for(&rx, "missing", |m| *m == StateMsg::Missing);
-    let req = tokmon::state_file::SyncRequest::new(&path, &db, 42);
+    let req = tokmon::state_file::SyncRequest::new(&path, 42);
     tokmon::state_file::sync(&req).unwrap();
     wait_for(&rx, "the synced state", loaded(42));
 }

@@ -55,6 +55,11 @@ impl Env {
     }
 
     fn std_cmd(&self) -> std::process::Command {
+        self.std_cmd_with(&self.state, &self.db)
+    }
+
+    /// The binary with other `--state` and `--db` paths.
+    fn std_cmd_with(&self, state: &Path, db: &Path) -> std::process::Command {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_tokmon"));
         c.env("HOME", self.dir.path())
             .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
@@ -63,9 +68,9 @@ impl Env {
             .env_remove("TOKMON_DB")
             .env_remove("TOKMON_STATE")
             .arg("--state")
-            .arg(&self.state)
+            .arg(state)
             .arg("--db")
-            .arg(&self.db);
+            .arg(db);
         c
     }
 
@@ -273,7 +278,16 @@ fn new_file_gets_the_default_total_or_the_given_one() {
     let a = env.sync("100").success();
     assert!(stdout(&a).contains("Created"), "{}", stdout(&a));
     let doc = env.doc();
-    assert_eq!(keys(&doc), ["token_usage", "last_updated"]);
+    // #16 item 18: the shape the dashboard creates for itself (formats.md §5).
+    assert_eq!(keys(&doc), ["token_usage", "status", "last_updated"]);
+    assert_eq!(
+        keys(doc["token_usage"].as_object().unwrap()),
+        ["used", "total", "percentage", "sessions"]
+    );
+    assert_eq!(
+        doc["status"],
+        serde_json::json!({"text": "工作中", "reviewed_count": 0})
+    );
     assert_eq!(doc["token_usage"]["total"], 1_000_000);
     assert_eq!(doc["token_usage"]["percentage"], 0.01);
     env.cmd()
@@ -407,8 +421,10 @@ fn unparseable_file_is_left_untouched() {
     assert!(stderr(&a).contains("line 2, column 29"), "{}", stderr(&a));
 }
 
+/// #16 item 10: the history of a state file is found from the state file, whatever `--db`
+/// says; a foreign `--db` changes nothing about a sync (the monitor's `s` does the same).
 #[test]
-fn foreign_database_is_refused_before_the_state_file_changes() {
+fn history_belongs_to_its_state_file_whatever_db_says() {
     let env = Env::with_state(EXAMPLE);
     let conn = rusqlite::Connection::open(&env.db).unwrap();
     conn.execute_batch(
@@ -417,8 +433,37 @@ fn foreign_database_is_refused_before_the_state_file_changes() {
     )
     .unwrap();
     drop(conn);
-    env.sync("400000").code(2);
-    assert_eq!(std::fs::read_to_string(&env.state).unwrap(), EXAMPLE);
+    let foreign_before = std::fs::read(&env.db).unwrap();
+    env.sync("400000").success();
+    assert_eq!(env.used(), 400_000);
+    assert_eq!(std::fs::read(&env.db).unwrap(), foreign_before);
+    // A second state file next to it, synced through another database.
+    let h2 = env.dir.path().join("h2.json");
+    let other_db = env.dir.path().join("other.db");
+    for v in ["7", "9"] {
+        Command::from_std(env.std_cmd_with(&h2, &other_db))
+            .args(["sync", v])
+            .assert()
+            .success();
+    }
+    assert!(!other_db.exists(), "a sync writes no database");
+    let values = |state: &Path, db: &Path| -> Vec<u64> {
+        let out = Command::from_std(env.std_cmd_with(state, db))
+            .args(["status", "--history", "--format", "json"])
+            .assert()
+            .success();
+        let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        v["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["value"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(values(&env.state, &env.db), [400_000]);
+    assert_eq!(values(&env.state, &other_db), [400_000]);
+    assert_eq!(values(&h2, &env.db), [9, 7]);
+    assert_eq!(values(&h2, &other_db), [9, 7]);
 }
 
 #[test]
@@ -451,21 +496,18 @@ fn twenty_concurrent_syncs_lose_nothing() {
     assert_eq!(sessions.len(), 21);
     // Replay the rows in the order they were applied: every increment follows from the value
     // before it, so no sync saw a stale state.
-    let conn = rusqlite::Connection::open(&env.db).unwrap();
-    let mut stmt = conn
-        .prepare("SELECT value, increment, note FROM sync_history ORDER BY id")
-        .unwrap();
-    let rows: Vec<(u64, u64, String)> = stmt
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)? as u64,
-                r.get::<_, i64>(1)? as u64,
-                r.get(2)?,
-            ))
+    let mut rows: Vec<(u64, u64, String)> = env
+        .history()
+        .iter()
+        .map(|r| {
+            (
+                r["value"].as_u64().unwrap(),
+                r["increment"].as_u64().unwrap(),
+                r["note"].as_str().unwrap().to_string(),
+            )
         })
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+        .collect();
+    rows.reverse();
     assert_eq!(rows.len(), 21);
     let mut used = 0;
     for (value, inc, _) in &rows {
@@ -486,7 +528,6 @@ fn twenty_concurrent_syncs_lose_nothing() {
         .collect();
     let row_notes: Vec<&str> = rows[1..].iter().rev().map(|r| r.2.as_str()).collect();
     assert_eq!(session_events, row_notes);
-    assert_eq!(env.history().len(), 21);
 }
 
 #[test]

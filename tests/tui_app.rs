@@ -360,7 +360,7 @@ fn spawn_tail(
             foreign_zone: tokmon::timefmt::Zone::UTC,
             zone: tokmon::timefmt::Zone::UTC,
             cost_mode: tokmon::cli::CostMode::Auto,
-            history_db: None,
+            quota_state: None,
             cache_dir: None,
         },
         cmd_rx,

@@ -66,25 +66,12 @@ pub fn from_config(cfg: &crate::config::Config) -> anyhow::Result<Vec<Budget>> {
     compile_all(&cfg.budgets).map_err(|e| crate::error::bad_input(e.to_string()))
 }
 
-/// The quota's sync history from a native database, newest first (empty for others).
-pub fn quota_syncs(source: &crate::store::Source) -> anyhow::Result<Vec<SyncPoint>> {
-    if !source.kind.is_native() || source.empty {
-        return Ok(Vec::new());
-    }
-    Ok(
-        crate::store::native::sync_history(source.conn(), Some(200))?
-            .into_iter()
-            .map(|r| SyncPoint {
-                at: crate::timefmt::from_ms(r.at_ms),
-                increment: r.increment,
-            })
-            .collect(),
-    )
-}
+/// How many of the newest syncs give the quota its burn rate.
+pub const QUOTA_SYNC_POINTS: usize = 200;
 
 /// Every budget of the config, and the quota when given, as a command sees them: the
 /// database is read when it exists (no database: nothing used yet). When the quota comes
-/// without syncs, its burn rate is taken from the database's sync history.
+/// without syncs, its burn rate is taken from the state file's sync history.
 pub fn evaluate_ctx(
     ctx: &crate::commands::Ctx,
     quota: Option<QuotaInput>,
@@ -100,12 +87,12 @@ pub fn evaluate_ctx(
     } else {
         None
     };
-    let quota = match (quota, &source) {
-        (Some(mut q), Some(src)) if q.syncs.is_empty() => {
-            q.syncs = quota_syncs(src)?;
+    let quota = match quota {
+        Some(mut q) if q.syncs.is_empty() => {
+            q.syncs = crate::state_file::history::sync_points(&ctx.state, QUOTA_SYNC_POINTS);
             Some(q)
         }
-        (q, _) => q,
+        q => q,
     };
     evaluate_all(
         &budgets,

@@ -1,18 +1,20 @@
 //! `tokmon status`: the quota counter from the state file and every budget (see
-//! [`super::budgets`]), or (`--history`) every sync kept in the native database.
+//! [`super::budgets`]), or (`--history`) every sync kept in the state file's history.
 //! `--check` exits 3 when a budget, the quota included, is at or above `--level`.
 
 use std::path::Path;
 
-use anyhow::{Context, anyhow};
+use anyhow::anyhow;
 use chrono::SecondsFormat;
-use rusqlite::{Connection, OpenFlags};
 use serde_json::{Value, json};
 
 use crate::cli::{OutputFormat, StatusArgs};
-use crate::state_file::{DEFAULT_TOTAL, StateFile, StateView, format_count, level_word};
-use crate::store::native::{self, SyncRecord};
-use crate::text::printable_string;
+use crate::state_file::history::{HistoryRecord, history_of, history_path};
+use crate::state_file::write::resolve_symlink;
+use crate::state_file::{
+    DEFAULT_TOTAL, StateError, StateFile, StateView, format_count, level_word,
+};
+use crate::text::{printable_path, printable_string};
 use crate::timefmt::{Zone, from_ms};
 
 use super::{Ctx, budgets};
@@ -23,11 +25,21 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> anyhow::Result<u8> {
         crate::discover::refresh(ctx);
     }
     if args.history {
-        let rows = read_history(&ctx.db)?;
-        crate::error::emit(&render_history(&rows, args.format, &ctx.zone, &ctx.db))?;
+        // The history is found from the state file; a --db that could never be read is still
+        // refused, as every command refuses it.
+        crate::regular::check_regular_or_missing(&ctx.db, "database")?;
+        let (rows, journal) = history_of(&ctx.state)?;
+        if journal.unreadable > 0 {
+            eprintln!(
+                "tokmon: note: {} unreadable line(s) in {} were skipped",
+                journal.unreadable,
+                printable_path(&history_path(&resolve_symlink(&ctx.state)))
+            );
+        }
+        crate::error::emit(&render_history(&rows, args.format, &ctx.zone, &ctx.state))?;
         return Ok(crate::error::exit::OK);
     }
-    let file = StateFile::load(&ctx.state)?;
+    let file = StateFile::load(&ctx.state).map_err(StateError::into_anyhow)?;
     // Without a state file, budgets alone are still worth a status.
     if file.is_some() || !ctx.config.budgets.is_empty() {
         return run_with_budgets(ctx, args, file.as_ref());
@@ -186,35 +198,17 @@ fn render_status(v: &StateView, format: OutputFormat, path: &Path) -> String {
     }
 }
 
-/// The sync history, newest first. A database that does not exist, or has no history table
-/// (a foreign tracker's), has an empty history; nothing is created.
-pub fn read_history(db: &Path) -> anyhow::Result<Vec<SyncRecord>> {
-    crate::regular::check_regular_or_missing(db, "database")?;
-    if !db.exists() {
-        return Ok(Vec::new());
-    }
-    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .with_context(|| format!("cannot open database {}", db.display()))?;
-    conn.busy_timeout(std::time::Duration::from_millis(native::BUSY_TIMEOUT_MS))?;
-    let has_table: bool = conn
-        .query_row(
-            "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = 'sync_history'",
-            [],
-            |r| r.get(0),
-        )
-        .with_context(|| format!("{} is not a SQLite database", db.display()))?;
-    if !has_table {
-        return Ok(Vec::new());
-    }
-    native::sync_history(&conn, None)
-}
-
 fn history_time(ms: i64, zone: &Zone) -> String {
     zone.to_local(from_ms(ms))
         .to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-fn render_history(rows: &[SyncRecord], format: OutputFormat, zone: &Zone, db: &Path) -> String {
+fn render_history(
+    rows: &[HistoryRecord],
+    format: OutputFormat,
+    zone: &Zone,
+    state: &Path,
+) -> String {
     match format {
         OutputFormat::Json => {
             let list: Vec<Value> = rows
@@ -248,7 +242,7 @@ fn render_history(rows: &[SyncRecord], format: OutputFormat, zone: &Zone, db: &P
         }
         OutputFormat::Table => {
             if rows.is_empty() {
-                return format!("No syncs recorded in {}.\n", db.display());
+                return format!("No syncs recorded for {}.\n", printable_path(state));
             }
             let cells: Vec<[String; 5]> = rows
                 .iter()

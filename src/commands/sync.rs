@@ -28,7 +28,7 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<u8> {
             "config sync.default_total = 0: a quota total must be greater than 0",
         ));
     }
-    let mut req = SyncRequest::new(&ctx.state, &ctx.db, value);
+    let mut req = SyncRequest::new(&ctx.state, value);
     req.note = args.note.as_deref();
     req.total = total;
     req.default_total = default_total;

@@ -12,6 +12,8 @@
 //!   native database's sync history. The TUI calls the same function.
 //! * [`watch`] follows the file for the TUI.
 
+pub mod history;
+pub mod read;
 pub mod value;
 pub mod watch;
 pub mod write;
@@ -38,6 +40,27 @@ pub const DEFAULT_RESET_EVENT: &str = "manual sync (counter reset)";
 /// The sync kind written under `method` and `sync_type`, and kept in the history.
 pub const SYNC_KIND: &str = "manual";
 
+/// The `status.text` of a state file that tokmon creates: the dashboard's own default, so a
+/// file made by either tool has the same shape (formats.md §5).
+pub const DEFAULT_STATUS_TEXT: &str = "工作中";
+
+/// How deeply arrays and objects may nest in a state file. Real files nest three or four
+/// levels; the bound keeps parsing (which recurses) far from any thread's stack limit.
+pub const MAX_DEPTH: usize = 512;
+
+/// Why a state file could not be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateErrorKind {
+    /// An I/O error while reading it.
+    Unreadable,
+    /// Not a regular file (a FIFO, a directory, a device…): bad input, exit 2.
+    NotRegular,
+    /// Larger than [`read::MAX_STATE_BYTES`]: bad input, exit 2.
+    TooLarge,
+    /// Not UTF-8, not JSON, or JSON of the wrong shape.
+    Invalid,
+}
+
 /// A state file that cannot be read or understood. The message names the file and, for JSON
 /// syntax errors, the line and column.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +69,44 @@ pub struct StateError {
     pub line: Option<usize>,
     pub column: Option<usize>,
     pub message: String,
+    pub kind: StateErrorKind,
+}
+
+impl StateError {
+    /// As an error for a command: a path that is not a regular file, or a file that is far
+    /// too large, is bad input (exit 2); the rest are failures (exit 1).
+    pub fn into_anyhow(self) -> anyhow::Error {
+        match self.kind {
+            StateErrorKind::NotRegular | StateErrorKind::TooLarge => {
+                crate::error::bad_input(self.to_string())
+            }
+            _ => anyhow::Error::new(self),
+        }
+    }
+
+    fn of_read(path: &Path, e: read::ReadError) -> StateError {
+        let (kind, message) = match e {
+            read::ReadError::NotRegular(what) => (
+                StateErrorKind::NotRegular,
+                format!("is {what}, not a regular file: give the path of a JSON file"),
+            ),
+            read::ReadError::TooLarge(n) => (
+                StateErrorKind::TooLarge,
+                format!(
+                    "is {n} bytes, larger than the {} MB a state file may have",
+                    read::MAX_STATE_BYTES / (1024 * 1024)
+                ),
+            ),
+            read::ReadError::Io(e) => (StateErrorKind::Unreadable, format!("cannot read it: {e}")),
+        };
+        StateError {
+            path: path.to_path_buf(),
+            line: None,
+            column: None,
+            message,
+            kind,
+        }
+    }
 }
 
 impl fmt::Display for StateError {
@@ -208,6 +269,36 @@ fn text_of(v: Option<&Value>) -> Option<String> {
     }
 }
 
+/// The offset of the first `[` or `{` that opens level `max + 1`, outside strings; `None`
+/// when the text never nests deeper than `max`. Malformed text is left to the parser.
+fn too_deep(bytes: &[u8], max: usize) -> Option<usize> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return Some(i);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
 /// 1-based line and column of a byte offset.
 fn line_col(bytes: &[u8], offset: usize) -> (usize, usize) {
     let before = &bytes[..offset.min(bytes.len())];
@@ -220,33 +311,40 @@ fn line_col(bytes: &[u8], offset: usize) -> (usize, usize) {
 }
 
 impl StateFile {
-    /// A new document holding only tokmon's keys.
+    /// A new document in the shape the dashboard creates for itself (formats.md §5):
+    /// `token_usage {used, total, percentage, sessions}`, `status {text, reviewed_count}`;
+    /// `last_updated` is added by the first write.
     pub fn new(total: u64) -> StateFile {
         let mut tu = Map::new();
         tu.insert("used".into(), Value::from(0u64));
         tu.insert("total".into(), Value::from(total));
         tu.insert("percentage".into(), number(0.0));
         tu.insert("sessions".into(), Value::Array(Vec::new()));
+        let mut status = Map::new();
+        status.insert("text".into(), Value::from(DEFAULT_STATUS_TEXT));
+        status.insert("reviewed_count".into(), Value::from(0u64));
         let mut doc = Map::new();
         doc.insert("token_usage".into(), Value::Object(tu));
+        doc.insert("status".into(), Value::Object(status));
         StateFile {
             doc,
             view: StateView::empty(total),
         }
     }
 
-    /// Read a state file. `Ok(None)` when it does not exist.
+    /// Read a state file. `Ok(None)` when it does not exist. Only a regular file of at most
+    /// [`read::MAX_STATE_BYTES`] is read; a FIFO is refused without blocking.
     pub fn load(path: &Path) -> Result<Option<StateFile>, StateError> {
-        match std::fs::read(path) {
-            Ok(bytes) => StateFile::from_bytes(path, &bytes).map(Some),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StateError {
-                path: path.to_path_buf(),
-                line: None,
-                column: None,
-                message: format!("cannot read it: {e}"),
-            }),
+        match read::read_regular(path, read::MAX_STATE_BYTES) {
+            Ok(Some(bytes)) => StateFile::from_bytes(path, &bytes).map(Some),
+            Ok(None) => Ok(None),
+            Err(e) => Err(StateError::of_read(path, e)),
         }
+    }
+
+    /// The raw bytes of a state file, checked as [`StateFile::load`] checks them.
+    pub fn read_bytes(path: &Path) -> Result<Option<Vec<u8>>, StateError> {
+        read::read_regular(path, read::MAX_STATE_BYTES).map_err(|e| StateError::of_read(path, e))
     }
 
     /// Parse the contents of a state file; `path` is only used in errors.
@@ -256,6 +354,7 @@ impl StateFile {
             line,
             column,
             message,
+            kind: StateErrorKind::Invalid,
         };
         let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         let text = std::str::from_utf8(body).map_err(|e| {
@@ -265,16 +364,32 @@ impl StateFile {
         if text.trim().is_empty() {
             return Err(err(None, None, "is empty".into()));
         }
-        let value: Value = serde_json::from_str(text).map_err(|e| {
-            // serde_json appends " at line L column C" itself; keep only the reason.
-            let full = e.to_string();
-            let reason = full.split(" at line ").next().unwrap_or(&full).to_string();
-            err(
-                Some(e.line()),
-                Some(e.column()),
-                format!("invalid JSON: {reason}"),
-            )
-        })?;
+        if let Some(offset) = too_deep(text.as_bytes(), MAX_DEPTH) {
+            let (l, c) = line_col(text.as_bytes(), offset);
+            return Err(err(
+                Some(l),
+                Some(c),
+                format!(
+                    "nests arrays and objects more than {MAX_DEPTH} levels deep (tokmon reads \
+                     state files nested up to {MAX_DEPTH} levels)"
+                ),
+            ));
+        }
+        let mut de = serde_json::Deserializer::from_str(text);
+        // The depth was bounded just above, so recursion stays far from the stack's end.
+        de.disable_recursion_limit();
+        let value: Value = serde::Deserialize::deserialize(&mut de)
+            .and_then(|v| de.end().map(|()| v))
+            .map_err(|e| {
+                // serde_json appends " at line L column C" itself; keep only the reason.
+                let full = e.to_string();
+                let reason = full.split(" at line ").next().unwrap_or(&full).to_string();
+                err(
+                    Some(e.line()),
+                    Some(e.column()),
+                    format!("invalid JSON: {reason}"),
+                )
+            })?;
         let Value::Object(doc) = value else {
             return Err(err(
                 None,
@@ -487,6 +602,59 @@ mod tests {
         assert!(e.to_string().contains("token_usage.used"), "{e}");
         let e = parse(r#"{"token_usage": {"used": -3}}"#).unwrap_err();
         assert!(e.to_string().contains("-3"), "{e}");
+    }
+
+    /// #16 item 17: valid JSON nested 200 deep is read; deeper than the bound is named as
+    /// such, never called invalid JSON. The bound itself parses on a 2 MB thread stack.
+    #[test]
+    fn deep_nesting_is_read_or_named() {
+        let nest = |n: usize| {
+            format!(
+                r#"{{"token_usage": {{"used": 5}}, "other": {}{}}}"#,
+                "[".repeat(n),
+                "]".repeat(n)
+            )
+        };
+        let f = parse(&nest(200)).unwrap();
+        assert_eq!(f.view().used, 5);
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                let f = parse(&nest(MAX_DEPTH - 1)).unwrap();
+                assert_eq!(f.view().used, 5);
+                let _ = f.to_bytes();
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        let e = parse(&nest(MAX_DEPTH + 100)).unwrap_err();
+        let msg = e.to_string();
+        assert!(!msg.contains("invalid JSON"), "{msg}");
+        assert!(msg.contains("more than 512 levels deep"), "{msg}");
+        // The object is level 1, so the 511th `[` (column 40 + 510) opens level 513.
+        assert_eq!((e.line, e.column), (Some(1), Some(40 + MAX_DEPTH - 2)));
+        // Brackets inside strings do not count.
+        let text = format!(
+            r#"{{"a": "{}", "token_usage": {{"used": 1}}}}"#,
+            "[".repeat(2000)
+        );
+        assert_eq!(parse(&text).unwrap().view().used, 1);
+    }
+
+    /// #16 item 18: a new file has the dashboard's own shape, so its code
+    /// (`monitor_data["status"]["text"] = …`) works on it.
+    #[test]
+    fn a_new_file_has_the_dashboards_shape() {
+        let f = StateFile::new(1_000_000);
+        let doc = f.document();
+        assert_eq!(doc.keys().collect::<Vec<_>>(), ["token_usage", "status"]);
+        let tu = doc["token_usage"].as_object().unwrap();
+        assert_eq!(
+            tu.keys().collect::<Vec<_>>(),
+            ["used", "total", "percentage", "sessions"]
+        );
+        assert_eq!(doc["status"]["text"], DEFAULT_STATUS_TEXT);
+        assert_eq!(doc["status"]["reviewed_count"], 0);
     }
 
     #[test]

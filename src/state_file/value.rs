@@ -12,7 +12,7 @@
 //!   `billion`, and `百` `千` `万` `萬` `亿` `億` `만` `천` `억` (which multiply when chained: `3千万`);
 //! * full-width forms of all of the above (`３５０Ｋ`, `３５０，０００`).
 //!
-//! The result must be a whole number of tokens that fits in 64 bits.
+//! The result must be a whole number of tokens, at most [`MAX_VALUE`].
 
 use crate::cli::Level;
 use crate::error::BadInput;
@@ -33,6 +33,11 @@ enum Refusal {
     NotWhole,
     TooLarge,
 }
+
+/// The largest sync value (and quota total): 2^63 − 1, the largest count every part of
+/// tokmon keeps exactly (SQLite integers, budget sums). Checked by the parser, before anything
+/// is opened, so no value is accepted and then refused later.
+pub const MAX_VALUE: u64 = i64::MAX as u64;
 
 const EXAMPLES: &str = "e.g. 350000, 350,000, 350K, 1.5M or 35万";
 
@@ -69,8 +74,8 @@ fn refusal_message(input: &str, why: Refusal) -> String {
         ),
         Refusal::NotWhole => format!("'{v}' is not a whole number of tokens"),
         Refusal::TooLarge => format!(
-            "'{v}' is too large: a token count must fit in 64 bits (at most {})",
-            u64::MAX
+            "'{v}' is too large: a token count is at most {} (2^63 - 1)",
+            crate::numfmt::thousands(MAX_VALUE)
         ),
     }
 }
@@ -315,15 +320,18 @@ fn exact_value(digits: &str, power: i64) -> Result<u64, Refusal> {
             return Ok(0);
         }
     }
-    // u64::MAX has 20 digits.
-    if d.len() as i64 + power > 20 {
+    // MAX_VALUE has 19 digits.
+    if d.len() as i64 + power > 19 {
         return Err(Refusal::TooLarge);
     }
     let mut n: u128 = d.parse().map_err(|_| Refusal::TooLarge)?;
     for _ in 0..power {
         n *= 10;
     }
-    u64::try_from(n).map_err(|_| Refusal::TooLarge)
+    u64::try_from(n)
+        .ok()
+        .filter(|n| *n <= MAX_VALUE)
+        .ok_or(Refusal::TooLarge)
 }
 
 /// Counts are shown with `,` between groups of three digits: `1,234,567`.
@@ -439,7 +447,8 @@ mod tests {
             ("1.5E3", 1_500),
             ("2.5e-1K", 250),
             ("20B", 20_000_000_000),
-            ("18446744073709551615", u64::MAX),
+            ("9223372036854775807", MAX_VALUE),
+            ("9,223,372,036,854,775,807", MAX_VALUE),
             ("00000000000000000000000000001", 1),
             ("12345678901234", 12_345_678_901_234),
         ];
@@ -475,6 +484,9 @@ mod tests {
             ("1e99999999999999999999", "too large"),
             ("99999999999999999999", "too large"),
             ("18446744073709551616", "too large"),
+            ("18446744073709551615", "at most 9,223,372,036,854,775,807"),
+            ("9223372036854775808", "at most 9,223,372,036,854,775,807"),
+            ("9.3e18", "too large"),
             ("20000000000B", "too large"),
             ("GPT-4o used 350K", "more than one number"),
             ("350KE", "unknown unit"),
@@ -523,5 +535,115 @@ mod tests {
         assert!(preview(&state, "12..5").unwrap_err().contains("12..5"));
         let p = plan(&state, 960_000, None);
         assert_eq!(p.level, Some(Level::Critical));
+    }
+}
+
+/// Property tests of the parser: no input panics it, nothing above [`MAX_VALUE`] is accepted,
+/// and every way of writing a count reads back as that count.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Text built from the pieces the parser cares about, so the interesting paths are hit.
+    fn tricky() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            "[0-9]{1,4}",
+            Just(",".to_string()),
+            Just(".".to_string()),
+            Just(" ".to_string()),
+            Just("_".to_string()),
+            Just("'".to_string()),
+            Just("-".to_string()),
+            Just("−".to_string()),
+            Just("e".to_string()),
+            Just("E+".to_string()),
+            Just("e-".to_string()),
+            Just("K".to_string()),
+            Just("m".to_string()),
+            Just("billion".to_string()),
+            Just("万".to_string()),
+            Just("亿".to_string()),
+            Just("千".to_string()),
+            Just("만".to_string()),
+            Just("３".to_string()),
+            Just("，".to_string()),
+            Just("\u{00A0}".to_string()),
+            Just("\u{202F}".to_string()),
+            Just("tokens".to_string()),
+            "[0-9]{15,30}",
+            "e[0-9]{1,25}",
+        ];
+        proptest::collection::vec(piece, 0..12).prop_map(|v| v.concat())
+    }
+
+    fn fullwidth(s: &str) -> String {
+        s.chars()
+            .map(|c| match c {
+                '0'..='9' | ',' => char::from_u32(c as u32 + 0xFEE0).unwrap_or(c),
+                _ => c,
+            })
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_and_stays_in_range(s in any::<String>()) {
+            if let Ok(v) = parse_sync_value(&s) {
+                prop_assert!(v <= MAX_VALUE);
+            }
+        }
+
+        #[test]
+        fn tricky_text_never_panics_and_errors_name_it(s in tricky()) {
+            match parse_sync_value(&s) {
+                Ok(v) => prop_assert!(v <= MAX_VALUE),
+                Err(e) => {
+                    if !s.trim().is_empty() {
+                        prop_assert!(e.0.contains(s.trim()), "{}", e.0);
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn every_count_reads_back(n in 0..=MAX_VALUE) {
+            let grouped = format_count(n);
+            let forms = [
+                n.to_string(),
+                grouped.clone(),
+                grouped.replace(',', " "),
+                grouped.replace(',', "\u{202F}"),
+                grouped.replace(',', "_"),
+                fullwidth(&grouped),
+                format!("Tokens used: {grouped}."),
+                format!("{grouped} tokens used"),
+                format!("  {n}\n"),
+            ];
+            for f in forms {
+                prop_assert_eq!(parse_sync_value(&f).ok(), Some(n), "{:?}", f);
+            }
+        }
+
+        #[test]
+        fn multipliers_read_back(n in 0..=MAX_VALUE / 100_000_000) {
+            prop_assert_eq!(parse_sync_value(&format!("{n}K")).ok(), Some(n * 1_000));
+            prop_assert_eq!(parse_sync_value(&format!("{n} million")).ok(), Some(n * 1_000_000));
+            prop_assert_eq!(parse_sync_value(&format!("{n}万")).ok(), Some(n * 10_000));
+            prop_assert_eq!(parse_sync_value(&format!("{n}亿")).ok(), Some(n * 100_000_000));
+            prop_assert_eq!(parse_sync_value(&format!("{n}e3")).ok(), Some(n * 1_000));
+            // One decimal of a thousand is a whole number of tokens.
+            prop_assert_eq!(
+                parse_sync_value(&format!("{}.{}K", n / 10, n % 10)).ok(),
+                Some(n * 100)
+            );
+        }
+
+        #[test]
+        fn above_the_maximum_is_refused_naming_it(extra in 1..=u64::MAX - MAX_VALUE) {
+            let n = MAX_VALUE as u128 + extra as u128;
+            let e = parse_sync_value(&n.to_string()).unwrap_err();
+            prop_assert!(e.0.contains("at most 9,223,372,036,854,775,807"), "{}", e.0);
+        }
     }
 }

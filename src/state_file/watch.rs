@@ -395,10 +395,11 @@ impl<F: FnMut(StateMsg)> Worker<F> {
         if !force && self.last_fp == Some(fp) {
             return Seen::Same;
         }
-        let bytes = match std::fs::read(&self.path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Seen::Missing,
-            Err(e) => return Seen::Unreadable(format!("cannot read {}: {e}", self.path.display())),
+        // Only a regular file is read, and never by blocking on a FIFO.
+        let bytes = match StateFile::read_bytes(&self.path) {
+            Ok(Some(b)) => b,
+            Ok(None) => return Seen::Missing,
+            Err(e) => return Seen::Unreadable(e.to_string()),
         };
         let mut h = DefaultHasher::new();
         bytes.hash(&mut h);

@@ -1,24 +1,25 @@
 //! Changing the state file: the advisory lock, the atomic replace, and [`sync`], the one code
 //! path that both `tokmon sync` and the TUI's sync dialog use.
 //!
-//! Order of a sync, chosen so that no failure loses a sync or leaves the two records apart:
+//! Order of a sync, chosen so that no failure or kill leaves the state file and its history
+//! apart (see [`super::history`]):
 //!
-//! 1. refuse a foreign `--db` (exit 2) before anything is created;
-//! 2. take the lock `<state>.lock` (same directory) so concurrent syncs run one after another;
-//! 3. read and parse the state file under the lock; a file that does not parse is never
-//!    overwritten;
-//! 4. open the native database, start an IMMEDIATE transaction (the database write lock is
-//!    taken now, so the commit in step 6 cannot be refused for a busy database) and insert the
-//!    history row;
-//! 5. write the state file atomically (temporary file in the same directory, flushed, synced,
-//!    renamed over the original with the original's permissions);
-//! 6. commit the history row, release the lock.
+//! 1. refuse a state path that is not a regular file (a FIFO, a directory, a device) before
+//!    anything is created or locked; nothing is ever opened in a way that could block;
+//! 2. take the lock `<state>.lock` beside the path as given (never beside a symlink's target),
+//!    so concurrent syncs run one after another;
+//! 3. remove temporaries left by killed syncs; read and parse the state file (a file that does
+//!    not parse is never overwritten); settle the outcome of a sync that was killed, from what
+//!    the state file shows;
+//! 4. with SIGTERM, SIGINT, SIGHUP and SIGQUIT held back: append the sync to the history and
+//!    sync it to disk; write the state file atomically (temporary file in the same directory,
+//!    flushed, synced, renamed over the original with the original's permissions); append
+//!    "done" (or "undone" when the write failed). A held-back signal takes effect after that,
+//!    so a sync that has begun to write finishes;
+//! 5. release the lock.
 //!
-//! Any failure before step 5's rename rolls the history row back: nothing changed anywhere.
-//! The only window left is a failed commit after the rename (an I/O error on the database),
-//! which is reported as such. The other order (commit first, then rename) would instead leave
-//! a history row for a sync that the state file never saw, and repeating the sync would
-//! record it twice; a missing row after an explicit error is the smaller harm.
+//! A kill -9 at any point leaves either nothing, or a history record without an outcome that
+//! every reader decides from the state file and the next sync writes down.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;
@@ -27,13 +28,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use chrono::{DateTime, Utc};
-use rusqlite::TransactionBehavior;
 use serde_json::{Map, Value};
 
 use crate::error::bad_input;
-use crate::store::native::{self, SyncRecord};
 use crate::timefmt::Zone;
 
+use super::history::{Appender, HistoryRecord, Journal, Outcome, holds};
 use super::value::{SyncPlan, plan};
 use super::{
     DEFAULT_EVENT, DEFAULT_RESET_EVENT, DEFAULT_SESSION_CAP, DEFAULT_TOTAL, SYNC_KIND, StateFile,
@@ -47,8 +47,6 @@ pub const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct SyncRequest<'a> {
     pub state_path: &'a Path,
-    /// The native database that keeps the sync history.
-    pub db_path: &'a Path,
     /// The new cumulative value (already parsed, see [`super::parse_sync_value`]).
     pub value: u64,
     /// The session's `event` text; without it, [`DEFAULT_EVENT`].
@@ -67,10 +65,9 @@ pub struct SyncRequest<'a> {
 }
 
 impl<'a> SyncRequest<'a> {
-    pub fn new(state_path: &'a Path, db_path: &'a Path, value: u64) -> Self {
+    pub fn new(state_path: &'a Path, value: u64) -> Self {
         SyncRequest {
             state_path,
-            db_path,
             value,
             note: None,
             total: None,
@@ -91,7 +88,7 @@ pub struct SyncOutcome {
     /// The state file was written (false when the value equalled `used` and nothing else
     /// changed).
     pub written: bool,
-    /// A session entry and a history row were added (false when the value equalled `used`).
+    /// A session entry and a history record were added (false when the value equalled `used`).
     pub recorded: bool,
     /// The state after the sync.
     pub view: StateView,
@@ -102,28 +99,45 @@ pub struct SyncOutcome {
 
 /// Apply a manual sync: see the module documentation for the order of operations.
 ///
-/// Errors: [`crate::error::BadInput`] (exit 2) for a zero total or a foreign database, before
-/// anything is written; any other error (exit 1) leaves the state file as it was, except for a
-/// failed history commit after the file was replaced, which the message says.
+/// Errors: [`crate::error::BadInput`] (exit 2) for a zero total or a state path that is not a
+/// regular file, before anything is written; any other error (exit 1) leaves the state file
+/// and its history as they were.
 pub fn sync(req: &SyncRequest<'_>) -> anyhow::Result<SyncOutcome> {
     if req.total == Some(0) {
         return Err(bad_input(
             "a quota total of 0 is not allowed: give the number of tokens the quota holds",
         ));
     }
-    ensure_native_db(req.db_path)?;
+    if let Err(e) = super::read::ensure_regular_or_missing(req.state_path) {
+        return Err(super::StateError::of_read(req.state_path, e).into_anyhow());
+    }
     let target = resolve_symlink(req.state_path);
-    let dir = parent_dir(&target);
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("cannot create directory {}", dir.display()))?;
-    let _lock = StateLock::acquire(&target, LOCK_TIMEOUT)?;
-    let at = req.now.unwrap_or_else(Utc::now);
+    for dir in [parent_dir(req.state_path), parent_dir(&target)] {
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create directory {}", dir.display()))?;
+    }
+    let _lock = StateLock::acquire(req.state_path, LOCK_TIMEOUT)?;
+    remove_stale_temporaries(&target);
 
     let existing = StateFile::load(&target).map_err(|e| {
-        anyhow!(
-            "{e}. tokmon does not overwrite a state file it cannot read: fix it or move it away, then sync again"
-        )
+        let not_overwritten = e.kind == super::StateErrorKind::Invalid;
+        let err = e.into_anyhow();
+        if not_overwritten {
+            err.context(
+                "tokmon does not overwrite a state file it cannot read: fix it or move it away, then sync again",
+            )
+        } else {
+            err
+        }
     })?;
+    let journal = Journal::read(&target)?;
+    settle_open_syncs(&target, &journal, existing.as_ref())?;
+
+    let mut at = req.now.unwrap_or_else(Utc::now);
+    // Every sync of a file has its own millisecond, so its id is unique.
+    if let Some(last) = journal.last_at_ms().filter(|l| *l >= at.timestamp_millis()) {
+        at = crate::timefmt::from_ms(last.saturating_add(1));
+    }
     let created = existing.is_none();
     let mut file = existing.unwrap_or_else(|| StateFile::new(req.default_total));
     let old_total = file.view().total;
@@ -149,16 +163,18 @@ pub fn sync(req: &SyncRequest<'_>) -> anyhow::Result<SyncOutcome> {
     }
 
     let local = req.zone.to_local(at);
+    let note = req
+        .note
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_string);
+    let id = format!("manual-sync-{}", at.timestamp_millis());
     let entry = recorded.then(|| {
-        let event = req
-            .note
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .unwrap_or(if plan.reset {
-                DEFAULT_RESET_EVENT
-            } else {
-                DEFAULT_EVENT
-            });
+        let event = note.as_deref().unwrap_or(if plan.reset {
+            DEFAULT_RESET_EVENT
+        } else {
+            DEFAULT_EVENT
+        });
         let mut e = Map::new();
         e.insert(
             "timestamp".into(),
@@ -166,55 +182,36 @@ pub fn sync(req: &SyncRequest<'_>) -> anyhow::Result<SyncOutcome> {
         );
         e.insert("tokens".into(), Value::from(plan.increment));
         e.insert("event".into(), Value::from(event));
-        e.insert(
-            "conversation_id".into(),
-            Value::from(format!("manual-sync-{}", at.timestamp_millis())),
-        );
+        e.insert("conversation_id".into(), Value::from(id.clone()));
         e.insert("method".into(), Value::from(SYNC_KIND));
         e.insert("sync_type".into(), Value::from(SYNC_KIND));
         e
     });
     let last_updated = local.format("%Y-%m-%dT%H:%M:%S%.6f").to_string();
-    file.apply(&plan, entry, last_updated, req.session_cap);
+    file.apply(&plan, entry, last_updated.clone(), req.session_cap);
 
+    // From here on a SIGTERM waits until both records are written.
+    let _hold = HoldSignals::new();
     if !recorded {
         write_atomic(&target, &file.to_bytes())?;
     } else {
-        let mut conn = native::open_rw(req.db_path)?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .with_context(|| {
-                format!("cannot start a write on database {}", req.db_path.display())
-            })?;
-        native::append_sync(
-            &tx,
-            &SyncRecord {
-                at_ms: at.timestamp_millis(),
-                value: plan.value,
-                increment: plan.increment,
-                note: req
-                    .note
-                    .map(str::trim)
-                    .filter(|n| !n.is_empty())
-                    .map(str::to_string),
-                method: SYNC_KIND.into(),
-                state_path: Some(target.display().to_string()),
-            },
-        )
-        .with_context(|| {
-            format!(
-                "cannot add the sync to the history in {}",
-                req.db_path.display()
-            )
+        let mut history = Appender::open(&target)?;
+        history.record(&HistoryRecord {
+            id: id.clone(),
+            at_ms: at.timestamp_millis(),
+            value: plan.value,
+            increment: plan.increment,
+            note,
+            method: SYNC_KIND.into(),
+            last_updated,
         })?;
-        write_atomic(&target, &file.to_bytes())?;
-        tx.commit().with_context(|| {
-            format!(
-                "the state file {} was updated, but the sync could not be added to the history in {}",
-                target.display(),
-                req.db_path.display()
-            )
-        })?;
+        if let Err(e) = write_atomic(&target, &file.to_bytes()) {
+            // The state file is as it was: say so in the history too. Should this fail as
+            // well, readers still find the state file without the sync and agree.
+            let _ = history.outcome(&id, false);
+            return Err(e);
+        }
+        history.outcome(&id, true)?;
     }
     Ok(SyncOutcome {
         view: file.view().clone(),
@@ -227,20 +224,94 @@ pub fn sync(req: &SyncRequest<'_>) -> anyhow::Result<SyncOutcome> {
     })
 }
 
-/// Refuse a database written by another tool before anything is created or locked.
-fn ensure_native_db(db: &Path) -> anyhow::Result<()> {
-    if !db.exists() {
+/// Write down what became of syncs that were killed before their outcome was written, as
+/// the state file shows it.
+fn settle_open_syncs(
+    target: &Path,
+    journal: &Journal,
+    state: Option<&StateFile>,
+) -> anyhow::Result<()> {
+    let open: Vec<&HistoryRecord> = journal
+        .records
+        .iter()
+        .filter(|(_, o)| *o == Outcome::Open)
+        .map(|(r, _)| r)
+        .collect();
+    if open.is_empty() {
         return Ok(());
     }
-    if let Some(kind) = crate::store::detect_path(db)?.filter(|k| !k.is_native()) {
-        return Err(bad_input(format!(
-            "{} is a {} database written by another tool; tokmon keeps its sync history only in \
-             its own database. Pass --db with a new or tokmon-made file.",
-            db.display(),
-            kind.label()
-        )));
+    let mut history = Appender::open(target)?;
+    for r in open {
+        history.outcome(&r.id, holds(state, r))?;
     }
     Ok(())
+}
+
+/// Remove the temporaries (`.<name>.XXXXXX.tmp`) that killed syncs left beside `target`.
+/// Called under the lock, so no running sync of this file owns one.
+fn remove_stale_temporaries(target: &Path) {
+    let Some(name) = target.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return;
+    };
+    let prefix = format!(".{name}.");
+    let Ok(entries) = std::fs::read_dir(parent_dir(target)) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file_name = e.file_name();
+        let n = file_name.to_string_lossy();
+        let is_ours = n.strip_prefix(&prefix).is_some_and(|rest| {
+            rest.strip_suffix(".tmp").is_some_and(|mid| {
+                !mid.is_empty() && mid.chars().all(|c| c.is_ascii_alphanumeric())
+            })
+        });
+        if is_ours && e.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// Holds back SIGTERM, SIGINT, SIGHUP and SIGQUIT on this thread while alive; a signal that
+/// came meanwhile takes effect when it is dropped.
+struct HoldSignals {
+    #[cfg(unix)]
+    old: Option<libc::sigset_t>,
+}
+
+impl HoldSignals {
+    #[cfg(unix)]
+    fn new() -> HoldSignals {
+        // SAFETY: sigset_t is plain data; the calls only fill it and change this thread's mask.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for s in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT] {
+                libc::sigaddset(&mut set, s);
+            }
+            let ok = libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) == 0;
+            HoldSignals {
+                old: ok.then_some(old),
+            }
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn new() -> HoldSignals {
+        HoldSignals {}
+    }
+}
+
+impl Drop for HoldSignals {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(old) = self.old {
+            // SAFETY: restores the mask saved in `new`.
+            unsafe {
+                libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+            }
+        }
+    }
 }
 
 /// Writes go to the file a symlink points at, so the link survives.
@@ -267,7 +338,8 @@ pub(crate) fn parent_dir(path: &Path) -> PathBuf {
     }
 }
 
-/// The sidecar lock file of a state file: `<state>.lock` in the same directory.
+/// The sidecar lock file of a state file: `<state>.lock` beside the path as given. For a
+/// symlink that is beside the link, never beside the file it points at.
 pub fn lock_path(state: &Path) -> PathBuf {
     let mut name = state
         .file_name()
@@ -288,13 +360,26 @@ impl StateLock {
     /// Wait for the lock, up to `timeout`.
     pub fn acquire(state: &Path, timeout: Duration) -> anyhow::Result<StateLock> {
         let path = lock_path(state);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
+        let mut opts = OpenOptions::new();
+        opts.create(true).truncate(false).read(true).write(true);
+        #[cfg(unix)]
+        {
+            // Never through a symlink, never blocking on a FIFO planted under that name.
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY);
+        }
+        let file = opts
             .open(&path)
             .with_context(|| format!("cannot open lock file {}", path.display()))?;
+        if let Ok(m) = file.metadata().map(|m| (m.is_file(), m))
+            && !m.0
+        {
+            return Err(bad_input(format!(
+                "lock file {} is {}, not a regular file: move it away",
+                path.display(),
+                crate::regular::kind_of(&m.1)
+            )));
+        }
         let deadline = Instant::now() + timeout;
         let mut pause = Duration::from_millis(1);
         loop {
@@ -421,8 +506,7 @@ mod tests {
         let real = dir.path().join("real.json");
         let link = dir.path().join("link.json");
         std::os::unix::fs::symlink(&real, &link).unwrap();
-        let db = dir.path().join("t.db");
-        let mut req = SyncRequest::new(&link, &db, 10);
+        let mut req = SyncRequest::new(&link, 10);
         req.now = Some(crate::timefmt::from_ms(1_763_473_191_578));
         req.zone = Zone::UTC;
         let out = sync(&req).unwrap();
@@ -439,5 +523,79 @@ mod tests {
         assert_eq!(s["timestamp"], "2025-11-18 13:39:51");
         assert_eq!(s["conversation_id"], "manual-sync-1763473191578");
         assert_eq!(f.document()["last_updated"], "2025-11-18T13:39:51.578000");
+    }
+
+    /// #16 item 12: the lock lives beside the path given, never beside a link's target, even
+    /// when the target is refused.
+    #[cfg(unix)]
+    #[test]
+    fn the_lock_is_never_created_beside_a_symlink_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = dir.path().join("etc");
+        std::fs::create_dir(&elsewhere).unwrap();
+        let passwd = elsewhere.join("passwd");
+        std::fs::write(&passwd, "root:x:0:0::/root:/bin/sh\n").unwrap();
+        let link = dir.path().join("state.json");
+        std::os::unix::fs::symlink(&passwd, &link).unwrap();
+        let err = sync(&SyncRequest::new(&link, 10)).unwrap_err();
+        assert!(format!("{err:#}").contains("not overwrite"), "{err:#}");
+        let beside_target: Vec<_> = std::fs::read_dir(&elsewhere)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(beside_target, [std::ffi::OsString::from("passwd")]);
+        assert!(dir.path().join("state.json.lock").exists());
+        // A valid target through a link: its lock is still beside the link.
+        let real = elsewhere.join("real.json");
+        let link2 = dir.path().join("two.json");
+        std::os::unix::fs::symlink(&real, &link2).unwrap();
+        sync(&SyncRequest::new(&link2, 10)).unwrap();
+        assert!(dir.path().join("two.json.lock").exists());
+        assert!(!elsewhere.join("real.json.lock").exists());
+    }
+
+    /// #16 item 9: temporaries of killed syncs go; a sync killed after its history record
+    /// (the state file never replaced) is written down as undone, and the next sync counts
+    /// from the state file.
+    #[test]
+    fn a_killed_sync_is_settled_by_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("s.json");
+        let mut req = SyncRequest::new(&state, 100);
+        req.zone = Zone::UTC;
+        sync(&req).unwrap();
+        // What a kill -9 between the history record and the rename leaves behind.
+        let stale = dir.path().join(".s.json.AbC123.tmp");
+        std::fs::write(&stale, "{").unwrap();
+        let mut h = Appender::open(&state).unwrap();
+        h.record(&HistoryRecord {
+            id: "manual-sync-9999999999999".into(),
+            at_ms: 9_999_999_999_999,
+            value: 500,
+            increment: 400,
+            note: None,
+            method: "manual".into(),
+            last_updated: "never".into(),
+        })
+        .unwrap();
+        drop(h);
+        let (rows, _) = super::super::history::history_of(&state).unwrap();
+        assert_eq!(rows.len(), 1, "readers do not count the killed sync");
+        req.value = 300;
+        let out = sync(&req).unwrap();
+        assert_eq!(out.plan.increment, 200);
+        assert!(!stale.exists());
+        let j = Journal::read(&state).unwrap();
+        let outcomes: Vec<_> = j.records.iter().map(|(r, o)| (r.value, *o)).collect();
+        assert_eq!(
+            outcomes,
+            [
+                (100, Outcome::Done),
+                (500, Outcome::Undone),
+                (300, Outcome::Done)
+            ]
+        );
+        // Its time came after the killed one's, so ids stay unique and ordered.
+        assert!(out.at.timestamp_millis() > 9_999_999_999_999);
     }
 }

@@ -50,9 +50,9 @@ pub struct TailConfig {
     /// Zone that cuts calendar budget windows.
     pub zone: Zone,
     pub cost_mode: CostMode,
-    /// A native database that keeps the quota's sync history when the monitored source is
-    /// foreign (tokmon's default database); `None`: the quota then has no burn rate.
-    pub history_db: Option<PathBuf>,
+    /// The state file whose sync history (beside it) gives the quota a burn rate; `None`:
+    /// the quota then has no burn rate.
+    pub quota_state: Option<PathBuf>,
     /// Where a foreign database's rollup cache lives (`None`: no cache, every range scans).
     pub cache_dir: Option<PathBuf>,
 }
@@ -360,7 +360,7 @@ impl Tail {
             None => return,
         };
         let quota = self.quota.clone().map(|mut q| {
-            q.syncs = self.quota_syncs(source);
+            q.syncs = self.quota_syncs();
             q
         });
         inject_test_panic();
@@ -382,29 +382,13 @@ impl Tail {
         }
     }
 
-    /// The quota's sync history: from the monitored database when it is native, else from
-    /// the history database when there is one. Problems only cost the burn rate.
-    fn quota_syncs(&self, source: Option<&Source>) -> Vec<budget::SyncPoint> {
-        let read = |src: &Source| {
-            budget::quota_syncs(src).unwrap_or_else(|e| {
-                tracing::warn!("quota sync history: {e:#}");
-                Vec::new()
-            })
-        };
-        match source {
-            Some(s) if s.kind.is_native() => read(s),
-            _ => match &self.cfg.history_db {
-                Some(p) if p.exists() && *p != self.cfg.db => {
-                    match Source::open(p, None, &self.cfg.config, self.cfg.foreign_zone) {
-                        Ok(s) => read(&s),
-                        Err(e) => {
-                            tracing::warn!("quota sync history: {e:#}");
-                            Vec::new()
-                        }
-                    }
-                }
-                _ => Vec::new(),
-            },
+    /// The quota's sync history, kept beside the state file. Problems only cost the burn rate.
+    fn quota_syncs(&self) -> Vec<budget::SyncPoint> {
+        match &self.cfg.quota_state {
+            Some(state) => {
+                crate::state_file::history::sync_points(state, budget::QUOTA_SYNC_POINTS)
+            }
+            None => Vec::new(),
         }
     }
 

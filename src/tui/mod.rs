@@ -97,8 +97,8 @@ pub fn run(ctx: &Ctx, args: &MonitorArgs) -> anyhow::Result<u8> {
             foreign_zone: ctx.foreign_zone,
             zone: ctx.zone,
             cost_mode: ctx.cost_mode,
-            // A foreign source keeps no syncs: those made from here go to tokmon's own file.
-            history_db: (!args.demo).then(crate::paths::default_db),
+            // The quota's burn rate comes from the state file's own sync history.
+            quota_state: Some(state.clone()),
             cache_dir: Some(crate::paths::cache_dir()),
         },
         cmd_rx,
@@ -126,7 +126,6 @@ pub fn run(ctx: &Ctx, args: &MonitorArgs) -> anyhow::Result<u8> {
         msg_tx: msg_tx.clone(),
         target: sync::SyncTarget {
             state,
-            db,
             config: ctx.config.clone(),
             zone: ctx.zone,
         },

@@ -34,30 +34,16 @@ pub fn preview(input: &str, current: Option<&Quota>) -> Result<Preview, String> 
 #[derive(Debug, Clone)]
 pub struct SyncTarget {
     pub state: PathBuf,
-    /// The monitored database; its sync history goes there when it is tokmon's own.
-    pub db: PathBuf,
     pub config: Config,
     pub zone: Zone,
 }
 
-impl SyncTarget {
-    /// The database that keeps the sync history: the monitored one when it is native (or
-    /// does not exist yet), else tokmon's default database, since a foreign tracker's
-    /// database is never written.
-    pub fn history_db(&self) -> PathBuf {
-        match crate::store::detect_path(&self.db) {
-            Ok(Some(k)) if !k.is_native() => crate::paths::default_db(),
-            _ => self.db.clone(),
-        }
-    }
-}
-
-/// Sync the counter to `input` with `tokmon sync`'s own function. Returns the line for the
-/// status bar and the state after the sync, or the error as `tokmon sync` would say it.
+/// Sync the counter to `input` with `tokmon sync`'s own function (the history goes beside the
+/// state file, whatever database is monitored). Returns the line for the status bar and the
+/// state after the sync, or the error as `tokmon sync` would say it.
 pub fn sync(target: &SyncTarget, input: &str) -> Result<(String, Quota), String> {
     let value = state_file::parse_sync_value(input).map_err(|e| e.0)?;
-    let db = target.history_db();
-    let mut req = SyncRequest::new(&target.state, &db, value);
+    let mut req = SyncRequest::new(&target.state, value);
     if let Some(t) = target.config.sync.default_total.filter(|t| *t > 0) {
         req.default_total = t;
     }
@@ -146,20 +132,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = SyncTarget {
             state: dir.path().join("state.json"),
-            db: dir.path().join("usage.db"),
             config: Config::default(),
             zone: Zone::UTC,
         };
         let (text, q) = sync(&target, "700K").unwrap();
         assert!(text.contains("700,000"), "{text}");
         assert_eq!(q.used, 700_000);
-        let conn = crate::store::native::open_rw(&target.db).unwrap();
-        assert_eq!(
-            crate::store::native::sync_history(&conn, None)
-                .unwrap()
-                .len(),
-            1
-        );
+        let (rows, _) = state_file::history::history_of(&target.state).unwrap();
+        assert_eq!(rows.len(), 1);
         assert!(sync(&target, "nope").unwrap_err().contains("nope"));
     }
 }

@@ -31,7 +31,7 @@ fn spawn_tail(db: &Path, cache: Option<&Path>) -> Tail_ {
             foreign_zone: tokmon::timefmt::Zone::UTC,
             zone: tokmon::timefmt::Zone::UTC,
             cost_mode: tokmon::cli::CostMode::Auto,
-            history_db: None,
+            quota_state: None,
             cache_dir: cache.map(Path::to_path_buf),
         },
         cmd_rx,

@@ -124,6 +124,17 @@ pub fn slices(
     to_ms: Option<i64>,
     mode: CostMode,
 ) -> anyhow::Result<Vec<Point>> {
+    // A recent window of whole slices on the native store: the rollup rows of the block
+    // agent alone, through the rollup's key (the hook's path).
+    if let (Some(f), Some(t)) = (from_ms, to_ms)
+        && source.has_rollup
+        && source.kind.is_native()
+        && f > 0
+        && f % SLICE_MS == 0
+        && t % SLICE_MS == 0
+    {
+        return native_slices(source, f / SLICE_MS, t / SLICE_MS, mode);
+    }
     let rows = source.aggregate(&AggQuery {
         from_ms,
         to_ms,
@@ -145,6 +156,60 @@ pub fn slices(
         p.cost_usd += cost;
     }
     Ok(by_slice.into_values().collect())
+}
+
+fn native_slices(
+    source: &Source,
+    first: i64,
+    end: i64,
+    mode: CostMode,
+) -> anyhow::Result<Vec<Point>> {
+    let mut stmt = source.conn().prepare_cached(
+        "SELECT slice, model, SUM(events), TOTAL(input_tokens), TOTAL(output_tokens),
+                TOTAL(cache_creation_tokens), TOTAL(cache_read_tokens), TOTAL(stored_cost),
+                TOTAL(positive_cost), SUM(uncosted_events), TOTAL(uncosted_input),
+                TOTAL(uncosted_output), TOTAL(uncosted_cache_creation), TOTAL(uncosted_cache_read)
+         FROM rollup_15m WHERE slice >= ?1 AND slice < ?2 AND agent = ?3
+         GROUP BY slice, model ORDER BY slice",
+    )?;
+    let mut rows = stmt.query(rusqlite::params![first, end, BLOCK_AGENT])?;
+    let mut out: Vec<Point> = Vec::new();
+    let u = |v: f64| v.max(0.0) as u64;
+    while let Some(r) = rows.next()? {
+        let ts = r.get::<_, i64>(0)? * SLICE_MS;
+        let model: String = r.get(1)?;
+        let sums = crate::store::query::Sums {
+            all: Tokens {
+                events: r.get::<_, i64>(2)?.max(0) as u64,
+                input: u(r.get(3)?),
+                output: u(r.get(4)?),
+                cache_write: u(r.get(5)?),
+                cache_read: u(r.get(6)?),
+            },
+            stored_cost: r.get(7)?,
+            positive_cost: r.get(8)?,
+            uncosted: Tokens {
+                events: r.get::<_, Option<i64>>(9)?.unwrap_or(0).max(0) as u64,
+                input: u(r.get(10)?),
+                output: u(r.get(11)?),
+                cache_write: u(r.get(12)?),
+                cache_read: u(r.get(13)?),
+            },
+        };
+        let cost = cost_of(&sums, Some(&model), mode).usd;
+        match out.last_mut() {
+            Some(p) if p.ts_ms == ts => {
+                p.tokens.add(&sums.all);
+                p.cost_usd += cost;
+            }
+            _ => out.push(Point {
+                ts_ms: ts,
+                tokens: sums.all,
+                cost_usd: cost,
+            }),
+        }
+    }
+    Ok(out)
 }
 
 /// The exact first and last event time of the block agent in `[from, to)`.
@@ -218,8 +283,13 @@ fn chain_start(points: &[Point], window_from: i64) -> Option<usize> {
     found
 }
 
-/// The active block at `now`, if any: found from the last 24 hours (7 days, then everything,
-/// when the block agent was never quiet for 5 hours in that time).
+/// How far back the active block's chain is followed when the block agent was never quiet
+/// for 5 hours: 8 days, as claude-monitor looks back (so a hook stays fast on any history).
+pub const LOOKBACK_DAYS: i64 = 8;
+
+/// The active block at `now`, if any: the chain of blocks is followed from the last quiet
+/// stretch of over 5 hours in the last day (else in the last [`LOOKBACK_DAYS`], else from the
+/// first event of those days).
 pub fn active(
     source: &Source,
     now: DateTime<Utc>,
@@ -227,7 +297,7 @@ pub fn active(
 ) -> anyhow::Result<Option<Block>> {
     let now_ms = now.timestamp_millis();
     let to = floor_hour(now_ms) + HOUR_MS;
-    for days in [1i64, 7] {
+    for days in [1i64, LOOKBACK_DAYS] {
         let from = floor_hour(now_ms) - days * 24 * HOUR_MS;
         let points = slices(source, Some(from), Some(to), mode)?;
         if points
@@ -236,12 +306,13 @@ pub fn active(
         {
             return Ok(None);
         }
-        if let Some(i) = chain_start(&points, from) {
+        let start = chain_start(&points, from);
+        if start.is_some() || days == LOOKBACK_DAYS {
+            let i = start.unwrap_or(0);
             return finish(source, group(&points[i..], now_ms), now_ms);
         }
     }
-    let points = slices(source, None, Some(to), mode)?;
-    finish(source, group(&points, now_ms), now_ms)
+    Ok(None)
 }
 
 fn finish(source: &Source, blocks: Vec<Block>, now_ms: i64) -> anyhow::Result<Option<Block>> {

@@ -123,25 +123,26 @@ fn unpriced_warning(r: &Report) -> Option<String> {
     ))
 }
 
+/// The table columns of a group's totals.
+const HEADERS: [&str; 7] = [
+    "EVENTS",
+    "INPUT",
+    "OUTPUT",
+    "CACHE WRITE",
+    "CACHE READ",
+    "TOTAL",
+    "COST",
+];
+
 fn to_table(r: &Report, ctx: &Ctx) -> String {
     let by = match r.grouping {
         crate::report::Grouping::Dim(d) => d.name().to_uppercase(),
         crate::report::Grouping::Time(b) => format!("{b:?}").to_uppercase(),
     };
-    let mut t = table::new(
-        &[
-            &by,
-            "EVENTS",
-            "INPUT",
-            "OUTPUT",
-            "CACHE WRITE",
-            "CACHE READ",
-            "TOTAL",
-            "COST",
-            "SHARE",
-        ],
-        1,
-    );
+    let mut header = vec![by.as_str()];
+    header.extend(HEADERS);
+    header.push("SHARE");
+    let mut t = table::new(&header, 1);
     let whole = r.totals.total_tokens as f64;
     let row = |key: &str, x: &Totals| {
         vec![
@@ -301,21 +302,10 @@ fn blocks_table(blocks: &[crate::blocks::Block], ctx: &Ctx) -> String {
             .format("%Y-%m-%d %H:%M")
             .to_string()
     };
-    let mut t = table::new(
-        &[
-            "START",
-            "END",
-            "EVENTS",
-            "INPUT",
-            "OUTPUT",
-            "CACHE WRITE",
-            "CACHE READ",
-            "TOTAL",
-            "COST",
-            "",
-        ],
-        2,
-    );
+    let mut header = vec!["START", "END"];
+    header.extend(HEADERS);
+    header.push("");
+    let mut t = table::new(&header, 2);
     for b in blocks {
         t.add_row(vec![
             local(b.start_ms),

@@ -60,12 +60,7 @@ pub struct Journal {
 
 /// The history file of a state file (give the real file, not a symlink to it).
 pub fn history_path(target: &Path) -> PathBuf {
-    let mut name = target
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".history.jsonl");
-    target.with_file_name(name)
+    super::write::sidecar(target, ".history.jsonl")
 }
 
 fn record_of(o: &Map<String, Value>) -> Option<HistoryRecord> {

@@ -341,12 +341,17 @@ pub(crate) fn parent_dir(path: &Path) -> PathBuf {
 /// The sidecar lock file of a state file: `<state>.lock` beside the path as given. For a
 /// symlink that is beside the link, never beside the file it points at.
 pub fn lock_path(state: &Path) -> PathBuf {
-    let mut name = state
+    sidecar(state, ".lock")
+}
+
+/// `<path><suffix>` in the same directory.
+pub(crate) fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path
         .file_name()
         .map(|n| n.to_os_string())
         .unwrap_or_default();
-    name.push(".lock");
-    state.with_file_name(name)
+    name.push(suffix);
+    path.with_file_name(name)
 }
 
 /// An exclusive advisory lock on `<state>.lock`, released on drop. The lock file itself is left

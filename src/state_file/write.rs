@@ -135,7 +135,11 @@ pub fn sync(req: &SyncRequest<'_>) -> anyhow::Result<SyncOutcome> {
 
     let mut at = req.now.unwrap_or_else(Utc::now);
     // Every sync of a file has its own millisecond, so its id is unique.
-    if let Some(last) = journal.last_at_ms().filter(|l| *l >= at.timestamp_millis()) {
+    // (A time past year 9999 in a damaged history is not followed.)
+    if let Some(last) = journal
+        .last_at_ms()
+        .filter(|l| *l >= at.timestamp_millis() && *l < crate::timefmt::MAX_MS)
+    {
         at = crate::timefmt::from_ms(last.saturating_add(1));
     }
     let created = existing.is_none();
@@ -602,5 +606,21 @@ mod tests {
         );
         // Its time came after the killed one's, so ids stay unique and ordered.
         assert!(out.at.timestamp_millis() > 9_999_999_999_999);
+        // A damaged history with an absurd time is not followed into a panic.
+        let mut h = Appender::open(&state).unwrap();
+        h.record(&HistoryRecord {
+            id: "x".into(),
+            at_ms: i64::MAX,
+            value: 1,
+            increment: 1,
+            note: None,
+            method: "manual".into(),
+            last_updated: "never".into(),
+        })
+        .unwrap();
+        drop(h);
+        req.value = 400;
+        req.zone = Zone::Local;
+        assert_eq!(sync(&req).unwrap().plan.increment, 100);
     }
 }

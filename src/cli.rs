@@ -189,6 +189,14 @@ pub struct RecordArgs {
         default_value = "0"
     )]
     pub cache_write: String,
+    /// Of the --cache-write tokens, how many were 1-hour cache writes (priced above 5-minute ones).
+    #[arg(
+        long = "cache-write-1h",
+        value_name = "N",
+        allow_hyphen_values = true,
+        default_value = "0"
+    )]
+    pub cache_write_1h: String,
     /// Cache-read tokens.
     #[arg(
         long,

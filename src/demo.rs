@@ -185,6 +185,7 @@ impl Generator {
             output_tokens: output,
             cache_creation_tokens: cache_write,
             cache_read_tokens: cache_read,
+            cache_creation_1h_tokens: 0,
             cost_usd: cost,
             duration_ms: Some((output as f64 * 12.0 + self.rng.f64() * 400.0).round()),
             source: "demo".into(),

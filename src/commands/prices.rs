@@ -45,16 +45,116 @@ fn human(per_token: f64) -> String {
     }
 }
 
-const PRICE_FIELDS: [&str; 4] = [
+const PRICE_FIELDS: [&str; 5] = [
     "input_per_mtok",
     "output_per_mtok",
     "cache_write_per_mtok",
     "cache_read_per_mtok",
+    "cache_write_1h_per_mtok",
 ];
 
-fn prices_of(r: &Resolved) -> [f64; 4] {
+fn prices_of(r: &Resolved) -> [f64; 5] {
     let p = r.price;
-    [p.input, p.output, p.cache_write, p.cache_read].map(per_mtok)
+    [
+        p.input,
+        p.output,
+        p.cache_write,
+        p.cache_read,
+        p.cache_write_1h,
+    ]
+    .map(per_mtok)
+}
+
+/// The long-context rates of a model with a tier, in [`PRICE_FIELDS`] order.
+fn long_prices_of(r: &Resolved) -> Option<[f64; 5]> {
+    let p = r.price;
+    p.long?;
+    let l = p.long_rates();
+    Some(
+        [
+            l.input,
+            l.output,
+            l.cache_write,
+            l.cache_read,
+            l.cache_write_1h,
+        ]
+        .map(per_mtok),
+    )
+}
+
+/// CSV columns of the long-context rates (empty for a model without a tier).
+const LONG_FIELDS: [&str; 5] = [
+    "above_200k_input_per_mtok",
+    "above_200k_output_per_mtok",
+    "above_200k_cache_write_per_mtok",
+    "above_200k_cache_read_per_mtok",
+    "above_200k_cache_write_1h_per_mtok",
+];
+
+fn long_cells(r: &Resolved) -> [String; 5] {
+    match long_prices_of(r) {
+        Some(rates) => rates.map(|v| v.to_string()),
+        None => Default::default(),
+    }
+}
+
+/// The long-context tier as JSON: the threshold and the rates used (null without a tier).
+fn long_json(r: &Resolved) -> Value {
+    match long_prices_of(r) {
+        Some(rates) => {
+            let mut obj = json!({"prompt_above_tokens": pricing::LONG_CONTEXT_TOKENS});
+            for (field, v) in PRICE_FIELDS.iter().zip(rates) {
+                obj[*field] = json!(v);
+            }
+            obj
+        }
+        None => Value::Null,
+    }
+}
+
+/// The rows of `tokmon prices MODEL` that show its rates: base, then the long-context tier.
+fn rate_rows(p: &pricing::Price) -> Vec<(&'static str, String)> {
+    let usd = |v: f64| format!("{} USD / 1M tokens", human(v));
+    let mut rows = vec![
+        ("input", usd(p.input)),
+        ("output", usd(p.output)),
+        ("cache write 5m", usd(p.cache_write)),
+        ("cache write 1h", usd(p.cache_write_1h)),
+        ("cache read", usd(p.cache_read)),
+    ];
+    let Some(tier) = p.long else {
+        rows.push((
+            "long context",
+            "no separate rates: the same at any prompt size".into(),
+        ));
+        return rows;
+    };
+    rows.push((
+        "long context",
+        format!(
+            "a request whose prompt (input + cache write + cache read) exceeds {} tokens is priced, every token, at:",
+            crate::numfmt::thousands(pricing::LONG_CONTEXT_TOKENS)
+        ),
+    ));
+    let l = p.long_rates();
+    let listed = |v: f64, own: Option<f64>| match own {
+        Some(_) => usd(v),
+        None => format!(
+            "{} (base rate: the table lists no long-context one)",
+            usd(v)
+        ),
+    };
+    rows.extend([
+        ("  input", listed(l.input, tier.input)),
+        ("  output", listed(l.output, tier.output)),
+        ("  cache write 5m", listed(l.cache_write, tier.cache_write)),
+        (
+            "  cache write 1h",
+            listed(l.cache_write_1h, tier.cache_write_1h),
+        ),
+        ("  cache read", listed(l.cache_read, tier.cache_read)),
+    ]);
+    rows
 }
 
 fn one(out: &mut impl Write, model: &str, format: OutputFormat) -> anyhow::Result<u8> {
@@ -62,25 +162,15 @@ fn one(out: &mut impl Write, model: &str, format: OutputFormat) -> anyhow::Resul
     match format {
         OutputFormat::Table => {
             if let Some(r) = &resolved {
-                let p = r.price;
-                let rows = [
+                let mut rows = vec![
                     ("model", model.to_string()),
                     ("entry", r.key.to_string()),
                     ("provider", r.provider.to_string()),
                     ("matched by", r.matched_by.to_string()),
-                    ("input", format!("{} USD / 1M tokens", human(p.input))),
-                    ("output", format!("{} USD / 1M tokens", human(p.output))),
-                    (
-                        "cache write",
-                        format!("{} USD / 1M tokens", human(p.cache_write)),
-                    ),
-                    (
-                        "cache read",
-                        format!("{} USD / 1M tokens", human(p.cache_read)),
-                    ),
                 ];
+                rows.extend(rate_rows(&r.price));
                 for (label, value) in rows {
-                    writeln!(out, "{label:<12} {value}")?;
+                    writeln!(out, "{label:<16} {value}")?;
                 }
                 writeln!(out, "source: {}", pricing::source_note())?;
             }
@@ -97,6 +187,7 @@ fn one(out: &mut impl Write, model: &str, format: OutputFormat) -> anyhow::Resul
             for (i, field) in PRICE_FIELDS.iter().enumerate() {
                 obj[*field] = prices.map_or(Value::Null, |p| json!(p[i]));
             }
+            obj["long_context"] = resolved.as_ref().map_or(Value::Null, long_json);
             obj["source"] = json!(pricing::source_note());
             serde_json::to_writer_pretty(&mut *out, &obj)?;
             writeln!(out)?;
@@ -105,14 +196,16 @@ fn one(out: &mut impl Write, model: &str, format: OutputFormat) -> anyhow::Resul
             let mut w = csv::Writer::from_writer(&mut *out);
             let mut header = vec!["model", "known", "key", "provider", "matched_by"];
             header.extend(PRICE_FIELDS);
+            header.extend(LONG_FIELDS);
             w.write_record(&header)?;
             let mut row = vec![model.to_string(), resolved.is_some().to_string()];
             match &resolved {
                 Some(r) => {
                     row.extend([r.key, r.provider, r.matched_by].map(String::from));
                     row.extend(prices_of(r).map(|v| v.to_string()));
+                    row.extend(long_cells(r));
                 }
-                None => row.extend(std::iter::repeat_n(String::new(), 7)),
+                None => row.extend(std::iter::repeat_n(String::new(), 13)),
             }
             w.write_record(&row)?;
             w.flush()?;
@@ -140,11 +233,20 @@ fn list(out: &mut impl Write, format: OutputFormat) -> anyhow::Result<()> {
                 "OUTPUT",
                 "CACHE WRITE",
                 "CACHE READ",
+                "CACHE WRITE 1H",
+                "ABOVE 200K IN/OUT",
             ];
-            let cells: Vec<[String; 6]> = rows
+            let cells: Vec<[String; 8]> = rows
                 .iter()
                 .map(|r| {
                     let p = r.price;
+                    let long = match p.long {
+                        Some(_) => {
+                            let l = p.long_rates();
+                            format!("{}/{}", human(l.input), human(l.output))
+                        }
+                        None => "-".into(),
+                    };
                     [
                         r.key.to_string(),
                         r.provider.to_string(),
@@ -152,6 +254,8 @@ fn list(out: &mut impl Write, format: OutputFormat) -> anyhow::Result<()> {
                         human(p.output),
                         human(p.cache_write),
                         human(p.cache_read),
+                        human(p.cache_write_1h),
+                        long,
                     ]
                 })
                 .collect();
@@ -161,7 +265,7 @@ fn list(out: &mut impl Write, format: OutputFormat) -> anyhow::Result<()> {
                     *w = (*w).max(cell.len());
                 }
             }
-            let line = |cells: [&str; 6]| {
+            let line = |cells: [&str; 8]| {
                 let mut s = format!(
                     "{:<w0$}  {:<w1$}",
                     cells[0],
@@ -181,7 +285,13 @@ fn list(out: &mut impl Write, format: OutputFormat) -> anyhow::Result<()> {
             writeln!(out)?;
             writeln!(
                 out,
-                "Prices in USD per 1M tokens. A cache price the source does not list is the input price."
+                "Prices in USD per 1M tokens. A cache price the source does not list is the input price; \
+                 a 1-hour cache-write price it does not list is the 5-minute one."
+            )?;
+            writeln!(
+                out,
+                "ABOVE 200K: the rates of every token of a request whose prompt (input + cache write + cache read) \
+                 exceeds 200,000 tokens; `tokmon prices MODEL` shows all of them."
             )?;
             writeln!(out, "source: {}", pricing::source_note())?;
         }
@@ -193,6 +303,7 @@ fn list(out: &mut impl Write, format: OutputFormat) -> anyhow::Result<()> {
                     for (field, v) in PRICE_FIELDS.iter().zip(prices_of(r)) {
                         obj[*field] = json!(v);
                     }
+                    obj["long_context"] = long_json(r);
                     obj
                 })
                 .collect();
@@ -204,10 +315,12 @@ fn list(out: &mut impl Write, format: OutputFormat) -> anyhow::Result<()> {
             let mut w = csv::Writer::from_writer(&mut *out);
             let mut header = vec!["key", "provider"];
             header.extend(PRICE_FIELDS);
+            header.extend(LONG_FIELDS);
             w.write_record(&header)?;
             for r in &rows {
                 let mut row = vec![r.key.to_string(), r.provider.to_string()];
                 row.extend(prices_of(r).map(|v| v.to_string()));
+                row.extend(long_cells(r));
                 w.write_record(&row)?;
             }
             w.flush()?;

@@ -56,6 +56,14 @@ pub fn event_from_args(ctx: &Ctx, a: &RecordArgs) -> anyhow::Result<NewEvent> {
         }
         None => None,
     };
+    let cache_write = parse_tokens("--cache-write", &a.cache_write)?;
+    let cache_write_1h = parse_tokens("--cache-write-1h", &a.cache_write_1h)?;
+    if cache_write_1h > cache_write {
+        return Err(bad_input(format!(
+            "invalid --cache-write-1h '{}': it counts part of the --cache-write tokens ({cache_write}), so it cannot be more",
+            a.cache_write_1h
+        )));
+    }
     Ok(NewEvent {
         ts_ms: at.timestamp_millis(),
         provider: a.provider.clone(),
@@ -68,8 +76,9 @@ pub fn event_from_args(ctx: &Ctx, a: &RecordArgs) -> anyhow::Result<NewEvent> {
         operation: a.operation.clone(),
         input_tokens: parse_tokens("--input", &a.input)?,
         output_tokens: parse_tokens("--output", &a.output)?,
-        cache_creation_tokens: parse_tokens("--cache-write", &a.cache_write)?,
+        cache_creation_tokens: cache_write,
         cache_read_tokens: parse_tokens("--cache-read", &a.cache_read)?,
+        cache_creation_1h_tokens: cache_write_1h,
         cost_usd: a
             .cost
             .as_deref()

@@ -251,6 +251,7 @@ impl LineParser for Parser {
             output_tokens: output,
             cache_creation_tokens: cache_write,
             cache_read_tokens: cache_read,
+            cache_creation_1h_tokens: w1h.unwrap_or(0),
             cost_usd: cost,
             source: super::Format::ClaudeCode.source().into(),
             unique_key: Some(key),

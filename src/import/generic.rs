@@ -148,6 +148,7 @@ fn event<'a>(
         operation,
         input_tokens: tokens[0],
         output_tokens: tokens[1],
+        cache_creation_1h_tokens: 0,
         cache_creation_tokens: tokens[2],
         cache_read_tokens: tokens[3],
         cost_usd: cost,

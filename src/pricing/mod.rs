@@ -27,26 +27,81 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use crate::store::query::Tokens;
+use crate::store::query::{TokenSplit, Tokens};
 
 #[cfg(test)]
 mod tests;
+
+/// A request whose prompt (input + cache read + cache write) has more tokens than this is
+/// priced, every token of it, at its model's long-context tier (`*_above_200k_tokens`).
+pub const LONG_CONTEXT_TOKENS: u64 = 200_000;
+
+/// True when a request with these token counts is priced at the long-context tier.
+pub fn is_long_context(input: u64, cache_write: u64, cache_read: u64) -> bool {
+    input.saturating_add(cache_write).saturating_add(cache_read) > LONG_CONTEXT_TOKENS
+}
 
 /// USD per token.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Price {
     pub input: f64,
     pub output: f64,
+    /// 5-minute cache writes (and writes whose duration is not known).
     pub cache_write: f64,
+    /// 1-hour cache writes.
+    pub cache_write_1h: f64,
     pub cache_read: f64,
+    /// The long-context tier, where the table lists one.
+    pub long: Option<LongTier>,
+}
+
+/// Long-context rates as the table lists them; a type of token it lists none for keeps its
+/// base rate.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct LongTier {
+    pub input: Option<f64>,
+    pub output: Option<f64>,
+    pub cache_write: Option<f64>,
+    pub cache_write_1h: Option<f64>,
+    pub cache_read: Option<f64>,
 }
 
 impl Price {
-    /// Cost of a set of tokens at this price.
+    /// The rates used for long-context requests: the tier's, else the base ones.
+    pub fn long_rates(&self) -> Price {
+        let t = self.long.unwrap_or_default();
+        Price {
+            input: t.input.unwrap_or(self.input),
+            output: t.output.unwrap_or(self.output),
+            cache_write: t.cache_write.unwrap_or(self.cache_write),
+            cache_write_1h: t.cache_write_1h.unwrap_or(self.cache_write_1h),
+            cache_read: t.cache_read.unwrap_or(self.cache_read),
+            long: None,
+        }
+    }
+
+    /// Cost of a set of tokens at this price: 1-hour cache writes at their own rate, and the
+    /// tokens of long-context requests at the long-context rates.
     pub fn cost(&self, t: &Tokens) -> f64 {
+        let l = &t.long;
+        let base = TokenSplit {
+            input: t.input.saturating_sub(l.input),
+            output: t.output.saturating_sub(l.output),
+            cache_write: t.cache_write.saturating_sub(l.cache_write),
+            cache_write_1h: t.cache_write_1h.saturating_sub(l.cache_write_1h),
+            cache_read: t.cache_read.saturating_sub(l.cache_read),
+        };
+        self.flat_cost(&base) + self.long_rates().flat_cost(l)
+    }
+
+    /// Cost of tokens at these rates, whatever the prompt size.
+    fn flat_cost(&self, t: &TokenSplit) -> f64 {
+        let short_writes = t.cache_write.saturating_sub(t.cache_write_1h);
+        let long_writes = t.cache_write - short_writes;
         t.input as f64 * self.input
             + t.output as f64 * self.output
-            + t.cache_write as f64 * self.cache_write
+            + short_writes as f64 * self.cache_write
+            + long_writes as f64 * self.cache_write_1h
             + t.cache_read as f64 * self.cache_read
     }
 }
@@ -90,8 +145,9 @@ const LOCAL_ROUTES: &[(&str, &str)] = &[
 /// Key of a model named by its weights file (what llama.cpp's server reports).
 const LOCAL_FILE_KEY: &str = "*.gguf";
 
-/// The generated table: comment lines start with `#`, then one model per line,
-/// `name \t provider \t input \t output \t cache_write \t cache_read`, USD per token.
+/// The generated table: comment lines start with `#`, then one model per line, USD per token:
+/// `name  provider  input  output  cache_write  cache_write_1h  cache_read`, then the
+/// long-context tier `input  output  cache_write  cache_write_1h  cache_read` (tab separated).
 const DATA: &str = include_str!("prices.tsv");
 
 static TABLE: LazyLock<Table> = LazyLock::new(|| {
@@ -108,6 +164,9 @@ pub fn resolve(model: &str) -> Option<Resolved> {
         return Some(r);
     }
     let table = &*TABLE;
+    if let Some(&i) = table.by_name.get(name.as_str()) {
+        return Some(table.entries[i].clone());
+    }
     candidates(&name)
         .iter()
         .find_map(|(cand, how)| table.lookup(cand, *how))
@@ -217,9 +276,23 @@ impl Table {
                 continue;
             }
             let cells: Vec<&'static str> = line.split('\t').collect();
-            let [name, provider, input, output, cache_write, cache_read] = cells[..] else {
+            let [
+                name,
+                provider,
+                input,
+                output,
+                cache_write,
+                cache_write_1h,
+                cache_read,
+                l_input,
+                l_output,
+                l_cache_write,
+                l_cache_write_1h,
+                l_cache_read,
+            ] = cells[..]
+            else {
                 return Err(at(format!(
-                    "expected 6 tab-separated cells, found {}",
+                    "expected 12 tab-separated cells, found {}",
                     cells.len()
                 )));
             };
@@ -232,24 +305,39 @@ impl Table {
                     _ => Err(at(format!("{what} of {name} is not a price: '{cell}'"))),
                 }
             };
+            let listed = |cell: &str, what: &str| -> Result<Option<f64>, String> {
+                if cell.is_empty() {
+                    Ok(None)
+                } else {
+                    num(cell, what).map(Some)
+                }
+            };
             let input = num(input, "input")?;
             // An empty cache cell means the source lists no separate price. Tokens written to
             // or read from a cache are then billed like ordinary input: that is what OpenAI,
             // Gemini and others do for cache writes, and it never under-counts a cache read
             // whose discount is unknown. (Anthropic lists both prices for every model that
-            // can cache.)
-            let cache = |cell: &str, what: &str| {
-                if cell.is_empty() {
-                    Ok(input)
-                } else {
-                    num(cell, what)
-                }
+            // can cache.) A 1-hour write without its own price costs what a 5-minute one does.
+            let cache_write = listed(cache_write, "cache write")?.unwrap_or(input);
+            let cache_write_1h = listed(cache_write_1h, "1-hour cache write")?;
+            let l_cache_write = listed(l_cache_write, "long-context cache write")?;
+            let tier = LongTier {
+                input: listed(l_input, "long-context input")?,
+                output: listed(l_output, "long-context output")?,
+                cache_write: l_cache_write,
+                // Without any 1-hour price, a 1-hour write costs what a 5-minute one does,
+                // in the tier too.
+                cache_write_1h: listed(l_cache_write_1h, "long-context 1-hour cache write")?
+                    .or(l_cache_write.filter(|_| cache_write_1h.is_none())),
+                cache_read: listed(l_cache_read, "long-context cache read")?,
             };
             let price = Price {
                 input,
                 output: num(output, "output")?,
-                cache_write: cache(cache_write, "cache write")?,
-                cache_read: cache(cache_read, "cache read")?,
+                cache_write,
+                cache_write_1h: cache_write_1h.unwrap_or(cache_write),
+                cache_read: listed(cache_read, "cache read")?.unwrap_or(input),
+                long: (tier != LongTier::default()).then_some(tier),
             };
             if by_name.insert(name, entries.len()).is_some() {
                 return Err(at(format!("{name} is listed twice")));
@@ -376,11 +464,35 @@ fn candidates(name: &str) -> Vec<(String, u8)> {
         n = format!("gpt-3.5{rest}");
         how |= FORM;
     }
-    let mut out = vec![(n.clone(), how)];
+    let mut out = cloud_routes(name);
+    out.push((n.clone(), how));
     for v in claude_variants(&n) {
         if !out.iter().any(|(c, _)| *c == v) {
             out.push((v, how | FORM));
         }
+    }
+    out
+}
+
+/// Claude on a cloud provider's route has entries of its own, under the route's model id
+/// (some regions cost more, only some routes list long-context rates): Bedrock's
+/// `us.anthropic.claude-…-v1:0`, and Vertex AI's `claude-…@20250929`, listed as
+/// `vertex_ai/claude-…@20250929`.
+fn cloud_routes(name: &str) -> Vec<(String, u8)> {
+    let (last, how) = match name.rsplit_once('/') {
+        Some((_, last)) => (last, PREFIX),
+        None => (name, 0),
+    };
+    let mut out = Vec::new();
+    if strip_bedrock_prefix(last).is_some_and(|m| m.starts_with("claude-")) {
+        out.push((last.to_string(), how));
+    }
+    if last.starts_with("claude-")
+        && let Some((base, _)) = last.split_once('@')
+    {
+        let how = how | FORM;
+        out.push((format!("vertex_ai/{last}"), how));
+        out.push((format!("vertex_ai/{base}"), how));
     }
     out
 }

@@ -70,7 +70,9 @@ fn prices_come_from_the_table() {
             input: 3e-6,
             output: 1.5e-5,
             cache_write: 3.75e-6,
+            cache_write_1h: 6e-6,
             cache_read: 3e-7,
+            long: None,
         }
     );
     let p = price("gpt-4o");
@@ -93,7 +95,9 @@ fn cost_sums_every_kind_of_token() {
         input: 1.0,
         output: 10.0,
         cache_write: 100.0,
+        cache_write_1h: 10_000.0,
         cache_read: 1000.0,
+        long: None,
     };
     let t = Tokens {
         events: 7,
@@ -101,29 +105,35 @@ fn cost_sums_every_kind_of_token() {
         output: 2,
         cache_write: 3,
         cache_read: 4,
+        ..Tokens::default()
     };
     assert_eq!(p.cost(&t), 4321.0);
+    // Two of the three cache writes were 1-hour ones.
+    let t = Tokens {
+        cache_write_1h: 2,
+        ..t
+    };
+    assert_eq!(p.cost(&t), 24121.0);
 }
 
 #[test]
 fn malformed_tables_are_rejected() {
     let head = "# source: test\n# generated: 2026-01-01\n";
-    let ok = format!("{head}a\tx\t1e-6\t2e-6\t\t\n");
+    let ok = format!("{head}a\tx\t1e-6\t2e-6\t\t\t\t\t\t\t\t\n");
     assert!(Table::parse(ok.leak()).is_ok());
+    let row = "a\tx\t1e-6\t2e-6\t\t\t\t\t\t\t\t\n";
     for bad in [
-        "a\tx\t1e-6\t2e-6\t\n",                         // five cells
-        "a\tx\t-1e-6\t2e-6\t\t\n",                      // negative price
-        "a\tx\tabc\t2e-6\t\t\n",                        // not a number
-        "A\tx\t1e-6\t2e-6\t\t\n",                       // upper case name
-        "a\tx\t1e-6\t2e-6\t\t\na\tx\t1e-6\t2e-6\t\t\n", // twice
+        "a\tx\t1e-6\t2e-6\t\t\t\t\t\t\t\n".to_string(), // eleven cells
+        "a\tx\t-1e-6\t2e-6\t\t\t\t\t\t\t\t\n".to_string(), // negative price
+        "a\tx\tabc\t2e-6\t\t\t\t\t\t\t\t\n".to_string(), // not a number
+        "a\tx\t1e-6\t2e-6\t\t\t\tx\t\t\t\t\n".to_string(), // a tier cell not a number
+        "A\tx\t1e-6\t2e-6\t\t\t\t\t\t\t\t\n".to_string(), // upper case name
+        format!("{row}{row}"),                          // twice
     ] {
         let text = format!("{head}{bad}");
         assert!(Table::parse(text.leak()).is_err(), "accepted {bad:?}");
     }
-    assert!(
-        Table::parse("a\tx\t1e-6\t2e-6\t\t\n").is_err(),
-        "no header accepted"
-    );
+    assert!(Table::parse(row).is_err(), "no header accepted");
 }
 
 // --- retired models are kept ---
@@ -185,33 +195,50 @@ fn route_prefixes_are_stripped() {
 }
 
 #[test]
-fn bedrock_ids_match_their_model() {
+fn bedrock_ids_match_their_route_entry_else_their_model() {
+    // Claude on Bedrock has entries of its own (regional prices, long-context tiers).
     assert_eq!(
         hit("bedrock/us.anthropic.claude-sonnet-4-20250514-v1:0"),
         (
-            "claude-sonnet-4-20250514",
-            "provider prefix stripped, name form normalised"
+            "us.anthropic.claude-sonnet-4-20250514-v1:0",
+            "provider prefix stripped"
         )
     );
     assert_eq!(
         key("anthropic.claude-3-5-sonnet-20241022-v2:0"),
-        "claude-3-5-sonnet-20241022"
+        "anthropic.claude-3-5-sonnet-20241022-v2:0"
     );
     assert_eq!(
         key("bedrock/converse/global.anthropic.claude-sonnet-4-5-20250929-v1:0"),
-        "claude-sonnet-4-5-20250929"
+        "global.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    );
+    // A Bedrock id the table does not list is priced as its model.
+    assert_eq!(
+        hit("ca.anthropic.claude-sonnet-4-5-20250929-v1:0"),
+        (
+            "claude-sonnet-4-5-20250929",
+            "provider prefix stripped, name form normalised"
+        )
     );
 }
 
 #[test]
-fn vertex_at_dates_match() {
+fn vertex_at_dates_match_their_route_entry_else_their_model() {
     assert_eq!(
         hit("claude-sonnet-4-5@20250929"),
-        ("claude-sonnet-4-5-20250929", "name form normalised")
+        (
+            "vertex_ai/claude-sonnet-4-5@20250929",
+            "name form normalised"
+        )
     );
     assert_eq!(
-        key("vertex_ai/claude-3-5-sonnet-v2@20241022"),
-        "claude-3-5-sonnet-20241022"
+        hit("vertex_ai/claude-3-5-sonnet-v2@20241022"),
+        ("vertex_ai/claude-3-5-sonnet-v2@20241022", "exact")
+    );
+    // A snapshot the route does not list: its undated route entry.
+    assert_eq!(
+        key("claude-sonnet-4-5@20991231"),
+        "vertex_ai/claude-sonnet-4-5"
     );
 }
 
@@ -267,10 +294,10 @@ fn an_undated_name_takes_its_only_dated_entry() {
 fn an_undated_name_with_differently_priced_snapshots_is_unknown() {
     // Two snapshots of `m` at different prices: `m` alone could be either.
     let text = "# source: t\n# generated: 2026-01-01\n\
-                m-20240101\tx\t1e-6\t1e-6\t\t\n\
-                m-20250101\tx\t2e-6\t2e-6\t\t\n\
-                n-20240101\tx\t1e-6\t1e-6\t\t\n\
-                n-20250101\tx\t1e-6\t1e-6\t\t\n";
+                m-20240101\tx\t1e-6\t1e-6\t\t\t\t\t\t\t\t\n\
+                m-20250101\tx\t2e-6\t2e-6\t\t\t\t\t\t\t\t\n\
+                n-20240101\tx\t1e-6\t1e-6\t\t\t\t\t\t\t\t\n\
+                n-20250101\tx\t1e-6\t1e-6\t\t\t\t\t\t\t\t\n";
     let t = Table::parse(text).unwrap();
     assert_eq!(t.lookup("m", 0), None);
     assert_eq!(t.lookup("n", 0).map(|r| r.key), Some("n-20250101"));
@@ -347,4 +374,101 @@ fn local_models_are_known_and_free() {
     // A model name that merely starts like a local server is not local.
     assert_eq!(resolve("ollama-llama3"), None);
     assert_eq!(resolve("openai/gpt-4o").unwrap().provider, "openai");
+}
+
+// --- price rules: 1-hour cache writes, long-context tiers, embeddings ---
+
+fn near(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9
+}
+
+#[test]
+fn one_hour_cache_writes_have_their_own_price() {
+    // 1M tokens of 1-hour cache writes on claude-sonnet-4-5: $6.00 (2x the $3 input rate).
+    let p = price("claude-sonnet-4-5");
+    let t = Tokens::of_request(0, 0, 1_000_000, 1_000_000, 0);
+    assert!(near(p.cost(&t), 6.0), "{}", p.cost(&t));
+    // As 5-minute writes they cost $3.75; a mix is priced part by part.
+    let t = Tokens::of_request(0, 0, 1_000_000, 0, 0);
+    assert!(near(p.cost(&t), 3.75), "{}", p.cost(&t));
+    let t = Tokens::of_request(0, 0, 1_000_000, 400_000, 0);
+    assert!(near(p.cost(&t), 0.6 * 3.75 + 0.4 * 6.0), "{}", p.cost(&t));
+}
+
+#[test]
+fn a_missing_one_hour_price_is_the_five_minute_price() {
+    let p = price("gpt-4o");
+    assert_eq!(p.cache_write_1h, p.cache_write);
+    // Bedrock lists no 1-hour price for Sonnet 4; in its long-context tier either.
+    let p = price("us.anthropic.claude-sonnet-4-20250514-v1:0");
+    assert_eq!(p.cache_write_1h, p.cache_write);
+    let l = p.long_rates();
+    assert_eq!((l.cache_write, l.cache_write_1h), (7.5e-6, 7.5e-6));
+}
+
+#[test]
+fn a_long_prompt_on_gemini_2_5_pro_is_priced_at_its_tier() {
+    // 250,000 prompt tokens and 1,000 output: 250,000 x $2.50/M + 1,000 x $15/M = $0.64.
+    let p = price("gemini-2.5-pro");
+    let t = Tokens::of_request(250_000, 1_000, 0, 0, 0);
+    assert!(near(p.cost(&t), 0.64), "{}", p.cost(&t));
+    // At 200,000 exactly the prompt is not above the threshold: base rates.
+    let t = Tokens::of_request(200_000, 1_000, 0, 0, 0);
+    assert!(near(p.cost(&t), 0.25 + 0.01), "{}", p.cost(&t));
+    // The prompt counts cache reads and writes too; the cache write has no tier of its own
+    // and keeps its base rate (the input rate, as the table lists no cache-write price).
+    let t = Tokens::of_request(100_000, 1_000, 1_000, 0, 100_000);
+    let want = 100_000.0 * 2.5e-6 + 1_000.0 * 1.5e-5 + 1_000.0 * 1.25e-6 + 100_000.0 * 2.5e-7;
+    assert!(near(p.cost(&t), want), "{} vs {want}", p.cost(&t));
+}
+
+#[test]
+fn claude_on_a_cloud_route_uses_its_tier() {
+    // Sonnet 4.5 on Bedrock and on Vertex AI: above 200k, $6 input and $22.50 output per M.
+    for model in [
+        "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "claude-sonnet-4-5@20250929",
+        "vertex_ai/claude-sonnet-4-5",
+        "us.anthropic.claude-sonnet-4-20250514-v1:0",
+    ] {
+        let p = price(model);
+        let t = Tokens::of_request(250_000, 1_000, 0, 0, 0);
+        assert!(near(p.cost(&t), 1.5 + 0.0225), "{model}: {}", p.cost(&t));
+        // Cache writes and reads of a long request at the tier's cache rates.
+        let t = Tokens::of_request(1_000, 0, 150_000, 0, 100_000);
+        let want = 1_000.0 * 6e-6 + 150_000.0 * 7.5e-6 + 100_000.0 * 6e-7;
+        assert!(near(p.cost(&t), want), "{model}: {}", p.cost(&t));
+    }
+    // 1-hour writes of a long request on Sonnet 4.5's routes: the tier's $12 per M.
+    let p = price("global.anthropic.claude-sonnet-4-5-20250929-v1:0");
+    let t = Tokens::of_request(1_000, 0, 250_000, 250_000, 0);
+    assert!(near(p.cost(&t), 0.006 + 3.0), "{}", p.cost(&t));
+    // The direct API entry of Sonnet 4.5 lists no tier: the same rate at any size.
+    let p = price("claude-sonnet-4-5");
+    assert_eq!(p.long, None);
+    let t = Tokens::of_request(250_000, 1_000, 0, 0, 0);
+    assert!(near(p.cost(&t), 0.75 + 0.015), "{}", p.cost(&t));
+}
+
+#[test]
+fn sums_of_short_and_long_requests_price_each_part_at_its_rates() {
+    let p = price("gemini-2.5-pro");
+    let mut t = Tokens::of_request(250_000, 1_000, 0, 0, 0);
+    t.add(&Tokens::of_request(10_000, 2_000, 0, 0, 0));
+    let want = 0.64 + 10_000.0 * 1.25e-6 + 2_000.0 * 1e-5;
+    assert!(near(p.cost(&t), want), "{}", p.cost(&t));
+}
+
+#[test]
+fn embedding_models_are_priced_per_input_token() {
+    for (model, per_m) in [
+        ("text-embedding-004", 0.10),
+        ("text-embedding-3-small", 0.02),
+        ("text-embedding-3-large", 0.13),
+    ] {
+        let p = price(model);
+        let t = Tokens::of_request(1_000_000, 0, 0, 0, 0);
+        assert!(near(p.cost(&t), per_m), "{model}: {}", p.cost(&t));
+        assert_eq!(p.output, 0.0, "{model}");
+    }
 }

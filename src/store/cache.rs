@@ -13,12 +13,15 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Source;
 use super::mapping::{Dimension, quote};
-use super::query::{ROLLUP_TABLE, SLICE_MS, Sums, flagged_row};
+use super::query::{
+    FLAGGED_COLUMNS, PRICE_DETAIL_COLUMNS, ROLLUP_TABLE, SLICE_MS, Sums, flagged_row,
+    long_context_sql,
+};
 
 /// Slice number of rows whose time could not be read: counted for "all time" only.
 pub const NO_TIME_SLICE: i64 = i64::MIN;
 
-/// The summed columns of the rollup table, in order.
+/// The summed columns of the rollup table, in order (then [`PRICE_DETAIL_COLUMNS`]).
 const SUM_COLUMNS: [&str; 12] = [
     "events",
     "input_tokens",
@@ -89,13 +92,20 @@ impl RollupCache {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let has_table: bool = conn.query_row(
-            "SELECT count(*) FROM sqlite_schema WHERE name = 'rollup_15m'",
-            [],
+        // A new cache, or one made before the price-detail sums existed, is made (again).
+        let current: bool = conn.query_row(
+            "SELECT count(*) FROM pragma_table_info('rollup_15m') WHERE name = ?1",
+            [PRICE_DETAIL_COLUMNS[PRICE_DETAIL_COLUMNS.len() - 1]],
             |r| r.get::<_, i64>(0).map(|n| n > 0),
         )?;
-        if !has_table {
+        if !current {
+            conn.execute_batch(
+                "DROP TABLE IF EXISTS rollup_15m; DROP TABLE IF EXISTS cache_meta;",
+            )?;
             conn.execute_batch(include_str!("../../migrations/0003_rollups.sql"))?;
+            conn.execute_batch(include_str!(
+                "../../migrations/0006_price_detail_rollup.sql"
+            ))?;
             conn.execute_batch(
                 "CREATE TABLE cache_meta (id INTEGER PRIMARY KEY CHECK (id = 1), source TEXT NOT NULL,
                     first_id INTEGER NOT NULL, first_ts TEXT NOT NULL, last_id INTEGER NOT NULL,
@@ -210,14 +220,16 @@ impl RollupCache {
     ) -> anyhow::Result<()> {
         let m = &source.mapping;
         // The column layout of a scan (see `flagged_row`): agent, slice, model, the sign of the
-        // stored cost, six sums; then the provider.
+        // stored cost, the long-context flag, seven sums; then the provider.
         let sql = format!(
-            "SELECT COALESCE(a, ''), t / {SLICE_MS} AS s, COALESCE(mo, ''), c > 0 AS pos, COUNT(*),
-                TOTAL(i), TOTAL(o), TOTAL(cw), TOTAL(cr), TOTAL(c), COALESCE(p, '')
+            "SELECT COALESCE(a, ''), t / {SLICE_MS} AS s, COALESCE(mo, ''), c > 0 AS pos, {long} AS lc,
+                COUNT(*), TOTAL(i), TOTAL(o), TOTAL(cw), TOTAL(cr), TOTAL(cw1h), TOTAL(c), COALESCE(p, '')
              FROM (SELECT {ts} AS t, {model} AS mo, {agent} AS a, {provider} AS p, {i} AS i, {o} AS o,
-                          {cw} AS cw, {cr} AS cr, {c} AS c
+                          {cw} AS cw, {cr} AS cr, {cw1h} AS cw1h, {c} AS c
                    FROM {table} WHERE {id} > ?1 AND {id} <= ?2)
-             GROUP BY s, mo, a, p, pos",
+             GROUP BY s, mo, a, p, pos, lc",
+            long = long_context_sql("i", "cw", "cr"),
+            cw1h = m.tokens_sql(&m.cache_write_1h),
             ts = m.ts_sql(),
             model = m.dim_sql(Dimension::Model),
             agent = m.dim_sql(Dimension::Agent),
@@ -241,18 +253,26 @@ impl RollupCache {
                     row.bucket_ms.unwrap_or(NO_TIME_SLICE),
                     row.model.unwrap_or_default(),
                     row.key.unwrap_or_default(),
-                    r.get::<_, String>(10)?,
+                    r.get::<_, String>(FLAGGED_COLUMNS)?,
                 );
                 slices.entry(key).or_default().add(&row.sums);
             }
         }
-        let set: Vec<String> = SUM_COLUMNS
+        let sums: Vec<&str> = SUM_COLUMNS
+            .iter()
+            .chain(&PRICE_DETAIL_COLUMNS)
+            .copied()
+            .collect();
+        let set: Vec<String> = sums
             .iter()
             .map(|c| format!("{c} = {c} + excluded.{c}"))
             .collect();
+        let places: Vec<String> = (1..=4 + sums.len()).map(|i| format!("?{i}")).collect();
         let upsert = format!(
-            "INSERT INTO {ROLLUP_TABLE} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+            "INSERT INTO {ROLLUP_TABLE} (slice, model, agent, provider, {}) VALUES ({})
              ON CONFLICT (slice, model, agent, provider) DO UPDATE SET {}",
+            sums.join(", "),
+            places.join(", "),
             set.join(", ")
         );
         let tx = self.conn.transaction()?;
@@ -262,24 +282,32 @@ impl RollupCache {
             let i = |n: u64| n as i64;
             for ((slice, model, agent, provider), s) in &slices {
                 added += i(s.all.events);
-                write.execute(params![
-                    slice,
-                    model,
-                    agent,
-                    provider,
-                    i(s.all.events),
-                    i(s.all.input),
-                    i(s.all.output),
-                    i(s.all.cache_write),
-                    i(s.all.cache_read),
-                    s.stored_cost,
-                    s.positive_cost,
-                    i(s.uncosted.events),
-                    i(s.uncosted.input),
-                    i(s.uncosted.output),
-                    i(s.uncosted.cache_write),
-                    i(s.uncosted.cache_read),
-                ])?;
+                let mut values: Vec<rusqlite::types::Value> = vec![
+                    (*slice).into(),
+                    model.clone().into(),
+                    agent.clone().into(),
+                    provider.clone().into(),
+                ];
+                let counts = [
+                    s.all.events,
+                    s.all.input,
+                    s.all.output,
+                    s.all.cache_write,
+                    s.all.cache_read,
+                ];
+                values.extend(counts.map(|n| i(n).into()));
+                values.extend([s.stored_cost.into(), s.positive_cost.into()]);
+                let uncosted = [
+                    s.uncosted.events,
+                    s.uncosted.input,
+                    s.uncosted.output,
+                    s.uncosted.cache_write,
+                    s.uncosted.cache_read,
+                ];
+                values.extend(uncosted.map(|n| i(n).into()));
+                values.extend(s.all.detail().map(|n| i(n).into()));
+                values.extend(s.uncosted.detail().map(|n| i(n).into()));
+                write.execute(rusqlite::params_from_iter(values))?;
             }
         }
         let rows = self.folded.as_ref().map(|f| f.rows).unwrap_or(0) + added;

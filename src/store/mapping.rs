@@ -97,6 +97,10 @@ pub struct Mapping {
     pub output: Col,
     pub cache_write: Col,
     pub cache_read: Col,
+    /// Of the cache writes, the 1-hour ones (priced apart).
+    pub cache_write_1h: Col,
+    /// 1 for the rows of a long-context request. Absent: computed from the row's own tokens.
+    pub long_context: Col,
     pub cost: Col,
     pub cost_scale: f64,
     pub duration_ms: Col,
@@ -126,6 +130,8 @@ impl Mapping {
             output: Col::named("output_tokens"),
             cache_write: Col::named("cache_creation_tokens"),
             cache_read: Col::named("cache_read_tokens"),
+            cache_write_1h: Col::named("cache_creation_1h_tokens"),
+            long_context: Col::named("long_context"),
             cost: Col::named("cost_usd"),
             cost_scale: 1.0,
             duration_ms: Col::named("duration_ms"),
@@ -152,6 +158,8 @@ impl Mapping {
             output: Col::named("output_tokens"),
             cache_write: Col::Absent,
             cache_read: Col::Absent,
+            cache_write_1h: Col::Absent,
+            long_context: Col::Absent,
             cost: Col::Absent,
             cost_scale: 1.0,
             duration_ms: Col::Absent,
@@ -245,7 +253,7 @@ impl Mapping {
     /// Every column the mapping reads, with the field it feeds.
     pub fn named_columns(&self) -> Vec<(&'static str, &str)> {
         let mut out = vec![("id", self.id.as_str()), ("timestamp", self.ts.as_str())];
-        let cols: [(&'static str, &Col); 14] = [
+        let cols: [(&'static str, &Col); 16] = [
             ("model", &self.model),
             ("provider", &self.provider),
             ("agent", &self.agent),
@@ -258,6 +266,8 @@ impl Mapping {
             ("output_tokens", &self.output),
             ("cache_creation_tokens", &self.cache_write),
             ("cache_read_tokens", &self.cache_read),
+            ("cache_creation_1h_tokens", &self.cache_write_1h),
+            ("long_context", &self.long_context),
             ("cost_usd", &self.cost),
             ("duration_ms", &self.duration_ms),
         ];
@@ -306,6 +316,28 @@ impl Mapping {
             Col::Absent => "0".into(),
             Col::Column(c) if self.trusted => quote(c),
             Col::Column(c) => format!("MAX(COALESCE(CAST({} AS INTEGER), 0), 0)", quote(c)),
+        }
+    }
+
+    /// SQL that is 1 for a row of a long-context request: the stored flag, or else the row's
+    /// own prompt (input + cache write + cache read) above the threshold.
+    pub fn long_context_sql(&self) -> String {
+        match &self.long_context {
+            Col::Column(c) => quote(c),
+            Col::Absent => super::query::long_context_sql(
+                &self.tokens_sql(&self.input),
+                &self.tokens_sql(&self.cache_write),
+                &self.tokens_sql(&self.cache_read),
+            ),
+        }
+    }
+
+    /// The columns of tokmon's first schema (before migrations added the price detail).
+    pub fn native_first() -> Mapping {
+        Mapping {
+            cache_write_1h: Col::Absent,
+            long_context: Col::Absent,
+            ..Mapping::native()
         }
     }
 

@@ -343,19 +343,29 @@ impl Source {
                 )));
             }
         };
-        let mapping = kind.mapping(cfg)?;
+        let mut mapping = kind.mapping(cfg)?;
+        let mut has_rollup = false;
+        let mut has_corrections = false;
+        if kind.is_native() && !empty {
+            // A database that no write has migrated yet (read-only here) lacks the newer
+            // columns: read it as it is, scanning the events.
+            let all = tables(&conn)?;
+            let has = |table: &str, col: &str| {
+                all.iter()
+                    .any(|(n, cols)| n == table && cols.iter().any(|c| c == col))
+            };
+            if !has(&mapping.table, "cache_creation_1h_tokens") {
+                mapping.cache_write_1h = mapping::Col::Absent;
+            }
+            if !has(&mapping.table, "long_context") {
+                mapping.long_context = mapping::Col::Absent;
+            }
+            has_rollup = has(query::ROLLUP_TABLE, query::PRICE_DETAIL_COLUMNS[11]);
+            has_corrections = has(&mapping.table, "corrects");
+        }
         if !empty {
             check_columns(&conn, path, &mapping)?;
         }
-        let all = if kind.is_native() && !empty {
-            tables(&conn)?
-        } else {
-            Vec::new()
-        };
-        let has_rollup = all.iter().any(|(n, _)| n == query::ROLLUP_TABLE);
-        let has_corrections = all
-            .iter()
-            .any(|(n, c)| n == "events" && c.iter().any(|c| c == "corrects"));
         Ok(Source {
             path: path.to_path_buf(),
             kind,

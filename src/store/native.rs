@@ -16,16 +16,23 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
     Migrations::new(vec![
         M::up(include_str!("../../migrations/0001_events.sql")),
         M::up(include_str!("../../migrations/0002_import_files.sql")),
-        M::up_with_hook(include_str!("../../migrations/0003_rollups.sql"), |tx| {
-            // Before 0005 there are no corrections: every row is one event.
-            tx.execute_batch(&rollup_sql("1"))?;
-            Ok(())
-        }),
+        // The rollup is filled by 0006, which rebuilds it with its price-detail sums.
+        M::up(include_str!("../../migrations/0003_rollups.sql")),
         M::up(include_str!("../../migrations/0004_rollup_triggers.sql")),
         M::up_with_hook(
             include_str!("../../migrations/0005_corrections.sql"),
             |tx| {
                 fill_key_hashes(tx)?;
+                Ok(())
+            },
+        ),
+        M::up_with_hook(
+            concat!(
+                include_str!("../../migrations/0006_price_detail_rollup.sql"),
+                include_str!("../../migrations/0006_price_detail.sql")
+            ),
+            |tx| {
+                rebuild_rollup(tx)?;
                 Ok(())
             },
         ),
@@ -43,8 +50,19 @@ pub fn rebuild_rollup(conn: &Connection) -> rusqlite::Result<()> {
 fn rollup_sql(events: &str) -> String {
     format!(
         "DELETE FROM rollup_15m;
-         INSERT INTO rollup_15m {}",
+         INSERT INTO rollup_15m ({}) {}",
+        rollup_columns(),
         rollup_select(events, "")
+    )
+}
+
+/// The columns [`rollup_select`] fills, in order.
+fn rollup_columns() -> String {
+    format!(
+        "slice, model, agent, provider, events, input_tokens, output_tokens,
+         cache_creation_tokens, cache_read_tokens, stored_cost, positive_cost, uncosted_events,
+         uncosted_input, uncosted_output, uncosted_cache_creation, uncosted_cache_read, {}",
+        super::query::PRICE_DETAIL_COLUMNS.join(", ")
     )
 }
 
@@ -58,7 +76,19 @@ fn rollup_select(events: &str, filter: &str) -> String {
                 SUM(CASE WHEN cost_usd > 0 THEN 0 ELSE input_tokens END),
                 SUM(CASE WHEN cost_usd > 0 THEN 0 ELSE output_tokens END),
                 SUM(CASE WHEN cost_usd > 0 THEN 0 ELSE cache_creation_tokens END),
-                SUM(CASE WHEN cost_usd > 0 THEN 0 ELSE cache_read_tokens END)
+                SUM(CASE WHEN cost_usd > 0 THEN 0 ELSE cache_read_tokens END),
+                SUM(cache_creation_1h_tokens),
+                SUM(CASE WHEN long_context THEN input_tokens ELSE 0 END),
+                SUM(CASE WHEN long_context THEN output_tokens ELSE 0 END),
+                SUM(CASE WHEN long_context THEN cache_creation_tokens ELSE 0 END),
+                SUM(CASE WHEN long_context THEN cache_creation_1h_tokens ELSE 0 END),
+                SUM(CASE WHEN long_context THEN cache_read_tokens ELSE 0 END),
+                SUM(CASE WHEN cost_usd > 0 THEN 0 ELSE cache_creation_1h_tokens END),
+                SUM(CASE WHEN cost_usd > 0 OR NOT long_context THEN 0 ELSE input_tokens END),
+                SUM(CASE WHEN cost_usd > 0 OR NOT long_context THEN 0 ELSE output_tokens END),
+                SUM(CASE WHEN cost_usd > 0 OR NOT long_context THEN 0 ELSE cache_creation_tokens END),
+                SUM(CASE WHEN cost_usd > 0 OR NOT long_context THEN 0 ELSE cache_creation_1h_tokens END),
+                SUM(CASE WHEN cost_usd > 0 OR NOT long_context THEN 0 ELSE cache_read_tokens END)
          FROM events {filter}
          GROUP BY 1, 2, 3, 4"
     )
@@ -87,8 +117,12 @@ pub fn fold_deferred_rollup(conn: &Connection) -> rusqlite::Result<()> {
     let Some(since) = since else {
         return Ok(());
     };
+    let detail: Vec<String> = super::query::PRICE_DETAIL_COLUMNS
+        .iter()
+        .map(|c| format!("{c} = {c} + excluded.{c}"))
+        .collect();
     conn.execute_batch(&format!(
-        "INSERT INTO rollup_15m {} ON CONFLICT (slice, model, agent, provider) DO UPDATE SET
+        "INSERT INTO rollup_15m ({}) {} ON CONFLICT (slice, model, agent, provider) DO UPDATE SET
             events = events + excluded.events,
             input_tokens = input_tokens + excluded.input_tokens,
             output_tokens = output_tokens + excluded.output_tokens,
@@ -100,9 +134,11 @@ pub fn fold_deferred_rollup(conn: &Connection) -> rusqlite::Result<()> {
             uncosted_input = uncosted_input + excluded.uncosted_input,
             uncosted_output = uncosted_output + excluded.uncosted_output,
             uncosted_cache_creation = uncosted_cache_creation + excluded.uncosted_cache_creation,
-            uncosted_cache_read = uncosted_cache_read + excluded.uncosted_cache_read;
+            uncosted_cache_read = uncosted_cache_read + excluded.uncosted_cache_read, {};
          DELETE FROM rollup_deferred;",
-        rollup_select("corrects IS NULL", &format!("WHERE id > {since}"))
+        rollup_columns(),
+        rollup_select("corrects IS NULL", &format!("WHERE id > {since}")),
+        detail.join(", ")
     ))
 }
 
@@ -190,7 +226,8 @@ fn check_writable_native(path: &Path) -> anyhow::Result<()> {
                      update tokmon to write into it"
                 )));
             }
-            super::check_columns(&conn, path, &super::Mapping::native())
+            // The columns of the first schema: later ones come with the migrations to run.
+            super::check_columns(&conn, path, &super::Mapping::native_first())
         }
         Err(tables) => Err(bad_input(format!(
             "{shown} is neither a tokmon database nor a tracker's that tokmon knows (tables: {}); \
@@ -267,6 +304,8 @@ pub struct NewEvent {
     pub output_tokens: u64,
     pub cache_creation_tokens: u64,
     pub cache_read_tokens: u64,
+    /// Of `cache_creation_tokens`, the 1-hour cache writes.
+    pub cache_creation_1h_tokens: u64,
     pub cost_usd: Option<f64>,
     pub duration_ms: Option<f64>,
     pub source: String,
@@ -346,6 +385,7 @@ struct Stored {
     output: u64,
     cache_write: u64,
     cache_read: u64,
+    cache_write_1h: u64,
     cost: Option<f64>,
     /// Numeric metadata fields, summed.
     meta: serde_json::Map<String, serde_json::Value>,
@@ -353,8 +393,10 @@ struct Stored {
 
 const INSERT_SQL: &str = "INSERT INTO events (ts, provider, model, agent, session, project, user,
         channel, operation, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens,
-        cost_usd, duration_ms, source, unique_key, metadata, key_hash, corrects)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)";
+        cost_usd, duration_ms, source, unique_key, metadata, key_hash, corrects,
+        cache_creation_1h_tokens, long_context)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
+        ?21, ?22)";
 
 impl<'c> Inserter<'c> {
     /// `cold`: the caller is about to insert many events; when the database holds no keyed
@@ -395,7 +437,12 @@ impl<'c> Inserter<'c> {
                 return Ok(());
             }
         }
-        self.write(e, hash, None)?;
+        let long = crate::pricing::is_long_context(
+            e.input_tokens,
+            e.cache_creation_tokens,
+            e.cache_read_tokens,
+        );
+        self.write(e, hash, None, long)?;
         if let (Some(seen), Some(h)) = (&mut self.fresh, hash) {
             seen.insert(h);
         }
@@ -412,7 +459,14 @@ impl<'c> Inserter<'c> {
             .optional()
     }
 
-    fn write(&self, e: &NewEvent, hash: Option<i64>, corrects: Option<i64>) -> anyhow::Result<()> {
+    /// Write one row; `long`: it belongs to a long-context request.
+    fn write(
+        &self,
+        e: &NewEvent,
+        hash: Option<i64>,
+        corrects: Option<i64>,
+        long: bool,
+    ) -> anyhow::Result<()> {
         self.conn.prepare_cached(INSERT_SQL)?.execute(params![
             e.ts_ms,
             none_if_empty(&e.provider),
@@ -434,6 +488,11 @@ impl<'c> Inserter<'c> {
             e.metadata,
             hash,
             corrects,
+            as_i64(
+                e.cache_creation_1h_tokens.min(e.cache_creation_tokens),
+                "1-hour cache-write tokens"
+            )?,
+            long,
         ])?;
         Ok(())
     }
@@ -446,7 +505,7 @@ impl<'c> Inserter<'c> {
         };
         let mut q = self.conn.prepare_cached(
             "SELECT input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens,
-                    cost_usd, metadata
+                    cost_usd, metadata, cache_creation_1h_tokens
              FROM events WHERE id = ?1 OR corrects = ?1",
         )?;
         let mut rows = q.query([id])?;
@@ -456,6 +515,7 @@ impl<'c> Inserter<'c> {
             st.output += tok(1)?;
             st.cache_write += tok(2)?;
             st.cache_read += tok(3)?;
+            st.cache_write_1h += tok(6)?;
             if let Some(c) = r.get::<_, Option<f64>>(4)? {
                 st.cost = Some(st.cost.unwrap_or(0.0) + c);
             }
@@ -480,13 +540,14 @@ impl<'c> Inserter<'c> {
         let Some(c) = correction(&st, e) else {
             return Ok(false);
         };
-        // Same time and dimensions as the stored event.
-        let row = self.conn.prepare_cached(
-            "SELECT ts, provider, model, agent, session, project, user, channel, operation, source
+        // Same time, dimensions and price tier as the stored event.
+        let (row, long) = self.conn.prepare_cached(
+            "SELECT ts, provider, model, agent, session, project, user, channel, operation, source,
+                    long_context
              FROM events WHERE id = ?1",
         )?
         .query_row([st.id], |r| {
-            Ok(NewEvent {
+            Ok((NewEvent {
                 ts_ms: r.get(0)?,
                 provider: r.get(1)?,
                 model: r.get(2)?,
@@ -498,9 +559,9 @@ impl<'c> Inserter<'c> {
                 operation: r.get(8)?,
                 source: r.get(9)?,
                 ..Default::default()
-            })
+            }, r.get::<_, bool>(10)?))
         })?;
-        self.write(&c.with_dims(row), None, Some(st.id))?;
+        self.write(&c.with_dims(row), None, Some(st.id), long)?;
         Ok(true)
     }
 }
@@ -513,6 +574,7 @@ impl NewEvent {
             output_tokens: self.output_tokens,
             cache_creation_tokens: self.cache_creation_tokens,
             cache_read_tokens: self.cache_read_tokens,
+            cache_creation_1h_tokens: self.cache_creation_1h_tokens,
             cost_usd: self.cost_usd,
             metadata: self.metadata,
             ..dims
@@ -526,6 +588,9 @@ impl NewEvent {
         self.output_tokens = self.output_tokens.max(later.output_tokens);
         self.cache_creation_tokens = self.cache_creation_tokens.max(later.cache_creation_tokens);
         self.cache_read_tokens = self.cache_read_tokens.max(later.cache_read_tokens);
+        self.cache_creation_1h_tokens = self
+            .cache_creation_1h_tokens
+            .max(later.cache_creation_1h_tokens);
         self.cost_usd = match (self.cost_usd, later.cost_usd) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
@@ -560,6 +625,7 @@ fn correction(st: &Stored, e: &NewEvent) -> Option<NewEvent> {
         output_tokens: more(e.output_tokens, st.output),
         cache_creation_tokens: more(e.cache_creation_tokens, st.cache_write),
         cache_read_tokens: more(e.cache_read_tokens, st.cache_read),
+        cache_creation_1h_tokens: more(e.cache_creation_1h_tokens, st.cache_write_1h),
         ..Default::default()
     };
     let mut grew =

@@ -15,6 +15,32 @@ pub struct Tokens {
     pub output: u64,
     pub cache_write: u64,
     pub cache_read: u64,
+    /// Of `cache_write`, the 1-hour cache writes (priced above 5-minute ones).
+    pub cache_write_1h: u64,
+    /// Of all the above, the tokens of long-context requests (prompt above
+    /// [`crate::pricing::LONG_CONTEXT_TOKENS`]), priced at the long-context rates.
+    pub long: TokenSplit,
+}
+
+/// Token counts by what they are priced as.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TokenSplit {
+    pub input: u64,
+    pub output: u64,
+    pub cache_write: u64,
+    /// Of `cache_write`, the 1-hour writes.
+    pub cache_write_1h: u64,
+    pub cache_read: u64,
+}
+
+impl TokenSplit {
+    pub fn add(&mut self, o: &TokenSplit) {
+        self.input += o.input;
+        self.output += o.output;
+        self.cache_write += o.cache_write;
+        self.cache_write_1h += o.cache_write_1h;
+        self.cache_read += o.cache_read;
+    }
 }
 
 impl Tokens {
@@ -28,6 +54,35 @@ impl Tokens {
         self.output += o.output;
         self.cache_write += o.cache_write;
         self.cache_read += o.cache_read;
+        self.cache_write_1h += o.cache_write_1h;
+        self.long.add(&o.long);
+    }
+
+    /// The tokens of one request, with what its price needs.
+    pub fn of_request(
+        input: u64,
+        output: u64,
+        cache_write: u64,
+        cache_write_1h: u64,
+        cache_read: u64,
+    ) -> Tokens {
+        let split = TokenSplit {
+            input,
+            output,
+            cache_write,
+            cache_write_1h: cache_write_1h.min(cache_write),
+            cache_read,
+        };
+        let long = crate::pricing::is_long_context(input, cache_write, cache_read);
+        Tokens {
+            events: 1,
+            input,
+            output,
+            cache_write,
+            cache_read,
+            cache_write_1h: split.cache_write_1h,
+            long: if long { split } else { TokenSplit::default() },
+        }
     }
 }
 
@@ -54,12 +109,25 @@ impl Sums {
 
     /// The sums of one event.
     pub fn of_event(e: &EventRow) -> Sums {
-        let t = Tokens {
-            events: u64::from(!e.correction),
-            input: e.input,
-            output: e.output,
-            cache_write: e.cache_write,
-            cache_read: e.cache_read,
+        let mut t = Tokens::of_request(
+            e.input,
+            e.output,
+            e.cache_write,
+            e.cache_write_1h,
+            e.cache_read,
+        );
+        t.events = u64::from(!e.correction);
+        // A correction is priced in the tier of the reply it corrects.
+        t.long = if e.long_context {
+            TokenSplit {
+                input: t.input,
+                output: t.output,
+                cache_write: t.cache_write,
+                cache_write_1h: t.cache_write_1h,
+                cache_read: t.cache_read,
+            }
+        } else {
+            TokenSplit::default()
         };
         let cost = e.cost_usd.unwrap_or(0.0);
         let positive = cost > 0.0;
@@ -116,10 +184,14 @@ pub struct EventRow {
     pub output: u64,
     pub cache_write: u64,
     pub cache_read: u64,
+    /// Of `cache_write`, the 1-hour cache writes.
+    pub cache_write_1h: u64,
     pub cost_usd: Option<f64>,
     pub duration_ms: Option<f64>,
     /// A correction of an earlier event (its tokens and cost count, it is no event itself).
     pub correction: bool,
+    /// Part of a long-context request (priced at the long-context rates).
+    pub long_context: bool,
 }
 
 impl EventRow {
@@ -149,9 +221,9 @@ impl Source {
 
     /// The SQL of an aggregate query, optionally grouped by a second dimension whose value
     /// comes last in each row (after the sums), so both readers share the column layout.
-    /// Rows are also split by whether the stored cost is positive: six plain sums per group
-    /// are cheaper for SQLite than twelve conditional ones, and [`flagged_row`] rebuilds the
-    /// cost-mode sums from the flag.
+    /// Rows are also split by whether the stored cost is positive and whether the request is
+    /// long-context: plain sums per group are cheaper for SQLite than conditional ones, and
+    /// [`flagged_row`] rebuilds the cost-mode sums from the flags.
     fn grouped_sql(&self, q: &AggQuery, second: Option<Dimension>) -> String {
         let m = &self.mapping;
         let key = q.by.map(|d| m.dim_sql(d)).unwrap_or_else(|| "NULL".into());
@@ -181,17 +253,19 @@ impl Source {
             "NULL".into()
         };
         format!(
-            "SELECT k, {bucket} AS b, m, c > 0 AS pos, {count}, TOTAL(i), TOTAL(o), TOTAL(cw),
-                TOTAL(cr), TOTAL(c){k2_out}
-             FROM (SELECT {key} AS k, {inner_t} AS t, {model} AS m,
-                     {i} AS i, {o} AS o, {cw} AS cw, {cr} AS cr, {c} AS c{k2_inner}{w}
+            "SELECT k, {bucket} AS b, m, c > 0 AS pos, lc, {count}, TOTAL(i), TOTAL(o),
+                TOTAL(cw), TOTAL(cr), TOTAL(cw1h), TOTAL(c){k2_out}
+             FROM (SELECT {key} AS k, {inner_t} AS t, {model} AS m, {i} AS i, {o} AS o,
+                     {cw} AS cw, {cr} AS cr, {cw1h} AS cw1h, {long} AS lc, {c} AS c{k2_inner}{w}
                    FROM {table} {filter})
-             GROUP BY k,{k2_group} {bucket_expr} m, pos",
+             GROUP BY k,{k2_group} {bucket_expr} m, pos, lc",
+            long = m.long_context_sql(),
             model = m.dim_sql(Dimension::Model),
             i = m.tokens_sql(&m.input),
             o = m.tokens_sql(&m.output),
             cw = m.tokens_sql(&m.cache_write),
             cr = m.tokens_sql(&m.cache_read),
+            cw1h = m.tokens_sql(&m.cache_write_1h),
             c = m.cost_sql(),
             table = super::mapping::quote(&m.table),
             bucket_expr = if q.bucket_ms.is_some() { "b," } else { "" },
@@ -357,12 +431,17 @@ impl Source {
                 )
             })
             .unwrap_or_else(|| "NULL".into());
+        let detail = PRICE_DETAIL_COLUMNS
+            .iter()
+            .map(|c| format!("TOTAL({c})"))
+            .collect::<Vec<_>>()
+            .join(", ");
         // Rows whose time could not be read belong to "all time" only, as in a scan.
         let sql = format!(
             "SELECT {key} AS k, {bucket} AS b, {model} AS m, SUM(events), TOTAL(input_tokens), TOTAL(output_tokens),
                 TOTAL(cache_creation_tokens), TOTAL(cache_read_tokens), TOTAL(stored_cost), TOTAL(positive_cost),
                 SUM(uncosted_events), TOTAL(uncosted_input), TOTAL(uncosted_output),
-                TOTAL(uncosted_cache_creation), TOTAL(uncosted_cache_read){k2}
+                TOTAL(uncosted_cache_creation), TOTAL(uncosted_cache_read), {detail}{k2}
              FROM {ROLLUP_TABLE} WHERE (slice >= ?1 AND slice < ?2) OR (?3 AND slice = {no_time})
              GROUP BY k, b, m{k2_group}"
         );
@@ -436,7 +515,7 @@ impl Source {
         let mut rows = stmt.query(rusqlite::params_from_iter(&bounds[..n]))?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            out.push((flagged_row(r)?, r.get::<_, Option<String>>(10)?));
+            out.push((flagged_row(r)?, r.get::<_, Option<String>>(FLAGGED_COLUMNS)?));
         }
         Ok(merge_two(out))
     }
@@ -466,7 +545,8 @@ impl Source {
         let m = &self.mapping;
         let dims: Vec<String> = Dimension::ALL.iter().map(|d| m.dim_sql(*d)).collect();
         format!(
-            "SELECT {id}, {ts}, {dims}, {i}, {o}, {cw}, {cr}, {c}, {dur}, {correction}
+            "SELECT {id}, {ts}, {dims}, {i}, {o}, {cw}, {cr}, {c}, {dur}, {correction}, {cw1h},
+                    {long}
              FROM {table} WHERE {id} > ?1 ORDER BY {id} LIMIT ?2",
             id = m.id_sql(),
             ts = m.ts_sql(),
@@ -475,6 +555,8 @@ impl Source {
             o = m.tokens_sql(&m.output),
             cw = m.tokens_sql(&m.cache_write),
             cr = m.tokens_sql(&m.cache_read),
+            cw1h = m.tokens_sql(&m.cache_write_1h),
+            long = m.long_context_sql(),
             c = m.cost_sql(),
             dur = m.duration_sql(),
             correction = if self.has_corrections {
@@ -515,6 +597,8 @@ impl Source {
                     cost_usd: r.get(14)?,
                     duration_ms: r.get(15)?,
                     correction: r.get(16)?,
+                    cache_write_1h: tok(17)?,
+                    long_context: r.get(18)?,
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;
@@ -564,48 +648,128 @@ impl Source {
     }
 }
 
-/// One result row of a rollup query: key, bucket, model, then the twelve sums of a rollup row.
+/// The price-detail columns of the rollup table (migration 0006), in order: of all events and
+/// of the uncosted ones, the 1-hour cache writes and the long-context requests' tokens.
+pub const PRICE_DETAIL_COLUMNS: [&str; 12] = [
+    "cache_creation_1h_tokens",
+    "long_input",
+    "long_output",
+    "long_cache_creation",
+    "long_cache_creation_1h",
+    "long_cache_read",
+    "uncosted_cache_creation_1h",
+    "uncosted_long_input",
+    "uncosted_long_output",
+    "uncosted_long_cache_creation",
+    "uncosted_long_cache_creation_1h",
+    "uncosted_long_cache_read",
+];
+
+/// SQL that is 1 when a request with these token columns is long-context, else 0.
+pub fn long_context_sql(input: &str, cache_write: &str, cache_read: &str) -> String {
+    format!(
+        "({input} + {cache_write} + {cache_read} > {})",
+        crate::pricing::LONG_CONTEXT_TOKENS
+    )
+}
+
+impl Tokens {
+    /// The price-detail values of these tokens, in [`PRICE_DETAIL_COLUMNS`] order (six).
+    pub fn detail(&self) -> [u64; 6] {
+        let l = &self.long;
+        [
+            self.cache_write_1h,
+            l.input,
+            l.output,
+            l.cache_write,
+            l.cache_write_1h,
+            l.cache_read,
+        ]
+    }
+
+    fn set_detail(&mut self, d: [u64; 6]) {
+        self.cache_write_1h = d[0];
+        self.long = TokenSplit {
+            input: d[1],
+            output: d[2],
+            cache_write: d[3],
+            cache_write_1h: d[4],
+            cache_read: d[5],
+        };
+    }
+}
+
+/// One result row of a rollup query: key, bucket, model, then the twelve sums of a rollup row
+/// and its twelve price-detail sums.
 fn agg_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AggRow> {
     let u = |f: f64| f as u64;
-
+    let detail = |from: usize| -> rusqlite::Result<[u64; 6]> {
+        let mut d = [0; 6];
+        for (k, v) in d.iter_mut().enumerate() {
+            *v = u(r.get(from + k)?);
+        }
+        Ok(d)
+    };
+    let mut all = Tokens {
+        events: r.get::<_, i64>(3)? as u64,
+        input: u(r.get(4)?),
+        output: u(r.get(5)?),
+        cache_write: u(r.get(6)?),
+        cache_read: u(r.get(7)?),
+        ..Tokens::default()
+    };
+    all.set_detail(detail(15)?);
+    let mut uncosted = Tokens {
+        events: r.get::<_, Option<i64>>(10)?.unwrap_or(0) as u64,
+        input: u(r.get(11)?),
+        output: u(r.get(12)?),
+        cache_write: u(r.get(13)?),
+        cache_read: u(r.get(14)?),
+        ..Tokens::default()
+    };
+    uncosted.set_detail(detail(21)?);
     Ok(AggRow {
         key: r.get(0)?,
         bucket_ms: r.get(1)?,
         model: r.get(2)?,
         sums: Sums {
-            all: Tokens {
-                events: r.get::<_, i64>(3)? as u64,
-                input: u(r.get(4)?),
-                output: u(r.get(5)?),
-                cache_write: u(r.get(6)?),
-                cache_read: u(r.get(7)?),
-            },
+            all,
             stored_cost: r.get(8)?,
             positive_cost: r.get(9)?,
-            uncosted: Tokens {
-                events: r.get::<_, Option<i64>>(10)?.unwrap_or(0) as u64,
-                input: u(r.get(11)?),
-                output: u(r.get(12)?),
-                cache_write: u(r.get(13)?),
-                cache_read: u(r.get(14)?),
-            },
+            uncosted,
         },
     })
 }
 
-/// One row of a scan: key, bucket, model, positive-cost flag, then count, four token sums
-/// and the cost sum of the events on that side of the flag.
+/// Number of columns of a scan row (see [`flagged_row`]); a second key comes after them.
+pub(super) const FLAGGED_COLUMNS: usize = 12;
+
+/// One row of a scan: key, bucket, model, positive-cost flag, long-context flag, then count,
+/// five token sums (input, output, cache write, cache read, 1-hour cache write) and the cost
+/// sum of the events on that side of the flags.
 pub(super) fn flagged_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AggRow> {
     let u = |f: f64| f as u64;
     let positive = r.get::<_, Option<bool>>(3)?.unwrap_or(false);
-    let tokens = Tokens {
-        events: r.get::<_, i64>(4)? as u64,
-        input: u(r.get(5)?),
-        output: u(r.get(6)?),
-        cache_write: u(r.get(7)?),
-        cache_read: u(r.get(8)?),
+    let long = r.get::<_, Option<bool>>(4)?.unwrap_or(false);
+    let mut tokens = Tokens {
+        events: r.get::<_, i64>(5)? as u64,
+        input: u(r.get(6)?),
+        output: u(r.get(7)?),
+        cache_write: u(r.get(8)?),
+        cache_read: u(r.get(9)?),
+        cache_write_1h: u(r.get(10)?),
+        long: TokenSplit::default(),
     };
-    let cost: f64 = r.get(9)?;
+    if long {
+        tokens.long = TokenSplit {
+            input: tokens.input,
+            output: tokens.output,
+            cache_write: tokens.cache_write,
+            cache_write_1h: tokens.cache_write_1h,
+            cache_read: tokens.cache_read,
+        };
+    }
+    let cost: f64 = r.get(11)?;
     Ok(AggRow {
         key: r.get(0)?,
         bucket_ms: r.get(1)?,

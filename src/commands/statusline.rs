@@ -16,7 +16,7 @@ use crate::cli::GlobalArgs;
 use crate::commands::Ctx;
 use crate::cost::cost_of;
 use crate::numfmt::{duration, usd};
-use crate::store::query::{Sums, Tokens};
+use crate::store::query::{flagged_row, long_context_sql};
 use crate::store::{AggQuery, Dimension, Source};
 
 /// What is printed when the line cannot be made.
@@ -183,33 +183,23 @@ fn session_cost(source: &Source, session: &str, ctx: &Ctx) -> anyhow::Result<Opt
     if !source.kind.is_native() || source.empty {
         return Ok(None);
     }
-    let mut stmt = source.conn().prepare_cached(
-        "SELECT model, cost_usd > 0, COUNT(*), TOTAL(input_tokens), TOTAL(output_tokens),
-                TOTAL(cache_creation_tokens), TOTAL(cache_read_tokens), TOTAL(cost_usd)
-         FROM events WHERE session = ?1 AND agent = ?2 GROUP BY 1, 2",
-    )?;
+    // The column layout of a scan (see `flagged_row`), with the model as the only key.
+    let m = &source.mapping;
+    let mut stmt = source.conn().prepare_cached(&format!(
+        "SELECT NULL, NULL, model, cost_usd > 0 AS pos, {long} AS lc, COUNT(*), TOTAL(input_tokens),
+                TOTAL(output_tokens), TOTAL(cache_creation_tokens), TOTAL(cache_read_tokens),
+                TOTAL({cw1h}), TOTAL(cost_usd)
+         FROM events WHERE session = ?1 AND agent = ?2 GROUP BY 3, 4, 5",
+        long = long_context_sql("input_tokens", "cache_creation_tokens", "cache_read_tokens"),
+        cw1h = m.tokens_sql(&m.cache_write_1h),
+    ))?;
     let mut rows = stmt.query(params![session, BLOCK_AGENT])?;
     let mut total = 0.0;
     let mut any = false;
     while let Some(r) = rows.next()? {
         any = true;
-        let model: Option<String> = r.get(0)?;
-        let positive = r.get::<_, Option<bool>>(1)?.unwrap_or(false);
-        let t = Tokens {
-            events: r.get::<_, i64>(2)? as u64,
-            input: r.get::<_, f64>(3)? as u64,
-            output: r.get::<_, f64>(4)? as u64,
-            cache_write: r.get::<_, f64>(5)? as u64,
-            cache_read: r.get::<_, f64>(6)? as u64,
-        };
-        let cost: f64 = r.get(7)?;
-        let sums = Sums {
-            all: t,
-            stored_cost: cost,
-            positive_cost: if positive { cost } else { 0.0 },
-            uncosted: if positive { Tokens::default() } else { t },
-        };
-        total += cost_of(&sums, model.as_deref(), ctx.cost_mode).usd;
+        let row = flagged_row(r)?;
+        total += cost_of(&row.sums, row.model.as_deref(), ctx.cost_mode).usd;
     }
     Ok(any.then_some(total))
 }

@@ -747,7 +747,7 @@ pub(super) const FLAGGED_COLUMNS: usize = 12;
 /// One row of a scan: key, bucket, model, positive-cost flag, long-context flag, then count,
 /// five token sums (input, output, cache write, cache read, 1-hour cache write) and the cost
 /// sum of the events on that side of the flags.
-pub(super) fn flagged_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AggRow> {
+pub fn flagged_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AggRow> {
     let u = |f: f64| f as u64;
     let positive = r.get::<_, Option<bool>>(3)?.unwrap_or(false);
     let long = r.get::<_, Option<bool>>(4)?.unwrap_or(false);

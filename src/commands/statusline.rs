@@ -222,6 +222,7 @@ fn today_cost(source: &Source, ctx: &Ctx) -> anyhow::Result<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::query::Tokens;
 
     #[test]
     fn line_shapes() {

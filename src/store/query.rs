@@ -515,7 +515,10 @@ impl Source {
         let mut rows = stmt.query(rusqlite::params_from_iter(&bounds[..n]))?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            out.push((flagged_row(r)?, r.get::<_, Option<String>>(FLAGGED_COLUMNS)?));
+            out.push((
+                flagged_row(r)?,
+                r.get::<_, Option<String>>(FLAGGED_COLUMNS)?,
+            ));
         }
         Ok(merge_two(out))
     }

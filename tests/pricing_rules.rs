@@ -495,3 +495,61 @@ fn a_foreign_trackers_rollup_cache_prices_like_a_scan() {
     assert_eq!(c.unpriced_events, 0);
     assert!(near(c.usd, emb.sums.all.input as f64 * 1e-7), "{c:?}");
 }
+
+#[test]
+fn a_correction_of_a_long_context_reply_is_priced_in_its_tier() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let mut conn = open_rw(&path).unwrap();
+    // A streamed reply: its first line stored, a later line (more output) read later.
+    let line = |output: u64| NewEvent {
+        ts_ms: T0,
+        model: "claude-sonnet-4-5@20250929".into(),
+        agent: Some("claude-code".into()),
+        input_tokens: 10_000,
+        output_tokens: output,
+        cache_read_tokens: 240_000,
+        source: tokmon::store::native::CORRECTABLE_SOURCE.into(),
+        unique_key: Some("cc:msg_1:req_1".into()),
+        ..Default::default()
+    };
+    insert_events(&mut conn, [&line(3)]).unwrap();
+    insert_events(&mut conn, [&line(159)]).unwrap();
+    let corrections: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM events WHERE corrects IS NOT NULL AND long_context = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(corrections, 1, "the correction takes the reply's tier");
+    let want = 10_000.0 * 6e-6 + 159.0 * 2.25e-5 + 240_000.0 * 6e-7;
+    let src = Source::open(&path, None, &Config::default(), Zone::UTC).unwrap();
+    let slice = tokmon::store::query::SLICE_MS;
+    for q in [
+        AggQuery::default(),
+        AggQuery {
+            from_ms: Some(T0 - T0 % slice),
+            to_ms: Some(T0 - T0 % slice + slice),
+            ..Default::default()
+        },
+    ] {
+        for rows in [src.aggregate(&q).unwrap(), src.aggregate_scan(&q).unwrap()] {
+            let got: f64 = costs(&rows, CostMode::Calculate).iter().map(|c| c.2).sum();
+            assert!(near(got, want), "{got} vs {want}");
+        }
+    }
+    // The monitor's tail prices row by row: the same.
+    let mut sums = tokmon::store::Sums::default();
+    for e in src.events_after(0, 10).unwrap() {
+        sums.add(&tokmon::store::Sums::of_event(&e));
+    }
+    assert_eq!(sums.all.events, 1);
+    let got = cost_of(
+        &sums,
+        Some("claude-sonnet-4-5@20250929"),
+        CostMode::Calculate,
+    )
+    .usd;
+    assert!(near(got, want), "{got} vs {want}");
+}

@@ -16,7 +16,7 @@ use crate::cli::GlobalArgs;
 use crate::commands::Ctx;
 use crate::cost::cost_of;
 use crate::numfmt::{duration, usd};
-use crate::store::query::{flagged_row, long_context_sql};
+use crate::store::query::flagged_row;
 use crate::store::{AggQuery, Dimension, Source};
 
 /// What is printed when the line cannot be made.
@@ -190,7 +190,7 @@ fn session_cost(source: &Source, session: &str, ctx: &Ctx) -> anyhow::Result<Opt
                 TOTAL(output_tokens), TOTAL(cache_creation_tokens), TOTAL(cache_read_tokens),
                 TOTAL({cw1h}), TOTAL(cost_usd)
          FROM events WHERE session = ?1 AND agent = ?2 GROUP BY 3, 4, 5",
-        long = long_context_sql("input_tokens", "cache_creation_tokens", "cache_read_tokens"),
+        long = m.long_context_sql(),
         cw1h = m.tokens_sql(&m.cache_write_1h),
     ))?;
     let mut rows = stmt.query(params![session, BLOCK_AGENT])?;

@@ -164,38 +164,28 @@ fn native_slices(
     end: i64,
     mode: CostMode,
 ) -> anyhow::Result<Vec<Point>> {
-    let mut stmt = source.conn().prepare_cached(
-        "SELECT slice, model, SUM(events), TOTAL(input_tokens), TOTAL(output_tokens),
+    // The column layout of a rollup read (see `agg_row`), the slice as the bucket.
+    let detail: Vec<String> = crate::store::query::PRICE_DETAIL_COLUMNS
+        .iter()
+        .map(|c| format!("TOTAL({c})"))
+        .collect();
+    let mut stmt = source.conn().prepare_cached(&format!(
+        "SELECT NULL, slice, model, SUM(events), TOTAL(input_tokens), TOTAL(output_tokens),
                 TOTAL(cache_creation_tokens), TOTAL(cache_read_tokens), TOTAL(stored_cost),
                 TOTAL(positive_cost), SUM(uncosted_events), TOTAL(uncosted_input),
-                TOTAL(uncosted_output), TOTAL(uncosted_cache_creation), TOTAL(uncosted_cache_read)
+                TOTAL(uncosted_output), TOTAL(uncosted_cache_creation), TOTAL(uncosted_cache_read),
+                {}
          FROM rollup_15m WHERE slice >= ?1 AND slice < ?2 AND agent = ?3
          GROUP BY slice, model ORDER BY slice",
-    )?;
+        detail.join(", ")
+    ))?;
     let mut rows = stmt.query(rusqlite::params![first, end, BLOCK_AGENT])?;
     let mut out: Vec<Point> = Vec::new();
-    let u = |v: f64| v.max(0.0) as u64;
     while let Some(r) = rows.next()? {
-        let ts = r.get::<_, i64>(0)? * SLICE_MS;
-        let model: String = r.get(1)?;
-        let sums = crate::store::query::Sums {
-            all: Tokens {
-                events: r.get::<_, i64>(2)?.max(0) as u64,
-                input: u(r.get(3)?),
-                output: u(r.get(4)?),
-                cache_write: u(r.get(5)?),
-                cache_read: u(r.get(6)?),
-            },
-            stored_cost: r.get(7)?,
-            positive_cost: r.get(8)?,
-            uncosted: Tokens {
-                events: r.get::<_, Option<i64>>(9)?.unwrap_or(0).max(0) as u64,
-                input: u(r.get(10)?),
-                output: u(r.get(11)?),
-                cache_write: u(r.get(12)?),
-                cache_read: u(r.get(13)?),
-            },
-        };
+        let row = crate::store::query::agg_row(r)?;
+        let ts = row.bucket_ms.unwrap_or(0) * SLICE_MS;
+        let model = row.model.unwrap_or_default();
+        let sums = row.sums;
         let cost = cost_of(&sums, Some(&model), mode).usd;
         match out.last_mut() {
             Some(p) if p.ts_ms == ts => {

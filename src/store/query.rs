@@ -704,7 +704,7 @@ impl Tokens {
 
 /// One result row of a rollup query: key, bucket, model, then the twelve sums of a rollup row
 /// and its twelve price-detail sums.
-fn agg_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AggRow> {
+pub fn agg_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AggRow> {
     let u = |f: f64| f as u64;
     let detail = |from: usize| -> rusqlite::Result<[u64; 6]> {
         let mut d = [0; 6];

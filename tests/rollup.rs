@@ -22,8 +22,13 @@ fn sorted(mut rows: Vec<AggRow>) -> Vec<AggRow> {
 }
 
 fn assert_same(src: &Source, q: &AggQuery) {
-    let fast = sorted(src.aggregate(q).unwrap());
-    let scan = sorted(src.aggregate_scan(q).unwrap());
+    assert_rows_equal(src.aggregate(q).unwrap(), src.aggregate_scan(q).unwrap(), q);
+}
+
+/// The same groups with the same sums (costs to the nano-dollar: float sums in another order).
+fn assert_rows_equal(fast: Vec<AggRow>, scan: Vec<AggRow>, q: &AggQuery) {
+    let fast = sorted(fast);
+    let scan = sorted(scan);
     assert_eq!(fast.len(), scan.len(), "{q:?}");
     for (f, s) in fast.iter().zip(&scan) {
         assert_eq!(
@@ -183,4 +188,95 @@ fn foreign_cache_matches_full_scan() {
     generate(&db, Flavor::Bot, 1_000, 5, 8, now()).unwrap();
     check_all(&open());
     assert!(std::fs::read_dir(&cache_dir).unwrap().count() >= 1);
+}
+
+/// Rows a tracker may hold besides clean ones: a time that cannot be read, no time at all, a
+/// time as unix seconds, negative and textual token counts, NULL and zero costs, empty agents.
+const ODD_BOT_ROWS: &str = "INSERT INTO token_usage (provider, model, input_tokens, output_tokens, cost_usd, request_type, timestamp)
+    VALUES ('openai', 'gpt-4o', 10, 20, NULL, 'late', '2025-11-18 21:00:00'),
+           ('openai', 'gpt-4o', 1, 2, 0.5, NULL, 'garbage'),
+           ('openai', 'gpt-4o', 5, 6, 0.25, 'chat', NULL),
+           ('x', 'm', -3, '4', NULL, '', '2025-11-10 00:00:00'),
+           ('x', 'm', 'many', 8, 0, 'chat', 1763500000),
+           ('', 'gpt-4o', 7, 8, -1.5, 'chat', '2025-11-18T20:00:00Z');";
+
+const ODD_DESKTOP_ROWS: &str = "INSERT INTO token_usage (timestamp, session_id, endpoint_name, model, operation_type,
+        operation_detail, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, channel, user_id, estimated_cost)
+    VALUES ('not a time', '', 'anthropic', 'claude-sonnet-4-5', 'unknown', '', 1, 2, 3, 4, '', '', 0),
+           (NULL, 's9', '', '', 'chat', '', 5, -6, 'x', 8, 'web', 'u1', NULL),
+           ('2025-11-18 21:30:00', 's9', 'openai', 'gpt-4o', 'chat', '', 9, 10, 11, 12, 'web', 'u1', 0.75);";
+
+/// The first all-time read of a foreign database (grouped in one pass, no timestamp read, no
+/// cache built) gives exactly the numbers of the rollup cache once it is built, and of the
+/// SQL GROUP BY. Rows whose time cannot be read count in all time, in both.
+#[test]
+fn first_all_time_read_equals_cache() {
+    for (flavor, odd) in [
+        (Flavor::Bot, ODD_BOT_ROWS),
+        (Flavor::Desktop, ODD_DESKTOP_ROWS),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("tracker.db");
+        let cache_dir = dir.path().join("cache");
+        generate(&db, flavor, 3_000, 10, 6, now()).unwrap();
+        let writer = rusqlite::Connection::open(&db).unwrap();
+        writer.execute_batch(odd).unwrap();
+        let rows = writer
+            .query_row("SELECT COUNT(*) FROM token_usage", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .unwrap() as u64;
+        drop(writer);
+        let mut src = Source::open(&db, None, &Config::default(), Zone::UTC).unwrap();
+        src.use_cache_dir(&cache_dir);
+        assert!(src.cache_pending(), "{flavor:?}");
+        let all = |by| AggQuery {
+            by,
+            ..AggQuery::default()
+        };
+        let dims = [
+            None,
+            Some(Dimension::Model),
+            Some(Dimension::Agent),
+            Some(Dimension::Provider),
+        ];
+        let first: Vec<_> = dims
+            .iter()
+            .map(|d| src.aggregate(&all(*d)).unwrap())
+            .collect();
+        assert!(
+            src.cache_pending(),
+            "{flavor:?}: an all-time read does not wait for the cache"
+        );
+        let events: u64 = first[0].iter().map(|r| r.sums.all.events).sum();
+        assert_eq!(events, rows, "{flavor:?}: every row counts in all time");
+        for (d, fast) in dims.iter().zip(&first) {
+            assert_rows_equal(
+                fast.clone(),
+                src.aggregate_scan(&all(*d)).unwrap(),
+                &all(*d),
+            );
+        }
+        // Groupings the rollup does not keep read the events the same way.
+        for d in [Dimension::Session, Dimension::User, Dimension::Channel] {
+            assert_same(&src, &all(Some(d)));
+        }
+
+        src.build_cache().unwrap();
+        assert!(!src.cache_pending(), "{flavor:?}");
+        for (d, fast) in dims.iter().zip(first) {
+            assert_rows_equal(fast, src.aggregate(&all(*d)).unwrap(), &all(*d));
+        }
+        // A second reader of the built cache gets the same numbers, and the event time bounds.
+        let mut again = Source::open(&db, None, &Config::default(), Zone::UTC).unwrap();
+        again.use_cache_dir(&cache_dir);
+        assert!(!again.cache_pending(), "{flavor:?}");
+        check_all(&again);
+        let cached = again.time_bounds().unwrap();
+        let scanned = Source::open(&db, None, &Config::default(), Zone::UTC)
+            .unwrap()
+            .time_bounds()
+            .unwrap();
+        assert_eq!(cached, scanned, "{flavor:?}");
+    }
 }

@@ -299,6 +299,9 @@ pub struct Source {
     pub has_corrections: bool,
     /// For a foreign database: the rollup cache beside it, if one could be opened.
     pub(crate) cache: Option<std::cell::RefCell<cache::RollupCache>>,
+    /// A cache that is not built yet is built by someone else (the monitor builds it on
+    /// another thread): until then, reads scan the events instead of building it.
+    pub(crate) defer_cache_build: bool,
     conn: Connection,
 }
 
@@ -364,6 +367,7 @@ impl Source {
             has_rollup,
             has_corrections,
             cache: None,
+            defer_cache_build: false,
             conn,
         })
     }
@@ -377,6 +381,25 @@ impl Source {
         match cache::RollupCache::open(dir, self) {
             Ok(c) => self.cache = Some(std::cell::RefCell::new(c)),
             Err(e) => tracing::warn!("no rollup cache for {}: {e:#}", self.path.display()),
+        }
+    }
+
+    /// Let another thread build the rollup cache (see [`Source::build_cache`]): until it is
+    /// built, reads scan the events instead of building it first.
+    pub fn defer_cache_build(&mut self, defer: bool) {
+        self.defer_cache_build = defer;
+    }
+
+    /// Whether a foreign database's cache is still to be built.
+    pub fn cache_pending(&self) -> bool {
+        self.cache.is_some() && !self.rollup_ready()
+    }
+
+    /// Build (or bring up to date) the rollup cache of a foreign database.
+    pub fn build_cache(&self) -> anyhow::Result<()> {
+        match &self.cache {
+            Some(cache) => cache.borrow_mut().refresh(self),
+            None => Ok(()),
         }
     }
 

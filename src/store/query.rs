@@ -215,10 +215,75 @@ impl Source {
         if self.empty {
             return Ok(Vec::new());
         }
-        if self.rollup_serves(q) {
+        // A rollup that is not built yet is built first, unless the answer needs no time
+        // (all time, no buckets) or the caller builds it elsewhere (the monitor, behind).
+        let build_now = !self.defer_cache_build && !is_plain_all_time(q);
+        if self.rollup_serves(q) && (self.rollup_ready() || build_now) {
             return self.aggregate_with_rollup(q);
         }
+        if is_plain_all_time(q) {
+            return self.aggregate_all_hashed(q);
+        }
         self.aggregate_scan(q)
+    }
+
+    /// An all-time read without time buckets, grouped in memory: SQLite hands over each row's
+    /// normalised values (the same expressions as a scan) and the groups are summed in a hash
+    /// map, which is cheaper than SQLite sorting every row for its GROUP BY. No timestamp is
+    /// read, so every row counts, also one whose time cannot be read.
+    pub fn aggregate_all_hashed(&self, q: &AggQuery) -> anyhow::Result<Vec<AggRow>> {
+        if self.empty {
+            return Ok(Vec::new());
+        }
+        let m = &self.mapping;
+        let key = q.by.map(|d| m.dim_sql(d)).unwrap_or_else(|| "NULL".into());
+        let sql = format!(
+            "SELECT CAST({key} AS TEXT), CAST({model} AS TEXT), {sums} FROM {table}",
+            model = m.dim_sql(Dimension::Model),
+            sums = self.summed_columns_sql(),
+            table = super::mapping::quote(&m.table),
+        );
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        let mut rows = stmt.query([])?;
+        let mut groups = HashGroups::<2>::default();
+        while let Some(r) = rows.next()? {
+            groups.add_row(None, r, 0)?;
+        }
+        let rows = groups
+            .groups
+            .into_iter()
+            .map(|g| {
+                let sums = g.sums();
+                let [key, model] = g.texts;
+                AggRow {
+                    key,
+                    bucket_ms: None,
+                    model,
+                    sums,
+                }
+            })
+            .collect();
+        Ok(merge_rows(rows))
+    }
+
+    /// The summed columns as [`HashGroups::add_row`] reads them: four token counts, then the
+    /// stored cost.
+    pub(super) fn summed_columns_sql(&self) -> String {
+        let m = &self.mapping;
+        format!(
+            "{i}, {o}, {cw}, {cr}, {c}",
+            i = m.tokens_sql(&m.input),
+            o = m.tokens_sql(&m.output),
+            cw = m.tokens_sql(&m.cache_write),
+            cr = m.tokens_sql(&m.cache_read),
+            c = m.cost_sql(),
+        )
+    }
+
+    /// Whether the rollup can answer without first being built: the native table always
+    /// can, a foreign database's cache once rows have been folded into it.
+    pub fn rollup_ready(&self) -> bool {
+        self.has_rollup || self.cache.as_ref().is_some_and(|c| c.borrow().is_warm())
     }
 
     /// The rollup keeps model, agent and provider, in whole slices.
@@ -548,9 +613,19 @@ impl Source {
 
     /// Earliest and latest event time (unix ms). Two subqueries, so that each can be answered
     /// from the ends of the time index instead of a scan.
+    /// A foreign database with a built rollup cache answers from the cache.
     pub fn time_bounds(&self) -> anyhow::Result<Option<(i64, i64)>> {
         if self.empty {
             return Ok(None);
+        }
+        if let Some(cache) = &self.cache
+            && self.rollup_ready()
+        {
+            let mut cache = cache.borrow_mut();
+            match cache.refresh(self) {
+                Ok(()) => return Ok(cache.time_bounds()),
+                Err(e) => tracing::warn!("rollup cache refresh failed, scanning instead: {e:#}"),
+            }
         }
         let sql = format!(
             "SELECT (SELECT MIN({ts}) FROM {t}), (SELECT MAX({ts}) FROM {t})",
@@ -562,6 +637,178 @@ impl Source {
             .query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(a.zip(b))
     }
+}
+
+/// Rows summed in memory by `N` text parts (NULL kept apart from ''), an optional time slice
+/// and the sign of the stored cost, as a GROUP BY would, without SQLite sorting every row.
+pub(super) struct HashGroups<const N: usize> {
+    index: HashMap<Vec<u8>, usize>,
+    pub groups: Vec<HashGroup<N>>,
+    probe: Vec<u8>,
+}
+
+impl<const N: usize> Default for HashGroups<N> {
+    fn default() -> Self {
+        HashGroups {
+            index: HashMap::new(),
+            groups: Vec::new(),
+            probe: Vec::with_capacity(128),
+        }
+    }
+}
+
+/// One group of [`HashGroups`].
+pub(super) struct HashGroup<const N: usize> {
+    pub slice: Option<i64>,
+    pub texts: [Option<String>; N],
+    pub positive: bool,
+    events: u64,
+    tokens: [i128; 4],
+    cost: Neumaier,
+}
+
+impl<const N: usize> HashGroup<N> {
+    /// The sums of the group, as [`flagged_row`] makes them from a GROUP BY row.
+    pub fn sums(&self) -> Sums {
+        let u = |n: i128| n.clamp(0, i128::from(u64::MAX)) as u64;
+        let tokens = Tokens {
+            events: self.events,
+            input: u(self.tokens[0]),
+            output: u(self.tokens[1]),
+            cache_write: u(self.tokens[2]),
+            cache_read: u(self.tokens[3]),
+        };
+        let cost = self.cost.value();
+        Sums {
+            all: tokens,
+            stored_cost: cost,
+            positive_cost: if self.positive { cost } else { 0.0 },
+            uncosted: if self.positive {
+                Tokens::default()
+            } else {
+                tokens
+            },
+        }
+    }
+}
+
+impl<const N: usize> HashGroups<N> {
+    /// Add one row: columns `first .. first + N` are the text parts (text or NULL), then four
+    /// token counts and the stored cost (see [`Source::summed_columns_sql`]).
+    pub fn add_row(
+        &mut self,
+        slice: Option<i64>,
+        r: &rusqlite::Row<'_>,
+        first: usize,
+    ) -> rusqlite::Result<()> {
+        let cost = real_ref(r.get_ref(first + N + 4)?);
+        let positive = cost.is_some_and(|c| c > 0.0);
+        self.probe.clear();
+        match slice {
+            None => self.probe.push(0),
+            Some(s) => {
+                self.probe.push(1);
+                self.probe.extend_from_slice(&s.to_le_bytes());
+            }
+        }
+        for i in 0..N {
+            push_key_part(&mut self.probe, text_ref(r.get_ref(first + i)?));
+        }
+        self.probe.push(u8::from(positive));
+        let at = match self.index.get(self.probe.as_slice()) {
+            Some(&at) => at,
+            None => {
+                let mut texts: [Option<String>; N] = std::array::from_fn(|_| None);
+                for (i, t) in texts.iter_mut().enumerate() {
+                    *t = text_ref(r.get_ref(first + i)?)
+                        .map(|b| String::from_utf8_lossy(b).into_owned());
+                }
+                self.groups.push(HashGroup {
+                    slice,
+                    texts,
+                    positive,
+                    events: 0,
+                    tokens: [0; 4],
+                    cost: Neumaier::default(),
+                });
+                self.index.insert(self.probe.clone(), self.groups.len() - 1);
+                self.groups.len() - 1
+            }
+        };
+        let g = &mut self.groups[at];
+        g.events += 1;
+        for (i, n) in g.tokens.iter_mut().enumerate() {
+            *n += int_ref(r.get_ref(first + N + i)?);
+        }
+        if let Some(c) = cost {
+            g.cost.add(c);
+        }
+        Ok(())
+    }
+}
+
+/// A compensated float sum (Kahan-Babuska-Neumaier), as SQLite's `TOTAL` computes it.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Neumaier {
+    sum: f64,
+    err: f64,
+}
+
+impl Neumaier {
+    pub fn add(&mut self, x: f64) {
+        let t = self.sum + x;
+        if self.sum.abs() >= x.abs() {
+            self.err += (self.sum - t) + x;
+        } else {
+            self.err += (x - t) + self.sum;
+        }
+        self.sum = t;
+    }
+
+    pub fn value(&self) -> f64 {
+        self.sum + self.err
+    }
+}
+
+fn text_ref(v: rusqlite::types::ValueRef<'_>) -> Option<&[u8]> {
+    match v {
+        rusqlite::types::ValueRef::Text(t) => Some(t),
+        _ => None,
+    }
+}
+
+fn real_ref(v: rusqlite::types::ValueRef<'_>) -> Option<f64> {
+    match v {
+        rusqlite::types::ValueRef::Real(f) => Some(f),
+        rusqlite::types::ValueRef::Integer(i) => Some(i as f64),
+        _ => None,
+    }
+}
+
+fn int_ref(v: rusqlite::types::ValueRef<'_>) -> i128 {
+    match v {
+        rusqlite::types::ValueRef::Integer(i) => i128::from(i),
+        rusqlite::types::ValueRef::Real(f) => f as i128,
+        _ => 0,
+    }
+}
+
+/// One part of a group key: absent, or the length and the bytes, so parts cannot run together.
+fn push_key_part(buf: &mut Vec<u8>, v: Option<&[u8]>) {
+    match v {
+        None => buf.push(0),
+        Some(b) => {
+            buf.push(1);
+            buf.extend_from_slice(&(b.len() as u64).to_le_bytes());
+            buf.extend_from_slice(b);
+        }
+    }
+}
+
+/// All time, no time buckets: every row counts (also rows whose time cannot be read), so no
+/// timestamp needs to be read.
+pub fn is_plain_all_time(q: &AggQuery) -> bool {
+    q.from_ms.is_none() && q.to_ms.is_none() && q.bucket_ms.is_none()
 }
 
 /// One result row of a rollup query: key, bucket, model, then the twelve sums of a rollup row.

@@ -280,3 +280,59 @@ fn first_all_time_read_equals_cache() {
         assert_eq!(cached, scanned, "{flavor:?}");
     }
 }
+
+/// A tracker's own index on its timestamp column serves range reads (when the cache is not
+/// built), with exactly the numbers of a full scan, also for times written in other forms.
+#[test]
+fn timestamp_index_serves_ranges_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("plain.db");
+    let indexed = dir.path().join("indexed.db");
+    generate(&plain, Flavor::Bot, 2_000, 10, 7, now()).unwrap();
+    let writer = rusqlite::Connection::open(&plain).unwrap();
+    writer.execute_batch(ODD_BOT_ROWS).unwrap();
+    writer
+        .execute_batch(
+            "INSERT INTO token_usage (provider, model, input_tokens, output_tokens, cost_usd, request_type, timestamp)
+             VALUES ('p', 'gpt-4o', 1, 1, 0.1, 'a', ' 2025-11-18 20:00:00'),
+                    ('p', 'gpt-4o', 2, 2, 0.2, 'a', '2025-11-18T23:30:00-14:00'),
+                    ('p', 'gpt-4o', 3, 3, 0.3, 'a', '2025-11-18 21:00:00.250 UTC'),
+                    ('p', 'gpt-4o', 4, 4, 0.4, 'a', 1763499000123),
+                    ('p', 'gpt-4o', 5, 5, 0.5, 'a', '1763499000.5'),
+                    ('p', 'gpt-4o', 6, 6, 0.6, 'a', '2025-11-17');",
+        )
+        .unwrap();
+    drop(writer);
+    std::fs::copy(&plain, &indexed).unwrap();
+    rusqlite::Connection::open(&indexed)
+        .unwrap()
+        .execute_batch("CREATE INDEX token_usage_time ON token_usage (timestamp)")
+        .unwrap();
+    let open = |p: &std::path::Path| Source::open(p, None, &Config::default(), Zone::UTC).unwrap();
+    let (plain, indexed) = (open(&plain), open(&indexed));
+    let end = now().timestamp_millis();
+    let ranges = [
+        (Some(end - 3_600_000), None),
+        (Some(end - 86_400_000), None),
+        (Some(end - 3 * 86_400_000), Some(end - 86_400_000 + 12_345)),
+        (Some(end - 600_000), Some(end - 300_000)),
+    ];
+    for (from_ms, to_ms) in ranges {
+        for by in [None, Some(Dimension::Agent), Some(Dimension::User)] {
+            for bucket_ms in [None, Some(SLICE_MS)] {
+                let q = AggQuery {
+                    from_ms,
+                    to_ms,
+                    by,
+                    bucket_ms,
+                };
+                assert!(indexed.aggregate_sql(&q).contains("INDEXED BY"), "{q:?}");
+                assert!(!plain.aggregate_sql(&q).contains("INDEXED BY"), "{q:?}");
+                let scan = plain.aggregate_scan(&q).unwrap();
+                let wide = to_ms.is_none_or(|t| from_ms.is_some_and(|f| t - f > 3_600_000));
+                assert!(!wide || !scan.is_empty(), "{q:?}");
+                assert_rows_equal(indexed.aggregate_scan(&q).unwrap(), scan, &q);
+            }
+        }
+    }
+}

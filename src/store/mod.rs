@@ -302,6 +302,8 @@ pub struct Source {
     /// A cache that is not built yet is built by someone else (the monitor builds it on
     /// another thread): until then, reads scan the events instead of building it.
     pub(crate) defer_cache_build: bool,
+    /// A foreign table's own index on its timestamp column (see `rows_in_range_sql`).
+    pub(crate) ts_index: Option<String>,
     conn: Connection,
 }
 
@@ -359,6 +361,11 @@ impl Source {
         let has_corrections = all
             .iter()
             .any(|(n, c)| n == "events" && c.iter().any(|c| c == "corrects"));
+        let ts_index = if kind.is_native() || empty {
+            None
+        } else {
+            timestamp_index(&conn, &mapping)?
+        };
         Ok(Source {
             path: path.to_path_buf(),
             kind,
@@ -368,6 +375,7 @@ impl Source {
             has_corrections,
             cache: None,
             defer_cache_build: false,
+            ts_index,
             conn,
         })
     }
@@ -418,6 +426,35 @@ impl Source {
             .conn
             .query_row("PRAGMA data_version", [], |r| r.get(0))?)
     }
+}
+
+/// An index of the table whose first column is the timestamp column, in plain byte order and
+/// over every row, if the tracker made one.
+fn timestamp_index(conn: &Connection, m: &Mapping) -> anyhow::Result<Option<String>> {
+    let mut list = conn.prepare("SELECT name, partial FROM pragma_index_list(?1)")?;
+    let indexes = list
+        .query_map([&m.table], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut info =
+        conn.prepare("SELECT name, coll, \"desc\" FROM pragma_index_xinfo(?1) WHERE seqno = 0")?;
+    for (name, partial) in indexes {
+        if partial != 0 {
+            continue;
+        }
+        let first: Option<(Option<String>, Option<String>, i64)> = info
+            .query_map([&name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .next()
+            .transpose()?;
+        if let Some((Some(col), Some(coll), 0)) = first
+            && col == m.ts
+            && coll.eq_ignore_ascii_case("BINARY")
+        {
+            return Ok(Some(name));
+        }
+    }
+    Ok(None)
 }
 
 /// Every mapped column must exist in the table; the error names the missing ones.

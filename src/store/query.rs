@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use rusqlite::params;
 
 use super::Source;
-use super::mapping::Dimension;
+use super::mapping::{Dimension, quote};
 
 /// Token counts of a set of events.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -185,15 +185,15 @@ impl Source {
                 TOTAL(cr), TOTAL(c){k2_out}
              FROM (SELECT {key} AS k, {inner_t} AS t, {model} AS m,
                      {i} AS i, {o} AS o, {cw} AS cw, {cr} AS cr, {c} AS c{k2_inner}{w}
-                   FROM {table} {filter})
+                   FROM {rows} {filter})
              GROUP BY k,{k2_group} {bucket_expr} m, pos",
+            rows = self.rows_in_range_sql(q),
             model = m.dim_sql(Dimension::Model),
             i = m.tokens_sql(&m.input),
             o = m.tokens_sql(&m.output),
             cw = m.tokens_sql(&m.cache_write),
             cr = m.tokens_sql(&m.cache_read),
             c = m.cost_sql(),
-            table = super::mapping::quote(&m.table),
             bucket_expr = if q.bucket_ms.is_some() { "b," } else { "" },
             // Corrections (native store) add tokens but are no events.
             count = if self.has_corrections {
@@ -206,6 +206,46 @@ impl Source {
             } else {
                 ""
             },
+        )
+    }
+
+    /// The rows a range read looks at: the whole table, or, when a foreign table has an index
+    /// on its timestamp column and the range has a start, the rows the index finds near the
+    /// range plus every row whose time is not written as `YYYY-MM-DD…`. The caller still
+    /// filters on the exact time, so the numbers are those of a full scan.
+    ///
+    /// Why that is exact: a time written `YYYY-MM-DD…` (any zone, any of the accepted forms)
+    /// is within a day of its date, and such texts sort by date, so every one inside the range
+    /// sorts between the dates two days before its start and three days after its end. Every
+    /// other form (numbers, unpadded dates, leading spaces, …) is found by reading the index
+    /// in full, which is small beside the table.
+    fn rows_in_range_sql(&self, q: &AggQuery) -> String {
+        let m = &self.mapping;
+        let table = super::mapping::quote(&m.table);
+        let (Some(index), Some(from)) = (&self.ts_index, q.from_ms) else {
+            return table;
+        };
+        let day = |ms: i64| {
+            chrono::DateTime::from_timestamp_millis(ms)
+                .map(|t| t.format("%Y-%m-%d").to_string())
+                .filter(|d| d.len() == 10 && d.as_bytes()[0].is_ascii_digit())
+        };
+        const DAY_MS: i64 = 86_400_000;
+        let Some(lo) = day(from.saturating_sub(2 * DAY_MS)) else {
+            return table;
+        };
+        let hi = match q.to_ms.map(|t| day(t.saturating_add(3 * DAY_MS))) {
+            None => String::new(),
+            Some(Some(hi)) => format!(" AND {ts} < '{hi}'", ts = quote(&m.ts)),
+            Some(None) => return table,
+        };
+        let ts = quote(&m.ts);
+        let index = quote(index);
+        let dated = format!("{ts} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*'");
+        format!(
+            "(SELECT * FROM {table} INDEXED BY {index} WHERE {ts} >= '{lo}'{hi} AND {dated}
+              UNION ALL
+              SELECT * FROM {table} INDEXED BY {index} WHERE NOT ({dated}))"
         )
     }
 

@@ -264,8 +264,13 @@ def main():
 
     work = args.work or tempfile.mkdtemp(prefix="tokmon-bench-")
     os.makedirs(work, exist_ok=True)
-    env = dict(os.environ, XDG_CACHE_HOME=os.path.join(work, "cache"), XDG_DATA_HOME=os.path.join(work, "data"),
-               XDG_CONFIG_HOME=os.path.join(work, "config"))
+    # A home of its own: no agent logs of the machine's user are discovered and imported.
+    os.makedirs(os.path.join(work, "home"), exist_ok=True)
+    real_home = os.path.expanduser("~")
+    env = dict(os.environ, CARGO_HOME=os.environ.get("CARGO_HOME", os.path.join(real_home, ".cargo")),
+               RUSTUP_HOME=os.environ.get("RUSTUP_HOME", os.path.join(real_home, ".rustup")),
+               HOME=os.path.join(work, "home"), XDG_CACHE_HOME=os.path.join(work, "cache"),
+               XDG_DATA_HOME=os.path.join(work, "data"), XDG_CONFIG_HOME=os.path.join(work, "config"))
     os.environ.update(env)
     print(f"generating databases in {work} …", file=sys.stderr)
     db_small, _ = generate(work, f"native-{small}.db", small)

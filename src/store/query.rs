@@ -163,7 +163,8 @@ impl Source {
             .bucket_ms
             .map(|b| format!("{} * {b}", floor_div_sql("t", b)))
             .unwrap_or_else(|| "NULL".into());
-        let mut filters = Vec::new();
+        let (rows, prefilter) = self.rows_in_range_sql(q);
+        let mut filters: Vec<String> = prefilter.into_iter().collect();
         if q.from_ms.is_some() {
             filters.push(format!("{} >= ?1", m.ts_sql()));
         }
@@ -187,7 +188,6 @@ impl Source {
                      {i} AS i, {o} AS o, {cw} AS cw, {cr} AS cr, {c} AS c{k2_inner}{w}
                    FROM {rows} {filter})
              GROUP BY k,{k2_group} {bucket_expr} m, pos",
-            rows = self.rows_in_range_sql(q),
             model = m.dim_sql(Dimension::Model),
             i = m.tokens_sql(&m.input),
             o = m.tokens_sql(&m.output),
@@ -209,21 +209,23 @@ impl Source {
         )
     }
 
-    /// The rows a range read looks at: the whole table, or, when a foreign table has an index
-    /// on its timestamp column and the range has a start, the rows the index finds near the
-    /// range plus every row whose time is not written as `YYYY-MM-DD…`. The caller still
-    /// filters on the exact time, so the numbers are those of a full scan.
+    /// The rows a range read looks at, and a cheap filter that spares reading the time of
+    /// most rows outside the range. For a foreign table and a range with a start: a row whose
+    /// time is written `YYYY-MM-DD…` is only read when its text lies between the dates two days
+    /// before the start and three days after the end; every other row is read. When the table
+    /// has an index on its timestamp column, the index finds those rows (the dated ones near the
+    /// range, and the others by reading the index, which is small beside the table); otherwise
+    /// the text comparison runs before the time is read. The caller still filters on the exact
+    /// time, so the numbers are those of a full scan.
     ///
-    /// Why that is exact: a time written `YYYY-MM-DD…` (any zone, any of the accepted forms)
-    /// is within a day of its date, and such texts sort by date, so every one inside the range
-    /// sorts between the dates two days before its start and three days after its end. Every
-    /// other form (numbers, unpadded dates, leading spaces, …) is found by reading the index
-    /// in full, which is small beside the table.
-    fn rows_in_range_sql(&self, q: &AggQuery) -> String {
+    /// Why that is exact: a time written `YYYY-MM-DD…` (any zone, any of the accepted forms) is
+    /// within a day of its date, and such texts sort by date. Every other form (numbers,
+    /// unpadded dates, leading spaces, …) is always read.
+    fn rows_in_range_sql(&self, q: &AggQuery) -> (String, Option<String>) {
         let m = &self.mapping;
         let table = super::mapping::quote(&m.table);
-        let (Some(index), Some(from)) = (&self.ts_index, q.from_ms) else {
-            return table;
+        let Some(from) = q.from_ms.filter(|_| !m.ts_is_ms) else {
+            return (table, None);
         };
         let day = |ms: i64| {
             chrono::DateTime::from_timestamp_millis(ms)
@@ -231,22 +233,35 @@ impl Source {
                 .filter(|d| d.len() == 10 && d.as_bytes()[0].is_ascii_digit())
         };
         const DAY_MS: i64 = 86_400_000;
+        let ts = quote(&m.ts);
         let Some(lo) = day(from.saturating_sub(2 * DAY_MS)) else {
-            return table;
+            return (table, None);
         };
         let hi = match q.to_ms.map(|t| day(t.saturating_add(3 * DAY_MS))) {
             None => String::new(),
-            Some(Some(hi)) => format!(" AND {ts} < '{hi}'", ts = quote(&m.ts)),
-            Some(None) => return table,
+            Some(Some(hi)) => format!(" AND {ts} < '{hi}'"),
+            Some(None) => return (table, None),
         };
-        let ts = quote(&m.ts);
-        let index = quote(index);
         let dated = format!("{ts} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*'");
-        format!(
-            "(SELECT * FROM {table} INDEXED BY {index} WHERE {ts} >= '{lo}'{hi} AND {dated}
-              UNION ALL
-              SELECT * FROM {table} INDEXED BY {index} WHERE NOT ({dated}))"
-        )
+        match &self.ts_index {
+            Some(index) => {
+                let index = quote(index);
+                (
+                    format!(
+                        "(SELECT * FROM {table} INDEXED BY {index} WHERE {ts} >= '{lo}'{hi} AND {dated}
+                          UNION ALL
+                          SELECT * FROM {table} INDEXED BY {index} WHERE NOT ({dated}))"
+                    ),
+                    None,
+                )
+            }
+            None => (
+                table,
+                Some(format!(
+                    "(({ts} >= '{lo}'{hi} AND {dated}) OR NOT ({dated}))"
+                )),
+            ),
+        }
     }
 
     /// Grouped sums over a time range. On the native store, whole 15-minute slices are read

@@ -39,11 +39,15 @@ fn tracker(dir: &std::path::Path) -> (std::path::PathBuf, u64) {
     (db, rows)
 }
 
-/// Sums by agent and model, whatever the time buckets.
-fn by_agent_model(rows: &[AggRow]) -> BTreeMap<(Option<String>, Option<String>), (u64, u64, i64)> {
+type Key = (Option<String>, Option<String>, Option<String>);
+
+/// Sums by agent, provider and model, whatever the time buckets.
+fn by_agent_model(rows: &[(AggRow, Option<String>)]) -> BTreeMap<Key, (u64, u64, i64)> {
     let mut out: BTreeMap<_, (u64, u64, i64)> = BTreeMap::new();
-    for r in rows {
-        let e = out.entry((r.key.clone(), r.model.clone())).or_default();
+    for (r, provider) in rows {
+        let e = out
+            .entry((r.key.clone(), provider.clone(), r.model.clone()))
+            .or_default();
         e.0 += r.sums.all.events;
         e.1 += r.sums.all.total();
         e.2 += (r.sums.stored_cost * 1e6).round() as i64;
@@ -52,7 +56,7 @@ fn by_agent_model(rows: &[AggRow]) -> BTreeMap<(Option<String>, Option<String>),
 }
 
 fn events(s: &Snapshot) -> u64 {
-    s.rows.iter().map(|r| r.sums.all.events).sum()
+    s.rows.iter().map(|(r, _)| r.sums.all.events).sum()
 }
 
 fn request() -> LoadRequest {
@@ -79,7 +83,7 @@ fn all_time_numbers_before_the_cache_equal_those_after() {
         "the first numbers do not build the cache"
     );
     assert_eq!(events(&first), rows, "every row counts in all time");
-    assert!(first.rows.iter().all(|r| r.bucket_ms.is_none()));
+    assert!(first.rows.iter().all(|(r, _)| r.bucket_ms.is_none()));
     assert_eq!(
         first.last_event_ms, None,
         "the newest time waits for the cache"
@@ -89,7 +93,7 @@ fn all_time_numbers_before_the_cache_equal_those_after() {
     assert!(!src.cache_pending());
     let second = load_snapshot(&src, &request()).unwrap();
     assert_eq!(events(&second), rows);
-    assert!(second.rows.iter().any(|r| r.bucket_ms.is_some()));
+    assert!(second.rows.iter().any(|(r, _)| r.bucket_ms.is_some()));
     assert!(second.last_event_ms.is_some());
     assert_eq!(by_agent_model(&first.rows), by_agent_model(&second.rows));
 

@@ -270,10 +270,7 @@ impl Source {
         if self.empty {
             return Ok(Vec::new());
         }
-        // A rollup that is not built yet is built first, unless the answer needs no time
-        // (all time, no buckets) or the caller builds it elsewhere (the monitor, behind).
-        let build_now = !self.defer_cache_build && !is_plain_all_time(q);
-        if self.rollup_serves(q) && (self.rollup_ready() || build_now) {
+        if self.use_rollup(q) {
             return self.aggregate_with_rollup(q);
         }
         if is_plain_all_time(q) {
@@ -287,46 +284,64 @@ impl Source {
     /// map, which is cheaper than SQLite sorting every row for its GROUP BY. No timestamp is
     /// read, so every row counts, also one whose time cannot be read.
     pub fn aggregate_all_hashed(&self, q: &AggQuery) -> anyhow::Result<Vec<AggRow>> {
+        let rows = self.all_hashed(q, None)?;
+        Ok(merge_rows(rows.into_iter().map(|(r, _)| r).collect()))
+    }
+
+    /// [`Source::aggregate_all_hashed`], also grouped by `second` (its value with each row).
+    fn all_hashed(
+        &self,
+        q: &AggQuery,
+        second: Option<Dimension>,
+    ) -> anyhow::Result<Vec<(AggRow, Option<String>)>> {
         if self.empty {
             return Ok(Vec::new());
         }
         let m = &self.mapping;
-        let key = q.by.map(|d| m.dim_sql(d)).unwrap_or_else(|| "NULL".into());
+        let dim = |d: Option<Dimension>| d.map(|d| m.dim_sql(d)).unwrap_or_else(|| "NULL".into());
         let sql = format!(
-            "SELECT CAST({key} AS TEXT), CAST({model} AS TEXT), {sums} FROM {table}",
+            "SELECT CAST({key} AS TEXT), CAST({model} AS TEXT), CAST({k2} AS TEXT), {sums} FROM {table}",
+            key = dim(q.by),
             model = m.dim_sql(Dimension::Model),
+            k2 = dim(second),
             sums = self.summed_columns_sql(),
             table = super::mapping::quote(&m.table),
         );
         let mut stmt = self.conn().prepare_cached(&sql)?;
         let mut rows = stmt.query([])?;
-        let mut groups = HashGroups::<2>::default();
+        let mut groups = HashGroups::<3>::default();
         while let Some(r) = rows.next()? {
             groups.add_row(None, r, 0)?;
         }
-        let rows = groups
+        Ok(groups
             .groups
             .into_iter()
             .map(|g| {
                 let sums = g.sums();
-                let [key, model] = g.texts;
-                AggRow {
+                let [key, model, k2] = g.texts;
+                let row = AggRow {
                     key,
                     bucket_ms: None,
                     model,
                     sums,
-                }
+                };
+                (row, k2)
             })
-            .collect();
-        Ok(merge_rows(rows))
+            .collect())
     }
 
-    /// The summed columns as [`HashGroups::add_row`] reads them: four token counts, then the
-    /// stored cost.
+    /// The summed columns as [`HashGroups::add_row`] reads them: four token counts, the
+    /// stored cost, and whether the row is an event (corrections in the native store add
+    /// tokens but are no events).
     pub(super) fn summed_columns_sql(&self) -> String {
         let m = &self.mapping;
         format!(
-            "{i}, {o}, {cw}, {cr}, {c}",
+            "{i}, {o}, {cw}, {cr}, {c}, {w}",
+            w = if self.has_corrections {
+                "corrects IS NULL"
+            } else {
+                "1"
+            },
             i = m.tokens_sql(&m.input),
             o = m.tokens_sql(&m.output),
             cw = m.tokens_sql(&m.cache_write),
@@ -339,6 +354,14 @@ impl Source {
     /// can, a foreign database's cache once rows have been folded into it.
     pub fn rollup_ready(&self) -> bool {
         self.has_rollup || self.cache.as_ref().is_some_and(|c| c.borrow().is_warm())
+    }
+
+    /// Whether to read through the rollup. One that is not built yet is built first, unless
+    /// the answer needs no time (all time, no buckets) or the caller builds it elsewhere (the
+    /// monitor, behind its first numbers).
+    fn use_rollup(&self, q: &AggQuery) -> bool {
+        let build_now = !self.defer_cache_build && !is_plain_all_time(q);
+        self.rollup_serves(q) && (self.rollup_ready() || build_now)
     }
 
     /// The rollup keeps model, agent and provider, in whole slices.
@@ -525,13 +548,16 @@ impl Source {
         if self.empty {
             return Ok(Vec::new());
         }
-        if self.rollup_serves(q)
+        if self.use_rollup(q)
             && matches!(
                 second,
                 Dimension::Model | Dimension::Agent | Dimension::Provider
             )
         {
             return self.with_rollup(q, Some(second));
+        }
+        if is_plain_all_time(q) {
+            return Ok(merge_two(self.all_hashed(q, Some(second))?));
         }
         self.aggregate_two_scan(q, second)
     }
@@ -748,8 +774,8 @@ impl<const N: usize> HashGroup<N> {
 }
 
 impl<const N: usize> HashGroups<N> {
-    /// Add one row: columns `first .. first + N` are the text parts (text or NULL), then four
-    /// token counts and the stored cost (see [`Source::summed_columns_sql`]).
+    /// Add one row: columns `first .. first + N` are the text parts (text or NULL), then the
+    /// columns of [`Source::summed_columns_sql`].
     pub fn add_row(
         &mut self,
         slice: Option<i64>,
@@ -790,8 +816,9 @@ impl<const N: usize> HashGroups<N> {
                 self.groups.len() - 1
             }
         };
+        let is_event = int_ref(r.get_ref(first + N + 5)?) != 0;
         let g = &mut self.groups[at];
-        g.events += 1;
+        g.events += u64::from(is_event);
         for (i, n) in g.tokens.iter_mut().enumerate() {
             *n += int_ref(r.get_ref(first + N + i)?);
         }

@@ -193,12 +193,15 @@ fn read_snapshot(src: &Source, req: &LoadRequest) -> anyhow::Result<Snapshot> {
 /// The timeline, the rate and the newest event time follow in the next snapshot, once the
 /// cache is built.
 fn all_time_numbers(src: &Source, req: &LoadRequest, last_id: i64) -> anyhow::Result<Snapshot> {
-    let rows = src.aggregate(&AggQuery {
-        from_ms: None,
-        to_ms: None,
-        by: Some(Dimension::Agent),
-        bucket_ms: None,
-    })?;
+    let rows = src.aggregate_two(
+        &AggQuery {
+            from_ms: None,
+            to_ms: None,
+            by: Some(Dimension::Agent),
+            bucket_ms: None,
+        },
+        Dimension::Provider,
+    )?;
     let bucket_ms = adaptive_bucket_ms(None, req.now_ms);
     Ok(Snapshot {
         generation: req.generation,

@@ -133,7 +133,7 @@ pub fn load_snapshot(src: &Source, req: &LoadRequest) -> anyhow::Result<Snapshot
 fn read_snapshot(src: &Source, req: &LoadRequest) -> anyhow::Result<Snapshot> {
     let last_id = src.max_id()?;
     if src.cache_pending() && req.range == RangeKind::All {
-        return Ok(all_time_numbers(src, req, last_id)?);
+        return all_time_numbers(src, req, last_id);
     }
     // While a foreign database's cache is being built, its time bounds would take two
     // scans that read every timestamp: the newest event time waits for the cache.

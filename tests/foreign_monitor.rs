@@ -127,7 +127,7 @@ fn the_tail_builds_the_cache_behind_the_first_numbers() {
             foreign_zone: Zone::UTC,
             zone: Zone::UTC,
             cost_mode: tokmon::cli::CostMode::Auto,
-            history_db: None,
+            quota_state: None,
             cache_dir: Some(cache_dir.clone()),
         },
         cmd_rx,

@@ -6,11 +6,19 @@
     python3 scripts/bench.py --work /tmp/tb  # keep (and reuse) the generated databases there
 
 It builds the release binary, generates the databases with `tokmon demo`, then measures, in
-one run: `report` against the sqlite3 shell running the equivalent GROUP BY; the monitor's time
-to first frame and to complete numbers, insert-to-screen latency with another process writing
-100 rows a second, idle CPU, peak resident memory and bytes written to the terminal per update
-(these come from the `monitor` benchmark, `benches/monitor.rs`, run in tmux). Needs sqlite3,
-tmux and /usr/bin/time (Debian packages sqlite3, tmux, time).
+one run: `report` against the sqlite3 shell running the equivalent GROUP BY; the first read of
+a foreign tracker's database (bot and desktop trackers, 1M rows, no rollup cache yet) against
+the same; the monitor's time to first frame and to complete numbers, insert-to-screen latency
+with another process writing 100 rows a second, idle CPU, peak resident memory and bytes
+written to the terminal per update (these come from the `monitor` benchmark,
+`benches/monitor.rs`, run in tmux), and its first all-time numbers on a foreign database; and
+the import benchmark (`benches/import.rs`), which compares `tokmon import` with ccusage.
+
+ccusage (pinned below) is installed with npm into a cache directory the first time
+(`--ccusage-dir`, default ~/.cache/tokmon-bench); `--no-import` skips the import benchmark.
+Every step has a time limit, so a run always ends (a full run takes about 15 minutes on two
+cores). Needs sqlite3, tmux and /usr/bin/time (Debian packages sqlite3, tmux, time), and npm
+for ccusage. Never run in CI.
 """
 
 import argparse
@@ -35,21 +43,32 @@ def secs(v):
     return f"{v * 1000:.0f} ms" if v < 1 else f"{v:.2f} s"
 
 
-def run(cmd, **kw):
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+CCUSAGE_VERSION = "20.0.24"
+# Time limits of the steps, so the whole run is bounded.
+STEP_TIMEOUT = 600
+IMPORT_TIMEOUT = 1500
 
 
-def timed(cmd, runs=3):
-    """Median wall time and the largest peak RSS (MB) of `runs` runs of a command."""
-    walls, rss = [], []
+def run(cmd, timeout=STEP_TIMEOUT, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def timed(cmd, runs=3, before=None):
+    """Median wall time, the largest peak RSS (MB) and the median CPU time (user + system) of
+    `runs` runs of a command; `before` is called before each run."""
+    walls, rss, cpus = [], [], []
     for _ in range(runs):
-        out = subprocess.run(["/usr/bin/time", "-f", "%e %M"] + cmd, capture_output=True, text=True)
+        if before:
+            before()
+        out = subprocess.run(["/usr/bin/time", "-f", "%e %M %U %S"] + cmd, capture_output=True, text=True,
+                             timeout=STEP_TIMEOUT)
         if out.returncode != 0:
             raise SystemExit(f"failed: {' '.join(cmd)}\n{out.stderr}")
-        wall, kb = out.stderr.strip().splitlines()[-1].split()
+        wall, kb, user, system = out.stderr.strip().splitlines()[-1].split()
         walls.append(float(wall))
         rss.append(int(kb) / 1024)
-    return statistics.median(walls), max(rss)
+        cpus.append(float(user) + float(system))
+    return statistics.median(walls), max(rss), statistics.median(cpus)
 
 
 def machine():
@@ -86,6 +105,138 @@ SUMS = ("COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_tok
         "SUM(cache_read_tokens), TOTAL(cost_usd)")
 
 
+# The plain GROUP BY over a tracker's table that gives the numbers of `report --by model`.
+FOREIGN_BASELINE = {
+    "bot": "SELECT model, COUNT(*), SUM(input_tokens), SUM(output_tokens), TOTAL(cost_usd) "
+           "FROM token_usage GROUP BY model;",
+    "desktop": "SELECT model, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_tokens), "
+               "SUM(cache_read_tokens), TOTAL(estimated_cost) FROM token_usage GROUP BY model;",
+}
+
+
+def foreign_first_read(db, flavor, cache_dir):
+    """`report --range all` on a tracker's database with no rollup cache (removed before each
+    run), the sqlite3 baseline, the first report that builds the cache (a 7-day range) and
+    `report --range all` once the cache is there."""
+    def cold():
+        shutil.rmtree(cache_dir, ignore_errors=True)
+
+    report = [BIN, "--db", db, "report", "--format", "json", "--range"]
+    first = timed(report + ["all"], before=cold)
+    base = timed(["sqlite3", db, FOREIGN_BASELINE[flavor]])
+    build = timed(report + ["7d"], runs=1, before=cold)
+    warm = timed(report + ["all"])
+    return first, base, build, warm
+
+
+class Tmux:
+    """A private tmux server (its own socket) holding one session."""
+
+    def __init__(self, env):
+        self.sock = f"tokmon-bench-{os.getpid()}"
+        self.env = env
+
+    def run(self, *args):
+        return subprocess.run(["tmux", "-L", self.sock, *args], capture_output=True, text=True,
+                              env=self.env, timeout=30)
+
+    def screen(self):
+        return self.run("capture-pane", "-p", "-t", "b").stdout
+
+    def wait(self, pred, limit):
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < limit:
+            s = self.screen()
+            if pred(s):
+                return True
+            time.sleep(0.01)
+        return False
+
+    def kill(self):
+        self.run("kill-server")
+
+
+def events_shown(screen):
+    head = screen.splitlines()[0] if screen else ""
+    m = re.search(r"([\d,]+) events", head)
+    return int(m.group(1).replace(",", "")) if m else None
+
+
+def monitor_foreign_all(db, rows, work, env):
+    """The monitor on a tracker's database with no rollup cache: from the start until the
+    all-time numbers are complete (all rows counted, `● live`), switching to all time (key 5)
+    at the first frame. Also when the timeline (the cache, built behind) is there: the newest
+    event time appears in the header."""
+    shutil.rmtree(os.path.join(env["XDG_CACHE_HOME"], "tokmon"), ignore_errors=True)
+    state = os.path.join(work, "state.json")
+    with open(state, "w") as f:
+        f.write('{"token_usage":{"used":620000,"total":1000000}}')
+    tmux = Tmux(env)
+    try:
+        t0 = time.monotonic()
+        tmux.run("-f", "/dev/null", "new-session", "-d", "-s", "b", "-x", "120", "-y", "40",
+                 f"exec '{BIN}' --db '{db}' --state '{state}'")
+        if not tmux.wait(lambda s: s.startswith("tokmon"), 20):
+            raise SystemExit("monitor: no first frame")
+        tmux.run("send-keys", "-t", "b", "5")
+
+        def complete(s):
+            head = s.splitlines()[0] if s else ""
+            return "│ all │" in head and "● live" in head and events_shown(s) == rows
+
+        if not tmux.wait(complete, 120):
+            raise SystemExit(f"monitor: all-time numbers never complete:\n{tmux.screen()}")
+        numbers = time.monotonic() - t0
+        if not tmux.wait(lambda s: complete(s) and " last " in s.splitlines()[0], 300):
+            raise SystemExit(f"monitor: the timeline never came:\n{tmux.screen()}")
+        timeline = time.monotonic() - t0
+        return numbers, timeline
+    finally:
+        tmux.kill()
+
+
+def ccusage_bin(cache):
+    """ccusage, installed with npm into `cache` the first time; None when npm is missing."""
+    prefix = os.path.join(cache, f"ccusage-{CCUSAGE_VERSION}")
+    exe = os.path.join(prefix, "node_modules", "@ccusage", "ccusage-linux-x64", "bin", "ccusage")
+    if not os.path.exists(exe):
+        if not shutil.which("npm"):
+            return None
+        print(f"installing ccusage {CCUSAGE_VERSION} into {prefix} …", file=sys.stderr)
+        run(["npm", "install", "--silent", "--prefix", prefix, f"ccusage@{CCUSAGE_VERSION}"])
+        if not os.path.exists(exe):
+            return None
+    os.chmod(exe, 0o755)
+    return exe
+
+
+def import_bench(env, ccusage):
+    """`cargo bench --bench import`: its stdout, parsed by `parse_import`."""
+    e = dict(env)
+    if ccusage:
+        e["CCUSAGE_BIN"] = ccusage
+    else:
+        e["TOKMON_BENCH_NO_CCUSAGE"] = "1"
+    out = run(["cargo", "bench", "--quiet", "--bench", "import"], cwd=ROOT, env=e, timeout=IMPORT_TIMEOUT)
+    return out.stdout
+
+
+def parse_import(text):
+    """The import benchmark's JSON line when it prints one, and its Markdown table lines."""
+    data = None
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("{") and line.endswith("}"):
+            try:
+                data = json.loads(line)
+            except ValueError:
+                pass
+    tables = [line.rstrip() for line in text.splitlines() if line.startswith("|")]
+    notes = [line.rstrip() for line in text.splitlines()
+             if line.strip() and not line.startswith("|") and not line.strip().startswith("{")]
+    return data, tables, notes
+
+
 def report_vs_sqlite(db, by, rng, sql, env):
     ours = timed([BIN, "--db", db, "report", "--range", rng, "--by", by, "--format", "json"])
     base = timed(["sqlite3", db, sql])
@@ -97,8 +248,14 @@ def main():
     ap.add_argument("--quick", action="store_true", help="small databases, to try the script")
     ap.add_argument("--work", help="directory for the databases (kept and reused)")
     ap.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
+    ap.add_argument("--no-import", action="store_true", help="skip the import benchmark")
+    ap.add_argument("--ccusage-dir", default=os.path.join(os.path.expanduser("~"), ".cache", "tokmon-bench"),
+                    help="where ccusage is installed (once) for the import benchmark")
     args = ap.parse_args()
+    started = time.monotonic()
+    load_start = os.getloadavg()[0]
     small, large = (200_000, 1_000_000) if args.quick else (1_000_000, 10_000_000)
+    foreign = small
 
     for tool in ("sqlite3", "tmux", "/usr/bin/time"):
         if not shutil.which(tool):
@@ -109,13 +266,19 @@ def main():
 
     work = args.work or tempfile.mkdtemp(prefix="tokmon-bench-")
     os.makedirs(work, exist_ok=True)
-    env = dict(os.environ, XDG_CACHE_HOME=os.path.join(work, "cache"), XDG_DATA_HOME=os.path.join(work, "data"),
-               XDG_CONFIG_HOME=os.path.join(work, "config"))
+    # A home of its own: no agent logs of the machine's user are discovered and imported.
+    os.makedirs(os.path.join(work, "home"), exist_ok=True)
+    real_home = os.path.expanduser("~")
+    env = dict(os.environ, CARGO_HOME=os.environ.get("CARGO_HOME", os.path.join(real_home, ".cargo")),
+               RUSTUP_HOME=os.environ.get("RUSTUP_HOME", os.path.join(real_home, ".rustup")),
+               HOME=os.path.join(work, "home"), XDG_CACHE_HOME=os.path.join(work, "cache"),
+               XDG_DATA_HOME=os.path.join(work, "data"), XDG_CONFIG_HOME=os.path.join(work, "config"))
     os.environ.update(env)
     print(f"generating databases in {work} …", file=sys.stderr)
     db_small, _ = generate(work, f"native-{small}.db", small)
     db_large, gen_large = generate(work, f"native-{large}.db", large)
-    db_bot, _ = generate(work, f"bot-{small}.db", small, "bot")
+    db_bot, _ = generate(work, f"bot-{foreign}.db", foreign, "bot")
+    db_desktop, _ = generate(work, f"desktop-{foreign}.db", foreign, "desktop")
 
     rows = []  # (what, budget, measured, baseline, ratio)
 
@@ -135,19 +298,34 @@ def main():
          f"SELECT agent, {SUMS} FROM events WHERE ts >= {now_ms - 86_400_000} GROUP BY agent;", f"{small:,} rows"),
     ]
     for db, by, rng, sql, size in cases:
-        (ours, ours_mb), (base, _) = report_vs_sqlite(db, by, rng, sql, env)
+        (ours, ours_mb, _), (base, _, _) = report_vs_sqlite(db, by, rng, sql, env)
         add(f"`report --range {rng} --by {by}`, {size}", "≤ 1.5× sqlite3",
             f"{secs(ours)}, {ours_mb:.0f} MB", f"sqlite3 {secs(base)}", f"{ours / max(base, 0.005):.2f}×")
-    # A foreign database: the first report builds the rollup cache, the next ones reuse it.
-    shutil.rmtree(os.path.join(env["XDG_CACHE_HOME"], "tokmon"), ignore_errors=True)
-    cold = timed([BIN, "--db", db_bot, "report", "--range", "all", "--by", "agent", "--format", "json"], runs=1)
-    warm = timed([BIN, "--db", db_bot, "report", "--range", "all", "--by", "agent", "--format", "json"])
-    base = timed(["sqlite3", db_bot, "SELECT request_type, COUNT(*), SUM(input_tokens), SUM(output_tokens), "
-                  "TOTAL(cost_usd) FROM token_usage GROUP BY request_type;"])
-    add(f"`report --range all --by agent`, bot tracker DB, {small:,} rows, cache cold", "≤ 1.5× sqlite3",
-        secs(cold[0]), f"sqlite3 {secs(base[0])}", f"{cold[0] / max(base[0], 0.005):.2f}×")
-    add("… the same, rollup cache warm", "≤ 1.5× sqlite3", secs(warm[0]), f"sqlite3 {secs(base[0])}",
-        f"{warm[0] / max(base[0], 0.005):.2f}×")
+    # A foreign tracker's database: the first report reads it without a rollup cache; a range
+    # report builds the cache, which later reports read.
+    cache_dir = os.path.join(env["XDG_CACHE_HOME"], "tokmon")
+    for flavor, db, name in (("bot", db_bot, "bot tracker"), ("desktop", db_desktop, "desktop tracker")):
+        first, base, build, warm = foreign_first_read(db, flavor, cache_dir)
+
+        def cpu(t):
+            return f"{secs(t[0])} (CPU {secs(t[2])})"
+
+        def ratio(t):
+            return f"{t[0] / max(base[0], 0.005):.2f}× (CPU {t[2] / max(base[2], 0.005):.2f}×)"
+
+        add(f"`report --range all`, {name} DB, {foreign:,} rows, first read (no rollup cache)", "≤ 1.5× sqlite3",
+            f"{cpu(first)}, {first[1]:.0f} MB", f"sqlite3 {cpu(base)}", ratio(first))
+        add("… `report --range 7d` on it, building the rollup cache", "", cpu(build), f"sqlite3 {cpu(base)}",
+            ratio(build))
+        add("… `report --range all` once the rollup cache is built", "≤ 1.5× sqlite3", cpu(warm),
+            f"sqlite3 {cpu(base)}", ratio(warm))
+        if flavor == "bot":
+            bot_base = base[0]
+    print("measuring the monitor on a foreign database …", file=sys.stderr)
+    numbers, timeline = monitor_foreign_all(db_bot, foreign, work, env)
+    add(f"monitor: all-time numbers complete, bot tracker DB, {foreign:,} rows, no rollup cache", "≤ 1.5× sqlite3",
+        secs(numbers), f"sqlite3 {secs(bot_base)}", f"{numbers / max(bot_base, 0.005):.2f}×")
+    add("… its timeline (rollup cache built behind the numbers)", "", secs(timeline))
 
     # The monitor, driven in tmux by benches/monitor.rs; it prints one JSON object.
     print("measuring the monitor …", file=sys.stderr)
@@ -179,6 +357,14 @@ def main():
     add("monitor: bytes written to the terminal per update (one new row)", "small",
         f"{m['bytes_per_update']:.0f} B")
 
+    # The import benchmark (benches/import.rs) against ccusage; it prints its own tables.
+    import_out = None
+    if not args.no_import:
+        print("running the import benchmark …", file=sys.stderr)
+        ccusage = ccusage_bin(args.ccusage_dir)
+        import_out = parse_import(import_bench(env, ccusage))
+    elapsed = time.monotonic() - started
+
     lines = [
         "# Benchmarks",
         "",
@@ -194,13 +380,40 @@ def main():
         "The monitor runs in a private tmux server (`benches/monitor.rs`): first frame and complete numbers "
         "are read from the screen, latency is from a row's commit by another process (writing 100 rows/s) to "
         "its total on screen, idle CPU from /proc over 10 s with nothing changing, memory is VmHWM, and "
-        "terminal bytes are counted with `tmux pipe-pane`.",
+        "terminal bytes are counted with `tmux pipe-pane`. A foreign tracker's database is read with its "
+        "rollup cache removed before each run; the monitor's first all-time numbers are timed from its "
+        "start, switching to all time at the first frame, to all rows counted on screen.",
+        "",
+        f"The run took {elapsed / 60:.0f} minutes; every step has a time limit, so a run always ends. "
+        f"Load average (1 min) at its start {load_start:.1f}, at its end {os.getloadavg()[0]:.1f}: on a "
+        "busy machine wall times stretch, so the foreign reads also show CPU time (user + system).",
         "",
         "| what | budget | measured | baseline | ratio |",
         "| --- | --- | --- | --- | --- |",
     ]
     lines += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows]
     lines += ["", "Hot paths (`cargo bench --bench hot_paths`) are measured with divan and not repeated here.", ""]
+    if import_out is not None:
+        _, tables, notes = import_out
+        lines += ["## Import", "",
+                  f"From `cargo bench --bench import` in the same run (ccusage {CCUSAGE_VERSION}; "
+                  "method in `benches/import.rs`):", ""]
+        lines += tables + [""]
+        lines += [f"- {n.strip()}" for n in notes] + [""]
+    else:
+        lines += ["The import benchmark was skipped (`--no-import`).", ""]
+    lines += [
+        "Notes on the figures:",
+        "",
+        "- The rollups make grouped reads by model, agent and provider cheaper than the plain GROUP BY;",
+        "  groupings the rollup does not keep (session, project, user, channel, operation) read every event",
+        "  once, summing groups in memory.",
+        "- A foreign tracker's database is first read without its rollup cache: an all-time answer needs no",
+        "  timestamp (rows whose time cannot be read count in all time, as they do in the cache), so it is",
+        "  summed straight from the rows. The cache is built by the first report over a time range (or, in the",
+        "  monitor, on a thread of its own behind the first numbers); later reports read it.",
+        "",
+    ]
     with open(args.out, "w") as f:
         f.write("\n".join(lines))
     print(f"wrote {args.out}", file=sys.stderr)

@@ -123,17 +123,39 @@ fn shell_quote(p: &Path) -> String {
     format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
 }
 
-#[test]
-fn monitor_in_tmux() {
+/// A temporary directory with a home, a database path named `db` and a state file path;
+/// `None` (the test is skipped, with a note) when tmux is not installed.
+fn places(db: &str) -> Option<(tempfile::TempDir, PathBuf, PathBuf, PathBuf)> {
     if !have_tmux() {
         eprintln!("skipped: tmux is not installed (.ci/run installs it)");
-        return;
+        return None;
     }
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
-    let db: PathBuf = dir.path().join("bot.db");
-    let state = dir.path().join("state.json");
+    let (db, state) = (dir.path().join(db), dir.path().join("state.json"));
+    Some((dir, home, db, state))
+}
+
+/// The monitor on `db` and `state` with its own home, in a `w`×`h` pane; when it exits the
+/// pane says `EXITED <code>`.
+fn start_monitor(home: &Path, db: &Path, state: &Path, w: u16, h: u16) -> Tmux {
+    let cmd = format!(
+        "env HOME={home} XDG_DATA_HOME={home}/data XDG_CONFIG_HOME={home}/config TOKMON_DB={db} TOKMON_STATE={state} \
+         {bin} --tz UTC; echo EXITED $?; sleep 60",
+        home = shell_quote(home),
+        db = shell_quote(db),
+        state = shell_quote(state),
+        bin = shell_quote(Path::new(env!("CARGO_BIN_EXE_tokmon"))),
+    );
+    Tmux::start(&cmd, w, h)
+}
+
+#[test]
+fn monitor_in_tmux() {
+    let Some((_dir, home, db, state)) = places("bot.db") else {
+        return;
+    };
     {
         let c = rusqlite::Connection::open(&db).unwrap();
         c.execute_batch(BOT_DDL).unwrap();
@@ -148,15 +170,7 @@ fn monitor_in_tmux() {
     }
     write_state(&state, 300_000);
 
-    let cmd = format!(
-        "env HOME={home} XDG_DATA_HOME={home}/data XDG_CONFIG_HOME={home}/config TOKMON_DB={db} TOKMON_STATE={state} \
-         {bin} --tz UTC; echo EXITED $?; sleep 60",
-        home = shell_quote(&home),
-        db = shell_quote(&db),
-        state = shell_quote(&state),
-        bin = shell_quote(Path::new(env!("CARGO_BIN_EXE_tokmon"))),
-    );
-    let t = Tmux::start(&cmd, 100, 30);
+    let t = start_monitor(&home, &db, &state, 100, 30);
 
     // The foreign database is detected and read.
     let s = t.wait("the bot database", |s| {
@@ -236,20 +250,104 @@ fn no_tty_no_monitor() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs a terminal"));
 }
 
+/// Drill into a model, see a new row arrive under the filter, move the bucket cursor,
+/// export, and read the exported files back.
+#[test]
+fn drill_cursor_and_export_in_tmux() {
+    use tokmon::store::native::{NewEvent, insert_events, open_rw};
+    let Some((_dir, home, db, state)) = places("usage.db") else {
+        return;
+    };
+    let now = chrono::Utc::now();
+    tokmon::demo::generate(&db, tokmon::demo::Flavor::Native, 2_000, 2, 5, now).unwrap();
+    write_state(&state, 300_000);
+    let t = start_monitor(&home, &db, &state, 120, 34);
+    t.wait("the models table", |s| {
+        s.contains("● live") && s.contains("Models") && s.contains("claude-code")
+    });
+
+    // Focus the models table: its title names the selected model in full.
+    t.keys(&["Tab"]);
+    let s = t.wait_text("▸ Models ");
+    let title = s.lines().find(|l| l.contains("▸ Models ")).unwrap();
+    let model = title
+        .split("▸ Models ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    assert!(s.contains(&format!("{model} ")), "{s}");
+
+    // Enter drills into it: the header says so.
+    t.keys(&["Enter"]);
+    t.wait_text(&format!("▼ model {model}"));
+
+    // A row for that model from another process shows under the filter.
+    let mut conn = open_rw(&db).unwrap();
+    let fresh = NewEvent {
+        ts_ms: chrono::Utc::now().timestamp_millis(),
+        model: model.clone(),
+        agent: Some("e2e-live".into()),
+        provider: Some("anthropic".into()),
+        input_tokens: 7_777,
+        output_tokens: 1,
+        source: "test".into(),
+        ..Default::default()
+    };
+    insert_events(&mut conn, [&fresh]).unwrap();
+    t.wait_text("e2e-live");
+
+    // The cursor: three buckets back, its time, tokens and cost in the title.
+    t.keys(&["Left", "h", "h"]);
+    t.wait("the cursor", |s| s.contains("▲ ") && s.contains(" tok ·"));
+
+    // Export: the footer says where; the files hold the filtered screen.
+    t.keys(&["e"]);
+    t.wait_text("exported to");
+    let exports = home.join("data/tokmon/exports");
+    let files: Vec<PathBuf> = std::fs::read_dir(&exports)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    let json_path = files
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json_path).unwrap()).unwrap();
+    assert_eq!(json["filter"][0]["dimension"], "model");
+    assert_eq!(json["filter"][0]["value"], model.as_str());
+    let agents = json["tables"]["agents"].as_array().unwrap();
+    assert!(
+        agents
+            .iter()
+            .any(|a| a["name"] == "e2e-live" && a["input_tokens"] == 7_777),
+        "{agents:?}"
+    );
+    assert!(!json["buckets"].as_array().unwrap().is_empty());
+    let csv_path = json_path.with_extension("csv");
+    let csv = std::fs::read_to_string(&csv_path).unwrap();
+    assert!(csv.contains(&format!("model={model}")), "{csv}");
+    assert!(csv.contains(",agent,e2e-live,"), "{csv}");
+
+    // Esc goes back: the cursor first, then the filter.
+    t.keys(&["Escape"]);
+    t.wait("the cursor to go", |s| !s.contains(" tok ·"));
+    t.keys(&["Escape"]);
+    t.wait("the filter to go", |s| !s.contains("▼ model"));
+    t.keys(&["q"]);
+    t.wait_text("EXITED 0");
+}
+
 /// A panic in a thread of the monitor (here the tail, where budgets are evaluated; injected
 /// through a switch that only debug builds have) restores the terminal and ends the process
 /// with exit code 101, instead of leaving it drawing frozen data over the shell.
 #[test]
 fn panic_in_a_thread_restores_the_terminal_and_exits_non_zero() {
-    if !have_tmux() {
-        eprintln!("skipped: tmux is not installed (.ci/run installs it)");
+    let Some((_dir, home, db, state)) = places("bot.db") else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("home");
-    std::fs::create_dir_all(&home).unwrap();
-    let db: PathBuf = dir.path().join("bot.db");
-    let state = dir.path().join("state.json");
+    };
     {
         let c = rusqlite::Connection::open(&db).unwrap();
         c.execute_batch(BOT_DDL).unwrap();

@@ -67,6 +67,16 @@ fn db_that_is_not_a_regular_file_is_refused_by_every_command() {
         std::fs::write(&log, "{\"ts\":1,\"model\":\"m\",\"input_tokens\":1}\n").unwrap();
         refused_fast(sb.cmd().args(["--db", db, "import"]).arg(&log), &p, kind);
         refused_fast(sb.cmd().env("TOKMON_DB", db).arg("report"), &p, kind);
+        // doctor reports every problem and goes on; it must not block on the database.
+        let out = sb
+            .cmd()
+            .args(["--db", db, "doctor"])
+            .timeout(Duration::from_secs(20))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.code().is_some(), "doctor was killed (blocked?)");
+        assert!(text.contains(kind), "doctor names the {kind}: {text}");
     }
 }
 

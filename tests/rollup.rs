@@ -22,8 +22,13 @@ fn sorted(mut rows: Vec<AggRow>) -> Vec<AggRow> {
 }
 
 fn assert_same(src: &Source, q: &AggQuery) {
-    let fast = sorted(src.aggregate(q).unwrap());
-    let scan = sorted(src.aggregate_scan(q).unwrap());
+    assert_rows_equal(src.aggregate(q).unwrap(), src.aggregate_scan(q).unwrap(), q);
+}
+
+/// The same groups with the same sums (costs to the nano-dollar: float sums in another order).
+fn assert_rows_equal(fast: Vec<AggRow>, scan: Vec<AggRow>, q: &AggQuery) {
+    let fast = sorted(fast);
+    let scan = sorted(scan);
     assert_eq!(fast.len(), scan.len(), "{q:?}");
     for (f, s) in fast.iter().zip(&scan) {
         assert_eq!(
@@ -183,4 +188,169 @@ fn foreign_cache_matches_full_scan() {
     generate(&db, Flavor::Bot, 1_000, 5, 8, now()).unwrap();
     check_all(&open());
     assert!(std::fs::read_dir(&cache_dir).unwrap().count() >= 1);
+}
+
+/// Rows a tracker may hold besides clean ones: a time that cannot be read, no time at all, a
+/// time as unix seconds, negative and textual token counts, NULL and zero costs, empty agents.
+const ODD_BOT_ROWS: &str = "INSERT INTO token_usage (provider, model, input_tokens, output_tokens, cost_usd, request_type, timestamp)
+    VALUES ('openai', 'gpt-4o', 10, 20, NULL, 'late', '2025-11-18 21:00:00'),
+           ('openai', 'gpt-4o', 1, 2, 0.5, NULL, 'garbage'),
+           ('openai', 'gpt-4o', 5, 6, 0.25, 'chat', NULL),
+           ('x', 'm', -3, '4', NULL, '', '2025-11-10 00:00:00'),
+           ('x', 'm', 'many', 8, 0, 'chat', 1763500000),
+           ('', 'gpt-4o', 7, 8, -1.5, 'chat', '2025-11-18T20:00:00Z');";
+
+const ODD_DESKTOP_ROWS: &str = "INSERT INTO token_usage (timestamp, session_id, endpoint_name, model, operation_type,
+        operation_detail, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, channel, user_id, estimated_cost)
+    VALUES ('not a time', '', 'anthropic', 'claude-sonnet-4-5', 'unknown', '', 1, 2, 3, 4, '', '', 0),
+           (NULL, 's9', '', '', 'chat', '', 5, -6, 'x', 8, 'web', 'u1', NULL),
+           ('2025-11-18 21:30:00', 's9', 'openai', 'gpt-4o', 'chat', '', 9, 10, 11, 12, 'web', 'u1', 0.75);";
+
+/// The first all-time read of a foreign database (grouped in one pass, no timestamp read, no
+/// cache built) gives exactly the numbers of the rollup cache once it is built, and of the
+/// SQL GROUP BY. Rows whose time cannot be read count in all time, in both.
+#[test]
+fn first_all_time_read_equals_cache() {
+    for (flavor, odd) in [
+        (Flavor::Bot, ODD_BOT_ROWS),
+        (Flavor::Desktop, ODD_DESKTOP_ROWS),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("tracker.db");
+        let cache_dir = dir.path().join("cache");
+        generate(&db, flavor, 3_000, 10, 6, now()).unwrap();
+        let writer = rusqlite::Connection::open(&db).unwrap();
+        writer.execute_batch(odd).unwrap();
+        let rows = writer
+            .query_row("SELECT COUNT(*) FROM token_usage", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .unwrap() as u64;
+        drop(writer);
+        let mut src = Source::open(&db, None, &Config::default(), Zone::UTC).unwrap();
+        src.use_cache_dir(&cache_dir);
+        assert!(src.cache_pending(), "{flavor:?}");
+        let all = |by| AggQuery {
+            by,
+            ..AggQuery::default()
+        };
+        let dims = [
+            None,
+            Some(Dimension::Model),
+            Some(Dimension::Agent),
+            Some(Dimension::Provider),
+        ];
+        let first: Vec<_> = dims
+            .iter()
+            .map(|d| src.aggregate(&all(*d)).unwrap())
+            .collect();
+        assert!(
+            src.cache_pending(),
+            "{flavor:?}: an all-time read does not wait for the cache"
+        );
+        let events: u64 = first[0].iter().map(|r| r.sums.all.events).sum();
+        assert_eq!(events, rows, "{flavor:?}: every row counts in all time");
+        for (d, fast) in dims.iter().zip(&first) {
+            assert_rows_equal(
+                fast.clone(),
+                src.aggregate_scan(&all(*d)).unwrap(),
+                &all(*d),
+            );
+        }
+        // Groupings the rollup does not keep read the events the same way.
+        for d in [Dimension::Session, Dimension::User, Dimension::Channel] {
+            assert_same(&src, &all(Some(d)));
+        }
+
+        src.build_cache().unwrap();
+        assert!(!src.cache_pending(), "{flavor:?}");
+        for (d, fast) in dims.iter().zip(first) {
+            assert_rows_equal(fast, src.aggregate(&all(*d)).unwrap(), &all(*d));
+        }
+        // A second reader of the built cache gets the same numbers, and the event time bounds.
+        let mut again = Source::open(&db, None, &Config::default(), Zone::UTC).unwrap();
+        again.use_cache_dir(&cache_dir);
+        assert!(!again.cache_pending(), "{flavor:?}");
+        check_all(&again);
+        let cached = again.time_bounds().unwrap();
+        let scanned = Source::open(&db, None, &Config::default(), Zone::UTC)
+            .unwrap()
+            .time_bounds()
+            .unwrap();
+        assert_eq!(cached, scanned, "{flavor:?}");
+    }
+}
+
+/// A tracker's own index on its timestamp column serves range reads (when the cache is not
+/// built), and without one a text comparison spares reading most times: either way exactly the
+/// numbers of reading every row's time, also for times written in other forms.
+#[test]
+fn timestamp_index_serves_ranges_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("plain.db");
+    let indexed = dir.path().join("indexed.db");
+    generate(&plain, Flavor::Bot, 2_000, 10, 7, now()).unwrap();
+    let writer = rusqlite::Connection::open(&plain).unwrap();
+    writer.execute_batch(ODD_BOT_ROWS).unwrap();
+    writer
+        .execute_batch(
+            "INSERT INTO token_usage (provider, model, input_tokens, output_tokens, cost_usd, request_type, timestamp)
+             VALUES ('p', 'gpt-4o', 1, 1, 0.1, 'a', ' 2025-11-18 20:00:00'),
+                    ('p', 'gpt-4o', 2, 2, 0.2, 'a', '2025-11-18T23:30:00-14:00'),
+                    ('p', 'gpt-4o', 3, 3, 0.3, 'a', '2025-11-18 21:00:00.250 UTC'),
+                    ('p', 'gpt-4o', 4, 4, 0.4, 'a', 1763499000123),
+                    ('p', 'gpt-4o', 5, 5, 0.5, 'a', '1763499000.5'),
+                    ('p', 'gpt-4o', 6, 6, 0.6, 'a', '2025-11-17');",
+        )
+        .unwrap();
+    drop(writer);
+    std::fs::copy(&plain, &indexed).unwrap();
+    rusqlite::Connection::open(&indexed)
+        .unwrap()
+        .execute_batch("CREATE INDEX token_usage_time ON token_usage (timestamp)")
+        .unwrap();
+    let open = |p: &std::path::Path| Source::open(p, None, &Config::default(), Zone::UTC).unwrap();
+    let (plain, indexed) = (open(&plain), open(&indexed));
+    let end = now().timestamp_millis();
+    let ranges = [
+        (Some(end - 3_600_000), None),
+        (Some(end - 86_400_000), None),
+        (Some(end - 3 * 86_400_000), Some(end - 86_400_000 + 12_345)),
+        (Some(end - 600_000), Some(end - 300_000)),
+    ];
+    for (from_ms, to_ms) in ranges {
+        for by in [None, Some(Dimension::Agent), Some(Dimension::User)] {
+            for bucket_ms in [None, Some(SLICE_MS)] {
+                let q = AggQuery {
+                    from_ms,
+                    to_ms,
+                    by,
+                    bucket_ms,
+                };
+                assert!(indexed.aggregate_sql(&q).contains("INDEXED BY"), "{q:?}");
+                assert!(!plain.aggregate_sql(&q).contains("INDEXED BY"), "{q:?}");
+                assert!(plain.aggregate_sql(&q).contains("GLOB"), "{q:?}");
+                let scan = plain.aggregate_scan(&q).unwrap();
+                let wide = to_ms.is_none_or(|t| from_ms.is_some_and(|f| t - f > 3_600_000));
+                assert!(!wide || !scan.is_empty(), "{q:?}");
+                // Every row's time read, nothing skipped: the plain reference.
+                let (events, input): (i64, i64) = plain
+                    .conn()
+                    .query_row(
+                        "SELECT COUNT(*), TOTAL(MAX(COALESCE(CAST(input_tokens AS INTEGER), 0), 0))
+                         FROM token_usage WHERE tokmon_ts(timestamp) >= ?1 AND tokmon_ts(timestamp) < ?2",
+                        [from_ms.unwrap_or(i64::MIN), to_ms.unwrap_or(i64::MAX)],
+                        |r| Ok((r.get(0)?, r.get::<_, f64>(1)? as i64)),
+                    )
+                    .unwrap();
+                let sum = |rows: &[AggRow]| {
+                    rows.iter().fold((0, 0), |(e, i), r| {
+                        (e + r.sums.all.events as i64, i + r.sums.all.input as i64)
+                    })
+                };
+                assert_eq!(sum(&scan), (events, input), "{q:?}");
+                assert_rows_equal(indexed.aggregate_scan(&q).unwrap(), scan, &q);
+            }
+        }
+    }
 }

@@ -828,3 +828,26 @@ fn export_writes_what_the_screen_shows() {
     std::fs::write(&file, "x").unwrap();
     assert!(export.write(&file).is_err());
 }
+
+#[test]
+fn names_from_data_reach_the_screen_printable() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture_db(dir.path());
+    let (mut app, clock) = app_on(&db);
+    let last_id = app.agg.as_ref().unwrap().last_id;
+    clock.set(NOW + 10_000);
+    app.on_msg(Msg::Rows(vec![tokmon::store::EventRow {
+        id: last_id + 1,
+        ts_ms: Some(NOW + 5_000),
+        agent: Some("evil\u{1b}[2Jagent".into()),
+        model: Some("gpt-5".into()),
+        input: 9_000_000,
+        ..Default::default()
+    }]));
+    // The biggest agent now: selected, so its name is in the title too; then drilled into.
+    press(&mut app, code(KeyCode::Enter));
+    let s = screen(&app, 120, 34);
+    assert!(!s.contains('\u{1b}'), "{s}");
+    assert!(s.contains("evil\\x1b[2Jagent"), "{s}");
+    assert!(s.contains("▼ agent evil\\x1b[2Jagent"), "{s}");
+}

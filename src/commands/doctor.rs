@@ -286,6 +286,10 @@ fn log_items(ctx: &Ctx) -> Vec<Item> {
 
 /// The files the database knows, with when each was last imported (unix ms).
 fn import_state(db: &Path) -> Vec<(String, i64)> {
+    // Only a regular file: SQLite would block opening a FIFO.
+    if !std::fs::metadata(db).is_ok_and(|m| m.is_file()) {
+        return Vec::new();
+    }
     let Ok(conn) =
         rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
     else {

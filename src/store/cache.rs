@@ -13,15 +13,15 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Source;
 use super::mapping::{Dimension, quote};
-use super::query::{
-    FLAGGED_COLUMNS, PRICE_DETAIL_COLUMNS, ROLLUP_TABLE, SLICE_MS, Sums, flagged_row,
-    long_context_sql,
-};
+use super::query::{HashGroups, PRICE_DETAIL_COLUMNS, ROLLUP_TABLE, SLICE_MS, Sums};
 
 /// Slice number of rows whose time could not be read: counted for "all time" only.
 pub const NO_TIME_SLICE: i64 = i64::MIN;
 
-/// The summed columns of the rollup table, in order (then [`PRICE_DETAIL_COLUMNS`]).
+/// Changes whenever the cache file's tables change, so an older cache is never read.
+const CACHE_LAYOUT: u32 = 3;
+
+/// The summed columns of the rollup table, in order.
 const SUM_COLUMNS: [&str; 12] = [
     "events",
     "input_tokens",
@@ -45,6 +45,8 @@ struct Fingerprint {
     first_ts: String,
     last_id: i64,
     rows: i64,
+    /// Earliest and latest readable event time of the rows folded in (unix ms).
+    bounds: Option<(i64, i64)>,
 }
 
 pub struct RollupCache {
@@ -69,6 +71,8 @@ pub fn cache_file(dir: &Path, source: &Source) -> PathBuf {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     canonical.hash(&mut h);
     format!("{:?}", source.mapping).hash(&mut h);
+    // The layout of the cache file (v2: event time bounds in `cache_meta`).
+    CACHE_LAYOUT.hash(&mut h);
     let stem = source
         .path
         .file_stem()
@@ -92,16 +96,12 @@ impl RollupCache {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        // A new cache, or one made before the price-detail sums existed, is made (again).
-        let current: bool = conn.query_row(
-            "SELECT count(*) FROM pragma_table_info('rollup_15m') WHERE name = ?1",
-            [PRICE_DETAIL_COLUMNS[PRICE_DETAIL_COLUMNS.len() - 1]],
+        let has_table: bool = conn.query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name = 'rollup_15m'",
+            [],
             |r| r.get::<_, i64>(0).map(|n| n > 0),
         )?;
-        if !current {
-            conn.execute_batch(
-                "DROP TABLE IF EXISTS rollup_15m; DROP TABLE IF EXISTS cache_meta;",
-            )?;
+        if !has_table {
             conn.execute_batch(include_str!("../../migrations/0003_rollups.sql"))?;
             conn.execute_batch(include_str!(
                 "../../migrations/0006_price_detail_rollup.sql"
@@ -109,19 +109,22 @@ impl RollupCache {
             conn.execute_batch(
                 "CREATE TABLE cache_meta (id INTEGER PRIMARY KEY CHECK (id = 1), source TEXT NOT NULL,
                     first_id INTEGER NOT NULL, first_ts TEXT NOT NULL, last_id INTEGER NOT NULL,
-                    rows INTEGER NOT NULL)",
+                    rows INTEGER NOT NULL, min_ts INTEGER, max_ts INTEGER)",
             )?;
         }
         let folded = conn
             .query_row(
-                "SELECT first_id, first_ts, last_id, rows FROM cache_meta WHERE id = 1 AND source = ?1",
+                "SELECT first_id, first_ts, last_id, rows, min_ts, max_ts FROM cache_meta
+                 WHERE id = 1 AND source = ?1",
                 [source.path.to_string_lossy()],
                 |r| {
+                    let (lo, hi): (Option<i64>, Option<i64>) = (r.get(4)?, r.get(5)?);
                     Ok(Fingerprint {
                         first_id: r.get(0)?,
                         first_ts: r.get(1)?,
                         last_id: r.get(2)?,
                         rows: r.get(3)?,
+                        bounds: lo.zip(hi),
                     })
                 },
             )
@@ -132,6 +135,17 @@ impl RollupCache {
             folded,
             counted: false,
         })
+    }
+
+    /// Whether rows have been folded in (it may still lag behind the source by new rows, or
+    /// turn out stale on the next refresh if the source was rewritten).
+    pub fn is_warm(&self) -> bool {
+        self.folded.as_ref().is_some_and(|f| f.last_id != i64::MIN)
+    }
+
+    /// Earliest and latest readable event time folded in so far.
+    pub fn time_bounds(&self) -> Option<(i64, i64)> {
+        self.folded.as_ref().and_then(|f| f.bounds)
     }
 
     /// Bring the cache up to date with the source: fold rows added since the last refresh, or
@@ -205,6 +219,7 @@ impl RollupCache {
             first_ts,
             last_id: i64::MIN,
             rows: 0,
+            bounds: None,
         });
         Ok(())
     }
@@ -219,44 +234,39 @@ impl RollupCache {
         first_ts: String,
     ) -> anyhow::Result<()> {
         let m = &source.mapping;
-        // The column layout of a scan (see `flagged_row`): agent, slice, model, the sign of the
-        // stored cost, the long-context flag, seven sums; then the provider.
+        // Summed in memory (see `HashGroups`): SQLite would sort every row for a GROUP BY.
         let sql = format!(
-            "SELECT COALESCE(a, ''), t / {SLICE_MS} AS s, COALESCE(mo, ''), c > 0 AS pos, {long} AS lc,
-                COUNT(*), TOTAL(i), TOTAL(o), TOTAL(cw), TOTAL(cr), TOTAL(cw1h), TOTAL(c), COALESCE(p, '')
-             FROM (SELECT {ts} AS t, {model} AS mo, {agent} AS a, {provider} AS p, {i} AS i, {o} AS o,
-                          {cw} AS cw, {cr} AS cr, {cw1h} AS cw1h, {c} AS c
-                   FROM {table} WHERE {id} > ?1 AND {id} <= ?2)
-             GROUP BY s, mo, a, p, pos, lc",
-            long = long_context_sql("i", "cw", "cr"),
-            cw1h = m.tokens_sql(&m.cache_write_1h),
+            "SELECT {ts}, CAST({model} AS TEXT), CAST({agent} AS TEXT), CAST({provider} AS TEXT), {sums}
+             FROM {table} WHERE {id} > ?1 AND {id} <= ?2",
             ts = m.ts_sql(),
             model = m.dim_sql(Dimension::Model),
             agent = m.dim_sql(Dimension::Agent),
             provider = m.dim_sql(Dimension::Provider),
-            i = m.tokens_sql(&m.input),
-            o = m.tokens_sql(&m.output),
-            cw = m.tokens_sql(&m.cache_write),
-            cr = m.tokens_sql(&m.cache_read),
-            c = m.cost_sql(),
+            sums = source.summed_columns_sql(),
             table = quote(&m.table),
             id = m.id_sql(),
         );
-        type SliceKey = (i64, String, String, String);
-        let mut slices: HashMap<SliceKey, Sums> = HashMap::new();
+        let mut groups = HashGroups::<3>::default();
+        let mut bounds = self.folded.as_ref().and_then(|f| f.bounds);
         {
             let mut read = source.conn().prepare(&sql)?;
             let mut rows = read.query(params![from_id, to_id])?;
             while let Some(r) = rows.next()? {
-                let row = flagged_row(r)?;
-                let key = (
-                    row.bucket_ms.unwrap_or(NO_TIME_SLICE),
-                    row.model.unwrap_or_default(),
-                    row.key.unwrap_or_default(),
-                    r.get::<_, String>(FLAGGED_COLUMNS)?,
-                );
-                slices.entry(key).or_default().add(&row.sums);
+                let t: Option<i64> = r.get(0)?;
+                if let Some(t) = t {
+                    bounds = Some(bounds.map_or((t, t), |(lo, hi)| (lo.min(t), hi.max(t))));
+                }
+                groups.add_row(Some(t.map_or(NO_TIME_SLICE, |t| t / SLICE_MS)), r, 1)?;
             }
+        }
+        type SliceKey = (i64, String, String, String);
+        let mut slices: HashMap<SliceKey, Sums> = HashMap::new();
+        for g in &groups.groups {
+            let [model, agent, provider] = g.texts.clone().map(Option::unwrap_or_default);
+            slices
+                .entry((g.slice.unwrap_or(NO_TIME_SLICE), model, agent, provider))
+                .or_default()
+                .add(&g.sums());
         }
         let sums: Vec<&str> = SUM_COLUMNS
             .iter()
@@ -312,14 +322,16 @@ impl RollupCache {
         }
         let rows = self.folded.as_ref().map(|f| f.rows).unwrap_or(0) + added;
         tx.execute(
-            "INSERT OR REPLACE INTO cache_meta (id, source, first_id, first_ts, last_id, rows)
-             VALUES (1, ?1, ?2, ?3, ?4, ?5)",
+            "INSERT OR REPLACE INTO cache_meta (id, source, first_id, first_ts, last_id, rows, min_ts, max_ts)
+             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 source.path.to_string_lossy(),
                 first_id,
                 first_ts,
                 to_id,
-                rows
+                rows,
+                bounds.map(|b| b.0),
+                bounds.map(|b| b.1),
             ],
         )?;
         tx.commit()?;
@@ -328,6 +340,7 @@ impl RollupCache {
             first_ts,
             last_id: to_id,
             rows,
+            bounds,
         });
         Ok(())
     }

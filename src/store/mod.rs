@@ -299,6 +299,11 @@ pub struct Source {
     pub has_corrections: bool,
     /// For a foreign database: the rollup cache beside it, if one could be opened.
     pub(crate) cache: Option<std::cell::RefCell<cache::RollupCache>>,
+    /// A cache that is not built yet is built by someone else (the monitor builds it on
+    /// another thread): until then, reads scan the events instead of building it.
+    pub(crate) defer_cache_build: bool,
+    /// A foreign table's own index on its timestamp column (see `rows_in_range_sql`).
+    pub(crate) ts_index: Option<String>,
     conn: Connection,
 }
 
@@ -366,6 +371,11 @@ impl Source {
         if !empty {
             check_columns(&conn, path, &mapping)?;
         }
+        let ts_index = if kind.is_native() || empty {
+            None
+        } else {
+            timestamp_index(&conn, &mapping)?
+        };
         Ok(Source {
             path: path.to_path_buf(),
             kind,
@@ -374,6 +384,8 @@ impl Source {
             has_rollup,
             has_corrections,
             cache: None,
+            defer_cache_build: false,
+            ts_index,
             conn,
         })
     }
@@ -387,6 +399,25 @@ impl Source {
         match cache::RollupCache::open(dir, self) {
             Ok(c) => self.cache = Some(std::cell::RefCell::new(c)),
             Err(e) => tracing::warn!("no rollup cache for {}: {e:#}", self.path.display()),
+        }
+    }
+
+    /// Let another thread build the rollup cache (see [`Source::build_cache`]): until it is
+    /// built, reads scan the events instead of building it first.
+    pub fn defer_cache_build(&mut self, defer: bool) {
+        self.defer_cache_build = defer;
+    }
+
+    /// Whether a foreign database's cache is still to be built.
+    pub fn cache_pending(&self) -> bool {
+        self.cache.is_some() && !self.rollup_ready()
+    }
+
+    /// Build (or bring up to date) the rollup cache of a foreign database.
+    pub fn build_cache(&self) -> anyhow::Result<()> {
+        match &self.cache {
+            Some(cache) => cache.borrow_mut().refresh(self),
+            None => Ok(()),
         }
     }
 
@@ -405,6 +436,35 @@ impl Source {
             .conn
             .query_row("PRAGMA data_version", [], |r| r.get(0))?)
     }
+}
+
+/// An index of the table whose first column is the timestamp column, in plain byte order and
+/// over every row, if the tracker made one.
+fn timestamp_index(conn: &Connection, m: &Mapping) -> anyhow::Result<Option<String>> {
+    let mut list = conn.prepare("SELECT name, partial FROM pragma_index_list(?1)")?;
+    let indexes = list
+        .query_map([&m.table], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut info =
+        conn.prepare("SELECT name, coll, \"desc\" FROM pragma_index_xinfo(?1) WHERE seqno = 0")?;
+    for (name, partial) in indexes {
+        if partial != 0 {
+            continue;
+        }
+        let first: Option<(Option<String>, Option<String>, i64)> = info
+            .query_map([&name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .next()
+            .transpose()?;
+        if let Some((Some(col), Some(coll), 0)) = first
+            && col == m.ts
+            && coll.eq_ignore_ascii_case("BINARY")
+        {
+            return Ok(Some(name));
+        }
+    }
+    Ok(None)
 }
 
 /// Every mapped column must exist in the table; the error names the missing ones.

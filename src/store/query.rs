@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use rusqlite::params;
 
 use super::Source;
-use super::mapping::Dimension;
+use super::mapping::{Dimension, quote};
 
 /// Token counts of a set of events.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -235,7 +235,8 @@ impl Source {
             .bucket_ms
             .map(|b| format!("{} * {b}", floor_div_sql("t", b)))
             .unwrap_or_else(|| "NULL".into());
-        let mut filters = Vec::new();
+        let (rows, prefilter) = self.rows_in_range_sql(q);
+        let mut filters: Vec<String> = prefilter.into_iter().collect();
         if q.from_ms.is_some() {
             filters.push(format!("{} >= ?1", m.ts_sql()));
         }
@@ -257,7 +258,7 @@ impl Source {
                 TOTAL(cw), TOTAL(cr), TOTAL(cw1h), TOTAL(c){k2_out}
              FROM (SELECT {key} AS k, {inner_t} AS t, {model} AS m, {i} AS i, {o} AS o,
                      {cw} AS cw, {cr} AS cr, {cw1h} AS cw1h, {long} AS lc, {c} AS c{k2_inner}{w}
-                   FROM {table} {filter})
+                   FROM {rows} {filter})
              GROUP BY k,{k2_group} {bucket_expr} m, pos, lc",
             long = m.long_context_sql(),
             model = m.dim_sql(Dimension::Model),
@@ -267,7 +268,6 @@ impl Source {
             cr = m.tokens_sql(&m.cache_read),
             cw1h = m.tokens_sql(&m.cache_write_1h),
             c = m.cost_sql(),
-            table = super::mapping::quote(&m.table),
             bucket_expr = if q.bucket_ms.is_some() { "b," } else { "" },
             // Corrections (native store) add tokens but are no events.
             count = if self.has_corrections {
@@ -283,16 +283,161 @@ impl Source {
         )
     }
 
+    /// The rows a range read looks at, and a cheap filter that spares reading the time of
+    /// most rows outside the range. For a foreign table and a range with a start: a row whose
+    /// time is written `YYYY-MM-DD…` is only read when its text lies between the dates two days
+    /// before the start and three days after the end; every other row is read. When the table
+    /// has an index on its timestamp column, the index finds those rows (the dated ones near the
+    /// range, and the others by reading the index, which is small beside the table); otherwise
+    /// the text comparison runs before the time is read. The caller still filters on the exact
+    /// time, so the numbers are those of a full scan.
+    ///
+    /// Why that is exact: a time written `YYYY-MM-DD…` (any zone, any of the accepted forms) is
+    /// within a day of its date, and such texts sort by date. Every other form (numbers,
+    /// unpadded dates, leading spaces, …) is always read.
+    fn rows_in_range_sql(&self, q: &AggQuery) -> (String, Option<String>) {
+        let m = &self.mapping;
+        let table = super::mapping::quote(&m.table);
+        let Some(from) = q.from_ms.filter(|_| !m.ts_is_ms) else {
+            return (table, None);
+        };
+        let day = |ms: i64| {
+            chrono::DateTime::from_timestamp_millis(ms)
+                .map(|t| t.format("%Y-%m-%d").to_string())
+                .filter(|d| d.len() == 10 && d.as_bytes()[0].is_ascii_digit())
+        };
+        const DAY_MS: i64 = 86_400_000;
+        let ts = quote(&m.ts);
+        let Some(lo) = day(from.saturating_sub(2 * DAY_MS)) else {
+            return (table, None);
+        };
+        let hi = match q.to_ms.map(|t| day(t.saturating_add(3 * DAY_MS))) {
+            None => String::new(),
+            Some(Some(hi)) => format!(" AND {ts} < '{hi}'"),
+            Some(None) => return (table, None),
+        };
+        let dated = format!("{ts} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*'");
+        match &self.ts_index {
+            Some(index) => {
+                let index = quote(index);
+                (
+                    format!(
+                        "(SELECT * FROM {table} INDEXED BY {index} WHERE {ts} >= '{lo}'{hi} AND {dated}
+                          UNION ALL
+                          SELECT * FROM {table} INDEXED BY {index} WHERE NOT ({dated}))"
+                    ),
+                    None,
+                )
+            }
+            None => (
+                table,
+                Some(format!(
+                    "(({ts} >= '{lo}'{hi} AND {dated}) OR NOT ({dated}))"
+                )),
+            ),
+        }
+    }
+
     /// Grouped sums over a time range. On the native store, whole 15-minute slices are read
     /// from the rollup table and only the partial slices at the edges from the events.
     pub fn aggregate(&self, q: &AggQuery) -> anyhow::Result<Vec<AggRow>> {
         if self.empty {
             return Ok(Vec::new());
         }
-        if self.rollup_serves(q) {
+        if self.use_rollup(q) {
             return self.aggregate_with_rollup(q);
         }
+        if is_plain_all_time(q) {
+            return self.aggregate_all_hashed(q);
+        }
         self.aggregate_scan(q)
+    }
+
+    /// An all-time read without time buckets, grouped in memory: SQLite hands over each row's
+    /// normalised values (the same expressions as a scan) and the groups are summed in a hash
+    /// map, which is cheaper than SQLite sorting every row for its GROUP BY. No timestamp is
+    /// read, so every row counts, also one whose time cannot be read.
+    pub fn aggregate_all_hashed(&self, q: &AggQuery) -> anyhow::Result<Vec<AggRow>> {
+        let rows = self.all_hashed(q, None)?;
+        Ok(merge_rows(rows.into_iter().map(|(r, _)| r).collect()))
+    }
+
+    /// [`Source::aggregate_all_hashed`], also grouped by `second` (its value with each row).
+    fn all_hashed(
+        &self,
+        q: &AggQuery,
+        second: Option<Dimension>,
+    ) -> anyhow::Result<Vec<(AggRow, Option<String>)>> {
+        if self.empty {
+            return Ok(Vec::new());
+        }
+        let m = &self.mapping;
+        let dim = |d: Option<Dimension>| d.map(|d| m.dim_sql(d)).unwrap_or_else(|| "NULL".into());
+        let sql = format!(
+            "SELECT CAST({key} AS TEXT), CAST({model} AS TEXT), CAST({k2} AS TEXT), {sums} FROM {table}",
+            key = dim(q.by),
+            model = m.dim_sql(Dimension::Model),
+            k2 = dim(second),
+            sums = self.summed_columns_sql(),
+            table = super::mapping::quote(&m.table),
+        );
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        let mut rows = stmt.query([])?;
+        let mut groups = HashGroups::<3>::default();
+        while let Some(r) = rows.next()? {
+            groups.add_row(None, r, 0)?;
+        }
+        Ok(groups
+            .groups
+            .into_iter()
+            .map(|g| {
+                let sums = g.sums();
+                let [key, model, k2] = g.texts;
+                let row = AggRow {
+                    key,
+                    bucket_ms: None,
+                    model,
+                    sums,
+                };
+                (row, k2)
+            })
+            .collect())
+    }
+
+    /// The summed columns as [`HashGroups::add_row`] reads them: four token counts, the
+    /// stored cost, whether the row is an event (corrections in the native store add
+    /// tokens but are no events), the 1-hour cache writes and the long-context flag.
+    pub(super) fn summed_columns_sql(&self) -> String {
+        let m = &self.mapping;
+        format!(
+            "{i}, {o}, {cw}, {cr}, {c}, {w}, {cw1h}, {long}",
+            cw1h = m.tokens_sql(&m.cache_write_1h),
+            long = m.long_context_sql(),
+            w = if self.has_corrections {
+                "corrects IS NULL"
+            } else {
+                "1"
+            },
+            i = m.tokens_sql(&m.input),
+            o = m.tokens_sql(&m.output),
+            cw = m.tokens_sql(&m.cache_write),
+            cr = m.tokens_sql(&m.cache_read),
+            c = m.cost_sql(),
+        )
+    }
+
+    /// Whether the rollup can answer without first being built: the native table always
+    /// can, a foreign database's cache once rows have been folded into it.
+    pub fn rollup_ready(&self) -> bool {
+        self.has_rollup || self.cache.as_ref().is_some_and(|c| c.borrow().is_warm())
+    }
+
+    /// Whether to read through the rollup. One that is not built yet is built first, unless
+    /// the answer needs no time (all time, no buckets) or the caller builds it elsewhere (the
+    /// monitor, behind its first numbers).
+    fn use_rollup(&self, q: &AggQuery) -> bool {
+        let build_now = !self.defer_cache_build && !is_plain_all_time(q);
+        self.rollup_serves(q) && (self.rollup_ready() || build_now)
     }
 
     /// The rollup keeps model, agent and provider, in whole slices.
@@ -484,13 +629,16 @@ impl Source {
         if self.empty {
             return Ok(Vec::new());
         }
-        if self.rollup_serves(q)
+        if self.use_rollup(q)
             && matches!(
                 second,
                 Dimension::Model | Dimension::Agent | Dimension::Provider
             )
         {
             return self.with_rollup(q, Some(second));
+        }
+        if is_plain_all_time(q) {
+            return Ok(merge_two(self.all_hashed(q, Some(second))?));
         }
         self.aggregate_two_scan(q, second)
     }
@@ -635,9 +783,19 @@ impl Source {
 
     /// Earliest and latest event time (unix ms). Two subqueries, so that each can be answered
     /// from the ends of the time index instead of a scan.
+    /// A foreign database with a built rollup cache answers from the cache.
     pub fn time_bounds(&self) -> anyhow::Result<Option<(i64, i64)>> {
         if self.empty {
             return Ok(None);
+        }
+        if let Some(cache) = &self.cache
+            && self.rollup_ready()
+        {
+            let mut cache = cache.borrow_mut();
+            match cache.refresh(self) {
+                Ok(()) => return Ok(cache.time_bounds()),
+                Err(e) => tracing::warn!("rollup cache refresh failed, scanning instead: {e:#}"),
+            }
         }
         let sql = format!(
             "SELECT (SELECT MIN({ts}) FROM {t}), (SELECT MAX({ts}) FROM {t})",
@@ -667,6 +825,198 @@ pub const PRICE_DETAIL_COLUMNS: [&str; 12] = [
     "uncosted_long_cache_creation_1h",
     "uncosted_long_cache_read",
 ];
+
+/// Rows summed in memory by `N` text parts (NULL kept apart from ''), an optional time slice
+/// and the sign of the stored cost, as a GROUP BY would, without SQLite sorting every row.
+pub(super) struct HashGroups<const N: usize> {
+    index: HashMap<Vec<u8>, usize>,
+    pub groups: Vec<HashGroup<N>>,
+    probe: Vec<u8>,
+}
+
+impl<const N: usize> Default for HashGroups<N> {
+    fn default() -> Self {
+        HashGroups {
+            index: HashMap::new(),
+            groups: Vec::new(),
+            probe: Vec::with_capacity(128),
+        }
+    }
+}
+
+/// One group of [`HashGroups`].
+pub(super) struct HashGroup<const N: usize> {
+    pub slice: Option<i64>,
+    pub texts: [Option<String>; N],
+    pub positive: bool,
+    /// The rows of long-context requests (priced at the long-context rates).
+    pub long: bool,
+    events: u64,
+    /// Input, output, cache write, cache read, 1-hour cache write.
+    tokens: [i128; 5],
+    cost: Neumaier,
+}
+
+impl<const N: usize> HashGroup<N> {
+    /// The sums of the group, as [`flagged_row`] makes them from a GROUP BY row.
+    pub fn sums(&self) -> Sums {
+        let u = |n: i128| n.clamp(0, i128::from(u64::MAX)) as u64;
+        let mut tokens = Tokens {
+            events: self.events,
+            input: u(self.tokens[0]),
+            output: u(self.tokens[1]),
+            cache_write: u(self.tokens[2]),
+            cache_read: u(self.tokens[3]),
+            cache_write_1h: u(self.tokens[4]),
+            long: TokenSplit::default(),
+        };
+        if self.long {
+            tokens.long = TokenSplit {
+                input: tokens.input,
+                output: tokens.output,
+                cache_write: tokens.cache_write,
+                cache_write_1h: tokens.cache_write_1h,
+                cache_read: tokens.cache_read,
+            };
+        }
+        let cost = self.cost.value();
+        Sums {
+            all: tokens,
+            stored_cost: cost,
+            positive_cost: if self.positive { cost } else { 0.0 },
+            uncosted: if self.positive {
+                Tokens::default()
+            } else {
+                tokens
+            },
+        }
+    }
+}
+
+impl<const N: usize> HashGroups<N> {
+    /// Add one row: columns `first .. first + N` are the text parts (text or NULL), then the
+    /// columns of [`Source::summed_columns_sql`].
+    pub fn add_row(
+        &mut self,
+        slice: Option<i64>,
+        r: &rusqlite::Row<'_>,
+        first: usize,
+    ) -> rusqlite::Result<()> {
+        let cost = real_ref(r.get_ref(first + N + 4)?);
+        let positive = cost.is_some_and(|c| c > 0.0);
+        self.probe.clear();
+        match slice {
+            None => self.probe.push(0),
+            Some(s) => {
+                self.probe.push(1);
+                self.probe.extend_from_slice(&s.to_le_bytes());
+            }
+        }
+        for i in 0..N {
+            push_key_part(&mut self.probe, text_ref(r.get_ref(first + i)?));
+        }
+        let long = int_ref(r.get_ref(first + N + 7)?) != 0;
+        self.probe.push(u8::from(positive));
+        self.probe.push(u8::from(long));
+        let at = match self.index.get(self.probe.as_slice()) {
+            Some(&at) => at,
+            None => {
+                let mut texts: [Option<String>; N] = std::array::from_fn(|_| None);
+                for (i, t) in texts.iter_mut().enumerate() {
+                    *t = text_ref(r.get_ref(first + i)?)
+                        .map(|b| String::from_utf8_lossy(b).into_owned());
+                }
+                self.groups.push(HashGroup {
+                    slice,
+                    texts,
+                    positive,
+                    long,
+                    events: 0,
+                    tokens: [0; 5],
+                    cost: Neumaier::default(),
+                });
+                self.index.insert(self.probe.clone(), self.groups.len() - 1);
+                self.groups.len() - 1
+            }
+        };
+        let is_event = int_ref(r.get_ref(first + N + 5)?) != 0;
+        let g = &mut self.groups[at];
+        g.events += u64::from(is_event);
+        for (i, n) in g.tokens.iter_mut().enumerate() {
+            // The 1-hour writes come after the cost and the event flag.
+            let col = if i < 4 { first + N + i } else { first + N + 6 };
+            *n += int_ref(r.get_ref(col)?);
+        }
+        if let Some(c) = cost {
+            g.cost.add(c);
+        }
+        Ok(())
+    }
+}
+
+/// A compensated float sum (Kahan-Babuska-Neumaier), as SQLite's `TOTAL` computes it.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Neumaier {
+    sum: f64,
+    err: f64,
+}
+
+impl Neumaier {
+    pub fn add(&mut self, x: f64) {
+        let t = self.sum + x;
+        if self.sum.abs() >= x.abs() {
+            self.err += (self.sum - t) + x;
+        } else {
+            self.err += (x - t) + self.sum;
+        }
+        self.sum = t;
+    }
+
+    pub fn value(&self) -> f64 {
+        self.sum + self.err
+    }
+}
+
+fn text_ref(v: rusqlite::types::ValueRef<'_>) -> Option<&[u8]> {
+    match v {
+        rusqlite::types::ValueRef::Text(t) => Some(t),
+        _ => None,
+    }
+}
+
+fn real_ref(v: rusqlite::types::ValueRef<'_>) -> Option<f64> {
+    match v {
+        rusqlite::types::ValueRef::Real(f) => Some(f),
+        rusqlite::types::ValueRef::Integer(i) => Some(i as f64),
+        _ => None,
+    }
+}
+
+fn int_ref(v: rusqlite::types::ValueRef<'_>) -> i128 {
+    match v {
+        rusqlite::types::ValueRef::Integer(i) => i128::from(i),
+        rusqlite::types::ValueRef::Real(f) => f as i128,
+        _ => 0,
+    }
+}
+
+/// One part of a group key: absent, or the length and the bytes, so parts cannot run together.
+fn push_key_part(buf: &mut Vec<u8>, v: Option<&[u8]>) {
+    match v {
+        None => buf.push(0),
+        Some(b) => {
+            buf.push(1);
+            buf.extend_from_slice(&(b.len() as u64).to_le_bytes());
+            buf.extend_from_slice(b);
+        }
+    }
+}
+
+/// All time, no time buckets: every row counts (also rows whose time cannot be read), so no
+/// timestamp needs to be read.
+pub fn is_plain_all_time(q: &AggQuery) -> bool {
+    q.from_ms.is_none() && q.to_ms.is_none() && q.bucket_ms.is_none()
+}
 
 /// SQL that is 1 when a request with these token columns is long-context, else 0.
 pub fn long_context_sql(input: &str, cache_write: &str, cache_read: &str) -> String {

@@ -132,7 +132,16 @@ pub fn load_snapshot(src: &Source, req: &LoadRequest) -> anyhow::Result<Snapshot
 
 fn read_snapshot(src: &Source, req: &LoadRequest) -> anyhow::Result<Snapshot> {
     let last_id = src.max_id()?;
-    let bounds = src.time_bounds()?;
+    if src.cache_pending() && req.range == RangeKind::All {
+        return all_time_numbers(src, req, last_id);
+    }
+    // While a foreign database's cache is being built, its time bounds would take two
+    // scans that read every timestamp: the newest event time waits for the cache.
+    let bounds = if src.cache_pending() {
+        None
+    } else {
+        src.time_bounds()?
+    };
     let from_ms = req.range.window_start(req.now_ms);
     let bucket_ms = match req.range.bucket_ms() {
         Some(b) => b,
@@ -179,8 +188,61 @@ fn read_snapshot(src: &Source, req: &LoadRequest) -> anyhow::Result<Snapshot> {
     })
 }
 
+/// All-time numbers of a foreign database whose rollup cache is still being built: every
+/// row counted by agent and model without reading a timestamp (as fast as a plain GROUP BY).
+/// The timeline, the rate and the newest event time follow in the next snapshot, once the
+/// cache is built.
+fn all_time_numbers(src: &Source, req: &LoadRequest, last_id: i64) -> anyhow::Result<Snapshot> {
+    let rows = src.aggregate_two(
+        &AggQuery {
+            from_ms: None,
+            to_ms: None,
+            by: Some(Dimension::Agent),
+            bucket_ms: None,
+        },
+        Dimension::Provider,
+    )?;
+    let bucket_ms = adaptive_bucket_ms(None, req.now_ms);
+    Ok(Snapshot {
+        generation: req.generation,
+        from_ms: None,
+        bucket_ms,
+        first_bucket_ms: req.now_ms.div_euclid(bucket_ms) * bucket_ms,
+        rows,
+        recent: Vec::new(),
+        last_id,
+        last_event_ms: None,
+    })
+}
+
+/// Build a foreign database's rollup cache on a thread of its own, with its own connection,
+/// so that the monitor shows numbers (and follows new rows) meanwhile.
+fn spawn_cache_builder(
+    cfg: &TailConfig,
+    dir: PathBuf,
+) -> std::io::Result<std::thread::JoinHandle<anyhow::Result<()>>> {
+    let (db, schema, config, zone) = (
+        cfg.db.clone(),
+        cfg.schema.clone(),
+        cfg.config.clone(),
+        cfg.foreign_zone,
+    );
+    std::thread::Builder::new()
+        .name("tokmon-cache".into())
+        .spawn(move || {
+            let mut src = Source::open(&db, schema.as_deref(), &config, zone)?;
+            src.use_cache_dir(&dir);
+            let started = Instant::now();
+            src.build_cache()?;
+            tracing::info!(elapsed = ?started.elapsed(), "rollup cache built");
+            Ok(())
+        })
+}
+
 struct Open {
     src: Source,
+    /// The thread building the rollup cache, while it runs.
+    builder: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
     id: Option<(u64, u64)>,
     version: i64,
     last_id: i64,
@@ -445,8 +507,18 @@ impl Tail {
                 &self.cfg.config,
                 self.cfg.foreign_zone,
             )?;
+            let mut builder = None;
             if let Some(dir) = &self.cfg.cache_dir {
                 src.use_cache_dir(dir);
+                if src.cache_pending() {
+                    match spawn_cache_builder(&self.cfg, dir.clone()) {
+                        Ok(h) => {
+                            src.defer_cache_build(true);
+                            builder = Some(h);
+                        }
+                        Err(e) => tracing::warn!("cannot start the rollup cache builder: {e}"),
+                    }
+                }
             }
             let version = src.data_version()?;
             tracing::info!(path = %self.cfg.db.display(), kind = %src.kind, "opened");
@@ -456,6 +528,7 @@ impl Tail {
             self.last_state = Some(SourceState::Live);
             self.open = Some(Open {
                 src,
+                builder,
                 id,
                 version,
                 last_id: 0,
@@ -480,6 +553,26 @@ impl Tail {
             self.last_state = None;
             self.send(Msg::Reset(why.into()));
             return Ok(());
+        }
+        let open = self.open.as_mut().expect("opened above");
+        if open.builder.as_ref().is_some_and(|h| h.is_finished()) {
+            let done = open.builder.take().map(|h| h.join());
+            match done {
+                Some(Ok(Ok(()))) => {
+                    // Read through the built cache from now on: numbers again, now with
+                    // the timeline.
+                    if let Some(dir) = &self.cfg.cache_dir {
+                        open.src.use_cache_dir(dir);
+                    }
+                    open.src.defer_cache_build(false);
+                    self.need_load = true;
+                }
+                Some(Ok(Err(e))) => {
+                    tracing::warn!("rollup cache not built, reading the events instead: {e:#}")
+                }
+                Some(Err(_)) => tracing::warn!("the rollup cache builder panicked"),
+                None => {}
+            }
         }
         if self.need_load {
             if let Some(req) = self.request {

@@ -47,6 +47,10 @@ pub fn run(ctx: &Ctx, args: &MonitorArgs) -> anyhow::Result<u8> {
             "the monitor needs a terminal on stdout; for scripts use `tokmon report` or `tokmon status`",
         ));
     }
+    // A FIFO or a device as the database would block or fail behind the screen: refused now.
+    if !args.demo {
+        crate::regular::check_regular_or_missing(&ctx.db, "database")?;
+    }
     let _log = init_logging();
     // Before any thread starts: a panic anywhere restores the terminal and ends the monitor.
     terminal::install_panic_hook();

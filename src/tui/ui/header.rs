@@ -10,6 +10,7 @@ use unicode_width::UnicodeWidthStr;
 use super::layout::Mode;
 use super::{display_path, fit, fit_left, pad};
 use crate::numfmt;
+use crate::text::printable;
 use crate::timefmt::from_ms;
 use crate::tui::app::{App, SourceState};
 
@@ -47,7 +48,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, mode: Mode) {
         let text = app
             .filters
             .iter()
-            .map(|f| format!("{} {}", f.dim.word(), f.value))
+            .map(|f| format!("{} {}", f.dim.word(), printable(&f.value)))
             .collect::<Vec<_>>()
             .join(" › ");
         let room = width.saturating_sub(6 + 3 + app.range.label().width() + 3 + 12 + 3);

@@ -14,6 +14,7 @@ use super::layout::Mode;
 use super::names::{fit_unique, short_model, shorten};
 use super::{fit, pad, section};
 use crate::numfmt;
+use crate::text::printable_string;
 use crate::tui::app::{App, Focus, RowView, SortCol, SourceState};
 use crate::tui::model::Dim;
 
@@ -165,10 +166,12 @@ fn plan(
 /// Names as the table shows them: models and providers without a date suffix or a route
 /// prefix where that stays unique.
 fn display_names(rows: &[RowView], dim: Dim) -> Vec<String> {
-    let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+    // Text from data never reaches the terminal as it is (escapes are shown visibly).
+    let safe: Vec<String> = rows.iter().map(|r| printable_string(&r.name)).collect();
+    let names: Vec<&str> = safe.iter().map(|n| n.as_str()).collect();
     match dim {
         Dim::Model | Dim::Provider => shorten(&names, short_model),
-        Dim::Agent => names.iter().map(|n| n.to_string()).collect(),
+        Dim::Agent => safe.clone(),
     }
 }
 
@@ -225,7 +228,10 @@ fn draw_one(f: &mut Frame, app: &App, area: Rect, which: Focus) {
             .saturating_sub(title.iter().map(|s| s.width()).sum::<usize>() + 2);
         title.push(pad(
             t.text,
-            format!("{} ", fit(&r.name, room.saturating_sub(1))),
+            format!(
+                "{} ",
+                fit(&printable_string(&r.name), room.saturating_sub(1))
+            ),
         ));
     }
     let right = if rows.is_empty() {

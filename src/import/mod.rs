@@ -30,6 +30,8 @@ use crate::timefmt::Zone;
 
 pub use follow::{follow, follow_with};
 
+/// At most this many threads read and parse files (besides the one that writes).
+const MAX_READERS: usize = 4;
 /// How many parsed events are inserted at once.
 const BATCH_EVENTS: usize = 5_000;
 /// How many events one transaction holds (with the offsets of the files read so far). Many
@@ -482,29 +484,70 @@ pub fn import_paths(
         pr.start(plans.len() as u64, total);
     }
     conn.pragma_update(None, "cache_size", -IMPORT_CACHE_KIB)?;
-    // Two threads: this one writes, a reader parses the files ahead of it (parsing is about
-    // as much work as inserting, and the machine has more than one core).
-    let (send, recv) = mpsc::sync_channel::<Msg>(4);
-    let (read, written) = std::thread::scope(|scope| {
-        let reader = scope.spawn(|| {
-            let mut part = ImportSummary::default();
-            for (i, plan) in plans.iter().enumerate() {
-                if let Err(e) = read_file(i, plan, opts, &send, &mut part) {
-                    part.errors.push(format!("{}: {e:#}", plan.path.display()));
-                    if send.send(Msg::Failed).is_err() {
-                        break;
+    // Readers parse the files ahead of this thread, which writes. Each reader takes every
+    // `readers`-th file and has its own channel; the writer takes the files in their order
+    // (so which line of a reply comes first never depends on the threads).
+    let readers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_READERS)
+        .min(plans.len().max(1));
+    let (sends, recvs): (Vec<_>, Vec<_>) =
+        (0..readers).map(|_| mpsc::sync_channel::<Msg>(4)).unzip();
+    let (parts, written) = std::thread::scope(|scope| {
+        let handles: Vec<_> = sends
+            .into_iter()
+            .enumerate()
+            .map(|(r, send)| {
+                let plans = &plans;
+                scope.spawn(move || {
+                    let mut parts = Vec::new();
+                    for (i, plan) in plans.iter().enumerate().skip(r).step_by(readers) {
+                        let mut part = ImportSummary::default();
+                        let result = read_file(i, plan, opts, &send, &mut part);
+                        let gone = match result {
+                            Ok(()) => false,
+                            Err(e) => {
+                                part.errors.push(format!("{}: {e:#}", plan.path.display()));
+                                send.send(Msg::Failed).is_err()
+                            }
+                        };
+                        parts.push((i, part));
+                        if gone {
+                            break;
+                        }
                     }
-                }
-            }
-            drop(send);
-            part
-        });
-        let written = write_events(conn, &plans, &recv, progress);
-        // If writing failed, stop the reader by dropping its channel before waiting for it.
-        drop(recv);
-        let read = reader.join().expect("reader thread");
-        (read, written)
+                    parts
+                })
+            })
+            .collect();
+        let mut ordered = Ordered {
+            recvs,
+            file: 0,
+            files: plans.len(),
+        };
+        let written = write_events(conn, &plans, &mut ordered, progress);
+        // If writing failed, stop the readers by dropping their channels before waiting.
+        drop(ordered);
+        let mut parts: Vec<(usize, ImportSummary)> = handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("reader thread"))
+            .collect();
+        parts.sort_by_key(|(i, _)| *i);
+        (parts, written)
     });
+    let mut read = ImportSummary::default();
+    for (_, part) in parts {
+        read.files_read += part.files_read;
+        read.files_rewritten += part.files_rewritten;
+        read.lines += part.lines;
+        read.bytes += part.bytes;
+        read.bad_lines += part.bad_lines;
+        read.duplicates += part.duplicates;
+        read.bad.extend(part.bad);
+        read.rejected_files.extend(part.rejected_files);
+        read.errors.extend(part.errors);
+    }
+    read.bad.truncate(MAX_BAD_KEPT);
     let w = written?;
     summary.files_read += read.files_read;
     summary.files_rewritten += read.files_rewritten;
@@ -522,7 +565,28 @@ pub fn import_paths(
     Ok(summary)
 }
 
-/// From the reader thread to the writer.
+/// The readers' messages, file by file in the planned order (file `i` comes from reader
+/// `i % readers`, which sends its files in order, each ending with `end` or `Failed`).
+struct Ordered {
+    recvs: Vec<mpsc::Receiver<Msg>>,
+    file: usize,
+    files: usize,
+}
+
+impl Ordered {
+    fn recv(&mut self) -> Option<Msg> {
+        if self.file >= self.files {
+            return None;
+        }
+        let msg = self.recvs[self.file % self.recvs.len()].recv().ok()?;
+        if matches!(msg, Msg::Failed | Msg::Events { end: true, .. }) {
+            self.file += 1;
+        }
+        Some(msg)
+    }
+}
+
+/// From a reader thread to the writer.
 enum Msg {
     /// Events of file `file`, read up to `offset` / `line_no`, where the parser state is
     /// `state`; `bytes` were read since the previous message. `end`: the file is finished.
@@ -546,7 +610,7 @@ enum Msg {
 fn write_events(
     conn: &Connection,
     plans: &[Plan],
-    recv: &mpsc::Receiver<Msg>,
+    recv: &mut Ordered,
     progress: Option<&dyn Progress>,
 ) -> anyhow::Result<InsertCounts> {
     let mut tx = Tx {
@@ -558,7 +622,7 @@ fn write_events(
     let mut ins = Inserter::new(conn, true)?;
     let mut files_done = 0u64;
     let mut lines_done = 0u64;
-    while let Ok(msg) = recv.recv() {
+    while let Some(msg) = recv.recv() {
         let Msg::Events {
             file,
             events,

@@ -67,7 +67,11 @@ fn tail_fold_10k(bencher: Bencher) {
                 r.agent.as_deref().unwrap_or(""),
                 r.model.as_deref().unwrap_or(""),
             );
-            by_agent.entry(key).or_default().add(&Sums::of_event(r));
+            by_agent
+                .entry(key)
+                .or_default()
+                .add(&Sums::of_event(r))
+                .unwrap();
         }
         black_box(by_agent.len())
     });
@@ -125,7 +129,8 @@ fn report_fold_by_day(bencher: Bencher) {
             Grouping::Time(Bucket::Day),
             CostMode::Auto,
             &zone,
-        );
+        )
+        .unwrap();
         black_box(r.groups.len())
     });
 }

@@ -88,13 +88,16 @@ pub fn floor_hour(ms: i64) -> i64 {
 }
 
 /// Group points (sorted by time) into blocks, starting a new chain at the first point.
-pub fn group(points: &[Point], now_ms: i64) -> Vec<Block> {
+pub fn group(
+    points: &[Point],
+    now_ms: i64,
+) -> Result<Vec<Block>, crate::store::query::TokenOverflow> {
     let mut out: Vec<Block> = Vec::new();
     for p in points {
         match out.last_mut() {
             Some(b) if p.ts_ms < b.end_ms => {
                 b.last_ms = b.last_ms.max(p.ts_ms);
-                b.tokens.add(&p.tokens);
+                b.tokens.add(&p.tokens)?;
                 b.cost_usd += p.cost_usd;
             }
             _ => {
@@ -114,7 +117,7 @@ pub fn group(points: &[Point], now_ms: i64) -> Vec<Block> {
     for b in &mut out {
         b.active = b.start_ms <= now_ms && now_ms < b.end_ms;
     }
-    out
+    Ok(out)
 }
 
 /// Per-slice sums of the block agent's events in `[from, to)`, priced, sorted by time.
@@ -133,7 +136,9 @@ pub fn slices(
         && f % SLICE_MS == 0
         && t % SLICE_MS == 0
     {
-        return native_slices(source, f / SLICE_MS, t / SLICE_MS, mode);
+        // SQLite's integer overflow of a sum is the token overflow it is.
+        return native_slices(source, f / SLICE_MS, t / SLICE_MS, mode)
+            .map_err(crate::store::query::sum_error);
     }
     let rows = source.aggregate(&AggQuery {
         from_ms,
@@ -152,7 +157,7 @@ pub fn slices(
             ts_ms: ts,
             ..Point::default()
         });
-        p.tokens.add(&r.sums.all);
+        p.tokens.add(&r.sums.all)?;
         p.cost_usd += cost;
     }
     Ok(by_slice.into_values().collect())
@@ -167,13 +172,14 @@ fn native_slices(
     // The column layout of a rollup read (see `agg_row`), the slice as the bucket.
     let detail: Vec<String> = crate::store::query::PRICE_DETAIL_COLUMNS
         .iter()
-        .map(|c| format!("TOTAL({c})"))
+        .map(|c| format!("SUM({c})"))
         .collect();
+    // Exact integer sums (SUM, not the float TOTAL); an overflow is refused, see `sum_error`.
     let mut stmt = source.conn().prepare_cached(&format!(
-        "SELECT NULL, slice, model, SUM(events), TOTAL(input_tokens), TOTAL(output_tokens),
-                TOTAL(cache_creation_tokens), TOTAL(cache_read_tokens), TOTAL(stored_cost),
-                TOTAL(positive_cost), SUM(uncosted_events), TOTAL(uncosted_input),
-                TOTAL(uncosted_output), TOTAL(uncosted_cache_creation), TOTAL(uncosted_cache_read),
+        "SELECT NULL, slice, model, SUM(events), SUM(input_tokens), SUM(output_tokens),
+                SUM(cache_creation_tokens), SUM(cache_read_tokens), TOTAL(stored_cost),
+                TOTAL(positive_cost), SUM(uncosted_events), SUM(uncosted_input),
+                SUM(uncosted_output), SUM(uncosted_cache_creation), SUM(uncosted_cache_read),
                 {}
          FROM rollup_15m WHERE slice >= ?1 AND slice < ?2 AND agent = ?3
          GROUP BY slice, model ORDER BY slice",
@@ -189,7 +195,7 @@ fn native_slices(
         let cost = cost_of(&sums, Some(&model), mode).usd;
         match out.last_mut() {
             Some(p) if p.ts_ms == ts => {
-                p.tokens.add(&sums.all);
+                p.tokens.add(&sums.all)?;
                 p.cost_usd += cost;
             }
             _ => out.push(Point {
@@ -247,7 +253,7 @@ pub fn blocks_in(
 ) -> anyhow::Result<Vec<Block>> {
     let now_ms = now.timestamp_millis();
     let points = slices(source, None, to_ms, mode)?;
-    let mut out: Vec<Block> = group(&points, now_ms)
+    let mut out: Vec<Block> = group(&points, now_ms)?
         .into_iter()
         .filter(|b| from_ms.is_none_or(|f| b.end_ms > f))
         .collect();
@@ -299,7 +305,7 @@ pub fn active(
         let start = chain_start(&points, from);
         if start.is_some() || days == LOOKBACK_DAYS {
             let i = start.unwrap_or(0);
-            return finish(source, group(&points[i..], now_ms), now_ms);
+            return finish(source, group(&points[i..], now_ms)?, now_ms);
         }
     }
     Ok(None)
@@ -317,7 +323,7 @@ fn finish(source: &Source, blocks: Vec<Block>, now_ms: i64) -> anyhow::Result<Op
 
 /// The largest block (by tokens and by cost) before the active one: the `max` limit.
 pub fn largest(source: &Source, now: DateTime<Utc>, mode: CostMode) -> anyhow::Result<(u64, f64)> {
-    let blocks = group(&slices(source, None, None, mode)?, now.timestamp_millis());
+    let blocks = group(&slices(source, None, None, mode)?, now.timestamp_millis())?;
     Ok(blocks
         .iter()
         .filter(|b| !b.active)
@@ -397,7 +403,7 @@ mod tests {
 
     #[test]
     fn start_is_floored_to_the_hour() {
-        let b = group(&[pt("2025-03-01T10:47:12Z", 5)], 0);
+        let b = group(&[pt("2025-03-01T10:47:12Z", 5)], 0).unwrap();
         assert_eq!(starts(&b), ["2025-03-01T10:00"]);
         assert_eq!(b[0].end_ms, ms("2025-03-01T15:00:00Z"));
         assert_eq!(b[0].first_ms, ms("2025-03-01T10:47:12Z"));
@@ -411,7 +417,7 @@ mod tests {
             pt("2025-03-01T15:00:00Z", 4),
             pt("2025-03-01T15:30:00Z", 8),
         ];
-        let b = group(&pts, 0);
+        let b = group(&pts, 0).unwrap();
         assert_eq!(starts(&b), ["2025-03-01T10:00", "2025-03-01T15:00"]);
         assert_eq!(b[0].tokens.total(), 3);
         assert_eq!(b[1].tokens.total(), 12);
@@ -428,7 +434,7 @@ mod tests {
             pt("2025-03-01T20:05:00Z", 1),
         ];
         assert_eq!(
-            starts(&group(&pts, 0)),
+            starts(&group(&pts, 0).unwrap()),
             ["2025-03-01T09:00", "2025-03-01T14:00", "2025-03-01T20:00"]
         );
     }
@@ -441,7 +447,7 @@ mod tests {
             pt("2025-03-02T02:59:59Z", 10),
             pt("2025-03-02T03:00:00Z", 10),
         ];
-        let b = group(&pts, 0);
+        let b = group(&pts, 0).unwrap();
         assert_eq!(starts(&b), ["2025-03-01T22:00", "2025-03-02T03:00"]);
         assert_eq!(b[0].tokens.total(), 30);
     }
@@ -454,7 +460,7 @@ mod tests {
             pt("2025-03-29T23:40:00Z", 1), // 00:40 local, +01:00
             pt("2025-03-30T04:10:00Z", 1), // 06:10 local, +02:00
         ];
-        let b = group(&pts, 0);
+        let b = group(&pts, 0).unwrap();
         assert_eq!(starts(&b), ["2025-03-29T23:00", "2025-03-30T04:00"]);
         // Five hours of real time, whatever the wall clock did.
         let local = |ms: i64| {
@@ -474,14 +480,14 @@ mod tests {
             pt("2025-03-01T11:00:00Z", 600),
         ];
         let now = ms("2025-03-01T12:00:00Z");
-        let b = group(&pts, now);
+        let b = group(&pts, now).unwrap();
         assert!(b[0].active);
         let p = b[0].projection(now).unwrap();
         // 1,200 tokens over 60 minutes = 20/min; 3 hours left: 1,200 + 3,600.
         assert_eq!(p.tokens_per_minute, 20.0);
         assert_eq!(p.projected_tokens, 4_800);
         assert_eq!(p.remaining_ms, 3 * HOUR_MS);
-        assert!(!group(&pts, ms("2025-03-01T15:00:00Z"))[0].active);
+        assert!(!group(&pts, ms("2025-03-01T15:00:00Z")).unwrap()[0].active);
     }
 
     #[test]

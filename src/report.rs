@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::cli::{CostMode, GroupBy};
 use crate::cost::cost_of;
 use crate::range::TimeRange;
-use crate::store::query::{AggQuery, AggRow, Sums};
+use crate::store::query::{AggQuery, AggRow, Sums, TokenOverflow, Tokens};
 use crate::store::{Dimension, Source};
 use crate::timefmt::{Zone, from_ms};
 
@@ -69,14 +69,42 @@ pub struct Totals {
 }
 
 impl Totals {
-    fn add(&mut self, s: &Sums, cost: f64) {
-        self.events += s.all.events;
-        self.input_tokens += s.all.input;
-        self.output_tokens += s.all.output;
-        self.cache_creation_tokens += s.all.cache_write;
-        self.cache_read_tokens += s.all.cache_read;
-        self.total_tokens += s.all.total();
+    /// Add a group's sums in; on a token overflow `self` is left unchanged.
+    fn add(&mut self, s: &Sums, cost: f64) -> Result<(), TokenOverflow> {
+        let mut t = Tokens {
+            events: self.events,
+            input: self.input_tokens,
+            output: self.output_tokens,
+            cache_write: self.cache_creation_tokens,
+            cache_read: self.cache_read_tokens,
+            ..Tokens::default()
+        };
+        t.add(&s.all)?;
+        self.events = t.events;
+        self.input_tokens = t.input;
+        self.output_tokens = t.output;
+        self.cache_creation_tokens = t.cache_write;
+        self.cache_read_tokens = t.cache_read;
+        self.total_tokens = t.total();
         self.cost_usd += cost;
+        Ok(())
+    }
+}
+
+/// The largest cost shown: 2^53 cents, about $90 trillion, the most dollars an f64 holds to the
+/// cent. A larger (or not finite) cost comes from a wrong stored cost or `cost_scale`, and is
+/// refused rather than shown rounded, saturated or as null.
+pub const MAX_USD: f64 = 9_007_199_254_740_992.0 / 100.0;
+
+/// `usd` if it is a cost tokmon shows exactly; else an error that says why.
+pub fn check_usd(usd: f64) -> anyhow::Result<f64> {
+    if usd.is_finite() && usd.abs() <= MAX_USD {
+        Ok(usd)
+    } else {
+        Err(anyhow::anyhow!(
+            "costs add up to {usd:e} USD, beyond the $90,071,992,547,409.92 that tokmon shows to \
+             the cent: a stored cost (or the cost_scale of a [[table]]) is wrong"
+        ))
     }
 }
 
@@ -148,7 +176,7 @@ pub fn build(
         bucket_ms: matches!(grouping, Grouping::Time(_)).then_some(SLICE_MS),
     };
     let rows = source.aggregate(&q)?;
-    Ok(fold(rows, range, grouping, mode, zone))
+    fold(rows, range, grouping, mode, zone)
 }
 
 /// Fold grouped rows (one per key × slice × model) into report groups.
@@ -158,7 +186,7 @@ pub fn fold(
     grouping: Grouping,
     mode: CostMode,
     zone: &Zone,
-) -> Report {
+) -> anyhow::Result<Report> {
     let mut groups: HashMap<String, Group> = HashMap::new();
     let mut totals = Totals::default();
     let mut unpriced: BTreeMap<String, u64> = BTreeMap::new();
@@ -184,7 +212,7 @@ pub fn fold(
             },
         };
         let key = key.unwrap_or_else(|| NONE_KEY.into());
-        totals.add(&row.sums, costed.usd);
+        totals.add(&row.sums, costed.usd)?;
         groups
             .entry(key.clone())
             .or_insert_with(|| Group {
@@ -193,7 +221,7 @@ pub fn fold(
                 start_ms: start,
             })
             .totals
-            .add(&row.sums, costed.usd);
+            .add(&row.sums, costed.usd)?;
     }
     let mut groups: Vec<Group> = groups.into_values().collect();
     match grouping {
@@ -207,11 +235,15 @@ pub fn fold(
                 .then_with(|| a.key.cmp(&b.key))
         }),
     }
-    Report {
+    check_usd(totals.cost_usd)?;
+    for g in &groups {
+        check_usd(g.totals.cost_usd)?;
+    }
+    Ok(Report {
         range,
         grouping,
         totals,
         groups,
         unpriced,
-    }
+    })
 }

@@ -492,3 +492,262 @@ fn rollups_and_scans_agree_across_1970() {
         }
     }
 }
+
+const MAX: &str = "9223372036854775807";
+
+#[test]
+fn token_sums_are_exact_or_refused() {
+    let sb = Sandbox::new();
+    let db = sb.path("u.db");
+    // One event whose four counts add up past i64::MAX: refused before anything is written.
+    refused(
+        sb.cmd().arg("--db").arg(&db).args([
+            "record",
+            "--model",
+            "m",
+            "--input",
+            MAX,
+            "--output",
+            MAX,
+            "--cache-write",
+            MAX,
+            "--cache-read",
+            MAX,
+        ]),
+        "9,223,372,036,854,775,807",
+    );
+    assert!(!db.exists());
+    // The largest event is counted exactly, and said so.
+    let out = record(
+        &sb,
+        &db,
+        &[
+            "--model",
+            "m",
+            "--input",
+            MAX,
+            "--at",
+            "2025-01-01T00:00:00Z",
+        ],
+    )
+    .success();
+    let o = out.get_output();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(said.contains("9,223,372,036,854,775,807 tokens"), "{said}");
+    // A second one in the same 15 minutes would overflow the stored sums: refused, unchanged.
+    let before = events(&sb, &db, "all");
+    refused(
+        sb.cmd().arg("--db").arg(&db).args([
+            "record",
+            "--model",
+            "m",
+            "--input",
+            MAX,
+            "--at",
+            "2025-01-01T00:01:00Z",
+        ]),
+        "9,223,372,036,854,775,807",
+    );
+    assert_eq!(events(&sb, &db, "all"), before);
+    let v = json(
+        sb.cmd()
+            .arg("--db")
+            .arg(&db)
+            .args(["report", "--range", "all", "--format", "json"]),
+    );
+    assert_eq!(v["totals"]["total_tokens"].to_string(), MAX, "{v}");
+    // In another slice it is stored, but a range holding both cannot be summed: a clear error.
+    record(
+        &sb,
+        &db,
+        &[
+            "--model",
+            "m",
+            "--input",
+            "1",
+            "--at",
+            "2025-01-02T00:00:00Z",
+        ],
+    )
+    .success();
+    for (range, by) in [
+        ("all", "model"),
+        ("all", "day"),
+        ("2024-12-31..2025-01-03", "model"),
+        ("2024-12-31T23:59:59Z..2025-01-02T00:00:01Z", "agent"),
+    ] {
+        let out = sb
+            .cmd()
+            .arg("--db")
+            .arg(&db)
+            .args(["report", "--range", range, "--by", by, "--format", "json"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{range} {by}: {err}");
+        assert!(err.contains("9,223,372,036,854,775,807"), "{err}");
+        assert!(out.stdout.is_empty(), "{range}: no partial numbers");
+    }
+    // Each day alone is exact.
+    assert_eq!(events(&sb, &db, "2025-01-02..2025-01-03"), 1);
+    let v = json(sb.cmd().arg("--db").arg(&db).args([
+        "report",
+        "--range",
+        "2025-01-01..2025-01-02",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(v["totals"]["total_tokens"].to_string(), MAX, "{v}");
+}
+
+#[test]
+fn sums_beyond_2_pow_53_stay_exact() {
+    let sb = Sandbox::new();
+    let db = sb.path("u.db");
+    let big = "9007199254740993"; // 2^53 + 1: an f64 on the way would make it 2^53
+    for at in ["2025-01-01T00:00:00Z", "2025-01-01T00:20:00Z"] {
+        record(&sb, &db, &["--model", "m", "--output", big, "--at", at]).success();
+    }
+    record(
+        &sb,
+        &db,
+        &[
+            "--model",
+            "m",
+            "--input",
+            "1",
+            "--at",
+            "2025-01-01T00:40:00Z",
+        ],
+    )
+    .success();
+    let want = "18014398509481987"; // 2 × (2^53 + 1) + 1
+    // Whole slices (rollup), partial slices (scan), and buckets.
+    for range in [
+        "all",
+        "2025-01-01..2025-01-02",
+        "2024-12-31T23:59:59.5Z..2025-01-01T00:40:00.5Z",
+    ] {
+        for by in ["model", "day", "agent", "session"] {
+            let v = json(
+                sb.cmd()
+                    .arg("--db")
+                    .arg(&db)
+                    .args(["report", "--range", range, "--by", by, "--format", "json"]),
+            );
+            assert_eq!(
+                v["totals"]["total_tokens"].to_string(),
+                want,
+                "{range} {by}: {v}"
+            );
+            assert_eq!(
+                v["groups"][0]["total_tokens"].to_string(),
+                want,
+                "{range} {by}: {v}"
+            );
+        }
+        let csv = sb
+            .cmd()
+            .arg("--db")
+            .arg(&db)
+            .args(["report", "--range", range, "--format", "csv"])
+            .output()
+            .unwrap();
+        assert!(String::from_utf8_lossy(&csv.stdout).contains(want));
+    }
+    // A foreign database (read through its rollup cache) too.
+    let fdb = bot_db(
+        &sb,
+        "bot.db",
+        "('openai', 'gpt-4o', 9007199254740993, 1, NULL, '2025-01-01 00:00:00'),
+         ('openai', 'gpt-4o', 9007199254740993, 1, NULL, '2025-01-01 00:30:00')",
+    );
+    for _ in 0..2 {
+        let v = json(
+            sb.cmd()
+                .arg("--db")
+                .arg(&fdb)
+                .args(["report", "--range", "all", "--format", "json"]),
+        );
+        assert_eq!(
+            v["totals"]["input_tokens"].to_string(),
+            "18014398509481986",
+            "{v}"
+        );
+    }
+    // A foreign row whose counts add up past i64::MAX is refused, not wrapped.
+    let fdb = bot_db(
+        &sb,
+        "bot2.db",
+        &format!("('openai', 'gpt-4o', {MAX}, {MAX}, NULL, '2025-01-01 00:00:00')"),
+    );
+    let out = sb
+        .cmd()
+        .arg("--db")
+        .arg(&fdb)
+        .args(["report", "--range", "all"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("9,223,372,036,854,775,807"), "{err}");
+}
+
+#[test]
+fn budgets_refuse_overflowing_sums() {
+    let sb = Sandbox::new();
+    let db = sb.path("u.db");
+    let now = chrono::Utc::now();
+    for mins in [1, 40] {
+        let at = (now - chrono::Duration::minutes(mins)).to_rfc3339();
+        record(&sb, &db, &["--model", "m", "--input", MAX, "--at", &at]).success();
+    }
+    let cfg = sb.path("c.toml");
+    std::fs::write(
+        &cfg,
+        "[[budget]]\nname = \"day\"\nwindow = \"24h\"\nlimit_tokens = 10\n",
+    )
+    .unwrap();
+    let out = sb
+        .cmd()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--db")
+        .arg(&db)
+        .args(["status", "--format", "json"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("9,223,372,036,854,775,807"), "{err}");
+}
+
+#[test]
+fn absurd_costs_are_refused_the_same_way_in_every_format() {
+    let sb = Sandbox::new();
+    let db = bot_db(
+        &sb,
+        "bot.db",
+        "('openai', 'gpt-4o', 1, 1, 1e300, '2025-01-01 00:00:00'),
+         ('openai', 'gpt-4o', 1, 1, 1e308, '2025-01-01 00:30:00')",
+    );
+    for range in ["all", "2025-01-01T00:00:00Z..2025-01-01T00:10:00Z"] {
+        for format in ["table", "json", "csv"] {
+            let out = sb
+                .cmd()
+                .arg("--db")
+                .arg(&db)
+                .args(["report", "--range", range, "--format", format])
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{format}: {err}");
+            assert!(err.contains("90,071,992,547,409.92"), "{err}");
+            assert!(out.stdout.is_empty(), "{format}");
+        }
+    }
+}

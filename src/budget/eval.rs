@@ -8,6 +8,7 @@ use super::window::{Bounds, window_bounds};
 use super::{Level, QUOTA_NAME};
 use crate::cli::CostMode;
 use crate::cost::cost_of;
+use crate::store::query::add_tokens;
 use crate::store::{AggQuery, AggRow, Dimension, Source};
 use crate::timefmt::{Zone, from_ms};
 
@@ -268,9 +269,9 @@ pub fn measure(
     };
     for row in filtered_rows(source, q, &budget.filter)? {
         let c = cost_of(&row.sums, row.model.as_deref(), mode);
-        u.tokens += row.sums.all.total();
+        u.tokens = add_tokens(u.tokens, row.sums.all.total())?;
         u.usd += c.usd;
-        u.events += row.sums.all.events;
+        u.events = add_tokens(u.events, row.sums.all.events)?;
         u.unpriced_events += c.unpriced_events;
         if let (Some(b), Some(size)) = (row.bucket_ms, slice)
             && row.sums.all.events > 0
@@ -290,14 +291,16 @@ pub fn measure(
         if row.sums.all.events == 0 {
             continue;
         }
-        r.tokens += row.sums.all.total();
+        r.tokens = add_tokens(r.tokens, row.sums.all.total())?;
         r.usd += cost_of(&row.sums, row.model.as_deref(), mode).usd;
-        r.events += row.sums.all.events;
+        r.events = add_tokens(r.events, row.sums.all.events)?;
         if let Some(b) = row.bucket_ms {
             r.first_ms = Some(r.first_ms.map_or(b, |x: i64| x.min(b)));
             r.last_ms = Some(r.last_ms.map_or(b, |x: i64| x.max(b)));
         }
     }
+    crate::report::check_usd(u.usd)?;
+    crate::report::check_usd(u.recent.usd)?;
     Ok(u)
 }
 
@@ -343,7 +346,7 @@ fn time_to(left: f64, rate: f64, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     if secs > HORIZON_CAP.num_seconds() as f64 {
         return None;
     }
-    Some(now + Duration::milliseconds((secs * 1000.0).ceil() as i64))
+    now.checked_add_signed(Duration::milliseconds((secs * 1000.0).ceil() as i64))
 }
 
 /// The projection from usage, limits and a rate. `horizon`: the projection is only shown
@@ -411,7 +414,9 @@ pub fn assess(budget: &Budget, bounds: &Bounds, usage: &Usage, now: DateTime<Utc
         .chain(budget.limit_usd.map(|l| pct(usage.usd, l)))
         .fold(0.0, f64::max);
     let burn = burn_rate(usage, bounds, now);
-    let horizon = bounds.resets_at.or(span.map(|s| now + s));
+    let horizon = bounds
+        .resets_at
+        .or(span.and_then(|s| now.checked_add_signed(s)));
     let projection = project(
         usage.tokens,
         usage.usd,
@@ -429,7 +434,11 @@ pub fn assess(budget: &Budget, bounds: &Bounds, usage: &Usage, now: DateTime<Utc
         window_start: Some(bounds.start),
         resets_at: bounds.resets_at,
         rolling_span: span,
-        frees_at: span.and_then(|s| usage.oldest_ms.map(|o| from_ms(o) + s)),
+        frees_at: span.and_then(|s| {
+            usage
+                .oldest_ms
+                .and_then(|o| from_ms(o).checked_add_signed(s))
+        }),
         used_tokens: usage.tokens,
         used_usd: Some(usage.usd),
         limit_tokens: budget.limit_tokens,
@@ -461,9 +470,10 @@ pub fn quota_burn_rate(syncs: &[SyncPoint], now: DateTime<Utc>) -> Option<BurnRa
     if span < MIN_WINDOW_ELAPSED {
         return None;
     }
-    let added: u64 = recent[1..].iter().map(|s| s.increment).sum();
+    // A rate is an estimate: summed as a float, so that no increments can overflow it.
+    let added: f64 = recent[1..].iter().map(|s| s.increment as f64).sum();
     Some(BurnRate {
-        tokens_per_hour: per_hour(added as f64, span),
+        tokens_per_hour: per_hour(added, span),
         usd_per_hour: None,
         basis: Basis::Syncs {
             span,

@@ -3,7 +3,8 @@
 use crate::cli::RecordArgs;
 use crate::commands::Ctx;
 use crate::error::bad_input;
-use crate::store::native::{NewEvent, insert_events, open_rw};
+use crate::store::native::{NewEvent, insert_events_in, open_rw};
+use crate::store::query::{MAX_TOKENS, PRICE_DETAIL_COLUMNS, SLICE_MS, add_tokens};
 use crate::timefmt::parse_user_time;
 
 /// A token count: a whole number ≥ 0.
@@ -64,6 +65,26 @@ pub fn event_from_args(ctx: &Ctx, a: &RecordArgs) -> anyhow::Result<NewEvent> {
             a.cache_write_1h
         )));
     }
+    let counts = [
+        ("--input", &a.input),
+        ("--output", &a.output),
+        ("--cache-write", &a.cache_write),
+        ("--cache-read", &a.cache_read),
+    ];
+    let mut total = 0u64;
+    for (flag, v) in counts {
+        total = add_tokens(total, parse_tokens(flag, v)?).map_err(|_| {
+            bad_input(format!(
+                "invalid token counts: --input {} + --output {} + --cache-write {} + --cache-read {} \
+                 is more than {}, the most tokens tokmon counts exactly",
+                a.input.trim(),
+                a.output.trim(),
+                a.cache_write.trim(),
+                a.cache_read.trim(),
+                crate::numfmt::thousands(MAX_TOKENS)
+            ))
+        })?;
+    }
     Ok(NewEvent {
         ts_ms: at.timestamp_millis(),
         provider: a.provider.clone(),
@@ -95,19 +116,61 @@ pub fn event_from_args(ctx: &Ctx, a: &RecordArgs) -> anyhow::Result<NewEvent> {
     })
 }
 
+/// Whether the rollup rows near `ts_ms` still hold whole-number token sums. SQLite turns an
+/// integer sum that overflows into a real: then the event just inserted pushed a sum past
+/// [`MAX_TOKENS`].
+fn rollup_sums_exact(conn: &rusqlite::Connection, ts_ms: i64) -> anyhow::Result<bool> {
+    let slice = ts_ms.div_euclid(SLICE_MS);
+    // The four token sums and the price-detail sums (1-hour writes, long-context split).
+    let columns = [
+        "input_tokens",
+        "output_tokens",
+        "cache_creation_tokens",
+        "cache_read_tokens",
+    ];
+    let not_integer = columns
+        .iter()
+        .chain(PRICE_DETAIL_COLUMNS.iter())
+        .map(|c| format!("typeof({c}) != 'integer'"))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let inexact: bool = conn.query_row(
+        &format!(
+            "SELECT EXISTS (SELECT 1 FROM rollup_15m WHERE slice BETWEEN ?1 AND ?2 AND ({not_integer}))"
+        ),
+        [slice.saturating_sub(1), slice.saturating_add(1)],
+        |r| r.get(0),
+    )?;
+    Ok(!inexact)
+}
+
 pub fn run(ctx: &Ctx, a: &RecordArgs) -> anyhow::Result<u8> {
     let event = event_from_args(ctx, a)?;
     let mut conn = open_rw(&ctx.db)?;
-    let (inserted, _) = insert_events(&mut conn, [&event])?;
+    let tx = conn.transaction()?;
+    let (inserted, _) = insert_events_in(&tx, [&event])?;
+    if !rollup_sums_exact(&tx, event.ts_ms)? {
+        drop(tx);
+        return Err(bad_input(format!(
+            "not recorded: with this event the token sums of {} in its 15 minutes would pass {}, \
+             the most tokens tokmon counts exactly",
+            event.model,
+            crate::numfmt::thousands(MAX_TOKENS)
+        )));
+    }
+    tx.commit()?;
     if inserted == 1 {
+        let total = [
+            event.input_tokens,
+            event.output_tokens,
+            event.cache_creation_tokens,
+            event.cache_read_tokens,
+        ]
+        .into_iter()
+        .try_fold(0, add_tokens)?;
         crate::error::emit(&format!(
             "recorded {} tokens of {} in {}\n",
-            crate::numfmt::thousands(
-                event.input_tokens
-                    + event.output_tokens
-                    + event.cache_creation_tokens
-                    + event.cache_read_tokens
-            ),
+            crate::numfmt::thousands(total),
             event.model,
             ctx.db.display()
         ))?;

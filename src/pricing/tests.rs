@@ -454,7 +454,7 @@ fn claude_on_a_cloud_route_uses_its_tier() {
 fn sums_of_short_and_long_requests_price_each_part_at_its_rates() {
     let p = price("gemini-2.5-pro");
     let mut t = Tokens::of_request(250_000, 1_000, 0, 0, 0);
-    t.add(&Tokens::of_request(10_000, 2_000, 0, 0, 0));
+    t.add(&Tokens::of_request(10_000, 2_000, 0, 0, 0)).unwrap();
     let want = 0.64 + 10_000.0 * 1.25e-6 + 2_000.0 * 1e-5;
     assert!(near(p.cost(&t), want), "{}", p.cost(&t));
 }

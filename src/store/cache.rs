@@ -266,7 +266,7 @@ impl RollupCache {
             slices
                 .entry((g.slice.unwrap_or(NO_TIME_SLICE), model, agent, provider))
                 .or_default()
-                .add(&g.sums());
+                .add(&g.sums()?)?;
         }
         let sums: Vec<&str> = SUM_COLUMNS
             .iter()

@@ -7,7 +7,28 @@ use rusqlite::params;
 use super::Source;
 use super::mapping::{Dimension, quote};
 
-/// Token counts of a set of events.
+/// The most tokens tokmon counts exactly, in one event or in any sum: 9,223,372,036,854,775,807
+/// (`i64::MAX`, the largest integer SQLite stores). A larger count or sum is refused with
+/// [`TokenOverflow`], never wrapped, saturated or rounded.
+pub const MAX_TOKENS: u64 = i64::MAX as u64;
+
+/// A token count or sum above [`MAX_TOKENS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "token counts add up to more than 9,223,372,036,854,775,807, the most tokmon counts exactly; \
+     the database holds impossible token counts (narrow the range, or remove those events)"
+)]
+pub struct TokenOverflow;
+
+/// `a + b`, if it is at most [`MAX_TOKENS`].
+pub fn add_tokens(a: u64, b: u64) -> Result<u64, TokenOverflow> {
+    a.checked_add(b)
+        .filter(|s| *s <= MAX_TOKENS)
+        .ok_or(TokenOverflow)
+}
+
+/// Token counts of a set of events. Every field and the [`Tokens::total`] are at most
+/// [`MAX_TOKENS`]: [`Tokens::add`] and the readers refuse anything else.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Tokens {
     pub events: u64,
@@ -34,28 +55,23 @@ pub struct TokenSplit {
 }
 
 impl TokenSplit {
-    pub fn add(&mut self, o: &TokenSplit) {
-        self.input += o.input;
-        self.output += o.output;
-        self.cache_write += o.cache_write;
-        self.cache_write_1h += o.cache_write_1h;
-        self.cache_read += o.cache_read;
+    /// `self + o`, field by field, if every sum is at most [`MAX_TOKENS`].
+    pub fn checked_add(&self, o: &TokenSplit) -> Result<TokenSplit, TokenOverflow> {
+        Ok(TokenSplit {
+            input: add_tokens(self.input, o.input)?,
+            output: add_tokens(self.output, o.output)?,
+            cache_write: add_tokens(self.cache_write, o.cache_write)?,
+            cache_write_1h: add_tokens(self.cache_write_1h, o.cache_write_1h)?,
+            cache_read: add_tokens(self.cache_read, o.cache_read)?,
+        })
     }
 }
 
 impl Tokens {
+    /// All four token counts together.
     pub fn total(&self) -> u64 {
-        self.input + self.output + self.cache_write + self.cache_read
-    }
-
-    pub fn add(&mut self, o: &Tokens) {
-        self.events += o.events;
-        self.input += o.input;
-        self.output += o.output;
-        self.cache_write += o.cache_write;
-        self.cache_read += o.cache_read;
-        self.cache_write_1h += o.cache_write_1h;
-        self.long.add(&o.long);
+        // Exact whenever `check` passes, which every reader and `add` make sure of.
+        self.checked_total().unwrap_or(u64::MAX)
     }
 
     /// The tokens of one request, with what its price needs.
@@ -84,6 +100,43 @@ impl Tokens {
             long: if long { split } else { TokenSplit::default() },
         }
     }
+
+    /// All four token counts together, if that is at most [`MAX_TOKENS`].
+    pub fn checked_total(&self) -> Result<u64, TokenOverflow> {
+        let t = add_tokens(self.input, self.output)?;
+        let t = add_tokens(t, self.cache_write)?;
+        add_tokens(t, self.cache_read)
+    }
+
+    /// Every count and the total are at most [`MAX_TOKENS`] (the 1-hour writes and the
+    /// long-context split too).
+    pub fn check(&self) -> Result<(), TokenOverflow> {
+        let l = &self.long;
+        let parts = [self.events, self.cache_write_1h, l.cache_write_1h];
+        if parts.iter().any(|v| *v > MAX_TOKENS) {
+            return Err(TokenOverflow);
+        }
+        let t = add_tokens(l.input, l.output)?;
+        let t = add_tokens(t, l.cache_write)?;
+        add_tokens(t, l.cache_read)?;
+        self.checked_total().map(|_| ())
+    }
+
+    /// Add `o` in, or leave `self` unchanged and fail when a sum would pass [`MAX_TOKENS`].
+    pub fn add(&mut self, o: &Tokens) -> Result<(), TokenOverflow> {
+        let sum = Tokens {
+            events: add_tokens(self.events, o.events)?,
+            input: add_tokens(self.input, o.input)?,
+            output: add_tokens(self.output, o.output)?,
+            cache_write: add_tokens(self.cache_write, o.cache_write)?,
+            cache_read: add_tokens(self.cache_read, o.cache_read)?,
+            cache_write_1h: add_tokens(self.cache_write_1h, o.cache_write_1h)?,
+            long: self.long.checked_add(&o.long)?,
+        };
+        sum.check()?;
+        *self = sum;
+        Ok(())
+    }
 }
 
 /// Sums over a set of events of one model, with what cost modes need: the stored costs,
@@ -100,11 +153,17 @@ pub struct Sums {
 }
 
 impl Sums {
-    pub fn add(&mut self, o: &Sums) {
-        self.all.add(&o.all);
+    /// Add `o` in; on a token overflow `self` is left unchanged.
+    pub fn add(&mut self, o: &Sums) -> Result<(), TokenOverflow> {
+        let mut all = self.all;
+        all.add(&o.all)?;
+        let mut uncosted = self.uncosted;
+        uncosted.add(&o.uncosted)?;
+        self.all = all;
+        self.uncosted = uncosted;
         self.stored_cost += o.stored_cost;
         self.positive_cost += o.positive_cost;
-        self.uncosted.add(&o.uncosted);
+        Ok(())
     }
 
     /// The sums of one event.
@@ -254,8 +313,8 @@ impl Source {
             "NULL".into()
         };
         format!(
-            "SELECT k, {bucket} AS b, m, c > 0 AS pos, lc, {count}, TOTAL(i), TOTAL(o),
-                TOTAL(cw), TOTAL(cr), TOTAL(cw1h), TOTAL(c){k2_out}
+            "SELECT k, {bucket} AS b, m, c > 0 AS pos, lc, {count}, SUM(i), SUM(o),
+                SUM(cw), SUM(cr), SUM(cw1h), TOTAL(c){k2_out}
              FROM (SELECT {key} AS k, {inner_t} AS t, {model} AS m, {i} AS i, {o} AS o,
                      {cw} AS cw, {cr} AS cr, {cw1h} AS cw1h, {long} AS lc, {c} AS c{k2_inner}{w}
                    FROM {rows} {filter})
@@ -345,10 +404,10 @@ impl Source {
             return Ok(Vec::new());
         }
         if self.use_rollup(q) {
-            return self.aggregate_with_rollup(q);
+            return self.aggregate_with_rollup(q).map_err(sum_error);
         }
         if is_plain_all_time(q) {
-            return self.aggregate_all_hashed(q);
+            return self.aggregate_all_hashed(q).map_err(sum_error);
         }
         self.aggregate_scan(q)
     }
@@ -359,7 +418,7 @@ impl Source {
     /// read, so every row counts, also one whose time cannot be read.
     pub fn aggregate_all_hashed(&self, q: &AggQuery) -> anyhow::Result<Vec<AggRow>> {
         let rows = self.all_hashed(q, None)?;
-        Ok(merge_rows(rows.into_iter().map(|(r, _)| r).collect()))
+        Ok(merge_rows(rows.into_iter().map(|(r, _)| r).collect())?)
     }
 
     /// [`Source::aggregate_all_hashed`], also grouped by `second` (its value with each row).
@@ -387,11 +446,11 @@ impl Source {
         while let Some(r) = rows.next()? {
             groups.add_row(None, r, 0)?;
         }
-        Ok(groups
+        let rows = groups
             .groups
             .into_iter()
             .map(|g| {
-                let sums = g.sums();
+                let sums = g.sums()?;
                 let [key, model, k2] = g.texts;
                 let row = AggRow {
                     key,
@@ -399,9 +458,10 @@ impl Source {
                     model,
                     sums,
                 };
-                (row, k2)
+                Ok((row, k2))
             })
-            .collect())
+            .collect::<Result<Vec<_>, TokenOverflow>>()?;
+        Ok(rows)
     }
 
     /// The summed columns as [`HashGroups::add_row`] reads them: four token counts, the
@@ -512,8 +572,8 @@ impl Source {
             })?);
         }
         Ok(match second {
-            Some(_) => merge_two(rows),
-            None => merge_rows(rows.into_iter().map(|(r, _)| r).collect())
+            Some(_) => merge_two(rows)?,
+            None => merge_rows(rows.into_iter().map(|(r, _)| r).collect())?
                 .into_iter()
                 .map(|r| (r, None))
                 .collect(),
@@ -578,15 +638,15 @@ impl Source {
             .unwrap_or_else(|| "NULL".into());
         let detail = PRICE_DETAIL_COLUMNS
             .iter()
-            .map(|c| format!("TOTAL({c})"))
+            .map(|c| format!("SUM({c})"))
             .collect::<Vec<_>>()
             .join(", ");
         // Rows whose time could not be read belong to "all time" only, as in a scan.
         let sql = format!(
-            "SELECT {key} AS k, {bucket} AS b, {model} AS m, SUM(events), TOTAL(input_tokens), TOTAL(output_tokens),
-                TOTAL(cache_creation_tokens), TOTAL(cache_read_tokens), TOTAL(stored_cost), TOTAL(positive_cost),
-                SUM(uncosted_events), TOTAL(uncosted_input), TOTAL(uncosted_output),
-                TOTAL(uncosted_cache_creation), TOTAL(uncosted_cache_read), {detail}{k2}
+            "SELECT {key} AS k, {bucket} AS b, {model} AS m, SUM(events), SUM(input_tokens), SUM(output_tokens),
+                SUM(cache_creation_tokens), SUM(cache_read_tokens), TOTAL(stored_cost), TOTAL(positive_cost),
+                SUM(uncosted_events), SUM(uncosted_input), SUM(uncosted_output),
+                SUM(uncosted_cache_creation), SUM(uncosted_cache_read), {detail}{k2}
              FROM {ROLLUP_TABLE} WHERE (slice >= ?1 AND slice < ?2) OR (?3 AND slice = {no_time})
              GROUP BY k, b, m{k2_group}"
         );
@@ -635,10 +695,10 @@ impl Source {
                 Dimension::Model | Dimension::Agent | Dimension::Provider
             )
         {
-            return self.with_rollup(q, Some(second));
+            return self.with_rollup(q, Some(second)).map_err(sum_error);
         }
         if is_plain_all_time(q) {
-            return Ok(merge_two(self.all_hashed(q, Some(second))?));
+            return Ok(merge_two(self.all_hashed(q, Some(second))?)?);
         }
         self.aggregate_two_scan(q, second)
     }
@@ -652,6 +712,14 @@ impl Source {
         if self.empty {
             return Ok(Vec::new());
         }
+        self.aggregate_two_rows(q, second).map_err(sum_error)
+    }
+
+    fn aggregate_two_rows(
+        &self,
+        q: &AggQuery,
+        second: Dimension,
+    ) -> anyhow::Result<Vec<(AggRow, Option<String>)>> {
         let sql = self.grouped_sql(q, Some(second));
         let mut stmt = self.conn().prepare_cached(&sql)?;
         let bounds = [q.from_ms.unwrap_or(i64::MIN), q.to_ms.unwrap_or(i64::MAX)];
@@ -668,7 +736,7 @@ impl Source {
                 r.get::<_, Option<String>>(FLAGGED_COLUMNS)?,
             ));
         }
-        Ok(merge_two(out))
+        Ok(merge_two(out)?)
     }
 
     /// Grouped sums read from the events themselves.
@@ -676,6 +744,10 @@ impl Source {
         if self.empty {
             return Ok(Vec::new());
         }
+        self.aggregate_scan_rows(q).map_err(sum_error)
+    }
+
+    fn aggregate_scan_rows(&self, q: &AggQuery) -> anyhow::Result<Vec<AggRow>> {
         let sql = self.aggregate_sql(q);
         let mut stmt = self.conn().prepare_cached(&sql)?;
         // Bind only the parameters the SQL uses (`?2` alone still counts as two).
@@ -688,7 +760,7 @@ impl Source {
         let rows = stmt
             .query_map(rusqlite::params_from_iter(&bounds[..n]), flagged_row)?
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(merge_rows(rows))
+        Ok(merge_rows(rows)?)
     }
 
     /// The SQL that reads whole events after an id, in id order.
@@ -724,13 +796,16 @@ impl Source {
         if self.empty {
             return Ok(Vec::new());
         }
+        self.events_after_rows(after_id, limit).map_err(sum_error)
+    }
+
+    fn events_after_rows(&self, after_id: i64, limit: usize) -> anyhow::Result<Vec<EventRow>> {
         let sql = self.events_sql();
         let mut stmt = self.conn().prepare_cached(&sql)?;
         let rows = stmt
             .query_map(params![after_id, limit as i64], |r| {
-                let tok =
-                    |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(i)?.max(0) as u64) };
-                Ok(EventRow {
+                let tok = |i: usize| token_sum(r, i);
+                let e = EventRow {
                     id: r.get(0)?,
                     ts_ms: r.get(1)?,
                     model: r.get(2)?,
@@ -750,7 +825,10 @@ impl Source {
                     correction: r.get(16)?,
                     cache_write_1h: tok(17)?,
                     long_context: r.get(18)?,
-                })
+                };
+                // One event's counts must add up within MAX_TOKENS too.
+                checked(Sums::of_event(&e).all)?;
+                Ok(e)
             })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
@@ -858,16 +936,22 @@ pub(super) struct HashGroup<const N: usize> {
 }
 
 impl<const N: usize> HashGroup<N> {
-    /// The sums of the group, as [`flagged_row`] makes them from a GROUP BY row.
-    pub fn sums(&self) -> Sums {
-        let u = |n: i128| n.clamp(0, i128::from(u64::MAX)) as u64;
+    /// The sums of the group, as [`flagged_row`] makes them from a GROUP BY row: exact, or
+    /// [`TokenOverflow`] when one passes [`MAX_TOKENS`] (a negative sum counts as 0, as there).
+    pub fn sums(&self) -> Result<Sums, TokenOverflow> {
+        let u = |n: i128| -> Result<u64, TokenOverflow> {
+            u64::try_from(n.max(0))
+                .ok()
+                .filter(|v| *v <= MAX_TOKENS)
+                .ok_or(TokenOverflow)
+        };
         let mut tokens = Tokens {
             events: self.events,
-            input: u(self.tokens[0]),
-            output: u(self.tokens[1]),
-            cache_write: u(self.tokens[2]),
-            cache_read: u(self.tokens[3]),
-            cache_write_1h: u(self.tokens[4]),
+            input: u(self.tokens[0])?,
+            output: u(self.tokens[1])?,
+            cache_write: u(self.tokens[2])?,
+            cache_read: u(self.tokens[3])?,
+            cache_write_1h: u(self.tokens[4])?,
             long: TokenSplit::default(),
         };
         if self.long {
@@ -879,8 +963,9 @@ impl<const N: usize> HashGroup<N> {
                 cache_read: tokens.cache_read,
             };
         }
+        tokens.check()?;
         let cost = self.cost.value();
-        Sums {
+        Ok(Sums {
             all: tokens,
             stored_cost: cost,
             positive_cost: if self.positive { cost } else { 0.0 },
@@ -889,7 +974,7 @@ impl<const N: usize> HashGroup<N> {
             } else {
                 tokens
             },
-        }
+        })
     }
 }
 
@@ -1053,34 +1138,36 @@ impl Tokens {
 }
 
 /// One result row of a rollup query: key, bucket, model, then the twelve sums of a rollup row
-/// and its twelve price-detail sums.
+/// and its twelve price-detail sums. Sums above [`MAX_TOKENS`] are refused ([`TokenOverflow`]).
 pub fn agg_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AggRow> {
-    let u = |f: f64| f as u64;
+    let u = |i: usize| token_sum(r, i);
     let detail = |from: usize| -> rusqlite::Result<[u64; 6]> {
         let mut d = [0; 6];
         for (k, v) in d.iter_mut().enumerate() {
-            *v = u(r.get(from + k)?);
+            *v = u(from + k)?;
         }
         Ok(d)
     };
     let mut all = Tokens {
-        events: r.get::<_, i64>(3)? as u64,
-        input: u(r.get(4)?),
-        output: u(r.get(5)?),
-        cache_write: u(r.get(6)?),
-        cache_read: u(r.get(7)?),
+        events: u(3)?,
+        input: u(4)?,
+        output: u(5)?,
+        cache_write: u(6)?,
+        cache_read: u(7)?,
         ..Tokens::default()
     };
     all.set_detail(detail(15)?);
     let mut uncosted = Tokens {
-        events: r.get::<_, Option<i64>>(10)?.unwrap_or(0) as u64,
-        input: u(r.get(11)?),
-        output: u(r.get(12)?),
-        cache_write: u(r.get(13)?),
-        cache_read: u(r.get(14)?),
+        events: u(10)?,
+        input: u(11)?,
+        output: u(12)?,
+        cache_write: u(13)?,
+        cache_read: u(14)?,
         ..Tokens::default()
     };
     uncosted.set_detail(detail(21)?);
+    let all = checked(all)?;
+    let uncosted = checked(uncosted)?;
     Ok(AggRow {
         key: r.get(0)?,
         bucket_ms: r.get(1)?,
@@ -1101,16 +1188,16 @@ pub(super) const FLAGGED_COLUMNS: usize = 12;
 /// five token sums (input, output, cache write, cache read, 1-hour cache write) and the cost
 /// sum of the events on that side of the flags.
 pub fn flagged_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AggRow> {
-    let u = |f: f64| f as u64;
+    let u = |i: usize| token_sum(r, i);
     let positive = r.get::<_, Option<bool>>(3)?.unwrap_or(false);
     let long = r.get::<_, Option<bool>>(4)?.unwrap_or(false);
     let mut tokens = Tokens {
-        events: r.get::<_, i64>(5)? as u64,
-        input: u(r.get(6)?),
-        output: u(r.get(7)?),
-        cache_write: u(r.get(8)?),
-        cache_read: u(r.get(9)?),
-        cache_write_1h: u(r.get(10)?),
+        events: u(5)?,
+        input: u(6)?,
+        output: u(7)?,
+        cache_write: u(8)?,
+        cache_read: u(9)?,
+        cache_write_1h: u(10)?,
         long: TokenSplit::default(),
     };
     if long {
@@ -1122,6 +1209,7 @@ pub fn flagged_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AggRow> {
             cache_read: tokens.cache_read,
         };
     }
+    let tokens = checked(tokens)?;
     let cost: f64 = r.get(11)?;
     Ok(AggRow {
         key: r.get(0)?,
@@ -1143,16 +1231,18 @@ pub fn floor_div_sql(expr: &str, by: i64) -> String {
 }
 
 /// Add up rows that share key, bucket, model and second key.
-fn merge_two(rows: Vec<(AggRow, Option<String>)>) -> Vec<(AggRow, Option<String>)> {
+fn merge_two(
+    rows: Vec<(AggRow, Option<String>)>,
+) -> Result<Vec<(AggRow, Option<String>)>, TokenOverflow> {
     type TwoKey = (Option<String>, Option<i64>, Option<String>, Option<String>);
     let mut merged: HashMap<TwoKey, Sums> = HashMap::new();
     for (r, k2) in rows {
         merged
             .entry((r.key, r.bucket_ms, r.model, k2))
             .or_default()
-            .add(&r.sums);
+            .add(&r.sums)?;
     }
-    merged
+    Ok(merged
         .into_iter()
         .map(|((key, bucket_ms, model, k2), sums)| {
             (
@@ -1165,20 +1255,20 @@ fn merge_two(rows: Vec<(AggRow, Option<String>)>) -> Vec<(AggRow, Option<String>
                 k2,
             )
         })
-        .collect()
+        .collect())
 }
 
 /// Add up rows that share key, bucket and model.
-pub fn merge_rows(rows: Vec<AggRow>) -> Vec<AggRow> {
+pub fn merge_rows(rows: Vec<AggRow>) -> Result<Vec<AggRow>, TokenOverflow> {
     type GroupKey = (Option<String>, Option<i64>, Option<String>);
     let mut merged: HashMap<GroupKey, Sums> = HashMap::new();
     for r in rows {
         merged
             .entry((r.key, r.bucket_ms, r.model))
             .or_default()
-            .add(&r.sums);
+            .add(&r.sums)?;
     }
-    merged
+    Ok(merged
         .into_iter()
         .map(|((key, bucket_ms, model), sums)| AggRow {
             key,
@@ -1186,5 +1276,46 @@ pub fn merge_rows(rows: Vec<AggRow>) -> Vec<AggRow> {
             model,
             sums,
         })
-        .collect()
+        .collect())
+}
+
+/// SQLite's own "integer overflow" of `SUM()`, and a reader's overflow, as a
+/// [`TokenOverflow`]; other errors unchanged.
+pub fn sum_error(e: anyhow::Error) -> anyhow::Error {
+    let overflowed = match e.downcast_ref::<rusqlite::Error>() {
+        Some(rusqlite::Error::SqliteFailure(_, Some(msg))) => msg.contains("integer overflow"),
+        Some(rusqlite::Error::UserFunctionError(inner)) => inner.is::<TokenOverflow>(),
+        _ => false,
+    };
+    if overflowed { TokenOverflow.into() } else { e }
+}
+
+/// A token sum read from SQL, exactly: an integer (a negative one, from negative counts a
+/// writer stored, counts as 0), NULL as 0, or a real that holds a whole number below 2^53
+/// (a column holding reals). A real beyond that is a sum that overflowed: refused.
+pub(super) fn token_sum(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<u64> {
+    use rusqlite::types::ValueRef;
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    match r.get_ref(i)? {
+        ValueRef::Integer(n) => Ok(n.max(0) as u64),
+        ValueRef::Null => Ok(0),
+        ValueRef::Real(f) if f.is_finite() && f < EXACT => Ok(f.max(0.0) as u64),
+        ValueRef::Real(_) => Err(overflow()),
+        other => Err(rusqlite::Error::InvalidColumnType(
+            i,
+            format!("token sum {i}"),
+            other.data_type(),
+        )),
+    }
+}
+
+/// [`TokenOverflow`] as a row reader's error.
+fn overflow() -> rusqlite::Error {
+    rusqlite::Error::UserFunctionError(Box::new(TokenOverflow))
+}
+
+/// Tokens read from SQL, checked against [`MAX_TOKENS`].
+fn checked(t: Tokens) -> rusqlite::Result<Tokens> {
+    t.check().map_err(|_| overflow())?;
+    Ok(t)
 }

@@ -794,18 +794,31 @@ impl App {
                 if s.generation != self.generation {
                     return false;
                 }
-                self.agg = Some(Aggregates::from_snapshot(self.range, &s, self.cost_mode));
                 self.loading = false;
                 self.refreshing = false;
-                self.source.state = SourceState::Live;
+                match Aggregates::from_snapshot(self.range, &s, self.cost_mode) {
+                    Ok(agg) => {
+                        self.agg = Some(agg);
+                        self.source.state = SourceState::Live;
+                    }
+                    Err(e) => {
+                        self.agg = None;
+                        self.source.state = SourceState::Error(e.to_string());
+                    }
+                }
                 self.clamp_selection();
             }
             Msg::Rows(rows) => {
                 let Some(agg) = &mut self.agg else {
                     return false;
                 };
-                if !agg.fold(&rows) {
-                    return false;
+                match agg.fold(&rows) {
+                    Ok(true) => {}
+                    Ok(false) => return false,
+                    Err(e) => {
+                        self.agg = None;
+                        self.source.state = SourceState::Error(e.to_string());
+                    }
                 }
             }
             Msg::Source(state) => {

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::cli::CostMode;
 use crate::cost::cost_of;
 use crate::report::NONE_KEY;
+use crate::store::query::{TokenOverflow, add_tokens};
 use crate::store::{AggRow, EventRow, Sums};
 
 const MINUTE_MS: i64 = 60_000;
@@ -131,9 +132,20 @@ pub struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, s: &Sums, cost: f64) {
-        self.sums.add(s);
+    /// Add sums in, or fail (and change nothing) when a token sum would pass
+    /// [`crate::store::query::MAX_TOKENS`].
+    fn try_add(&mut self, s: &Sums, cost: f64) -> Result<(), TokenOverflow> {
+        self.sums.add(s)?;
         self.cost += cost;
+        Ok(())
+    }
+
+    /// Add a part of [`Aggregates::total`]: every such part was first added to the total with
+    /// [`Tally::try_add`], so no sum of parts can pass the maximum.
+    fn add(&mut self, s: &Sums, cost: f64) {
+        if self.sums.add(s).is_ok() {
+            self.cost += cost;
+        }
     }
 
     pub fn tokens(&self) -> u64 {
@@ -255,7 +267,12 @@ fn key_of(s: Option<&str>) -> String {
 
 impl Aggregates {
     /// Start from a snapshot read by the tail thread.
-    pub fn from_snapshot(range: RangeKind, snap: &Snapshot, mode: CostMode) -> Aggregates {
+    /// Fails when the token sums pass [`crate::store::query::MAX_TOKENS`].
+    pub fn from_snapshot(
+        range: RangeKind,
+        snap: &Snapshot,
+        mode: CostMode,
+    ) -> Result<Aggregates, TokenOverflow> {
         let mut a = Aggregates {
             range,
             from_ms: snap.from_ms,
@@ -275,6 +292,8 @@ impl Aggregates {
         };
         for (row, provider) in &snap.rows {
             let c = cost_of(&row.sums, row.model.as_deref(), mode);
+            // The total first: every other sum is a part of it.
+            a.total.try_add(&row.sums, c.usd)?;
             a.add_to_cell(
                 [
                     row.key.as_deref(),
@@ -286,7 +305,6 @@ impl Aggregates {
                 c.usd,
             );
             a.unpriced_events += c.unpriced_events;
-            a.total.add(&row.sums, c.usd);
             a.agents
                 .entry(key_of(row.key.as_deref()))
                 .or_default()
@@ -301,10 +319,11 @@ impl Aggregates {
         }
         for row in &snap.recent {
             if let Some(b) = row.bucket_ms {
-                *a.recent.entry(b).or_default() += row.sums.all.total();
+                let t = a.recent.entry(b).or_default();
+                *t = add_tokens(*t, row.sums.all.total())?;
             }
         }
-        a
+        Ok(a)
     }
 
     fn add_to_bucket(&mut self, ts_ms: i64, tokens: u64, cost: f64) {
@@ -416,8 +435,9 @@ impl Aggregates {
     }
 
     /// Fold newly committed rows in. Rows already counted (by id) or outside the range are
-    /// skipped. Returns whether anything changed.
-    pub fn fold(&mut self, rows: &[EventRow]) -> bool {
+    /// skipped. Returns whether anything changed; fails when the token sums pass
+    /// [`crate::store::query::MAX_TOKENS`] (the aggregates are then not to be shown).
+    pub fn fold(&mut self, rows: &[EventRow]) -> Result<bool, TokenOverflow> {
         let mut changed = false;
         for row in rows {
             if row.id <= self.last_id {
@@ -437,6 +457,9 @@ impl Aggregates {
             }
             let sums = Sums::of_event(row);
             let c = cost_of(&sums, row.model.as_deref(), self.mode);
+            // The total first: every other sum is a part of it.
+            sums.all.check()?;
+            self.total.try_add(&sums, c.usd)?;
             self.add_to_cell(
                 [
                     row.agent.as_deref(),
@@ -448,7 +471,6 @@ impl Aggregates {
                 c.usd,
             );
             self.unpriced_events += c.unpriced_events;
-            self.total.add(&sums, c.usd);
             self.agents
                 .entry(key_of(row.agent.as_deref()))
                 .or_default()
@@ -459,14 +481,15 @@ impl Aggregates {
                 .add(&sums, c.usd);
             if let Some(ts) = row.ts_ms {
                 self.add_to_bucket(ts, sums.all.total(), c.usd);
-                *self
+                let t = self
                     .recent
                     .entry(ts.div_euclid(MINUTE_MS) * MINUTE_MS)
-                    .or_default() += sums.all.total();
+                    .or_default();
+                *t = add_tokens(*t, sums.all.total())?;
             }
             changed = true;
         }
-        changed
+        Ok(changed)
     }
 
     /// Forget minutes that no longer count towards the rate.
@@ -478,8 +501,8 @@ impl Aggregates {
     /// Tokens per minute over the last [`RATE_WINDOW_MS`].
     pub fn rate_per_min(&self, now_ms: i64) -> f64 {
         let from = (now_ms - RATE_WINDOW_MS).div_euclid(MINUTE_MS) * MINUTE_MS;
-        let sum: u64 = self.recent.range(from..).map(|(_, t)| *t).sum();
-        sum as f64 / (RATE_WINDOW_MS / MINUTE_MS) as f64
+        let sum: f64 = self.recent.range(from..).map(|(_, t)| *t as f64).sum();
+        sum / (RATE_WINDOW_MS / MINUTE_MS) as f64
     }
 
     /// Sparkline values from the first bucket up to the one holding `now` (tokens, cost).
@@ -551,15 +574,15 @@ mod tests {
             last_id: 10,
             ..Default::default()
         };
-        let mut a = Aggregates::from_snapshot(RangeKind::Hour, &snap, CostMode::Stored);
+        let mut a = Aggregates::from_snapshot(RangeKind::Hour, &snap, CostMode::Stored).unwrap();
         let rows = [
             row(9, 1000, "x", "m", 5),
             row(11, 1000, "x", "m", 100),
             row(12, 61_000, "y", "m", 50),
             row(13, -5, "z", "m", 7),
         ];
-        assert!(a.fold(&rows));
-        assert!(!a.fold(&rows), "already counted");
+        assert!(a.fold(&rows).unwrap());
+        assert!(!a.fold(&rows).unwrap(), "already counted");
         assert_eq!(a.total.tokens(), 150);
         assert_eq!(a.total.cost, 1.0);
         assert_eq!(a.agents["x"].tokens(), 100);
@@ -568,6 +591,25 @@ mod tests {
         assert_eq!(a.series(2 * MINUTE_MS).0, vec![100, 50, 0]);
         assert_eq!(a.last_id, 13);
         assert_eq!(a.rate_per_min(2 * MINUTE_MS), 30.0);
+    }
+
+    #[test]
+    fn token_sums_past_the_maximum_are_refused() {
+        let snap = Snapshot {
+            from_ms: Some(0),
+            bucket_ms: MINUTE_MS,
+            first_bucket_ms: 0,
+            ..Default::default()
+        };
+        let max = crate::store::query::MAX_TOKENS;
+        let mut a = Aggregates::from_snapshot(RangeKind::Hour, &snap, CostMode::Stored).unwrap();
+        assert!(a.fold(&[row(1, 1000, "x", "m", max)]).unwrap());
+        assert_eq!(a.total.tokens(), max);
+        assert!(a.fold(&[row(2, 2000, "y", "n", 1)]).is_err());
+        let mut over = row(3, 1000, "x", "m", max);
+        over.output = 1;
+        let mut b = Aggregates::from_snapshot(RangeKind::Hour, &snap, CostMode::Stored).unwrap();
+        assert!(b.fold(&[over]).is_err(), "one event past the maximum");
     }
 
     #[test]

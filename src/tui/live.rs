@@ -557,6 +557,18 @@ impl Tail {
         let open = self.open.as_mut().expect("opened above");
         if open.builder.as_ref().is_some_and(|h| h.is_finished()) {
             let done = open.builder.take().map(|h| h.join());
+            // Rows deleted or rewritten while the cache was being built must be noticed
+            // before the numbers are read again through it: check them now, not when due.
+            if open.seen.is_some() && open.src.data_version()? != open.version {
+                open.count_at = Instant::now();
+                open.src.conn().execute_batch("BEGIN")?;
+                let read = read_new_rows(open, &self.out);
+                let _ = open.src.conn().execute_batch("COMMIT");
+                if let (_, Some(why)) = read? {
+                    self.reread(why);
+                    return Ok(());
+                }
+            }
             match done {
                 Some(Ok(Ok(()))) => {
                     // Read through the built cache from now on: numbers again, now with

@@ -60,3 +60,6 @@ pub fn refused(cmd: &mut Command, named: &str) {
     assert_eq!(out.status.code(), Some(2), "{cmd:?}: {err}");
     assert!(err.contains(named), "{cmd:?} should name {named}: {err}");
 }
+
+/// A throwaway PostgreSQL server and a database per test.
+pub mod pg;

@@ -13,8 +13,8 @@
 use chrono::{DateTime, Utc};
 use rusqlite::OptionalExtension;
 
-use crate::cli::CostMode;
 use crate::cost::cost_of;
+use crate::domain::CostMode;
 use crate::store::query::{AggQuery, SLICE_MS, Tokens};
 use crate::store::{Dimension, Source};
 

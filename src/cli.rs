@@ -2,7 +2,39 @@
 
 use std::path::PathBuf;
 
+use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::domain::Dimension;
+pub use crate::domain::{CostMode, Level};
+use crate::import::Format;
+use crate::report::{Bucket, Grouping};
+
+// The domain's enums as command-line values (their names as the core spells them).
+
+impl ValueEnum for CostMode {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[CostMode::Auto, CostMode::Stored, CostMode::Calculate]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(match self {
+            CostMode::Auto => "auto",
+            CostMode::Stored => "stored",
+            CostMode::Calculate => "calculate",
+        }))
+    }
+}
+
+impl ValueEnum for Level {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Level::Ok, Level::Warning, Level::Critical, Level::Exceeded]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.word()))
+    }
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -102,14 +134,6 @@ pub struct MonitorArgs {
     /// Ring the terminal bell when a budget crosses a threshold.
     #[arg(long)]
     pub bell: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum CostMode {
-    #[default]
-    Auto,
-    Stored,
-    Calculate,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -240,6 +264,27 @@ pub enum GroupBy {
     Block,
 }
 
+impl GroupBy {
+    /// What the report groups by; `None` for `block` (5-hour blocks, see [`crate::blocks`]).
+    pub fn grouping(self) -> Option<Grouping> {
+        Some(match self {
+            GroupBy::Model => Grouping::Dim(Dimension::Model),
+            GroupBy::Agent => Grouping::Dim(Dimension::Agent),
+            GroupBy::Provider => Grouping::Dim(Dimension::Provider),
+            GroupBy::Session => Grouping::Dim(Dimension::Session),
+            GroupBy::Project => Grouping::Dim(Dimension::Project),
+            GroupBy::User => Grouping::Dim(Dimension::User),
+            GroupBy::Channel => Grouping::Dim(Dimension::Channel),
+            GroupBy::Operation => Grouping::Dim(Dimension::Operation),
+            GroupBy::Hour => Grouping::Time(Bucket::Hour),
+            GroupBy::Day => Grouping::Time(Bucket::Day),
+            GroupBy::Week => Grouping::Time(Bucket::Week),
+            GroupBy::Month => Grouping::Time(Bucket::Month),
+            GroupBy::Block => return None,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ReportArgs {
     /// 1h, 24h, 7d, 30d, today, month, all, or FROM..TO (dates or RFC 3339 times; TO excluded).
@@ -282,15 +327,6 @@ pub struct SyncArgs {
     pub total: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum Level {
-    Ok,
-    #[default]
-    Warning,
-    Critical,
-    Exceeded,
-}
-
 #[derive(Debug, Clone, Args)]
 pub struct StatusArgs {
     #[arg(long, value_enum, default_value = "table")]
@@ -317,6 +353,19 @@ pub enum ImportFormat {
     Codex,
     Jsonl,
     Csv,
+}
+
+impl ImportFormat {
+    /// The format `--format` forces, or `None` for auto-detection.
+    pub fn forced(self) -> Option<Format> {
+        match self {
+            ImportFormat::Auto => None,
+            ImportFormat::ClaudeCode => Some(Format::ClaudeCode),
+            ImportFormat::Codex => Some(Format::Codex),
+            ImportFormat::Jsonl => Some(Format::Jsonl),
+            ImportFormat::Csv => Some(Format::Csv),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]

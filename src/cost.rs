@@ -1,6 +1,6 @@
 //! Cost of grouped sums under a cost mode.
 
-use crate::cli::CostMode;
+use crate::domain::CostMode;
 use crate::pricing;
 use crate::store::query::Sums;
 

@@ -8,6 +8,7 @@ pub mod config;
 pub mod cost;
 pub mod demo;
 pub mod discover;
+pub mod domain;
 pub mod error;
 pub mod import;
 pub mod numfmt;

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{Datelike, NaiveDate, NaiveTime, Timelike};
 use serde::Serialize;
 
-use crate::cli::{CostMode, GroupBy};
 use crate::cost::cost_of;
+use crate::domain::CostMode;
 use crate::range::TimeRange;
 use crate::store::query::{AggQuery, AggRow, Sums, TokenOverflow, Tokens};
 use crate::store::{Dimension, Source};
@@ -29,27 +29,6 @@ pub enum Bucket {
 pub enum Grouping {
     Dim(Dimension),
     Time(Bucket),
-}
-
-impl Grouping {
-    /// The grouping of `--by`; `None` for `block` (5-hour blocks, see [`crate::blocks`]).
-    pub fn from_cli(g: GroupBy) -> Option<Grouping> {
-        Some(match g {
-            GroupBy::Model => Grouping::Dim(Dimension::Model),
-            GroupBy::Agent => Grouping::Dim(Dimension::Agent),
-            GroupBy::Provider => Grouping::Dim(Dimension::Provider),
-            GroupBy::Session => Grouping::Dim(Dimension::Session),
-            GroupBy::Project => Grouping::Dim(Dimension::Project),
-            GroupBy::User => Grouping::Dim(Dimension::User),
-            GroupBy::Channel => Grouping::Dim(Dimension::Channel),
-            GroupBy::Operation => Grouping::Dim(Dimension::Operation),
-            GroupBy::Hour => Grouping::Time(Bucket::Hour),
-            GroupBy::Day => Grouping::Time(Bucket::Day),
-            GroupBy::Week => Grouping::Time(Bucket::Week),
-            GroupBy::Month => Grouping::Time(Bucket::Month),
-            GroupBy::Block => return None,
-        })
-    }
 }
 
 /// Every time zone offset is a multiple of 15 minutes, so 15-minute UTC slices fold exactly

@@ -13,8 +13,8 @@ use super::Level;
 /// The name of the budget that stands for the state file's quota.
 pub const QUOTA_NAME: &str = "quota";
 
-/// Warning, critical and exceeded thresholds when a budget sets none.
-pub const DEFAULT_THRESHOLDS: [f64; 3] = [90.0, 95.0, 100.0];
+/// Warning, critical and exceeded thresholds when a budget sets none: the one ladder.
+pub use crate::domain::DEFAULT_THRESHOLDS;
 
 /// One `[[budget]]` table as written in the config file. Checked by [`BudgetSpec::compile`].
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

@@ -14,52 +14,15 @@ pub mod eval;
 pub mod render;
 pub mod window;
 
-use serde::Serialize;
-
+pub use crate::domain::{DEFAULT_THRESHOLDS, Level};
 pub use alert::{Alert, AlertTracker};
-pub use config::{
-    Budget, BudgetSpec, DEFAULT_THRESHOLDS, QUOTA_NAME, SpecError, Thresholds, Window, compile_all,
-};
+pub use config::{Budget, BudgetSpec, QUOTA_NAME, SpecError, Thresholds, Window, compile_all};
 pub use eval::{
     Basis, BudgetStatus, BurnRate, LimitKind, Projection, QuotaInput, SyncPoint, evaluate_all,
 };
 pub use window::{Bounds, window_bounds};
 
 use crate::numfmt::{compact, duration, usd};
-
-/// How close a budget is to its limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    #[default]
-    Ok,
-    Warning,
-    Critical,
-    Exceeded,
-}
-
-impl Level {
-    /// `ok`, `warning`, `critical`, `exceeded`.
-    pub fn word(self) -> &'static str {
-        match self {
-            Level::Ok => "ok",
-            Level::Warning => "warning",
-            Level::Critical => "critical",
-            Level::Exceeded => "exceeded",
-        }
-    }
-}
-
-impl From<crate::cli::Level> for Level {
-    fn from(l: crate::cli::Level) -> Level {
-        match l {
-            crate::cli::Level::Ok => Level::Ok,
-            crate::cli::Level::Warning => Level::Warning,
-            crate::cli::Level::Critical => Level::Critical,
-            crate::cli::Level::Exceeded => Level::Exceeded,
-        }
-    }
-}
 
 /// Check the budgets of a config, as an error that exits 2.
 pub fn from_config(cfg: &crate::config::Config) -> anyhow::Result<Vec<Budget>> {

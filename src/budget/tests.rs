@@ -5,8 +5,8 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::eval::{Recent, Usage, assess, assess_quota, burn_rate, measure};
 use super::*;
-use crate::cli::CostMode;
 use crate::config::Config;
+use crate::domain::CostMode;
 use crate::store::Source;
 use crate::store::native::{NewEvent, insert_events, open_rw};
 use crate::timefmt::Zone;

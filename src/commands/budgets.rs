@@ -33,7 +33,7 @@ pub fn json_value(all: &[BudgetStatus]) -> Value {
 /// `--check`: the budgets at or above `--level`, one line each (nothing when none), and the
 /// exit code: 3 when there is any, else 0.
 pub fn check(all: &[BudgetStatus], args: &StatusArgs) -> (String, u8) {
-    let bad = render::offenders(all, args.level.into());
+    let bad = render::offenders(all, args.level);
     if bad.is_empty() {
         (String::new(), exit::OK)
     } else {

@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::cli::ImportArgs;
 use crate::commands::Ctx;
 use crate::error::bad_input;
-use crate::import::{Format, ImportSummary, Options, Progress, follow_with, import_paths};
+use crate::import::{ImportSummary, Options, Progress, follow_with, import_paths};
 use crate::store::native::open_rw;
 use crate::text::{printable, printable_path};
 
@@ -99,7 +99,7 @@ pub fn run(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<u8> {
         crate::regular::check_log_path(p, "import path")?;
     }
     let opts = Options {
-        format: Format::from_cli(args.format),
+        format: args.format.forced(),
         strict: args.strict,
         naive_zone: ctx.foreign_zone,
     };

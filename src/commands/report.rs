@@ -15,7 +15,7 @@ pub fn run(ctx: &Ctx, args: &ReportArgs) -> anyhow::Result<u8> {
         crate::discover::refresh(ctx);
     }
     let source = ctx.open_source()?;
-    let Some(grouping) = crate::report::Grouping::from_cli(args.by) else {
+    let Some(grouping) = args.by.grouping() else {
         return blocks_report(ctx, &source, range, args.format);
     };
     let report = build(&source, range, grouping, ctx.cost_mode, &ctx.zone)?;

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use notify::{RecursiveMode, Watcher};
 
 use super::{ImportSummary, Options, import_paths};
-use crate::cli::ImportFormat;
 use crate::store::native::open_rw;
 
 /// How long to let a burst of file events settle before importing.
@@ -35,12 +34,12 @@ const STOP_CHECK: Duration = Duration::from_millis(100);
 pub fn follow(
     paths: Vec<PathBuf>,
     db: PathBuf,
-    format: ImportFormat,
+    format: Option<super::Format>,
     stop: Arc<AtomicBool>,
     on_batch: impl FnMut(ImportSummary),
 ) -> anyhow::Result<()> {
     let opts = Options {
-        format: super::Format::from_cli(format),
+        format,
         ..Options::default()
     };
     follow_with(&paths, &db, &opts, &stop, on_batch)

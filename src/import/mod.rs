@@ -24,7 +24,6 @@ use anyhow::Context;
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
-use crate::cli::ImportFormat;
 use crate::store::native::{InsertCounts, Inserter, NewEvent, defer_rollup, fold_deferred_rollup};
 use crate::timefmt::Zone;
 
@@ -76,17 +75,6 @@ impl Format {
             "csv" => Format::Csv,
             _ => return None,
         })
-    }
-
-    /// The forced format of `--format`, or `None` for auto-detection.
-    pub fn from_cli(f: ImportFormat) -> Option<Format> {
-        match f {
-            ImportFormat::Auto => None,
-            ImportFormat::ClaudeCode => Some(Format::ClaudeCode),
-            ImportFormat::Codex => Some(Format::Codex),
-            ImportFormat::Jsonl => Some(Format::Jsonl),
-            ImportFormat::Csv => Some(Format::Csv),
-        }
     }
 
     /// The `source` column of the events this format produces.

@@ -31,19 +31,12 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use crate::store::query::{TokenSplit, Tokens};
+use crate::domain::{TokenSplit, Tokens};
 
 #[cfg(test)]
 mod tests;
 
-/// A request whose prompt (input + cache read + cache write) has more tokens than this is
-/// priced, every token of it, at its model's long-context tier (`*_above_200k_tokens`).
-pub const LONG_CONTEXT_TOKENS: u64 = 200_000;
-
-/// True when a request with these token counts is priced at the long-context tier.
-pub fn is_long_context(input: u64, cache_write: u64, cache_read: u64) -> bool {
-    input.saturating_add(cache_write).saturating_add(cache_read) > LONG_CONTEXT_TOKENS
-}
+pub use crate::domain::{LONG_CONTEXT_TOKENS, is_long_context};
 
 /// USD per token.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use crate::cli::Level;
+use crate::domain::Level;
 
 pub use value::{SyncPlan, format_count, parse_sync_value, plan, preview};
 pub use watch::{StateMsg, StateWatcher, WatchMode, WatchOptions, watch, watch_with};
@@ -173,33 +173,15 @@ pub fn percentage(used: u64, total: u64) -> Option<f64> {
     Some(hundredths as f64 / 100.0)
 }
 
-/// The alert level of `used` against `total`, decided on exact integers so 89.999 % is not
-/// rounded up into a warning.
+/// The alert level of `used` against `total` on the one threshold ladder, decided on exact
+/// integers so 89.999 % is not rounded up into a warning.
 pub fn level(used: u64, total: u64) -> Option<Level> {
-    if total == 0 {
-        return None;
-    }
-    let (u, t) = (u128::from(used) * 100, u128::from(total));
-    Some(if u >= t * 100 {
-        Level::Exceeded
-    } else if u >= t * 95 {
-        Level::Critical
-    } else if u >= t * 90 {
-        Level::Warning
-    } else {
-        Level::Ok
-    })
+    Level::of_counts(used, total)
 }
 
 /// The lower-case word for a level, as status prints it.
 pub fn level_word(level: Option<Level>) -> &'static str {
-    match level {
-        Some(Level::Ok) => "ok",
-        Some(Level::Warning) => "warning",
-        Some(Level::Critical) => "critical",
-        Some(Level::Exceeded) => "exceeded",
-        None => "unknown",
-    }
+    level.map_or("unknown", Level::word)
 }
 
 /// One entry of `sessions`, read from whichever shape it has.

@@ -14,7 +14,7 @@
 //!
 //! The result must be a whole number of tokens, at most [`MAX_VALUE`].
 
-use crate::cli::Level;
+use crate::domain::Level;
 use crate::error::BadInput;
 
 use super::StateView;

@@ -7,44 +7,7 @@
 use crate::config::CustomTable;
 use crate::error::bad_input;
 
-/// The event-model fields that can be grouped by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Dimension {
-    Model,
-    Agent,
-    Provider,
-    Session,
-    Project,
-    User,
-    Channel,
-    Operation,
-}
-
-impl Dimension {
-    pub const ALL: [Dimension; 8] = [
-        Dimension::Model,
-        Dimension::Agent,
-        Dimension::Provider,
-        Dimension::Session,
-        Dimension::Project,
-        Dimension::User,
-        Dimension::Channel,
-        Dimension::Operation,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Dimension::Model => "model",
-            Dimension::Agent => "agent",
-            Dimension::Provider => "provider",
-            Dimension::Session => "session",
-            Dimension::Project => "project",
-            Dimension::User => "user",
-            Dimension::Channel => "channel",
-            Dimension::Operation => "operation",
-        }
-    }
-}
+pub use crate::domain::Dimension;
 
 /// Where a field comes from: a column, or nowhere (always NULL / 0).
 #[derive(Debug, Clone, PartialEq, Eq)]

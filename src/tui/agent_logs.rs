@@ -16,8 +16,8 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::app::Msg;
 use crate::blocks::{self, Block, Limit};
-use crate::cli::CostMode;
 use crate::config::Config;
+use crate::domain::CostMode;
 use crate::import::{ImportSummary, Options, Progress};
 use crate::timefmt::Zone;
 

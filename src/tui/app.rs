@@ -15,7 +15,7 @@ use super::model::{Aggregates, Dim, Filter, LoadRequest, RangeKind, Snapshot, Ta
 use super::quota::{Preview, QuotaMsg, QuotaView};
 use super::theme::{Theme, Themes};
 use crate::budget::{Alert, AlertTracker, BudgetStatus, QuotaInput};
-use crate::cli::CostMode;
+use crate::domain::CostMode;
 use crate::store::EventRow;
 use crate::timefmt::Zone;
 

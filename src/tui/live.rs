@@ -14,8 +14,8 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::app::{Msg, SourceState};
 use super::model::{LoadRequest, RATE_WINDOW_MS, RangeKind, Snapshot, adaptive_bucket_ms};
 use crate::budget::{self, Budget, QuotaInput};
-use crate::cli::CostMode;
 use crate::config::Config;
+use crate::domain::CostMode;
 use crate::store::{AggQuery, Dimension, EventRow, Source};
 use crate::timefmt::Zone;
 

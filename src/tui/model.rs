@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::cli::CostMode;
 use crate::cost::cost_of;
+use crate::domain::CostMode;
 use crate::report::NONE_KEY;
 use crate::store::query::{TokenOverflow, add_tokens};
 use crate::store::{AggRow, EventRow, Sums};

@@ -1,7 +1,7 @@
 //! What the quota gauge shows, and the bridge to the state file (reading, the sync preview
 //! and the sync itself).
 
-use crate::cli::Level;
+use crate::domain::Level;
 
 /// The quota counter as last read from the state file.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

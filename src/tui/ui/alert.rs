@@ -7,7 +7,7 @@ use ratatui::text::Line;
 use ratatui::widgets::Paragraph;
 use unicode_width::UnicodeWidthStr;
 
-use super::gauge::budget_level_style;
+use super::gauge::level_style;
 use super::{fit, pad};
 use crate::budget::usage_words;
 use crate::tui::app::App;
@@ -42,7 +42,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let msg = fit(&text, room);
     let gap = room.saturating_sub(msg.width());
     let mut spans = vec![
-        pad(budget_level_style(t, a.level), label),
+        pad(level_style(t, a.level), label),
         pad(t.text, format!(" {msg}")),
         pad(t.dim, more),
     ];

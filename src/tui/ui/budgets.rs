@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use unicode_width::UnicodeWidthStr;
 
-use super::gauge::{bar, budget_level_style, projection_fitting, synced_ago};
+use super::gauge::{bar, level_style, projection_fitting, synced_ago};
 use super::layout::Mode;
 use super::{fit, pad, section};
 use crate::budget::{BudgetStatus, usage_words};
@@ -63,7 +63,7 @@ fn line(
 ) -> Line<'static> {
     let t = app.theme();
     let (_, bar_w) = widths(mode);
-    let style = budget_level_style(t, s.level);
+    let style = level_style(t, s.level);
     let mut spans: Vec<Span<'static>> = vec![
         pad(t.text, format!("{:<name_w$} ", fit(&s.name, name_w))),
         // The bar shows the share of the limit; the words after it say the same without colour.

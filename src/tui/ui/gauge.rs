@@ -12,28 +12,19 @@ use unicode_width::UnicodeWidthStr;
 use super::layout::Mode;
 use super::{display_path, fit, fit_left, pad, roomy, section};
 use crate::budget::{self, BudgetStatus, Projection};
-use crate::cli::Level;
+use crate::domain::Level;
 use crate::numfmt;
 use crate::tui::app::App;
 use crate::tui::quota::{Quota, level_label};
 use crate::tui::theme::Theme;
 
+/// The style of a level, the quota's or a budget's.
 pub fn level_style(t: &Theme, l: Level) -> Style {
     match l {
         Level::Ok => t.ok,
         Level::Warning => t.warning,
         Level::Critical => t.critical,
         Level::Exceeded => t.exceeded,
-    }
-}
-
-/// The style of a budget's level.
-pub fn budget_level_style(t: &Theme, l: budget::Level) -> Style {
-    match l {
-        budget::Level::Ok => t.ok,
-        budget::Level::Warning => t.warning,
-        budget::Level::Critical => t.critical,
-        budget::Level::Exceeded => t.exceeded,
     }
 }
 

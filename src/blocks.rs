@@ -130,15 +130,10 @@ pub fn slices(
     // A recent window of whole slices on the native store: the rollup rows of the block
     // agent alone, through the rollup's key (the hook's path).
     if let (Some(f), Some(t)) = (from_ms, to_ms)
-        && source.has_rollup
-        && source.kind.is_native()
-        && f > 0
-        && f % SLICE_MS == 0
+        && native_rollup(source, f)
         && t % SLICE_MS == 0
     {
-        // SQLite's integer overflow of a sum is the token overflow it is.
-        return native_slices(source, f / SLICE_MS, t / SLICE_MS, mode)
-            .map_err(crate::store::query::sum_error);
+        return native_slices(source, f / SLICE_MS, t / SLICE_MS, mode);
     }
     let rows = source.aggregate(&AggQuery {
         from_ms,
@@ -169,43 +164,99 @@ fn native_slices(
     end: i64,
     mode: CostMode,
 ) -> anyhow::Result<Vec<Point>> {
-    // The column layout of a rollup read (see `agg_row`), the slice as the bucket.
-    let detail: Vec<String> = crate::store::query::PRICE_DETAIL_COLUMNS
-        .iter()
-        .map(|c| format!("SUM({c})"))
-        .collect();
-    // Exact integer sums (SUM, not the float TOTAL); an overflow is refused, see `sum_error`.
-    let mut stmt = source.conn().prepare_cached(&format!(
-        "SELECT NULL, slice, model, SUM(events), SUM(input_tokens), SUM(output_tokens),
-                SUM(cache_creation_tokens), SUM(cache_read_tokens), TOTAL(stored_cost),
-                TOTAL(positive_cost), SUM(uncosted_events), SUM(uncosted_input),
-                SUM(uncosted_output), SUM(uncosted_cache_creation), SUM(uncosted_cache_read),
-                {}
-         FROM rollup_15m WHERE slice >= ?1 AND slice < ?2 AND agent = ?3
-         GROUP BY slice, model ORDER BY slice",
-        detail.join(", ")
-    ))?;
-    let mut rows = stmt.query(rusqlite::params![first, end, BLOCK_AGENT])?;
     let mut out: Vec<Point> = Vec::new();
-    while let Some(r) = rows.next()? {
-        let row = crate::store::query::agg_row(r)?;
+    for row in native_rows(source, first, end, true)? {
         let ts = row.bucket_ms.unwrap_or(0) * SLICE_MS;
-        let model = row.model.unwrap_or_default();
-        let sums = row.sums;
-        let cost = cost_of(&sums, Some(&model), mode).usd;
+        let cost = cost_of(&row.sums, row.model.as_deref(), mode).usd;
         match out.last_mut() {
             Some(p) if p.ts_ms == ts => {
-                p.tokens.add(&sums.all)?;
+                p.tokens.add(&row.sums.all)?;
                 p.cost_usd += cost;
             }
             _ => out.push(Point {
                 ts_ms: ts,
-                tokens: sums.all,
+                tokens: row.sums.all,
                 cost_usd: cost,
             }),
         }
     }
     Ok(out)
+}
+
+/// The native rollup's rows of the block agent in slices `[first, end)`, summed by model
+/// (and by slice, in slice order, when `by_slice`; the slice number is the bucket).
+fn native_rows(
+    source: &Source,
+    first: i64,
+    end: i64,
+    by_slice: bool,
+) -> anyhow::Result<Vec<crate::store::AggRow>> {
+    // The column layout of a rollup read (see `agg_row`).
+    let detail: Vec<String> = crate::store::query::PRICE_DETAIL_COLUMNS
+        .iter()
+        .map(|c| format!("SUM({c})"))
+        .collect();
+    let (bucket, group) = if by_slice {
+        ("slice", "GROUP BY slice, model ORDER BY slice")
+    } else {
+        ("NULL", "GROUP BY model")
+    };
+    // Exact integer sums (SUM, not the float TOTAL); an overflow is refused, see `sum_error`.
+    let mut stmt = source.conn().prepare_cached(&format!(
+        "SELECT NULL, {bucket}, model, SUM(events), SUM(input_tokens), SUM(output_tokens),
+                SUM(cache_creation_tokens), SUM(cache_read_tokens), TOTAL(stored_cost),
+                TOTAL(positive_cost), SUM(uncosted_events), SUM(uncosted_input),
+                SUM(uncosted_output), SUM(uncosted_cache_creation), SUM(uncosted_cache_read),
+                {}
+         FROM rollup_15m WHERE slice >= ?1 AND slice < ?2 AND agent = ?3 {group}",
+        detail.join(", ")
+    ))?;
+    let rows = stmt
+        .query_map(
+            rusqlite::params![first, end, BLOCK_AGENT],
+            crate::store::query::agg_row,
+        )?
+        .collect::<Result<Vec<_>, _>>();
+    // SQLite's integer overflow of a sum is the token overflow it is.
+    rows.map_err(|e| crate::store::query::sum_error(e.into()))
+}
+
+/// Whether the native rollup answers for whole slices from `from_ms` on (slice numbers of
+/// 1970 and before are cut differently, see `Source::aggregate`).
+fn native_rollup(source: &Source, from_ms: i64) -> bool {
+    source.has_rollup && source.kind.is_native() && from_ms > 0 && from_ms % SLICE_MS == 0
+}
+
+/// Cost of the block agent's events from `from_ms` on (a slice boundary), straight from the
+/// native rollup: its rows of that agent only, by model. `None` when the rollup cannot answer
+/// (a foreign database, a start inside a slice): the caller reads it the general way.
+pub fn agent_cost_since(
+    source: &Source,
+    from_ms: i64,
+    mode: CostMode,
+) -> anyhow::Result<Option<f64>> {
+    if !native_rollup(source, from_ms) {
+        return Ok(None);
+    }
+    Ok(Some(
+        native_rows(source, from_ms / SLICE_MS, i64::MAX, false)?
+            .iter()
+            .map(|r| cost_of(&r.sums, r.model.as_deref(), mode).usd)
+            .sum(),
+    ))
+}
+
+/// The first slice in `[first, end)` that holds events of the block agent: one seek on the
+/// rollup's key.
+fn next_slice(source: &Source, first: i64, end: i64) -> anyhow::Result<Option<i64>> {
+    Ok(source
+        .conn()
+        .prepare_cached(
+            "SELECT slice FROM rollup_15m WHERE slice >= ?1 AND slice < ?2 AND agent = ?3
+             ORDER BY slice LIMIT 1",
+        )?
+        .query_row(rusqlite::params![first, end, BLOCK_AGENT], |r| r.get(0))
+        .optional()?)
 }
 
 /// The exact first and last event time of the block agent in `[from, to)`.
@@ -292,6 +343,19 @@ pub fn active(
     mode: CostMode,
 ) -> anyhow::Result<Option<Block>> {
     let now_ms = now.timestamp_millis();
+    let from = floor_hour(now_ms) - LOOKBACK_DAYS * 24 * HOUR_MS;
+    if native_rollup(source, from) {
+        return active_native(source, from, now_ms, mode);
+    }
+    active_from_slices(source, now_ms, mode)
+}
+
+/// [`active`] read from per-slice sums of the last day (else of the last [`LOOKBACK_DAYS`]).
+fn active_from_slices(
+    source: &Source,
+    now_ms: i64,
+    mode: CostMode,
+) -> anyhow::Result<Option<Block>> {
     let to = floor_hour(now_ms) + HOUR_MS;
     for days in [1i64, LOOKBACK_DAYS] {
         let from = floor_hour(now_ms) - days * 24 * HOUR_MS;
@@ -309,6 +373,34 @@ pub fn active(
         }
     }
     Ok(None)
+}
+
+/// [`active`] on the native store: the same blocks as [`group`] over the slices of
+/// `[from, to)`, found by hopping from block to block (a block starts at the first slice at
+/// or after the previous one's end: one seek on the rollup's key each), so only the starts
+/// are read, never the rows of the days before; then the active block's own slices are summed.
+fn active_native(
+    source: &Source,
+    from: i64,
+    now_ms: i64,
+    mode: CostMode,
+) -> anyhow::Result<Option<Block>> {
+    let to = floor_hour(now_ms) + HOUR_MS;
+    let end_slice = to / SLICE_MS;
+    let Some(first) = next_slice(source, from / SLICE_MS, end_slice)? else {
+        return Ok(None);
+    };
+    let mut start = floor_hour(first * SLICE_MS);
+    // Block starts are whole hours, so block ends are whole slices.
+    while let Some(next) = next_slice(source, (start + BLOCK_MS) / SLICE_MS, end_slice)? {
+        start = floor_hour(next * SLICE_MS);
+    }
+    if !(start <= now_ms && now_ms < start + BLOCK_MS) {
+        return Ok(None);
+    }
+    let block_end = (start + BLOCK_MS).min(to) / SLICE_MS;
+    let points = native_slices(source, start / SLICE_MS, block_end, mode)?;
+    finish(source, group(&points, now_ms)?, now_ms)
 }
 
 fn finish(source: &Source, blocks: Vec<Block>, now_ms: i64) -> anyhow::Result<Option<Block>> {
@@ -513,6 +605,93 @@ mod tests {
                 from
             ),
             Some(1)
+        );
+    }
+
+    /// A native database of Claude Code events at `times` (unix ms), with another agent's
+    /// events in between.
+    fn native_db(dir: &std::path::Path, times: &[i64]) -> Source {
+        let db = dir.join("b.db");
+        let mut conn = crate::store::native::open_rw(&db).unwrap();
+        let events: Vec<crate::store::native::NewEvent> = times
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &ts)| {
+                let e = |agent: &str, ts: i64| crate::store::native::NewEvent {
+                    ts_ms: ts,
+                    model: "claude-sonnet-4-5".into(),
+                    agent: Some(agent.into()),
+                    input_tokens: 1000 + i as u64,
+                    output_tokens: 10,
+                    source: "test".into(),
+                    ..Default::default()
+                };
+                [e(BLOCK_AGENT, ts), e("codex", ts + 7 * 60_000)]
+            })
+            .collect();
+        crate::store::native::insert_events(&mut conn, &events).unwrap();
+        drop(conn);
+        Source::open(
+            &db,
+            None,
+            &crate::config::Config::default(),
+            crate::timefmt::Zone::UTC,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_active_block_by_hops_is_the_one_by_slices() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = ms("2025-03-01T00:00:00Z");
+        let mut rng = fastrand::Rng::with_seed(7);
+        // Ten days of replies: mostly minutes apart, sometimes hours (over and under 5 h).
+        let mut times = Vec::new();
+        let mut t = base + 37 * 60_000;
+        while t < base + 10 * 24 * HOUR_MS {
+            times.push(t);
+            t += match rng.u32(0..20) {
+                0 => rng.i64(4 * HOUR_MS..7 * HOUR_MS),
+                1 => rng.i64(HOUR_MS..3 * HOUR_MS),
+                _ => rng.i64(60_000..40 * 60_000),
+            };
+        }
+        let src = native_db(dir.path(), &times);
+        assert!(src.has_rollup);
+        let mut active = 0;
+        for k in 0..400 {
+            let now_ms = base + 2 * 24 * HOUR_MS + k * 17 * 60_000 + 12_345;
+            let from = floor_hour(now_ms) - LOOKBACK_DAYS * 24 * HOUR_MS;
+            let fast = active_native(&src, from, now_ms, CostMode::Calculate).unwrap();
+            let slow = active_from_slices(&src, now_ms, CostMode::Calculate).unwrap();
+            assert_eq!(fast, slow, "now {now_ms}");
+            active += usize::from(fast.is_some());
+        }
+        assert!(active > 100 && active < 400, "{active} active of 400");
+        // Today's cost from the rollup's rows of the agent alone, as from a grouped read.
+        let from = base + 5 * 24 * HOUR_MS + 45 * 60_000;
+        let fast = agent_cost_since(&src, from, CostMode::Calculate)
+            .unwrap()
+            .unwrap();
+        let rows = src
+            .aggregate(&AggQuery {
+                from_ms: Some(from),
+                to_ms: None,
+                by: Some(Dimension::Agent),
+                bucket_ms: None,
+            })
+            .unwrap();
+        let slow: f64 = rows
+            .iter()
+            .filter(|r| r.key.as_deref() == Some(BLOCK_AGENT))
+            .map(|r| cost_of(&r.sums, r.model.as_deref(), CostMode::Calculate).usd)
+            .sum();
+        assert!(fast > 0.0);
+        assert_eq!(fast, slow);
+        // A start inside a slice is not the rollup's to answer.
+        assert_eq!(
+            agent_cost_since(&src, from + 1, CostMode::Calculate).unwrap(),
+            None
         );
     }
 

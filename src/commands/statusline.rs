@@ -8,6 +8,7 @@
 
 use std::io::{IsTerminal, Read};
 
+use rusqlite::config::DbConfig;
 use rusqlite::params;
 use serde::Deserialize;
 
@@ -91,7 +92,13 @@ fn line_for(global: &GlobalArgs) -> anyhow::Result<String> {
         }
     }
     let source = if ctx.db.exists() {
-        Some(ctx.open_source()?)
+        let s = ctx.open_source()?;
+        // Plans that do not depend on the values bound: with the sqlite_stat4 that ANALYZE
+        // leaves, SQLite would otherwise prepare each statement again for every new value
+        // (the active block is found by one small seek per block, see `blocks::active`).
+        s.conn()
+            .set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+        Some(s)
     } else {
         None
     };
@@ -204,10 +211,15 @@ fn session_cost(source: &Source, session: &str, ctx: &Ctx) -> anyhow::Result<Opt
     Ok(any.then_some(total))
 }
 
-/// Cost of today's (local day) Claude Code events, from the rollup.
+/// Cost of today's (local day) Claude Code events, from the rollup: on the native store its
+/// rows of that agent alone (through the rollup's key), else a grouped read by agent.
 fn today_cost(source: &Source, ctx: &Ctx) -> anyhow::Result<f64> {
+    let from_ms = ctx.zone.start_of_day(ctx.now).timestamp_millis();
+    if let Some(cost) = blocks::agent_cost_since(source, from_ms, ctx.cost_mode)? {
+        return Ok(cost);
+    }
     let rows = source.aggregate(&AggQuery {
-        from_ms: Some(ctx.zone.start_of_day(ctx.now).timestamp_millis()),
+        from_ms: Some(from_ms),
         to_ms: None,
         by: Some(Dimension::Agent),
         bucket_ms: None,

@@ -1,9 +1,11 @@
 //! The TOML config file. Nothing in it is required; every field has a default.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
 use crate::error::bad_input;
 
@@ -39,9 +41,90 @@ pub struct Config {
     /// Mappings of other usage tables onto the event model.
     #[serde(default, rename = "table")]
     pub tables: Vec<CustomTable>,
-    /// Budgets: `[[budget]]` tables, checked by [`Config::load`].
+    /// Budgets: `[[budget]]` tables as written; the budget module compiles and checks them.
     #[serde(default, rename = "budget")]
-    pub budgets: Vec<crate::budget::BudgetSpec>,
+    pub budgets: Vec<BudgetSpec>,
+}
+
+/// One `[[budget]]` table as written in the config file. Compiled by the budget module
+/// ([`crate::budget::compile_all`]).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetSpec {
+    /// Shown in tables, alerts and JSON; unique among budgets.
+    pub name: Option<String>,
+    /// `month`, `week`, `day`, or a rolling span such as `5h`, `24h`, `7d`, `2w`.
+    pub window: Option<String>,
+    /// Day the window starts: 1–28 for `month`, a weekday name for `week`.
+    pub reset_day: Option<ResetDay>,
+    /// Hour of the day (0–23, local time) at which a calendar window starts.
+    pub reset_hour: Option<i64>,
+    pub limit_tokens: Option<u64>,
+    pub limit_usd: Option<f64>,
+    /// Glob patterns; an event counts when its provider matches one of them.
+    pub provider: Option<Patterns>,
+    /// Glob patterns on the model name.
+    pub model: Option<Patterns>,
+    /// Glob patterns on the agent.
+    pub agent: Option<Patterns>,
+    /// Percentages of the limit: `[warning, critical, exceeded]`; missing levels are 100.
+    pub thresholds: Option<Vec<f64>>,
+}
+
+/// `reset_day = 15` or `reset_day = "friday"`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResetDay {
+    Number(i64),
+    Name(String),
+}
+
+impl<'de> Deserialize<'de> for ResetDay {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ResetDay;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a day of the month (1 to 28) or a weekday name such as \"monday\"")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ResetDay, E> {
+                Ok(ResetDay::Number(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ResetDay, E> {
+                Ok(ResetDay::Number(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ResetDay, E> {
+                Ok(ResetDay::Name(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `provider = "openai"` or `provider = ["openai", "azure-*"]`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Patterns(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for Patterns {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Patterns;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a glob pattern or a list of glob patterns")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Patterns, E> {
+                Ok(Patterns(vec![v.to_string()]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Patterns, A::Error> {
+                let mut out = Vec::new();
+                while let Some(p) = seq.next_element::<String>()? {
+                    out.push(p);
+                }
+                Ok(Patterns(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -141,17 +224,13 @@ impl Config {
         })?;
         let cfg = Self::parse(&text)
             .map_err(|e| bad_input(format!("config file {}: {e}", path.display())))?;
-        cfg.validate()
-            .map_err(|e| bad_input(format!("config file {}: {e}", path.display())))?;
         Ok((cfg, Some(path)))
     }
 
-    /// Checks that need more than the types: every budget's fields, unique budget names.
-    /// The message names the budget and the field (the caller adds the file).
-    pub fn validate(&self) -> Result<(), String> {
-        if let Some(l) = &self.block_limit {
-            crate::blocks::Limit::parse(l)?;
-        }
+    /// The checks of the `[[table]]` mappings that need more than the types. The block limit
+    /// and the budgets are checked by the modules that read them (see
+    /// `commands::check_config`). The message names the table (the caller adds the file).
+    pub fn validate_tables(&self) -> Result<(), String> {
         for t in &self.tables {
             if let Some(scale) = t.cost_scale {
                 check_cost_scale(scale).map_err(|why| {
@@ -160,9 +239,7 @@ impl Config {
                 })?;
             }
         }
-        crate::budget::compile_all(&self.budgets)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        Ok(())
     }
 
     /// Parse config text; the error message carries the line and column.

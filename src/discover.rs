@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
-use crate::commands::Ctx;
 use crate::import::{ImportSummary, Options, collect_files, import_paths};
+use crate::timefmt::Zone;
 
 /// Where the agents' logs are looked for, before checking what exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,18 +132,17 @@ impl LogPaths {
     }
 }
 
-/// The log paths of this run. Discovery applies only when no database was named (it feeds the
-/// default database) and is not turned off; the config's `logs` always apply.
-pub fn log_paths(ctx: &Ctx) -> LogPaths {
+/// The log paths of this run: the places discovery looks at when `discover` (the caller
+/// decides: only when no database was named, as discovery feeds the default database, and it
+/// is not turned off), and the config's `logs`, which always apply.
+pub fn log_paths(discover: bool, logs: &[PathBuf]) -> LogPaths {
     let home = home_dir();
-    let places = if ctx.discover && !ctx.db_named {
+    let places = if discover {
         places(&|k| std::env::var_os(k), home.as_deref())
     } else {
         Vec::new()
     };
-    let configured = ctx
-        .config
-        .logs
+    let configured = logs
         .iter()
         .map(|p| expand_home(&p.to_string_lossy(), home.as_deref()))
         .collect();
@@ -227,15 +226,15 @@ pub fn refresh_paths(
     Ok(Some(import_paths(&conn, paths, opts, None)?))
 }
 
-/// The "never stale" check: import what is new in the discovered and configured logs into
-/// the database before answering. Problems are told on stderr and never stop the command.
-pub fn refresh(ctx: &Ctx) {
-    let paths = log_paths(ctx).existing();
+/// The "never stale" check: import what is new in the logs at `paths` into the database
+/// before answering (naive times read in `naive_zone`). Problems are told on stderr and never
+/// stop the command.
+pub fn refresh(db: &Path, paths: &[PathBuf], naive_zone: Zone) {
     let opts = Options {
-        naive_zone: ctx.foreign_zone,
+        naive_zone,
         ..Options::default()
     };
-    match refresh_paths(&ctx.db, &paths, &opts) {
+    match refresh_paths(db, paths, &opts) {
         Ok(Some(s)) => {
             tracing::info!("auto-import: {}", s.one_line());
             if s.bad_lines > 0 || !s.errors.is_empty() {

@@ -49,3 +49,16 @@ pub fn cache_dir() -> PathBuf {
 pub fn log_dir() -> PathBuf {
     data_dir().join("logs")
 }
+
+/// A home-relative path for display.
+pub fn display_path(p: &std::path::Path) -> String {
+    let s = p.display().to_string();
+    if let Some(home) = std::env::var_os("HOME").map(std::path::PathBuf::from)
+        && !home.as_os_str().is_empty()
+        && home != std::path::Path::new("/")
+        && let Ok(rest) = p.strip_prefix(&home)
+    {
+        return format!("~/{}", rest.display());
+    }
+    s
+}

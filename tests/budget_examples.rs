@@ -94,8 +94,7 @@ thresholds = [75, 90, 100]
 
 fn load(text: &str) -> (Config, Vec<Budget>) {
     let cfg = Config::parse(text).unwrap_or_else(|e| panic!("{e}\n---\n{text}"));
-    cfg.validate()
-        .unwrap_or_else(|e| panic!("{e}\n---\n{text}"));
+    tokmon::commands::check_config(&cfg).unwrap_or_else(|e| panic!("{e}\n---\n{text}"));
     let b = compile_all(&cfg.budgets).unwrap();
     (cfg, b)
 }

@@ -1,100 +1,18 @@
-//! `[[budget]]` tables of the config file: what serde reads ([`BudgetSpec`]) and the checked
-//! form the rest of the program uses ([`Budget`]).
+//! `[[budget]]` tables of the config file: the data serde reads ([`BudgetSpec`], in
+//! [`crate::config`]) compiled into the checked form the rest of the program uses ([`Budget`]).
 
 use std::fmt;
 
+use super::Level;
+pub use crate::config::{BudgetSpec, Patterns, ResetDay};
 use chrono::{Duration, Weekday};
 use globset::{GlobBuilder, GlobMatcher};
-use serde::Deserialize;
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
-
-use super::Level;
 
 /// The name of the budget that stands for the state file's quota.
 pub const QUOTA_NAME: &str = "quota";
 
 /// Warning, critical and exceeded thresholds when a budget sets none: the one ladder.
 pub use crate::domain::DEFAULT_THRESHOLDS;
-
-/// One `[[budget]]` table as written in the config file. Checked by [`BudgetSpec::compile`].
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BudgetSpec {
-    /// Shown in tables, alerts and JSON; unique among budgets.
-    pub name: Option<String>,
-    /// `month`, `week`, `day`, or a rolling span such as `5h`, `24h`, `7d`, `2w`.
-    pub window: Option<String>,
-    /// Day the window starts: 1–28 for `month`, a weekday name for `week`.
-    pub reset_day: Option<ResetDay>,
-    /// Hour of the day (0–23, local time) at which a calendar window starts.
-    pub reset_hour: Option<i64>,
-    pub limit_tokens: Option<u64>,
-    pub limit_usd: Option<f64>,
-    /// Glob patterns; an event counts when its provider matches one of them.
-    pub provider: Option<Patterns>,
-    /// Glob patterns on the model name.
-    pub model: Option<Patterns>,
-    /// Glob patterns on the agent.
-    pub agent: Option<Patterns>,
-    /// Percentages of the limit: `[warning, critical, exceeded]`; missing levels are 100.
-    pub thresholds: Option<Vec<f64>>,
-}
-
-/// `reset_day = 15` or `reset_day = "friday"`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ResetDay {
-    Number(i64),
-    Name(String),
-}
-
-impl<'de> Deserialize<'de> for ResetDay {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = ResetDay;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a day of the month (1 to 28) or a weekday name such as \"monday\"")
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ResetDay, E> {
-                Ok(ResetDay::Number(v))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ResetDay, E> {
-                Ok(ResetDay::Number(i64::try_from(v).unwrap_or(i64::MAX)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<ResetDay, E> {
-                Ok(ResetDay::Name(v.to_string()))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// `provider = "openai"` or `provider = ["openai", "azure-*"]`.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Patterns(pub Vec<String>);
-
-impl<'de> Deserialize<'de> for Patterns {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Patterns;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a glob pattern or a list of glob patterns")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Patterns, E> {
-                Ok(Patterns(vec![v.to_string()]))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Patterns, A::Error> {
-                let mut out = Vec::new();
-                while let Some(p) = seq.next_element::<String>()? {
-                    out.push(p);
-                }
-                Ok(Patterns(out))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
 
 /// What a budget's window is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -182,12 +182,7 @@ pub struct QuotaInput {
     pub thresholds: Thresholds,
 }
 
-/// One manual sync: when, and how many tokens it added.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SyncPoint {
-    pub at: DateTime<Utc>,
-    pub increment: u64,
-}
+pub use crate::state_file::history::SyncPoint;
 
 // ---------------------------------------------------------------------------------------
 // Reading usage

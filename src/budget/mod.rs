@@ -11,7 +11,6 @@
 pub mod alert;
 pub mod config;
 pub mod eval;
-pub mod render;
 pub mod window;
 
 pub use crate::domain::{DEFAULT_THRESHOLDS, Level};
@@ -31,41 +30,6 @@ pub fn from_config(cfg: &crate::config::Config) -> anyhow::Result<Vec<Budget>> {
 
 /// How many of the newest syncs give the quota its burn rate.
 pub const QUOTA_SYNC_POINTS: usize = 200;
-
-/// Every budget of the config, and the quota when given, as a command sees them: the
-/// database is read when it exists (no database: nothing used yet). When the quota comes
-/// without syncs, its burn rate is taken from the state file's sync history.
-pub fn evaluate_ctx(
-    ctx: &crate::commands::Ctx,
-    quota: Option<QuotaInput>,
-) -> anyhow::Result<Vec<BudgetStatus>> {
-    let budgets = from_config(&ctx.config)?;
-    let source = if ctx.db.exists() {
-        match ctx.open_source() {
-            Ok(s) => Some(s),
-            // Without budgets the database only lends the quota a burn rate: not worth failing.
-            Err(_) if budgets.is_empty() => None,
-            Err(e) => return Err(e),
-        }
-    } else {
-        None
-    };
-    let quota = match quota {
-        Some(mut q) if q.syncs.is_empty() => {
-            q.syncs = crate::state_file::history::sync_points(&ctx.state, QUOTA_SYNC_POINTS);
-            Some(q)
-        }
-        q => q,
-    };
-    evaluate_all(
-        &budgets,
-        source.as_ref(),
-        quota.as_ref(),
-        &ctx.zone,
-        ctx.cost_mode,
-        ctx.now,
-    )
-}
 
 /// `962K of 1M tokens`, `$45.10 of $50.00`, or both.
 pub fn usage_words(s: &BudgetStatus) -> String {

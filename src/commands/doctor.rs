@@ -75,7 +75,7 @@ fn render(items: &[Item]) -> String {
 }
 
 fn show(p: &Path) -> String {
-    crate::tui::ui::display_path(p)
+    crate::paths::display_path(p)
 }
 
 fn config_item(ctx: &Ctx) -> Item {
@@ -213,7 +213,7 @@ fn state_item(ctx: &Ctx) -> Item {
 }
 
 fn log_items(ctx: &Ctx) -> Vec<Item> {
-    let logs = crate::discover::log_paths(ctx);
+    let logs = ctx.log_paths();
     let mut items = Vec::new();
     let how = if !ctx.discover {
         "discovery off (--no-discover or config `discover = false`)"

@@ -79,7 +79,7 @@ fn print_problems(s: &ImportSummary) {
 pub fn run(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<u8> {
     let found;
     let paths = if args.paths.is_empty() {
-        let logs = crate::discover::log_paths(ctx);
+        let logs = ctx.log_paths();
         found = logs.existing();
         if found.is_empty() {
             return Err(bad_input(format!(

@@ -43,6 +43,10 @@ impl Ctx {
     /// Resolve everything from the global flags (which already include the environment).
     pub fn from_args(g: &GlobalArgs) -> anyhow::Result<Ctx> {
         let (config, config_path) = Config::load(g.config.as_deref())?;
+        if let Some(path) = &config_path {
+            check_config(&config)
+                .map_err(|e| bad_input(format!("config file {}: {e}", path.display())))?;
+        }
         let zone = match g.tz.as_deref().or(config.tz.as_deref()) {
             Some(s) => Zone::parse(s).map_err(|e| bad_input(e.0))?,
             None => Zone::Local,
@@ -97,6 +101,18 @@ impl Ctx {
         source.use_cache_dir(&crate::paths::cache_dir());
         Ok(source)
     }
+
+    /// The agent logs of this run. Discovery applies only when no database was named (it feeds
+    /// the default database) and is not turned off; the config's `logs` always apply.
+    pub fn log_paths(&self) -> crate::discover::LogPaths {
+        crate::discover::log_paths(self.discover && !self.db_named, &self.config.logs)
+    }
+
+    /// Import what is new in the logs before answering (see [`crate::discover::refresh`]).
+    pub fn refresh_logs(&self) {
+        let paths = self.log_paths().existing();
+        crate::discover::refresh(&self.db, &paths, self.foreign_zone);
+    }
 }
 
 pub mod budgets;
@@ -106,3 +122,16 @@ pub mod import;
 pub mod record;
 pub mod report;
 pub mod table;
+
+/// The checks of a config that need more than its types, in the order a reader meets them:
+/// the block limit, the `[[table]]` mappings, every budget's fields and unique budget names.
+/// The message names the field (the caller adds the file).
+pub fn check_config(cfg: &Config) -> Result<(), String> {
+    if let Some(l) = &cfg.block_limit {
+        crate::blocks::Limit::parse(l)?;
+    }
+    cfg.validate_tables()?;
+    crate::budget::compile_all(&cfg.budgets)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}

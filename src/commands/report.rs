@@ -12,7 +12,7 @@ use crate::report::{Report, Totals, build};
 pub fn run(ctx: &Ctx, args: &ReportArgs) -> anyhow::Result<u8> {
     let range = parse_range(&args.range, &ctx.zone, ctx.now).map_err(|e| bad_input(e.0))?;
     if !args.no_import {
-        crate::discover::refresh(ctx);
+        ctx.refresh_logs();
     }
     let source = ctx.open_source()?;
     let Some(grouping) = args.by.grouping() else {

@@ -22,7 +22,7 @@ use crate::budget::QuotaInput;
 
 pub fn run(ctx: &Ctx, args: &StatusArgs) -> anyhow::Result<u8> {
     if !args.no_import {
-        crate::discover::refresh(ctx);
+        ctx.refresh_logs();
     }
     if args.history {
         // The history is found from the state file; a --db that could never be read is still

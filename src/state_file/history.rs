@@ -202,14 +202,21 @@ pub fn history_of(state_path: &Path) -> anyhow::Result<(Vec<HistoryRecord>, Jour
     Ok((journal.entries(state.as_ref()), journal))
 }
 
+/// One manual sync: when, and how many tokens it added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncPoint {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub increment: u64,
+}
+
 /// The last `limit` syncs of a state file as burn-rate points, newest first; empty when the
 /// history cannot be read (it only lends the quota a burn rate).
-pub fn sync_points(state_path: &Path, limit: usize) -> Vec<crate::budget::SyncPoint> {
+pub fn sync_points(state_path: &Path, limit: usize) -> Vec<SyncPoint> {
     match history_of(state_path) {
         Ok((rows, _)) => rows
             .into_iter()
             .take(limit)
-            .map(|r| crate::budget::SyncPoint {
+            .map(|r| SyncPoint {
                 at: crate::timefmt::from_ms(r.at_ms),
                 increment: r.increment,
             })

@@ -176,7 +176,7 @@ fn log_paths(
     }
     let mut paths = args.follow.clone();
     if !args.demo && crate::discover::importable(db) {
-        for p in crate::discover::log_paths(ctx).existing() {
+        for p in ctx.log_paths().existing() {
             if !paths.contains(&p) {
                 paths.push(p);
             }

@@ -172,18 +172,7 @@ pub fn clip_spans(groups: Vec<Vec<Span<'static>>>, width: usize) -> Vec<Span<'st
     out
 }
 
-/// A home-relative path for display.
-pub fn display_path(p: &std::path::Path) -> String {
-    let s = p.display().to_string();
-    if let Some(home) = std::env::var_os("HOME").map(std::path::PathBuf::from)
-        && !home.as_os_str().is_empty()
-        && home != std::path::Path::new("/")
-        && let Ok(rest) = p.strip_prefix(&home)
-    {
-        return format!("~/{}", rest.display());
-    }
-    s
-}
+pub use crate::paths::display_path;
 
 pub fn pad(style: Style, s: impl Into<String>) -> Span<'static> {
     Span::styled(s.into(), style)

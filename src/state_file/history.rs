@@ -60,7 +60,7 @@ pub struct Journal {
 
 /// The history file of a state file (give the real file, not a symlink to it).
 pub fn history_path(target: &Path) -> PathBuf {
-    super::write::sidecar(target, ".history.jsonl")
+    super::sidecar(target, ".history.jsonl")
 }
 
 fn record_of(o: &Map<String, Value>) -> Option<HistoryRecord> {
@@ -192,7 +192,7 @@ pub fn holds(state: Option<&StateFile>, r: &HistoryRecord) -> bool {
 /// The syncs of the state file at `state_path` (a symlink is followed), newest first.
 /// A state file that cannot be parsed counts as holding none of the syncs without an outcome.
 pub fn history_of(state_path: &Path) -> anyhow::Result<(Vec<HistoryRecord>, Journal)> {
-    let target = super::write::resolve_symlink(state_path);
+    let target = super::resolve_symlink(state_path);
     let journal = Journal::read(&target)?;
     let state = match StateFile::load(&target) {
         Ok(s) => s,

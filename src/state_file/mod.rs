@@ -499,6 +499,40 @@ fn view_of(doc: &Map<String, Value>) -> Result<StateView, String> {
     Ok(StateView::compute(used, total, sessions, last_updated))
 }
 
+/// Writes go to the file a symlink points at, so the link survives.
+pub(crate) fn resolve_symlink(path: &Path) -> PathBuf {
+    let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    if !is_link {
+        return path.to_path_buf();
+    }
+    if let Ok(real) = std::fs::canonicalize(path) {
+        return real;
+    }
+    // A dangling link: follow one level.
+    match std::fs::read_link(path) {
+        Ok(t) if t.is_absolute() => t,
+        Ok(t) => parent_dir(path).join(t),
+        Err(_) => path.to_path_buf(),
+    }
+}
+
+pub(crate) fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// `<path><suffix>` in the same directory.
+pub(crate) fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

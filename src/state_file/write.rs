@@ -318,44 +318,12 @@ impl Drop for HoldSignals {
     }
 }
 
-/// Writes go to the file a symlink points at, so the link survives.
-pub(crate) fn resolve_symlink(path: &Path) -> PathBuf {
-    let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
-    if !is_link {
-        return path.to_path_buf();
-    }
-    if let Ok(real) = std::fs::canonicalize(path) {
-        return real;
-    }
-    // A dangling link: follow one level.
-    match std::fs::read_link(path) {
-        Ok(t) if t.is_absolute() => t,
-        Ok(t) => parent_dir(path).join(t),
-        Err(_) => path.to_path_buf(),
-    }
-}
-
-pub(crate) fn parent_dir(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
+pub(crate) use super::{parent_dir, resolve_symlink, sidecar};
 
 /// The sidecar lock file of a state file: `<state>.lock` beside the path as given. For a
 /// symlink that is beside the link, never beside the file it points at.
 pub fn lock_path(state: &Path) -> PathBuf {
     sidecar(state, ".lock")
-}
-
-/// `<path><suffix>` in the same directory.
-pub(crate) fn sidecar(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(suffix);
-    path.with_file_name(name)
 }
 
 /// An exclusive advisory lock on `<state>.lock`, released on drop. The lock file itself is left

@@ -13,10 +13,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Source;
 use super::mapping::{Dimension, quote};
-use super::query::{HashGroups, PRICE_DETAIL_COLUMNS, ROLLUP_TABLE, SLICE_MS, Sums};
-
-/// Slice number of rows whose time could not be read: counted for "all time" only.
-pub const NO_TIME_SLICE: i64 = i64::MIN;
+use super::query::{HashGroups, NO_TIME_SLICE, PRICE_DETAIL_COLUMNS, ROLLUP_TABLE, SLICE_MS, Sums};
 
 /// Changes whenever the cache file's tables change, so an older cache is never read.
 const CACHE_LAYOUT: u32 = 3;

@@ -9,6 +9,14 @@ use crate::error::bad_input;
 
 pub use crate::domain::Dimension;
 
+/// SQL that is 1 when a request with these token columns is long-context, else 0.
+pub fn long_context_sql(input: &str, cache_write: &str, cache_read: &str) -> String {
+    format!(
+        "({input} + {cache_write} + {cache_read} > {})",
+        crate::pricing::LONG_CONTEXT_TOKENS
+    )
+}
+
 /// Where a field comes from: a column, or nowhere (always NULL / 0).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Col {
@@ -287,7 +295,7 @@ impl Mapping {
     pub fn long_context_sql(&self) -> String {
         match &self.long_context {
             Col::Column(c) => quote(c),
-            Col::Absent => super::query::long_context_sql(
+            Col::Absent => long_context_sql(
                 &self.tokens_sql(&self.input),
                 &self.tokens_sql(&self.cache_write),
                 &self.tokens_sql(&self.cache_read),

@@ -84,6 +84,9 @@ pub struct AggQuery {
 /// exactly into local hours, days, weeks and months.
 pub const SLICE_MS: i64 = 15 * 60 * 1000;
 
+/// Slice number of rows whose time could not be read: counted for "all time" only.
+pub const NO_TIME_SLICE: i64 = i64::MIN;
+
 /// The native rollup table (see `migrations/0003_rollups.sql`).
 pub const ROLLUP_TABLE: &str = "rollup_15m";
 
@@ -455,7 +458,7 @@ impl Source {
     fn rollup_has_early_slices(&self) -> anyhow::Result<bool> {
         let sql =
             format!("SELECT EXISTS (SELECT 1 FROM {ROLLUP_TABLE} WHERE slice > ?1 AND slice <= 0)");
-        let no_time = super::cache::NO_TIME_SLICE;
+        let no_time = NO_TIME_SLICE;
         let found: bool = match &self.cache {
             Some(cache) => cache
                 .borrow()
@@ -495,7 +498,7 @@ impl Source {
             Some(d) => (format!(", {} AS k2", column(Some(d))), ", k2"),
             None => (String::new(), ""),
         };
-        let no_time = super::cache::NO_TIME_SLICE;
+        let no_time = NO_TIME_SLICE;
         let bucket = q
             .bucket_ms
             .map(|b| {
@@ -971,14 +974,6 @@ fn push_key_part(buf: &mut Vec<u8>, v: Option<&[u8]>) {
 /// timestamp needs to be read.
 pub fn is_plain_all_time(q: &AggQuery) -> bool {
     q.from_ms.is_none() && q.to_ms.is_none() && q.bucket_ms.is_none()
-}
-
-/// SQL that is 1 when a request with these token columns is long-context, else 0.
-pub fn long_context_sql(input: &str, cache_write: &str, cache_read: &str) -> String {
-    format!(
-        "({input} + {cache_write} + {cache_read} > {})",
-        crate::pricing::LONG_CONTEXT_TOKENS
-    )
 }
 
 impl Tokens {

@@ -3,20 +3,11 @@
 //! * [`BadInput`]: the user gave a value we cannot accept. Exit 2, nothing written.
 //! * anything else that bubbles up as `anyhow::Error`: a runtime failure. Exit 1.
 
-use std::fmt;
-
 /// A value from the command line, a file or the keyboard that cannot be accepted.
 /// The message names the offending value and, where it helps, what to do instead.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct BadInput(pub String);
-
-impl fmt::Display for BadInput {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for BadInput {}
 
 /// Build an `anyhow::Error` that exits with code 2.
 pub fn bad_input(msg: impl Into<String>) -> anyhow::Error {

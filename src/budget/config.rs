@@ -1,8 +1,6 @@
 //! `[[budget]]` tables of the config file: the data serde reads ([`BudgetSpec`], in
 //! [`crate::config`]) compiled into the checked form the rest of the program uses ([`Budget`]).
 
-use std::fmt;
-
 use super::Level;
 pub use crate::config::{BudgetSpec, Patterns, ResetDay};
 use chrono::{Duration, Weekday};
@@ -139,7 +137,8 @@ pub struct Budget {
 
 /// A problem with one field of one budget. Displayed as
 /// `budget 'name' (#2), field 'window': …`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}, field '{field}': {message}", budget_label(name.as_deref(), *index))]
 pub struct SpecError {
     /// 1-based position among the `[[budget]]` tables.
     pub index: usize,
@@ -148,17 +147,13 @@ pub struct SpecError {
     pub message: String,
 }
 
-impl fmt::Display for SpecError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.name {
-            Some(n) => write!(f, "budget '{n}' (#{})", self.index)?,
-            None => write!(f, "budget #{}", self.index)?,
-        }
-        write!(f, ", field '{}': {}", self.field, self.message)
+/// `budget 'name' (#2)`, or `budget #2` without a name.
+fn budget_label(name: Option<&str>, index: usize) -> String {
+    match name {
+        Some(n) => format!("budget '{n}' (#{index})"),
+        None => format!("budget #{index}"),
     }
 }
-
-impl std::error::Error for SpecError {}
 
 const WINDOW_HELP: &str =
     "use month, week, day, or a rolling span such as 5h, 24h, 7d or 2w (m is minutes)";

@@ -18,7 +18,6 @@ pub mod value;
 pub mod watch;
 pub mod write;
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
@@ -63,7 +62,8 @@ pub enum StateErrorKind {
 
 /// A state file that cannot be read or understood. The message names the file and, for JSON
 /// syntax errors, the line and column.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("state file {}: {message}{}", path.display(), at_line(*line, *column))]
 pub struct StateError {
     pub path: PathBuf,
     pub line: Option<usize>,
@@ -109,17 +109,13 @@ impl StateError {
     }
 }
 
-impl fmt::Display for StateError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "state file {}: {}", self.path.display(), self.message)?;
-        if let (Some(l), Some(c)) = (self.line, self.column) {
-            write!(f, " at line {l}, column {c}")?;
-        }
-        Ok(())
+/// ` at line 3, column 7` when both are known.
+fn at_line(line: Option<usize>, column: Option<usize>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!(" at line {l}, column {c}"),
+        _ => String::new(),
     }
 }
-
-impl std::error::Error for StateError {}
 
 /// The numbers of a state file, as tokmon shows them.
 #[derive(Debug, Clone, Default, PartialEq)]

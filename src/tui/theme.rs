@@ -19,27 +19,56 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("mono", include_str!("../../themes/mono.toml")),
 ];
 
-/// Every style the screen uses, by what it means.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Theme {
-    pub name: String,
-    pub text: Style,
-    pub dim: Style,
-    pub title: Style,
-    pub accent: Style,
-    pub border: Style,
-    pub key: Style,
-    pub live: Style,
-    pub ok: Style,
-    pub warning: Style,
-    pub critical: Style,
-    pub exceeded: Style,
-    pub error: Style,
-    pub spark_tokens: Style,
-    pub spark_cost: Style,
-    pub table_header: Style,
-    pub selected: Style,
+/// The roles of a theme, listed once: the [`Theme`] fields, the names theme files use
+/// ([`ROLES`]), a blank theme and the lookup by name come from this one list.
+macro_rules! theme_roles {
+    ($($role:ident),* $(,)?) => {
+        /// Every style the screen uses, by what it means.
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct Theme {
+            pub name: String,
+            $(pub $role: Style,)*
+        }
+
+        /// Every role, by the name theme files use.
+        const ROLES: &[&str] = &[$(stringify!($role)),*];
+
+        impl Theme {
+            fn blank(name: &str) -> Theme {
+                Theme {
+                    name: name.to_string(),
+                    $($role: Style::new(),)*
+                }
+            }
+
+            fn slot(&mut self, role: &str) -> Option<&mut Style> {
+                Some(match role {
+                    $(stringify!($role) => &mut self.$role,)*
+                    _ => return None,
+                })
+            }
+        }
+    };
 }
+
+theme_roles!(
+    text,
+    dim,
+    title,
+    accent,
+    border,
+    key,
+    live,
+    ok,
+    warning,
+    critical,
+    exceeded,
+    error,
+    spark_tokens,
+    spark_cost,
+    table_header,
+    selected,
+);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,50 +79,6 @@ struct ThemeFile {
 }
 
 impl Theme {
-    fn blank(name: &str) -> Theme {
-        Theme {
-            name: name.to_string(),
-            text: Style::new(),
-            dim: Style::new(),
-            title: Style::new(),
-            accent: Style::new(),
-            border: Style::new(),
-            key: Style::new(),
-            live: Style::new(),
-            ok: Style::new(),
-            warning: Style::new(),
-            critical: Style::new(),
-            exceeded: Style::new(),
-            error: Style::new(),
-            spark_tokens: Style::new(),
-            spark_cost: Style::new(),
-            table_header: Style::new(),
-            selected: Style::new(),
-        }
-    }
-
-    fn slot(&mut self, role: &str) -> Option<&mut Style> {
-        Some(match role {
-            "text" => &mut self.text,
-            "dim" => &mut self.dim,
-            "title" => &mut self.title,
-            "accent" => &mut self.accent,
-            "border" => &mut self.border,
-            "key" => &mut self.key,
-            "live" => &mut self.live,
-            "ok" => &mut self.ok,
-            "warning" => &mut self.warning,
-            "critical" => &mut self.critical,
-            "exceeded" => &mut self.exceeded,
-            "error" => &mut self.error,
-            "spark_tokens" => &mut self.spark_tokens,
-            "spark_cost" => &mut self.spark_cost,
-            "table_header" => &mut self.table_header,
-            "selected" => &mut self.selected,
-            _ => return None,
-        })
-    }
-
     /// Apply a theme file on top of `self` (only the roles it names change).
     fn overlay(mut self, text: &str) -> Result<Theme, String> {
         let file: ThemeFile =
@@ -125,53 +110,13 @@ impl Theme {
     }
 }
 
-const ROLES: &[&str] = &[
-    "text",
-    "dim",
-    "title",
-    "accent",
-    "border",
-    "key",
-    "live",
-    "ok",
-    "warning",
-    "critical",
-    "exceeded",
-    "error",
-    "spark_tokens",
-    "spark_cost",
-    "table_header",
-    "selected",
-];
-
+/// A colour name (`red`, `lightblue`, `darkgrey`), `#rrggbb`, an index 0–255, or `default`
+/// (the terminal's own colour): ratatui's reading, plus `default`.
 fn parse_color(s: &str) -> Option<Color> {
-    if let Some(hex) = s.strip_prefix('#') {
-        if hex.len() == 6 {
-            let v = u32::from_str_radix(hex, 16).ok()?;
-            return Some(Color::Rgb((v >> 16) as u8, (v >> 8) as u8, v as u8));
-        }
-        return None;
+    if s == "default" {
+        return Some(Color::Reset);
     }
-    Some(match s {
-        "reset" | "default" => Color::Reset,
-        "black" => Color::Black,
-        "red" => Color::Red,
-        "green" => Color::Green,
-        "yellow" => Color::Yellow,
-        "blue" => Color::Blue,
-        "magenta" => Color::Magenta,
-        "cyan" => Color::Cyan,
-        "gray" | "grey" => Color::Gray,
-        "darkgray" | "darkgrey" => Color::DarkGray,
-        "lightred" => Color::LightRed,
-        "lightgreen" => Color::LightGreen,
-        "lightyellow" => Color::LightYellow,
-        "lightblue" => Color::LightBlue,
-        "lightmagenta" => Color::LightMagenta,
-        "lightcyan" => Color::LightCyan,
-        "white" => Color::White,
-        _ => return None,
-    })
+    s.parse::<Color>().ok()
 }
 
 /// `"cyan bold"`, `"white on red bold"`, `"#b35900"`, `"reversed"`, `""`.
@@ -368,6 +313,10 @@ mod tests {
             Some(Color::Rgb(16, 32, 48))
         );
         assert!(parse_style("purple").unwrap_err().contains("purple"));
+        assert_eq!(parse_color("default"), Some(Color::Reset));
+        assert_eq!(parse_color("darkgrey"), Some(Color::DarkGray));
+        assert_eq!(parse_color("#b35900"), Some(Color::Rgb(0xb3, 0x59, 0x00)));
+        assert_eq!(parse_color("#b359"), None);
         assert!(
             Themes::built_in(Some("neon"), false)
                 .unwrap_err()

@@ -127,14 +127,30 @@ pub fn slices(
     to_ms: Option<i64>,
     mode: CostMode,
 ) -> anyhow::Result<Vec<Point>> {
-    // A recent window of whole slices on the native store: the rollup rows of the block
-    // agent alone, through the rollup's key (the hook's path).
-    if let (Some(f), Some(t)) = (from_ms, to_ms)
-        && native_rollup(source, f)
-        && t % SLICE_MS == 0
-    {
-        return native_slices(source, f / SLICE_MS, t / SLICE_MS, mode);
+    // Whole slices on the native store: the rollup rows of the block agent alone, in the
+    // rollup's key order (no sort, and only a slice's worth of rows held at a time). Without
+    // a start, from the rollup's first slice, when that is after 1970 (earlier slices were
+    // cut differently, see `Source::aggregate`).
+    if source.has_rollup && source.kind.is_native() && to_ms.is_none_or(|t| t % SLICE_MS == 0) {
+        let first = match from_ms {
+            Some(f) => native_rollup(source, f).then_some(f / SLICE_MS),
+            None => first_slice(source)?.filter(|s| *s > 0),
+        };
+        if let Some(first) = first {
+            let end = to_ms.map_or(i64::MAX, |t| t / SLICE_MS);
+            return native_slices(source, first, end, mode);
+        }
     }
+    slices_aggregated(source, from_ms, to_ms, mode)
+}
+
+/// [`slices`] through a grouped read by agent (any source).
+fn slices_aggregated(
+    source: &Source,
+    from_ms: Option<i64>,
+    to_ms: Option<i64>,
+    mode: CostMode,
+) -> anyhow::Result<Vec<Point>> {
     let rows = source.aggregate(&AggQuery {
         from_ms,
         to_ms,
@@ -165,7 +181,7 @@ fn native_slices(
     mode: CostMode,
 ) -> anyhow::Result<Vec<Point>> {
     let mut out: Vec<Point> = Vec::new();
-    for row in native_rows(source, first, end, true)? {
+    native_rows(source, first, end, true, |row| {
         let ts = row.bucket_ms.unwrap_or(0) * SLICE_MS;
         let cost = cost_of(&row.sums, row.model.as_deref(), mode).usd;
         match out.last_mut() {
@@ -179,18 +195,21 @@ fn native_slices(
                 cost_usd: cost,
             }),
         }
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 
 /// The native rollup's rows of the block agent in slices `[first, end)`, summed by model
-/// (and by slice, in slice order, when `by_slice`; the slice number is the bucket).
+/// (and by slice, in slice order, when `by_slice`; the slice number is the bucket), each
+/// handed to `each` as it is read.
 fn native_rows(
     source: &Source,
     first: i64,
     end: i64,
     by_slice: bool,
-) -> anyhow::Result<Vec<crate::store::AggRow>> {
+    mut each: impl FnMut(crate::store::AggRow) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     // The column layout of a rollup read (see `agg_row`).
     let detail: Vec<String> = crate::store::query::PRICE_DETAIL_COLUMNS
         .iter()
@@ -211,14 +230,23 @@ fn native_rows(
          FROM rollup_15m WHERE slice >= ?1 AND slice < ?2 AND agent = ?3 {group}",
         detail.join(", ")
     ))?;
-    let rows = stmt
-        .query_map(
-            rusqlite::params![first, end, BLOCK_AGENT],
-            crate::store::query::agg_row,
-        )?
-        .collect::<Result<Vec<_>, _>>();
     // SQLite's integer overflow of a sum is the token overflow it is.
-    rows.map_err(|e| crate::store::query::sum_error(e.into()))
+    let sql_err = |e: rusqlite::Error| crate::store::query::sum_error(e.into());
+    let mut rows = stmt
+        .query(rusqlite::params![first, end, BLOCK_AGENT])
+        .map_err(sql_err)?;
+    while let Some(r) = rows.next().map_err(sql_err)? {
+        each(crate::store::query::agg_row(r).map_err(sql_err)?)?;
+    }
+    Ok(())
+}
+
+/// The native rollup's first slice (`None`: no rows).
+fn first_slice(source: &Source) -> anyhow::Result<Option<i64>> {
+    Ok(source
+        .conn()
+        .prepare_cached("SELECT MIN(slice) FROM rollup_15m")?
+        .query_row([], |r| r.get(0))?)
 }
 
 /// Whether the native rollup answers for whole slices from `from_ms` on (slice numbers of
@@ -238,12 +266,12 @@ pub fn agent_cost_since(
     if !native_rollup(source, from_ms) {
         return Ok(None);
     }
-    Ok(Some(
-        native_rows(source, from_ms / SLICE_MS, i64::MAX, false)?
-            .iter()
-            .map(|r| cost_of(&r.sums, r.model.as_deref(), mode).usd)
-            .sum(),
-    ))
+    let mut cost = 0.0;
+    native_rows(source, from_ms / SLICE_MS, i64::MAX, false, |r| {
+        cost += cost_of(&r.sums, r.model.as_deref(), mode).usd;
+        Ok(())
+    })?;
+    Ok(Some(cost))
 }
 
 /// The first slice in `[first, end)` that holds events of the block agent: one seek on the
@@ -668,6 +696,15 @@ mod tests {
             active += usize::from(fast.is_some());
         }
         assert!(active > 100 && active < 400, "{active} active of 400");
+        // Every slice (the largest block, `report --by block`) from the rollup's rows of the
+        // agent alone, as from a grouped read of all agents.
+        let end = Some(base + 6 * 24 * HOUR_MS);
+        for (from, to) in [(None, None), (None, end), (Some(base + HOUR_MS), end)] {
+            let fast = slices(&src, from, to, CostMode::Calculate).unwrap();
+            let slow = slices_aggregated(&src, from, to, CostMode::Calculate).unwrap();
+            assert!(fast.len() > 50);
+            assert_eq!(fast, slow);
+        }
         // Today's cost from the rollup's rows of the agent alone, as from a grouped read.
         let from = base + 5 * 24 * HOUR_MS + 45 * 60_000;
         let fast = agent_cost_since(&src, from, CostMode::Calculate)

@@ -168,7 +168,12 @@ pub fn changed(db: &Path, paths: &[PathBuf]) -> anyhow::Result<bool> {
         db,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    let known = match stored_state(&conn) {
+    changed_in(&conn, paths)
+}
+
+/// [`changed`], read through a connection to the database that is already open.
+pub fn changed_in(conn: &Connection, paths: &[PathBuf]) -> anyhow::Result<bool> {
+    let known = match stored_state(conn) {
         Ok(k) => k,
         // No import_files table yet (a database only `record` wrote, or an old one).
         Err(_) => return Ok(true),

@@ -312,6 +312,47 @@ fn active_block_in_report_and_statusline() {
 }
 
 #[test]
+fn statusline_migrates_an_old_database_then_reads_it_as_migrated() {
+    let h = Home::new();
+    // tokmon's database as an older version wrote it (schema version 4: no 1-hour split).
+    let db = h.path(".local/share/tokmon/tokmon.db");
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    let c = rusqlite::Connection::open(&db).unwrap();
+    for sql in [
+        include_str!("../migrations/0001_events.sql"),
+        include_str!("../migrations/0002_import_files.sql"),
+        include_str!("../migrations/0003_rollups.sql"),
+        include_str!("../migrations/0004_rollup_triggers.sql"),
+    ] {
+        c.execute_batch(sql).unwrap();
+    }
+    c.pragma_update(None, "user_version", 4).unwrap();
+    drop(c);
+    // The reply the hook is called for wrote a million tokens to the 1-hour cache
+    // ($6/M for Sonnet 4.5, where a 5-minute write costs $3.75/M).
+    let line = json!({"type": "assistant", "timestamp": ts(Utc::now() - Duration::minutes(1)),
+        "sessionId": "s1", "uuid": "u1", "requestId": "req_1", "cwd": "/home/dev/app",
+        "message": {"id": "msg_1", "model": "claude-sonnet-4-5-20250929", "role": "assistant",
+            "usage": {"input_tokens": 10, "output_tokens": 0,
+                "cache_creation_input_tokens": 1_000_000,
+                "cache_creation": {"ephemeral_5m_input_tokens": 0,
+                    "ephemeral_1h_input_tokens": 1_000_000}}}});
+    let log = h.write(CC_LOG, &(line.to_string() + "\n"));
+    let hook = json!({"session_id": "s1", "transcript_path": log});
+    let out = h
+        .cmd()
+        .arg("statusline")
+        .write_stdin(hook.to_string())
+        .assert()
+        .success();
+    let line = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        line.starts_with("session $6.00 | today $6.00 | block $6.00 ("),
+        "{line}"
+    );
+}
+
+#[test]
 fn statusline_never_breaks_the_hook() {
     let h = Home::new();
     // Nothing at all: still a line.

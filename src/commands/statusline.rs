@@ -80,28 +80,19 @@ fn read_input() -> anyhow::Result<HookInput> {
 fn line_for(global: &GlobalArgs) -> anyhow::Result<String> {
     let input = read_input()?;
     let ctx = Ctx::from_args(global)?;
+    let mut source = open_source(&ctx)?;
     // What this reply added: the session's own log, read incrementally.
     if let Some(t) = &input.transcript_path
         && ctx.discover
         && !ctx.db_named
         && t.is_file()
     {
-        let opts = crate::import::Options::default();
-        if let Err(e) = crate::discover::refresh_paths(&ctx.db, std::slice::from_ref(t), &opts) {
-            tracing::warn!("statusline import: {e:#}");
+        match import_transcript(&ctx, source.as_ref(), t) {
+            Ok(true) => source = open_source(&ctx)?,
+            Ok(false) => {}
+            Err(e) => tracing::warn!("statusline import: {e:#}"),
         }
     }
-    let source = if ctx.db.exists() {
-        let s = ctx.open_source()?;
-        // Plans that do not depend on the values bound: with the sqlite_stat4 that ANALYZE
-        // leaves, SQLite would otherwise prepare each statement again for every new value
-        // (the active block is found by one small seek per block, see `blocks::active`).
-        s.conn()
-            .set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
-        Some(s)
-    } else {
-        None
-    };
     let state = crate::state_file::StateFile::load(&ctx.state)
         .ok()
         .flatten();
@@ -134,6 +125,50 @@ fn line_for(global: &GlobalArgs) -> anyhow::Result<String> {
         now_ms: ctx.now.timestamp_millis(),
     };
     Ok(parts.render())
+}
+
+/// The usage database, read-only, if there is one.
+fn open_source(ctx: &Ctx) -> anyhow::Result<Option<Source>> {
+    if !ctx.db.exists() {
+        return Ok(None);
+    }
+    let s = ctx.open_source()?;
+    // Plans that do not depend on the values bound: with the sqlite_stat4 that ANALYZE
+    // leaves, SQLite would otherwise prepare each statement again for every new value
+    // (the active block is found by one small seek per block, see `blocks::active`).
+    s.conn()
+        .set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    Ok(Some(s))
+}
+
+/// Import what is new in the session's transcript. The database already open for reading
+/// tells whether it is tokmon's own and whether the file changed, so nothing else opens it
+/// unless there are lines to import (and the reader kept open spares the writer the
+/// checkpoint of the last connection to close). Returns whether the database must be opened
+/// again to be read: it was made or migrated meanwhile.
+fn import_transcript(
+    ctx: &Ctx,
+    source: Option<&Source>,
+    transcript: &std::path::PathBuf,
+) -> anyhow::Result<bool> {
+    let paths = std::slice::from_ref(transcript);
+    let opts = crate::import::Options::default();
+    let Some(s) = source.filter(|s| s.kind.is_native() && ctx.schema.is_none()) else {
+        // No database yet, another tool's, or one read with a forced mapping: the checks of
+        // every other command.
+        return Ok(crate::discover::refresh_paths(&ctx.db, paths, &opts)?.is_some());
+    };
+    if !crate::discover::changed_in(s.conn(), paths)? {
+        return Ok(false);
+    }
+    let version = |c: &rusqlite::Connection| -> rusqlite::Result<i64> {
+        c.query_row("PRAGMA schema_version", [], |r| r.get(0))
+    };
+    let before = version(s.conn())?;
+    let conn = crate::store::native::open_rw(&ctx.db)?;
+    crate::import::import_paths(&conn, paths, &opts, None)?;
+    drop(conn);
+    Ok(version(s.conn())? != before)
 }
 
 /// The numbers of the line.

@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -127,6 +128,31 @@ def foreign_first_read(db, flavor, cache_dir):
     build = timed(report + ["7d"], runs=1, before=cold)
     warm = timed(report + ["all"])
     return first, base, build, warm
+
+
+def statusline(db, env, runs=50):
+    """`tokmon statusline` as Claude Code's hook calls it (the hook's JSON on stdin, for the
+    newest Claude Code session): median wall and CPU time of `runs` runs, and of `--version`
+    (the process alone) for scale."""
+    session = run(["sqlite3", db, "SELECT session FROM events WHERE agent = 'claude-code' "
+                   "ORDER BY id DESC LIMIT 1;"]).stdout.strip()
+    hook = json.dumps({"session_id": session, "model": {"id": "claude-sonnet-4-5", "display_name": "Sonnet 4.5"},
+                       "workspace": {"current_dir": "/w"}})
+
+    def median_of(cmd):
+        walls, cpus = [], []
+        for _ in range(runs):
+            r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t0 = time.monotonic()
+            out = subprocess.run(cmd, input=hook, capture_output=True, text=True, env=env, timeout=60)
+            walls.append(time.monotonic() - t0)
+            r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus.append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
+        return statistics.median(walls), statistics.median(cpus), out.stdout.strip()
+
+    line = median_of([BIN, "--db", db, "statusline"])
+    version = median_of([BIN, "--version"])
+    return line, version
 
 
 class Tmux:
@@ -301,6 +327,12 @@ def main():
         (ours, ours_mb, _), (base, _, _) = report_vs_sqlite(db, by, rng, sql, env)
         add(f"`report --range {rng} --by {by}`, {size}", "≤ 1.5× sqlite3",
             f"{secs(ours)}, {ours_mb:.0f} MB", f"sqlite3 {secs(base)}", f"{ours / max(base, 0.005):.2f}×")
+    (sl_wall, sl_cpu, sl_line), (v_wall, _, _) = statusline(db_small, env)
+    add(f"`statusline` (Claude Code's hook: session, today, active block), {small:,} rows, median of 50",
+        "≤ 20 ms", f"{secs(sl_wall)} (CPU {secs(sl_cpu)}; `--version` alone {secs(v_wall)})", "",
+        f"{sl_wall / 0.020:.2f}× of budget")
+    if "left)" not in sl_line:
+        print(f"statusline showed no active block: {sl_line}", file=sys.stderr)
     # A foreign tracker's database: the first report reads it without a rollup cache; a range
     # report builds the cache, which later reports read.
     cache_dir = os.path.join(env["XDG_CACHE_HOME"], "tokmon")

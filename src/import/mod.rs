@@ -24,7 +24,9 @@ use anyhow::Context;
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
-use crate::store::native::{InsertCounts, Inserter, NewEvent, defer_rollup, fold_deferred_rollup};
+use crate::store::native::{
+    BulkLoad, InsertCounts, Inserter, NewEvent, defer_rollup, fold_deferred_rollup,
+};
 use crate::timefmt::Zone;
 
 pub use follow::{follow, follow_with};
@@ -32,15 +34,19 @@ pub use follow::{follow, follow_with};
 /// At most this many threads read and parse files (besides the one that writes).
 const MAX_READERS: usize = 4;
 /// How many parsed events are inserted at once.
-const BATCH_EVENTS: usize = 5_000;
+const BATCH_EVENTS: usize = 2_000;
 /// How many events one transaction holds (with the offsets of the files read so far). Many
 /// small commits are what makes a large import slow: each one rewrites every index page it
 /// touched, and the unique-key index is touched at random.
 const COMMIT_EVENTS: u64 = 250_000;
 /// The longest a transaction stays open (it holds the database's write lock).
 const COMMIT_AFTER: Duration = Duration::from_millis(1500);
+/// The longest the bulk load of a first import writes before it commits (its indexes are
+/// then built, which holds the lock a little longer; another writer waits up to
+/// [`crate::store::native::BUSY_TIMEOUT_MS`]).
+const BULK_COMMIT_AFTER: Duration = Duration::from_millis(2500);
 /// Page cache of an importing connection (KiB): the unique-key index is written at random.
-const IMPORT_CACHE_KIB: i64 = 64 * 1024;
+const IMPORT_CACHE_KIB: i64 = 32 * 1024;
 /// How many bytes of a file's start (and of the bytes before the offset) are fingerprinted.
 const FINGERPRINT_LEN: u64 = 4096;
 /// How many bad lines are kept with their details (all are counted).
@@ -606,6 +612,9 @@ fn write_events(
         tx: None,
         uncommitted: 0,
         opened: Instant::now(),
+        bulk: None,
+        first: true,
+        cold: false,
     };
     let mut ins = Inserter::new(conn, true)?;
     let mut files_done = 0u64;
@@ -658,6 +667,12 @@ struct Tx<'c> {
     tx: Option<rusqlite::Transaction<'c>>,
     uncommitted: u64,
     opened: Instant,
+    /// The transaction is a bulk load (the first of an import into an empty table).
+    bulk: Option<BulkLoad>,
+    /// No transaction was opened yet.
+    first: bool,
+    /// The first transaction was a bulk load: later ones drop the triggers too.
+    cold: bool,
 }
 
 impl<'c> Tx<'c> {
@@ -665,9 +680,20 @@ impl<'c> Tx<'c> {
         let tx = match self.tx.take() {
             Some(t) => t,
             None => {
-                let t = self.conn.unchecked_transaction()?;
+                // IMMEDIATE: the write lock is taken now, so what the transaction reads
+                // first (is the table empty?) still holds when it writes.
+                let t = rusqlite::Transaction::new_unchecked(
+                    self.conn,
+                    rusqlite::TransactionBehavior::Immediate,
+                )?;
                 // The rollup is filled at once before each commit, not row by row.
                 defer_rollup(&t)?;
+                if std::mem::take(&mut self.first) {
+                    self.bulk = BulkLoad::start(&t)?;
+                    self.cold = self.bulk.is_some();
+                } else if self.cold {
+                    self.bulk = Some(BulkLoad::start_keeping_indexes(&t)?);
+                }
                 self.opened = Instant::now();
                 t
             }
@@ -677,15 +703,23 @@ impl<'c> Tx<'c> {
 
     /// Time to commit: enough events, or the write lock held long enough that another
     /// writer (`tokmon record` in a hook) should get its turn well within its busy timeout.
+    /// A bulk load goes by time only (its cost is in the commit, which builds the indexes).
     fn due(&self) -> bool {
         self.tx.is_some()
-            && (self.uncommitted >= COMMIT_EVENTS || self.opened.elapsed() >= COMMIT_AFTER)
+            && if self.bulk.as_ref().is_some_and(|b| b.indexes) {
+                self.opened.elapsed() >= BULK_COMMIT_AFTER
+            } else {
+                self.uncommitted >= COMMIT_EVENTS || self.opened.elapsed() >= COMMIT_AFTER
+            }
     }
 
     fn commit(&mut self) -> rusqlite::Result<()> {
         self.uncommitted = 0;
         match self.tx.take() {
             Some(t) => {
+                if let Some(bulk) = self.bulk.take() {
+                    bulk.finish(&t)?;
+                }
                 fold_deferred_rollup(&t)?;
                 t.commit()
             }

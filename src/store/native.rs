@@ -142,6 +142,81 @@ pub fn fold_deferred_rollup(conn: &Connection) -> rusqlite::Result<()> {
     ))
 }
 
+/// A bulk load into an empty `events` table (a first import): inside the caller's
+/// transaction the table's indexes and triggers are dropped, the rows written, then the
+/// indexes built at once and the triggers made again before the commit ([`BulkLoad::finish`]).
+/// Other connections never see the table without them: the drop and the rebuild are in the
+/// same transaction, and a transaction that ends otherwise rolls both back.
+///
+/// Why: a trigger on the table makes SQLite copy every page a row touches to a statement
+/// journal, and the indexes are written at random, row by row; building an index from the
+/// finished table sorts once. The partial index of corrections stays (nearly empty, and
+/// [`Inserter`] reads it); keys are checked against the [`Inserter`]'s own memory meanwhile.
+#[derive(Debug)]
+pub struct BulkLoad {
+    /// The `CREATE` statements of what was dropped, in their original order.
+    recreate: Vec<String>,
+    /// The indexes were dropped too (not only the triggers).
+    pub indexes: bool,
+}
+
+/// The index an inserter reads while the others are dropped.
+const KEPT_INDEX: &str = "events_corrects";
+
+impl BulkLoad {
+    /// Start a bulk load when the `events` table holds no row (`None` otherwise). Call it
+    /// inside a write transaction (taken with `BEGIN IMMEDIATE`, so the table cannot fill
+    /// between the check and the drop).
+    pub fn start(conn: &Connection) -> rusqlite::Result<Option<BulkLoad>> {
+        let empty: bool =
+            conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM events)", [], |r| r.get(0))?;
+        if !empty {
+            return Ok(None);
+        }
+        Self::drop_objects(conn, true).map(Some)
+    }
+
+    /// Like [`BulkLoad::start`] on a table that holds rows: only the triggers are dropped
+    /// (rebuilding the indexes would cost more than writing them row by row), which spares
+    /// the statement journal. The caller folds the rows into the rollup before the commit.
+    pub fn start_keeping_indexes(conn: &Connection) -> rusqlite::Result<BulkLoad> {
+        Self::drop_objects(conn, false)
+    }
+
+    fn drop_objects(conn: &Connection, indexes: bool) -> rusqlite::Result<BulkLoad> {
+        let kinds = if indexes {
+            "('index', 'trigger')"
+        } else {
+            "('trigger')"
+        };
+        let objects: Vec<(String, String, String)> = conn
+            .prepare(&format!(
+                "SELECT type, name, sql FROM sqlite_schema
+                 WHERE tbl_name = 'events' AND type IN {kinds} AND sql IS NOT NULL
+                   AND name != ?1
+                 ORDER BY rowid"
+            ))?
+            .query_map([KEPT_INDEX], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        for (kind, name, _) in &objects {
+            let kind = if kind == "index" { "INDEX" } else { "TRIGGER" };
+            conn.execute_batch(&format!("DROP {kind} \"{}\"", name.replace('"', "\"\"")))?;
+        }
+        Ok(BulkLoad {
+            recreate: objects.into_iter().map(|(_, _, sql)| sql).collect(),
+            indexes,
+        })
+    }
+
+    /// Build the indexes and make the triggers again (before the transaction commits).
+    pub fn finish(self, conn: &Connection) -> rusqlite::Result<()> {
+        for sql in &self.recreate {
+            conn.execute_batch(sql)?;
+        }
+        Ok(())
+    }
+}
+
 /// The 64-bit key hash stored beside a unique key (FNV-1a: fixed forever, as it is stored).
 pub fn key_hash(key: &str) -> i64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -372,9 +447,32 @@ pub struct InsertCounts {
 pub struct Inserter<'c> {
     conn: &'c Connection,
     /// The database held no keyed event when this inserter started (a cold import): a key
-    /// is looked up only when its hash was inserted by this inserter.
-    fresh: Option<std::collections::HashSet<i64>>,
+    /// is looked up only when its hash was inserted by this inserter, and then by the id kept
+    /// here (so no index is needed: see [`BulkLoad`]).
+    fresh: Option<HashToId>,
     pub counts: InsertCounts,
+}
+
+/// Key hash → id of the event inserted with it. The keys are hashes already: they are used
+/// as they are, not hashed again.
+type HashToId = std::collections::HashMap<i64, i64, std::hash::BuildHasherDefault<KeyHashHasher>>;
+
+/// A hasher for keys that are 64-bit hashes already (FNV-1a): one multiply spreads its bits.
+#[derive(Default)]
+pub struct KeyHashHasher(u64);
+
+impl std::hash::Hasher for KeyHashHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_i64(&mut self, n: i64) {
+        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 /// The running totals of a stored reply (its event plus its corrections).
@@ -408,7 +506,7 @@ impl<'c> Inserter<'c> {
                 [],
                 |r| r.get(0),
             )?;
-            (!any).then(std::collections::HashSet::new)
+            (!any).then(HashToId::default)
         } else {
             None
         };
@@ -424,11 +522,14 @@ impl<'c> Inserter<'c> {
         let key = e.unique_key.as_deref();
         let hash = key.map(key_hash);
         if let (Some(key), Some(hash)) = (key, hash) {
-            let maybe_stored = match &self.fresh {
-                Some(seen) => seen.contains(&hash),
-                None => true,
+            let stored = match &self.fresh {
+                Some(seen) => match seen.get(&hash) {
+                    Some(&id) => self.find_by_id(id, hash, key)?,
+                    None => None,
+                },
+                None => self.find(hash, key)?,
             };
-            if maybe_stored && let Some(id) = self.find(hash, key)? {
+            if let Some(id) = stored {
                 if e.source == CORRECTABLE_SOURCE && self.correct(id, e)? {
                     self.counts.corrected += 1;
                 } else {
@@ -444,7 +545,10 @@ impl<'c> Inserter<'c> {
         );
         self.write(e, hash, None, long)?;
         if let (Some(seen), Some(h)) = (&mut self.fresh, hash) {
-            seen.insert(h);
+            // The first event of a hash keeps it (another key of the same hash is found by
+            // `find`, through the index or, during a bulk load, by reading the table).
+            seen.entry(h)
+                .or_insert_with(|| self.conn.last_insert_rowid());
         }
         self.counts.inserted += 1;
         Ok(())
@@ -457,6 +561,23 @@ impl<'c> Inserter<'c> {
             )?
             .query_row(params![hash, key], |r| r.get(0))
             .optional()
+    }
+
+    /// The event `id` inserted by this inserter with key hash `hash`, when its key is `key`
+    /// (another key of the same hash: looked up like any other).
+    fn find_by_id(&self, id: i64, hash: i64, key: &str) -> rusqlite::Result<Option<i64>> {
+        let same: bool = self
+            .conn
+            .prepare_cached("SELECT unique_key = ?2 FROM events WHERE id = ?1")?
+            .query_row(params![id, key], |r| r.get::<_, Option<bool>>(0))
+            .optional()?
+            .flatten()
+            .unwrap_or(false);
+        if same {
+            Ok(Some(id))
+        } else {
+            self.find(hash, key)
+        }
     }
 
     /// Write one row; `long`: it belongs to a long-context request.
@@ -850,6 +971,89 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM rollup_deferred", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 0);
+    }
+
+    /// The schema objects of the events table (indexes and triggers with their SQL).
+    fn events_schema(c: &Connection) -> Vec<(String, String)> {
+        c.prepare(
+            "SELECT name, sql FROM sqlite_schema WHERE tbl_name = 'events' AND sql IS NOT NULL
+             ORDER BY name",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    }
+
+    #[test]
+    fn bulk_load_equals_row_by_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = open_rw(&dir.path().join("a.db")).unwrap();
+        let mut b = open_rw(&dir.path().join("b.db")).unwrap();
+        let schema = events_schema(&b);
+        // Replies repeated with larger counts (corrections), plain duplicates, unkeyed rows.
+        let events: Vec<NewEvent> = (0..60)
+            .map(|i| NewEvent {
+                ts_ms: (i % 45) * 600_000,
+                model: format!("m{}", i % 3),
+                agent: (i % 2 == 0).then(|| "x".to_string()),
+                input_tokens: i as u64,
+                output_tokens: 2 + (i / 45) as u64,
+                cost_usd: (i % 4 == 0).then_some(0.5),
+                source: CORRECTABLE_SOURCE.into(),
+                unique_key: (i % 7 != 0).then(|| format!("k{}", i % 45)),
+                ..Default::default()
+            })
+            .collect();
+        insert_events(&mut a, &events).unwrap();
+        // A bulk load rolled back leaves the schema as it was.
+        {
+            let tx = b.transaction().unwrap();
+            let bulk = BulkLoad::start(&tx).unwrap().expect("empty table");
+            assert!(bulk.indexes);
+            assert!(events_schema(&tx).len() < schema.len());
+        }
+        assert_eq!(events_schema(&b), schema);
+        let tx = b.transaction().unwrap();
+        defer_rollup(&tx).unwrap();
+        let mut ins = Inserter::new(&tx, true).unwrap();
+        let bulk = BulkLoad::start(&tx).unwrap().expect("empty table");
+        for e in &events {
+            ins.insert(e).unwrap();
+        }
+        bulk.finish(&tx).unwrap();
+        fold_deferred_rollup(&tx).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(events_schema(&b), schema);
+        // A table that holds rows is no bulk load; keeping the indexes drops the triggers only.
+        let tx = b.transaction().unwrap();
+        assert!(BulkLoad::start(&tx).unwrap().is_none());
+        let keep = BulkLoad::start_keeping_indexes(&tx).unwrap();
+        assert!(!keep.indexes);
+        keep.finish(&tx).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(events_schema(&b), schema);
+        let q = |c: &Connection, sql: &str| -> Vec<Vec<String>> {
+            let mut st = c.prepare(sql).unwrap();
+            let n = st.column_count();
+            st.query_map([], |r| {
+                (0..n)
+                    .map(|i| {
+                        r.get::<_, rusqlite::types::Value>(i)
+                            .map(|v| format!("{v:?}"))
+                    })
+                    .collect()
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+        };
+        let rows = "SELECT * FROM events ORDER BY id";
+        let rollup = "SELECT * FROM rollup_15m ORDER BY slice, model, agent, provider";
+        assert_eq!(q(&a, rows), q(&b, rows));
+        assert_eq!(q(&a, rollup), q(&b, rollup));
+        assert!(q(&a, "SELECT 1 FROM events WHERE corrects IS NOT NULL").len() > 3);
     }
 
     #[test]

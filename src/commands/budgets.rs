@@ -157,7 +157,7 @@ fn resets_cell(s: &BudgetStatus, zone: &Zone) -> String {
 
 /// The budget table of `tokmon status`, with notes on filters, rate bases and unpriced events.
 pub fn budgets_table(all: &[BudgetStatus], zone: &Zone) -> String {
-    let mut t = super::table::new(
+    let mut t = super::output::new(
         &[
             "BUDGET",
             "WINDOW",
@@ -184,7 +184,7 @@ pub fn budgets_table(all: &[BudgetStatus], zone: &Zone) -> String {
             (_, Some(_)) => amounts(Some(s.used_tokens), s.used_usd),
             _ => amounts(Some(s.used_tokens), None),
         };
-        t.add_row(super::table::printable_row([
+        t.add_row(super::output::printable_row([
             s.name.clone(),
             s.window.clone(),
             used,
@@ -199,7 +199,7 @@ pub fn budgets_table(all: &[BudgetStatus], zone: &Zone) -> String {
             projection_short(s, zone),
         ]));
     }
-    let mut out = super::table::render(&t);
+    let mut out = super::output::render_table(&t);
     out.push('\n');
     for s in all.iter().filter(|s| !s.filter.is_empty()) {
         out.push_str(&format!(

@@ -119,9 +119,9 @@ pub mod budgets;
 pub mod demo;
 pub mod doctor;
 pub mod import;
+pub mod output;
 pub mod record;
 pub mod report;
-pub mod table;
 
 /// The checks of a config that need more than its types, in the order a reader meets them:
 /// the block limit, the `[[table]]` mappings, every budget's fields and unique budget names.

@@ -4,21 +4,19 @@
 //! Prices are shown per million tokens (USD), the unit providers publish. A name the table does
 //! not know is reported on stderr and exits 1: its usage is counted at a cost of 0 elsewhere.
 
-use std::io::Write;
-
 use serde_json::{Value, json};
 
 use crate::cli::{OutputFormat, PricesArgs};
 use crate::commands::Ctx;
+use crate::commands::output::{self, Csv, Output};
 use crate::error::{exit, is_broken_pipe};
 use crate::pricing::{self, Resolved};
 
 /// Run the command; returns the exit code.
 pub fn run(_ctx: &Ctx, args: &PricesArgs) -> anyhow::Result<u8> {
-    let mut out = std::io::stdout().lock();
     let result = match args.model.as_deref() {
-        Some(model) => one(&mut out, model, args.format),
-        None => list(&mut out, args.format).map(|()| exit::OK),
+        Some(model) => one(model, args.format),
+        None => output::emit(args.format, &List(pricing::all().collect())).map(|()| exit::OK),
     };
     // A reader that stops early (`tokmon prices | head`) is not a failure.
     match result {
@@ -157,62 +155,71 @@ fn rate_rows(p: &pricing::Price) -> Vec<(&'static str, String)> {
     rows
 }
 
-fn one(out: &mut impl Write, model: &str, format: OutputFormat) -> anyhow::Result<u8> {
-    let resolved = pricing::resolve(model);
-    match format {
-        OutputFormat::Table => {
-            if let Some(r) = &resolved {
-                let mut rows = vec![
-                    ("model", model.to_string()),
-                    ("entry", r.key.to_string()),
-                    ("provider", r.provider.to_string()),
-                    ("matched by", r.matched_by.to_string()),
-                ];
-                rows.extend(rate_rows(&r.price));
-                for (label, value) in rows {
-                    writeln!(out, "{label:<16} {value}")?;
-                }
-                writeln!(out, "source: {}", pricing::source_note())?;
-            }
-        }
-        OutputFormat::Json => {
-            let mut obj = json!({
-                "model": model,
-                "known": resolved.is_some(),
-                "key": resolved.as_ref().map(|r| r.key),
-                "provider": resolved.as_ref().map(|r| r.provider),
-                "matched_by": resolved.as_ref().map(|r| r.matched_by),
-            });
-            let prices = resolved.as_ref().map(prices_of);
-            for (i, field) in PRICE_FIELDS.iter().enumerate() {
-                obj[*field] = prices.map_or(Value::Null, |p| json!(p[i]));
-            }
-            obj["long_context"] = resolved.as_ref().map_or(Value::Null, long_json);
-            obj["source"] = json!(pricing::source_note());
-            serde_json::to_writer_pretty(&mut *out, &obj)?;
-            writeln!(out)?;
-        }
-        OutputFormat::Csv => {
-            let mut w = csv::Writer::from_writer(&mut *out);
-            let mut header = vec!["model", "known", "key", "provider", "matched_by"];
-            header.extend(PRICE_FIELDS);
-            header.extend(LONG_FIELDS);
-            w.write_record(&header)?;
-            let mut row = vec![model.to_string(), resolved.is_some().to_string()];
-            match &resolved {
-                Some(r) => {
-                    row.extend([r.key, r.provider, r.matched_by].map(String::from));
-                    row.extend(prices_of(r).map(|v| v.to_string()));
-                    row.extend(long_cells(r));
-                }
-                None => row.extend(std::iter::repeat_n(String::new(), 13)),
-            }
-            w.write_record(&row)?;
-            w.flush()?;
-        }
+/// One model name and what it resolves to.
+struct One<'a> {
+    model: &'a str,
+    resolved: Option<Resolved>,
+}
+
+impl Output for One<'_> {
+    fn table(&self) -> anyhow::Result<String> {
+        let Some(r) = &self.resolved else {
+            return Ok(String::new());
+        };
+        let mut rows = vec![
+            ("model", self.model.to_string()),
+            ("entry", r.key.to_string()),
+            ("provider", r.provider.to_string()),
+            ("matched by", r.matched_by.to_string()),
+        ];
+        rows.extend(rate_rows(&r.price));
+        Ok(output::fields(&rows, 16) + &format!("source: {}\n", pricing::source_note()))
     }
-    out.flush()?;
-    if resolved.is_some() {
+
+    fn json(&self) -> anyhow::Result<Value> {
+        let resolved = &self.resolved;
+        let mut obj = json!({
+            "model": self.model,
+            "known": resolved.is_some(),
+            "key": resolved.as_ref().map(|r| r.key),
+            "provider": resolved.as_ref().map(|r| r.provider),
+            "matched_by": resolved.as_ref().map(|r| r.matched_by),
+        });
+        let prices = resolved.as_ref().map(prices_of);
+        for (i, field) in PRICE_FIELDS.iter().enumerate() {
+            obj[*field] = prices.map_or(Value::Null, |p| json!(p[i]));
+        }
+        obj["long_context"] = resolved.as_ref().map_or(Value::Null, long_json);
+        obj["source"] = json!(pricing::source_note());
+        Ok(obj)
+    }
+
+    fn csv(&self) -> anyhow::Result<Csv> {
+        let mut out = Csv::new(
+            ["model", "known", "key", "provider", "matched_by"]
+                .into_iter()
+                .chain(PRICE_FIELDS)
+                .chain(LONG_FIELDS),
+        );
+        let mut row = vec![self.model.to_string(), self.resolved.is_some().to_string()];
+        match &self.resolved {
+            Some(r) => {
+                row.extend([r.key, r.provider, r.matched_by].map(String::from));
+                row.extend(prices_of(r).map(|v| v.to_string()));
+                row.extend(long_cells(r));
+            }
+            None => row.extend(std::iter::repeat_n(String::new(), 13)),
+        }
+        out.row(row);
+        Ok(out)
+    }
+}
+
+fn one(model: &str, format: OutputFormat) -> anyhow::Result<u8> {
+    let resolved = pricing::resolve(model);
+    let known = resolved.is_some();
+    output::emit(format, &One { model, resolved })?;
+    if known {
         return Ok(exit::OK);
     }
     eprintln!(
@@ -222,11 +229,13 @@ fn one(out: &mut impl Write, model: &str, format: OutputFormat) -> anyhow::Resul
     Ok(exit::FAILURE)
 }
 
-fn list(out: &mut impl Write, format: OutputFormat) -> anyhow::Result<()> {
-    let rows: Vec<Resolved> = pricing::all().collect();
-    match format {
-        OutputFormat::Table => {
-            let header = [
+/// The whole price table.
+struct List(Vec<Resolved>);
+
+impl Output for List {
+    fn table(&self) -> anyhow::Result<String> {
+        let mut t = output::new(
+            &[
                 "MODEL",
                 "PROVIDER",
                 "INPUT",
@@ -235,99 +244,72 @@ fn list(out: &mut impl Write, format: OutputFormat) -> anyhow::Result<()> {
                 "CACHE READ",
                 "CACHE WRITE 1H",
                 "ABOVE 200K IN/OUT",
-            ];
-            let cells: Vec<[String; 8]> = rows
-                .iter()
-                .map(|r| {
-                    let p = r.price;
-                    let long = match p.long {
-                        Some(_) => {
-                            let l = p.long_rates();
-                            format!("{}/{}", human(l.input), human(l.output))
-                        }
-                        None => "-".into(),
-                    };
-                    [
-                        r.key.to_string(),
-                        r.provider.to_string(),
-                        human(p.input),
-                        human(p.output),
-                        human(p.cache_write),
-                        human(p.cache_read),
-                        human(p.cache_write_1h),
-                        long,
-                    ]
-                })
-                .collect();
-            let mut width = header.map(str::len);
-            for row in &cells {
-                for (w, cell) in width.iter_mut().zip(row) {
-                    *w = (*w).max(cell.len());
+            ],
+            2,
+        );
+        for r in &self.0 {
+            let p = r.price;
+            let long = match p.long {
+                Some(_) => {
+                    let l = p.long_rates();
+                    format!("{}/{}", human(l.input), human(l.output))
                 }
-            }
-            let line = |cells: [&str; 8]| {
-                let mut s = format!(
-                    "{:<w0$}  {:<w1$}",
-                    cells[0],
-                    cells[1],
-                    w0 = width[0],
-                    w1 = width[1]
-                );
-                for (cell, w) in cells[2..].iter().zip(&width[2..]) {
-                    s.push_str(&format!("  {cell:>w$}"));
-                }
-                s
+                None => "-".into(),
             };
-            writeln!(out, "{}", line(header))?;
-            for row in &cells {
-                writeln!(out, "{}", line(row.each_ref().map(String::as_str)))?;
-            }
-            writeln!(out)?;
-            writeln!(
-                out,
-                "Prices in USD per 1M tokens. A cache price the source does not list is the input price; \
-                 a 1-hour cache-write price it does not list is the 5-minute one."
-            )?;
-            writeln!(
-                out,
-                "ABOVE 200K: the rates of every token of a request whose prompt (input + cache write + cache read) \
-                 exceeds 200,000 tokens; `tokmon prices MODEL` shows all of them."
-            )?;
-            writeln!(out, "source: {}", pricing::source_note())?;
+            t.add_row(vec![
+                r.key.to_string(),
+                r.provider.to_string(),
+                human(p.input),
+                human(p.output),
+                human(p.cache_write),
+                human(p.cache_read),
+                human(p.cache_write_1h),
+                long,
+            ]);
         }
-        OutputFormat::Json => {
-            let models: Vec<Value> = rows
-                .iter()
-                .map(|r| {
-                    let mut obj = json!({"key": r.key, "provider": r.provider});
-                    for (field, v) in PRICE_FIELDS.iter().zip(prices_of(r)) {
-                        obj[*field] = json!(v);
-                    }
-                    obj["long_context"] = long_json(r);
-                    obj
-                })
-                .collect();
-            let doc = json!({"source": pricing::source_note(), "models": models});
-            serde_json::to_writer_pretty(&mut *out, &doc)?;
-            writeln!(out)?;
-        }
-        OutputFormat::Csv => {
-            let mut w = csv::Writer::from_writer(&mut *out);
-            let mut header = vec!["key", "provider"];
-            header.extend(PRICE_FIELDS);
-            header.extend(LONG_FIELDS);
-            w.write_record(&header)?;
-            for r in &rows {
-                let mut row = vec![r.key.to_string(), r.provider.to_string()];
-                row.extend(prices_of(r).map(|v| v.to_string()));
-                row.extend(long_cells(r));
-                w.write_record(&row)?;
-            }
-            w.flush()?;
-        }
+        Ok(format!(
+            "{}\n\n\
+             Prices in USD per 1M tokens. A cache price the source does not list is the input price; \
+             a 1-hour cache-write price it does not list is the 5-minute one.\n\
+             ABOVE 200K: the rates of every token of a request whose prompt (input + cache write + cache read) \
+             exceeds 200,000 tokens; `tokmon prices MODEL` shows all of them.\n\
+             source: {}\n",
+            output::render_table(&t),
+            pricing::source_note()
+        ))
     }
-    out.flush()?;
-    Ok(())
+
+    fn json(&self) -> anyhow::Result<Value> {
+        let models: Vec<Value> = self
+            .0
+            .iter()
+            .map(|r| {
+                let mut obj = json!({"key": r.key, "provider": r.provider});
+                for (field, v) in PRICE_FIELDS.iter().zip(prices_of(r)) {
+                    obj[*field] = json!(v);
+                }
+                obj["long_context"] = long_json(r);
+                obj
+            })
+            .collect();
+        Ok(json!({"source": pricing::source_note(), "models": models}))
+    }
+
+    fn csv(&self) -> anyhow::Result<Csv> {
+        let mut out = Csv::new(
+            ["key", "provider"]
+                .into_iter()
+                .chain(PRICE_FIELDS)
+                .chain(LONG_FIELDS),
+        );
+        for r in &self.0 {
+            let mut row = vec![r.key.to_string(), r.provider.to_string()];
+            row.extend(prices_of(r).map(|v| v.to_string()));
+            row.extend(long_cells(r));
+            out.row(row);
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
 //! `tokmon report`: totals over a range, grouped, as a table, JSON or CSV.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::cli::{OutputFormat, ReportArgs};
-use crate::commands::{Ctx, table};
+use crate::commands::Ctx;
+use crate::commands::output::{self as table, Csv, Output};
 use crate::error::bad_input;
 use crate::numfmt::{percent, thousands, usd};
 use crate::range::parse_range;
@@ -19,18 +20,39 @@ pub fn run(ctx: &Ctx, args: &ReportArgs) -> anyhow::Result<u8> {
         return blocks_report(ctx, &source, range, args.format);
     };
     let report = build(&source, range, grouping, ctx.cost_mode, &ctx.zone)?;
-    let out = match args.format {
-        OutputFormat::Table => to_table(&report, ctx),
-        OutputFormat::Json => serde_json::to_string_pretty(&to_json(&report, ctx.now))? + "\n",
-        OutputFormat::Csv => to_csv(&report)?,
-    };
-    crate::error::emit(&out)?;
+    table::emit(
+        args.format,
+        &ReportOut {
+            report: &report,
+            ctx,
+        },
+    )?;
     if args.format != OutputFormat::Table
         && let Some(w) = unpriced_warning(&report)
     {
         eprintln!("tokmon: {w}");
     }
     Ok(0)
+}
+
+/// A grouped report, in every format.
+struct ReportOut<'a> {
+    report: &'a Report,
+    ctx: &'a Ctx,
+}
+
+impl Output for ReportOut<'_> {
+    fn table(&self) -> anyhow::Result<String> {
+        Ok(to_table(self.report, self.ctx))
+    }
+
+    fn json(&self) -> anyhow::Result<Value> {
+        Ok(to_json(self.report, self.ctx.now))
+    }
+
+    fn csv(&self) -> anyhow::Result<Csv> {
+        Ok(to_csv(self.report))
+    }
 }
 
 fn round_usd(v: f64) -> f64 {
@@ -85,14 +107,11 @@ const COLUMNS: [&str; 7] = [
     "cost_usd",
 ];
 
-fn to_csv(r: &Report) -> anyhow::Result<String> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let mut header = vec!["key"];
-    header.extend(COLUMNS);
-    w.write_record(&header)?;
+fn to_csv(r: &Report) -> Csv {
+    let mut out = Csv::new(["key"].into_iter().chain(COLUMNS));
     for g in &r.groups {
         let t = &g.totals;
-        w.write_record([
+        out.row([
             crate::text::printable_string(&g.key),
             t.events.to_string(),
             t.input_tokens.to_string(),
@@ -101,9 +120,9 @@ fn to_csv(r: &Report) -> anyhow::Result<String> {
             t.cache_read_tokens.to_string(),
             t.total_tokens.to_string(),
             round_usd(t.cost_usd).to_string(),
-        ])?;
+        ]);
     }
-    Ok(String::from_utf8(w.into_inner()?)?)
+    out
 }
 
 fn unpriced_warning(r: &Report) -> Option<String> {
@@ -170,7 +189,7 @@ fn to_table(r: &Report, ctx: &Ctx) -> String {
         })
         .unwrap_or_else(|| open.to_string())
     };
-    let mut out = table::render(&t);
+    let mut out = table::render_table(&t);
     out.push('\n');
     let mode = clap::ValueEnum::to_possible_value(&ctx.cost_mode)
         .map(|v| v.get_name().to_string())
@@ -202,24 +221,44 @@ fn blocks_report(
         ctx.now,
         ctx.cost_mode,
     )?;
-    let now_ms = ctx.now.timestamp_millis();
-    let out = match format {
-        OutputFormat::Table => blocks_table(&blocks, ctx),
-        OutputFormat::Json => {
-            let list: Vec<serde_json::Value> =
-                blocks.iter().map(|b| block_json(b, now_ms)).collect();
-            serde_json::to_string_pretty(&json!({
-                "range": {
-                    "from": range.from.map(rfc3339),
-                    "to": rfc3339(range.to.unwrap_or(ctx.now)),
-                },
-                "blocks": list,
-            }))? + "\n"
-        }
-        OutputFormat::Csv => blocks_csv(&blocks, now_ms)?,
-    };
-    crate::error::emit(&out)?;
+    table::emit(
+        format,
+        &BlocksOut {
+            blocks: &blocks,
+            range,
+            ctx,
+        },
+    )?;
     Ok(0)
+}
+
+/// The 5-hour blocks of a range, in every format.
+struct BlocksOut<'a> {
+    blocks: &'a [crate::blocks::Block],
+    range: crate::range::TimeRange,
+    ctx: &'a Ctx,
+}
+
+impl Output for BlocksOut<'_> {
+    fn table(&self) -> anyhow::Result<String> {
+        Ok(blocks_table(self.blocks, self.ctx))
+    }
+
+    fn json(&self) -> anyhow::Result<Value> {
+        let now_ms = self.ctx.now.timestamp_millis();
+        let list: Vec<Value> = self.blocks.iter().map(|b| block_json(b, now_ms)).collect();
+        Ok(json!({
+            "range": {
+                "from": self.range.from.map(rfc3339),
+                "to": rfc3339(self.range.to.unwrap_or(self.ctx.now)),
+            },
+            "blocks": list,
+        }))
+    }
+
+    fn csv(&self) -> anyhow::Result<Csv> {
+        Ok(blocks_csv(self.blocks, self.ctx.now.timestamp_millis()))
+    }
 }
 
 fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
@@ -257,8 +296,7 @@ fn block_json(b: &crate::blocks::Block, now_ms: i64) -> serde_json::Value {
     })
 }
 
-fn blocks_csv(blocks: &[crate::blocks::Block], now_ms: i64) -> anyhow::Result<String> {
-    let mut w = csv::Writer::from_writer(Vec::new());
+fn blocks_csv(blocks: &[crate::blocks::Block], now_ms: i64) -> Csv {
     let mut header = vec!["start", "end", "active"];
     header.extend(COLUMNS);
     header.extend([
@@ -268,11 +306,11 @@ fn blocks_csv(blocks: &[crate::blocks::Block], now_ms: i64) -> anyhow::Result<St
         "projected_tokens",
         "projected_cost_usd",
     ]);
-    w.write_record(&header)?;
+    let mut out = Csv::new(header);
     for b in blocks {
         let p = b.projection(now_ms);
         let opt = |v: Option<String>| v.unwrap_or_default();
-        w.write_record([
+        out.row([
             ms_rfc3339(b.start_ms),
             ms_rfc3339(b.end_ms),
             b.active.to_string(),
@@ -290,9 +328,9 @@ fn blocks_csv(blocks: &[crate::blocks::Block], now_ms: i64) -> anyhow::Result<St
             opt(p.map(|p| round_usd(p.cost_per_hour).to_string())),
             opt(p.map(|p| p.projected_tokens.to_string())),
             opt(p.map(|p| round_usd(p.projected_cost).to_string())),
-        ])?;
+        ]);
     }
-    Ok(String::from_utf8(w.into_inner()?)?)
+    out
 }
 
 fn blocks_table(blocks: &[crate::blocks::Block], ctx: &Ctx) -> String {
@@ -327,7 +365,7 @@ fn blocks_table(blocks: &[crate::blocks::Block], ctx: &Ctx) -> String {
     let mut out = if blocks.is_empty() {
         "No Claude Code usage in this range (5-hour blocks count Claude Code's events).\n".into()
     } else {
-        table::render(&t) + "\n"
+        table::render_table(&t) + "\n"
     };
     let now_ms = ctx.now.timestamp_millis();
     if let Some(b) = blocks.iter().find(|b| b.active) {

@@ -8,7 +8,9 @@ use anyhow::anyhow;
 use chrono::SecondsFormat;
 use serde_json::{Value, json};
 
+use crate::budget::BudgetStatus;
 use crate::cli::{OutputFormat, StatusArgs};
+use crate::commands::output::{self, Align, Csv, Output};
 use crate::state_file::history::{HistoryRecord, history_of, history_path};
 use crate::state_file::write::resolve_symlink;
 use crate::state_file::{
@@ -36,7 +38,12 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> anyhow::Result<u8> {
                 printable_path(&history_path(&resolve_symlink(&ctx.state)))
             );
         }
-        crate::error::emit(&render_history(&rows, args.format, &ctx.zone, &ctx.state))?;
+        let history = History {
+            rows: &rows,
+            zone: &ctx.zone,
+            state: &ctx.state,
+        };
+        output::emit(args.format, &history)?;
         return Ok(crate::error::exit::OK);
     }
     let file = StateFile::load(&ctx.state).map_err(StateError::into_anyhow)?;
@@ -75,35 +82,57 @@ fn run_with_budgets(ctx: &Ctx, args: &StatusArgs, file: Option<&StateFile>) -> a
         crate::error::emit(&check_out)?;
         return Ok(code);
     }
-    let out = match (args.format, file) {
-        (OutputFormat::Json, _) => {
-            let mut v = match file {
-                Some(f) => status_json(f.view()),
-                None => no_state_json(),
-            };
-            if let Some(o) = v.as_object_mut() {
-                o.insert("budgets".into(), budgets::json_value(&all));
-            }
-            serde_json::to_string_pretty(&v)? + "\n"
-        }
-        // CSV has one row shape: the quota's.
-        (OutputFormat::Csv, Some(f)) => render_status(f.view(), args.format, &ctx.state),
-        (OutputFormat::Csv, None) => {
-            return Err(crate::error::bad_input(format!(
-                "no quota state file at {} for --format csv (budgets are listed as a table or JSON)",
-                ctx.state.display()
-            )));
-        }
-        (OutputFormat::Table, f) => {
-            let quota = match f {
-                Some(f) => render_status(f.view(), args.format, &ctx.state),
-                None => format!("State file   {} (none yet)\n", ctx.state.display()),
-            };
-            format!("{quota}\n{}", budgets::table_section(ctx, &all))
-        }
-    };
-    crate::error::emit(&out)?;
+    output::emit(
+        args.format,
+        &Status {
+            ctx,
+            file,
+            budgets: &all,
+        },
+    )?;
     Ok(code)
+}
+
+/// The quota (when there is a state file) and every budget.
+struct Status<'a> {
+    ctx: &'a Ctx,
+    file: Option<&'a StateFile>,
+    budgets: &'a [BudgetStatus],
+}
+
+impl Output for Status<'_> {
+    fn table(&self) -> anyhow::Result<String> {
+        let quota = match self.file {
+            Some(f) => quota_fields(f.view(), &self.ctx.state),
+            None => format!("State file   {} (none yet)\n", self.ctx.state.display()),
+        };
+        Ok(format!(
+            "{quota}\n{}",
+            budgets::table_section(self.ctx, self.budgets)
+        ))
+    }
+
+    fn json(&self) -> anyhow::Result<Value> {
+        let mut v = match self.file {
+            Some(f) => status_json(f.view()),
+            None => no_state_json(),
+        };
+        if let Some(o) = v.as_object_mut() {
+            o.insert("budgets".into(), budgets::json_value(self.budgets));
+        }
+        Ok(v)
+    }
+
+    /// CSV has one row shape: the quota's.
+    fn csv(&self) -> anyhow::Result<Csv> {
+        match self.file {
+            Some(f) => Ok(quota_csv(f.view())),
+            None => Err(crate::error::bad_input(format!(
+                "no quota state file at {} for --format csv (budgets are listed as a table or JSON)",
+                self.ctx.state.display()
+            ))),
+        }
+    }
 }
 
 /// The quota keys, all null, when there is no state file (the shape stays the same).
@@ -136,66 +165,57 @@ fn or_dash(v: Option<u64>) -> String {
     v.map(format_count).unwrap_or_else(|| "-".into())
 }
 
-fn render_status(v: &StateView, format: OutputFormat, path: &Path) -> String {
-    match format {
-        OutputFormat::Json => {
-            serde_json::to_string_pretty(&status_json(v)).expect("JSON value serialises") + "\n"
-        }
-        OutputFormat::Csv => {
-            let mut w = csv::Writer::from_writer(Vec::new());
-            let _ = w.write_record([
-                "used",
-                "total",
-                "percentage",
-                "remaining",
-                "sessions",
-                "last_updated",
-                "level",
-            ]);
-            let opt = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
-            let _ = w.write_record([
-                v.used.to_string(),
-                opt(v.total),
-                v.percentage.map(|p| format!("{p:.2}")).unwrap_or_default(),
-                opt(v.remaining),
-                v.sessions.to_string(),
-                v.last_updated.clone().unwrap_or_default(),
-                v.level
-                    .map(|l| level_word(Some(l)).to_string())
-                    .unwrap_or_default(),
-            ]);
-            String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
-        }
-        OutputFormat::Table => {
-            let rows = [
-                ("State file", path.display().to_string()),
-                ("Used", format_count(v.used)),
-                ("Total", or_dash(v.total)),
-                (
-                    "Percentage",
-                    v.percentage
-                        .map(|p| format!("{p:.2} %"))
-                        .unwrap_or_else(|| "-".into()),
-                ),
-                ("Remaining", or_dash(v.remaining)),
-                ("Sessions", v.sessions.to_string()),
-                (
-                    "Last update",
-                    v.last_updated.clone().unwrap_or_else(|| "-".into()),
-                ),
-                (
-                    "Level",
-                    match v.level {
-                        Some(_) => level_word(v.level).to_string(),
-                        None => "unknown (no quota total)".into(),
-                    },
-                ),
-            ];
-            rows.iter()
-                .map(|(k, val)| format!("{k:<12} {val}\n"))
-                .collect()
-        }
-    }
+fn quota_csv(v: &StateView) -> Csv {
+    let mut out = Csv::new([
+        "used",
+        "total",
+        "percentage",
+        "remaining",
+        "sessions",
+        "last_updated",
+        "level",
+    ]);
+    let opt = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
+    out.row([
+        v.used.to_string(),
+        opt(v.total),
+        v.percentage.map(|p| format!("{p:.2}")).unwrap_or_default(),
+        opt(v.remaining),
+        v.sessions.to_string(),
+        v.last_updated.clone().unwrap_or_default(),
+        v.level
+            .map(|l| level_word(Some(l)).to_string())
+            .unwrap_or_default(),
+    ]);
+    out
+}
+
+fn quota_fields(v: &StateView, path: &Path) -> String {
+    let rows = [
+        ("State file", path.display().to_string()),
+        ("Used", format_count(v.used)),
+        ("Total", or_dash(v.total)),
+        (
+            "Percentage",
+            v.percentage
+                .map(|p| format!("{p:.2} %"))
+                .unwrap_or_else(|| "-".into()),
+        ),
+        ("Remaining", or_dash(v.remaining)),
+        ("Sessions", v.sessions.to_string()),
+        (
+            "Last update",
+            v.last_updated.clone().unwrap_or_else(|| "-".into()),
+        ),
+        (
+            "Level",
+            match v.level {
+                Some(_) => level_word(v.level).to_string(),
+                None => "unknown (no quota total)".into(),
+            },
+        ),
+    ];
+    output::fields(&rows, 12)
 }
 
 fn history_time(ms: i64, zone: &Zone) -> String {
@@ -203,85 +223,102 @@ fn history_time(ms: i64, zone: &Zone) -> String {
         .to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-fn render_history(
-    rows: &[HistoryRecord],
-    format: OutputFormat,
-    zone: &Zone,
-    state: &Path,
-) -> String {
-    match format {
-        OutputFormat::Json => {
-            let list: Vec<Value> = rows
-                .iter()
-                .map(|r| {
-                    json!({
-                        "at": history_time(r.at_ms, zone),
-                        "value": r.value,
-                        "increment": r.increment,
-                        "note": r.note,
-                        "method": r.method,
-                    })
+/// The syncs kept in the state file's history, newest first.
+struct History<'a> {
+    rows: &'a [HistoryRecord],
+    zone: &'a Zone,
+    state: &'a Path,
+}
+
+impl Output for History<'_> {
+    fn json(&self) -> anyhow::Result<Value> {
+        let list: Vec<Value> = self
+            .rows
+            .iter()
+            .map(|r| {
+                json!({
+                    "at": history_time(r.at_ms, self.zone),
+                    "value": r.value,
+                    "increment": r.increment,
+                    "note": r.note,
+                    "method": r.method,
                 })
-                .collect();
-            serde_json::to_string_pretty(&json!({ "history": list })).expect("JSON serialises")
-                + "\n"
+            })
+            .collect();
+        Ok(json!({ "history": list }))
+    }
+
+    fn csv(&self) -> anyhow::Result<Csv> {
+        let mut out = Csv::new(["at", "value", "increment", "note", "method"]);
+        for r in self.rows {
+            out.row([
+                history_time(r.at_ms, self.zone),
+                r.value.to_string(),
+                r.increment.to_string(),
+                printable_string(r.note.as_deref().unwrap_or_default()),
+                printable_string(&r.method),
+            ]);
         }
-        OutputFormat::Csv => {
-            let mut w = csv::Writer::from_writer(Vec::new());
-            let _ = w.write_record(["at", "value", "increment", "note", "method"]);
-            for r in rows {
-                let _ = w.write_record([
-                    history_time(r.at_ms, zone),
-                    r.value.to_string(),
-                    r.increment.to_string(),
-                    printable_string(r.note.as_deref().unwrap_or_default()),
-                    printable_string(&r.method),
-                ]);
-            }
-            String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+        Ok(out)
+    }
+
+    fn table(&self) -> anyhow::Result<String> {
+        if self.rows.is_empty() {
+            return Ok(format!(
+                "No syncs recorded for {}.\n",
+                printable_path(self.state)
+            ));
         }
-        OutputFormat::Table => {
-            if rows.is_empty() {
-                return format!("No syncs recorded for {}.\n", printable_path(state));
-            }
-            let cells: Vec<[String; 5]> = rows
-                .iter()
-                .map(|r| {
-                    [
-                        zone.to_local(from_ms(r.at_ms))
-                            .format("%Y-%m-%d %H:%M:%S")
-                            .to_string(),
-                        format_count(r.value),
-                        format!("+{}", format_count(r.increment)),
-                        printable_string(&r.method),
-                        printable_string(r.note.as_deref().unwrap_or_default()),
-                    ]
-                })
-                .collect();
-            let head = ["When", "Value", "Increment", "Method", "Note"];
-            let width = |i: usize| {
-                cells
-                    .iter()
-                    .map(|c| c[i].chars().count())
-                    .chain([head[i].len()])
-                    .max()
-                    .unwrap_or(0)
-            };
-            let (w0, w1, w2, w3) = (width(0), width(1), width(2), width(3));
-            let line = |c: [&str; 5]| {
-                format!(
-                    "{:<w0$}  {:>w1$}  {:>w2$}  {:<w3$}  {}",
-                    c[0], c[1], c[2], c[3], c[4]
-                )
-                .trim_end()
-                .to_string()
-                    + "\n"
-            };
-            let mut out = line(head);
-            for c in &cells {
-                out += &line([&c[0], &c[1], &c[2], &c[3], &c[4]]);
-            }
-            out
+        use Align::{Left, Right};
+        let mut t = output::aligned(
+            &["When", "Value", "Increment", "Method", "Note"],
+            &[Left, Right, Right, Left, Left],
+        );
+        for r in self.rows {
+            t.add_row(vec![
+                self.zone
+                    .to_local(from_ms(r.at_ms))
+                    .format("%Y-%m-%d %H:%M:%S")
+                    .to_string(),
+                format_count(r.value),
+                format!("+{}", format_count(r.increment)),
+                printable_string(&r.method),
+                printable_string(r.note.as_deref().unwrap_or_default()),
+            ]);
         }
+        Ok(output::render_table(&t) + "\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use unicode_width::UnicodeWidthStr;
+
+    #[test]
+    fn history_table_lines_up_wide_text_by_display_width() {
+        let rec = |method: &str| HistoryRecord {
+            id: "s".into(),
+            at_ms: 1_763_473_191_578,
+            value: 350_000,
+            increment: 1_000,
+            note: Some("note".into()),
+            method: method.into(),
+            last_updated: String::new(),
+        };
+        let rows = [rec("同期"), rec("sync")];
+        let h = History {
+            rows: &rows,
+            zone: &Zone::UTC,
+            state: Path::new("state.json"),
+        };
+        let text = h.table().unwrap();
+        // The notes start at the same screen column on every line.
+        let cols: Vec<usize> = text
+            .lines()
+            .skip(1)
+            .map(|l| l[..l.find("note").unwrap()].width())
+            .collect();
+        assert_eq!(cols[0], cols[1], "{text}");
     }
 }

@@ -30,20 +30,6 @@ const LAYERS: &[&[&str]] = &[
     &["tui"],
 ];
 
-/// Imports that still go the wrong way, being taken apart (#10); each one must still exist,
-/// so the list only shrinks.
-const NOT_YET: &[&str] = &[
-    "tui::app → tui::agent_logs",
-    "tui::app → tui::export",
-    "tui::app → tui::keys",
-    "tui::app → tui::sync",
-    "tui::app → tui::ui",
-];
-
-fn not_yet(from: &str, to: &str) -> bool {
-    NOT_YET.contains(&format!("{from} → {to}").as_str())
-}
-
 fn layer_of(module: &str) -> usize {
     LAYERS
         .iter()
@@ -437,9 +423,6 @@ fn every_module_imports_only_lower_layers() {
         if layer_of(&to) < layer_of(&from) {
             continue;
         }
-        if not_yet(&from, &to) {
-            continue;
-        }
         wrong.push(format!(
             "{from} (layer {}) imports {to} (layer {}) in {}",
             layer_of(&from),
@@ -455,31 +438,11 @@ fn every_module_imports_only_lower_layers() {
 }
 
 #[test]
-fn not_yet_lists_only_imports_that_exist() {
-    let g = read_graph();
-    let mut all: BTreeSet<String> = top_edges(&g)
-        .into_keys()
-        .map(|(a, b)| format!("{a} → {b}"))
-        .collect();
-    for (from, tos) in &g.edges {
-        for to in tos.keys() {
-            if let Some((a, b)) = siblings(from, to) {
-                all.insert(format!("{} → {}", a.join("::"), b.join("::")));
-            }
-        }
-    }
-    let gone: Vec<_> = NOT_YET.iter().filter(|e| !all.contains(**e)).collect();
-    assert!(gone.is_empty(), "gone, take them off NOT_YET: {gone:?}");
-}
-
-#[test]
 fn top_level_modules_form_no_loop() {
     let g = read_graph();
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (from, to) in top_edges(&g).into_keys() {
-        if !not_yet(&from, &to) {
-            edges.entry(from).or_default().insert(to);
-        }
+        edges.entry(from).or_default().insert(to);
     }
     let looped: Vec<String> = edges_in_loops(&edges)
         .into_iter()
@@ -500,9 +463,7 @@ fn submodules_form_no_loop() {
     let mut edges: BTreeMap<Vec<String>, BTreeSet<Vec<String>>> = BTreeMap::new();
     for (from, tos) in &g.edges {
         for to in tos.keys() {
-            if let Some((a, b)) = siblings(from, to)
-                && !not_yet(&a.join("::"), &b.join("::"))
-            {
+            if let Some((a, b)) = siblings(from, to) {
                 edges.entry(a).or_default().insert(b);
             }
         }

@@ -12,9 +12,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc::UnboundedSender;
-
-use super::app::Msg;
 use crate::blocks::{self, Block, Limit};
 use crate::config::Config;
 use crate::domain::CostMode;
@@ -123,13 +120,16 @@ impl AgentLogs {
     }
 }
 
-fn send(tx: &UnboundedSender<Msg>, m: AgentLogsMsg) -> bool {
-    tx.send(Msg::AgentLogs(m)).is_ok()
+/// Where the watchers' messages go; `false` once nobody listens.
+pub type Sink = Arc<dyn Fn(AgentLogsMsg) -> bool + Send + Sync>;
+
+fn send(tx: &Sink, m: AgentLogsMsg) -> bool {
+    tx(m)
 }
 
 /// Progress of the first import, forwarded to the monitor (at most every 100 ms).
 struct Forward {
-    tx: UnboundedSender<Msg>,
+    tx: Sink,
     p: Cell<ImportProgress>,
     last: Cell<Option<Instant>>,
 }
@@ -183,7 +183,7 @@ pub struct Watchers {
 }
 
 impl Watchers {
-    pub fn start(setup: Setup, tx: UnboundedSender<Msg>) -> anyhow::Result<Watchers> {
+    pub fn start(setup: Setup, tx: Sink) -> anyhow::Result<Watchers> {
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
         if !setup.paths.is_empty() {
@@ -220,7 +220,7 @@ impl Drop for Watchers {
     }
 }
 
-fn follow(paths: Vec<PathBuf>, db: PathBuf, stop: &AtomicBool, tx: UnboundedSender<Msg>) {
+fn follow(paths: Vec<PathBuf>, db: PathBuf, stop: &AtomicBool, tx: Sink) {
     let progress = Forward {
         tx: tx.clone(),
         p: Cell::new(ImportProgress::default()),
@@ -251,7 +251,7 @@ fn follow(paths: Vec<PathBuf>, db: PathBuf, stop: &AtomicBool, tx: UnboundedSend
 }
 
 /// Re-read the active block when the database changed, and every [`BLOCK_EVERY`].
-fn watch_block(setup: &Setup, stop: &AtomicBool, tx: UnboundedSender<Msg>) {
+fn watch_block(setup: &Setup, stop: &AtomicBool, tx: Sink) {
     let limit = setup
         .config
         .block_limit

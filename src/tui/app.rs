@@ -11,6 +11,8 @@ use crossterm::event::{KeyEvent, KeyEventKind};
 
 use super::export::Export;
 use super::keys;
+pub use super::keys::Action;
+pub use super::model::RowView;
 use super::model::{Aggregates, Dim, Filter, LoadRequest, RangeKind, Snapshot, Tally};
 use super::quota::{Preview, QuotaMsg, QuotaView};
 use super::theme::{Theme, Themes};
@@ -48,47 +50,6 @@ impl Clock for FixedClock {
     fn now_ms(&self) -> i64 {
         self.0.load(Ordering::Relaxed)
     }
-}
-
-/// What a key (or a paste) asks for.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Action {
-    Range(RangeKind),
-    NextRange,
-    PrevRange,
-    FocusNext,
-    Up,
-    Down,
-    PageUp,
-    PageDown,
-    Home,
-    End,
-    CycleSort,
-    /// Filter the rest of the screen to the selected row.
-    Drill,
-    /// Group the right-hand table by model or by provider.
-    ToggleModelProvider,
-    /// Move the bucket cursor one bucket back / on (past the newest: off).
-    CursorLeft,
-    CursorRight,
-    /// Write what the screen shows to a CSV and a JSON file.
-    Export,
-    OpenSync,
-    Reload,
-    CycleTheme,
-    /// Scroll the budget panel by one budget (wrapping to the top).
-    ScrollBudgets,
-    /// Dismiss the alert line.
-    Acknowledge,
-    ToggleHelp,
-    Cancel,
-    Quit,
-    /// Sync dialog: write the value.
-    Submit,
-    Input(char),
-    DeleteBack,
-    ClearInput,
-    Paste(String),
 }
 
 /// Something the loop must do outside the model.
@@ -228,25 +189,6 @@ pub enum Msg {
     /// The export finished: the files written, or why it failed.
     Exported(Result<Vec<PathBuf>, String>),
     Quit,
-}
-
-/// One row of a breakdown table.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RowView {
-    pub name: String,
-    pub tally: Tally,
-    /// Share of the table's tokens (0..1).
-    pub share: f64,
-}
-
-impl RowView {
-    /// Cache reads as a share of the prompt: read ÷ (input + read + write); `None` without
-    /// any prompt tokens.
-    pub fn cache_share(&self) -> Option<f64> {
-        let s = &self.tally.sums.all;
-        let prompt = s.input + s.cache_read + s.cache_write;
-        (prompt > 0).then(|| s.cache_read as f64 / prompt as f64)
-    }
 }
 
 /// How long a status message stays.
@@ -630,7 +572,7 @@ impl App {
             Action::ScrollBudgets => {
                 // Down by one until the last budget shows, then back to the most urgent.
                 let n = self.budgets.len();
-                let rows = super::ui::layout::panel_rows(self.viewport, n);
+                let rows = super::breakpoints::panel_rows(self.viewport, n);
                 let last_first = n.saturating_sub(rows);
                 self.budget_scroll = if self.budget_scroll >= last_first {
                     0
@@ -862,7 +804,7 @@ impl App {
                 let mut text = String::from("exported to ");
                 for (i, p) in paths.iter().enumerate() {
                     if i == 0 {
-                        text.push_str(&super::ui::display_path(p));
+                        text.push_str(&crate::paths::display_path(p));
                     } else if let Some(ext) = p.extension() {
                         text.push_str(&format!(" and .{}", ext.to_string_lossy()));
                     }

@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde_json::{Value, json};
 
-use super::app::RowView;
-use super::model::{Dim, Filter, RangeKind, Tally};
+use super::model::{Dim, Filter, RangeKind, RowView, Tally};
 use crate::timefmt::{Zone, from_ms};
 
 /// The numbers of one screen.

@@ -3,8 +3,48 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::app::Action;
 use super::model::RangeKind;
+
+/// What a key (or a paste) asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Range(RangeKind),
+    NextRange,
+    PrevRange,
+    FocusNext,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Home,
+    End,
+    CycleSort,
+    /// Filter the rest of the screen to the selected row.
+    Drill,
+    /// Group the right-hand table by model or by provider.
+    ToggleModelProvider,
+    /// Move the bucket cursor one bucket back / on (past the newest: off).
+    CursorLeft,
+    CursorRight,
+    /// Write what the screen shows to a CSV and a JSON file.
+    Export,
+    OpenSync,
+    Reload,
+    CycleTheme,
+    /// Scroll the budget panel by one budget (wrapping to the top).
+    ScrollBudgets,
+    /// Dismiss the alert line.
+    Acknowledge,
+    ToggleHelp,
+    Cancel,
+    Quit,
+    /// Sync dialog: write the value.
+    Submit,
+    Input(char),
+    DeleteBack,
+    ClearInput,
+    Paste(String),
+}
 
 /// One key as written in the map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

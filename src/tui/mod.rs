@@ -7,6 +7,7 @@
 
 pub mod agent_logs;
 pub mod app;
+pub mod breakpoints;
 mod demo_mode;
 pub mod export;
 pub mod keys;
@@ -82,7 +83,10 @@ pub fn run(ctx: &Ctx, args: &MonitorArgs) -> anyhow::Result<u8> {
             foreign_zone: ctx.foreign_zone,
             cost_mode: ctx.cost_mode,
         },
-        msg_tx.clone(),
+        {
+            let tx = msg_tx.clone();
+            std::sync::Arc::new(move |m| tx.send(Msg::AgentLogs(m)).is_ok())
+        },
     )?;
 
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -109,7 +113,10 @@ pub fn run(ctx: &Ctx, args: &MonitorArgs) -> anyhow::Result<u8> {
         msg_tx.clone(),
     )
     .spawn();
-    let watcher = sync::watch(&state, args.poll, ctx.zone, msg_tx.clone());
+    let quota_tx = msg_tx.clone();
+    let watcher = sync::watch(&state, args.poll, ctx.zone, move |m| {
+        let _ = quota_tx.send(Msg::Quota(m));
+    });
 
     let mut app = App::new(
         db.clone(),

@@ -536,6 +536,25 @@ pub fn resample(values: &[u64], width: usize) -> Vec<u64> {
         .collect()
 }
 
+/// One row of a breakdown table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowView {
+    pub name: String,
+    pub tally: Tally,
+    /// Share of the table's tokens (0..1).
+    pub share: f64,
+}
+
+impl RowView {
+    /// Cache reads as a share of the prompt: read ÷ (input + read + write); `None` without
+    /// any prompt tokens.
+    pub fn cache_share(&self) -> Option<f64> {
+        let s = &self.tally.sums.all;
+        let prompt = s.input + s.cache_read + s.cache_write;
+        (prompt > 0).then(|| s.cache_read as f64 / prompt as f64)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

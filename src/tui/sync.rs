@@ -5,9 +5,6 @@
 
 use std::path::{Path, PathBuf};
 
-use tokio::sync::mpsc::UnboundedSender;
-
-use super::app::Msg;
 use super::quota::{Preview, Quota, QuotaMsg};
 use crate::config::Config;
 use crate::state_file::{self, StateMsg, StateView, SyncRequest, WatchOptions};
@@ -80,13 +77,13 @@ fn quota_msg(m: StateMsg, zone: &Zone) -> QuotaMsg {
     }
 }
 
-/// Follow the state file; every reading becomes a [`Msg::Quota`]. `None` (and a problem
-/// on the gauge) when the watcher cannot start.
+/// Follow the state file; every reading becomes a [`QuotaMsg`] given to `tx`. `None` (and a
+/// problem on the gauge) when the watcher cannot start.
 pub fn watch(
     path: &Path,
     poll: bool,
     zone: Zone,
-    tx: UnboundedSender<Msg>,
+    tx: impl Fn(QuotaMsg) + Clone + Send + 'static,
 ) -> Option<state_file::StateWatcher> {
     let opts = WatchOptions {
         poll,
@@ -94,15 +91,15 @@ pub fn watch(
     };
     let out = tx.clone();
     match state_file::watch_with(path.to_path_buf(), opts, move |m| {
-        let _ = out.send(Msg::Quota(quota_msg(m, &zone)));
+        out(quota_msg(m, &zone));
     }) {
         Ok(w) => Some(w),
         Err(e) => {
             tracing::warn!("cannot watch {}: {e}", path.display());
-            let _ = tx.send(Msg::Quota(QuotaMsg::Problem(format!(
+            tx(QuotaMsg::Problem(format!(
                 "cannot watch {}: {e}",
                 path.display()
-            ))));
+            )));
             None
         }
     }

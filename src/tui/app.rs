@@ -244,7 +244,7 @@ pub struct App {
     known_budgets: HashSet<String>,
     /// The quota counter last passed to the tail.
     sent_quota: Option<Option<QuotaInput>>,
-    /// Effects that came out of `on_msg`, for the loop to carry out.
+    /// Effects of `update`, `on_msg` and `on_tick`, for the loop to carry out.
     outbox: Vec<Effect>,
     /// A quiet re-read of a sliding range is under way.
     refreshing: bool,
@@ -331,7 +331,7 @@ impl App {
         }
     }
 
-    /// Effects produced by messages since the last call.
+    /// Effects produced by actions, messages and ticks since the last call, oldest first.
     pub fn take_effects(&mut self) -> Vec<Effect> {
         std::mem::take(&mut self.outbox)
     }
@@ -519,8 +519,17 @@ impl App {
         }
     }
 
-    /// Apply an action. Returns what the loop must do, if anything.
-    pub fn update(&mut self, action: Action) -> Option<Effect> {
+    /// Apply an action. Like [`App::on_msg`] and [`App::on_tick`], it leaves what the loop must
+    /// do in the outbox ([`App::take_effects`]) and returns whether the screen changed (after an
+    /// action it always may).
+    pub fn update(&mut self, action: Action) -> bool {
+        if let Some(e) = self.apply(action) {
+            self.outbox.push(e);
+        }
+        true
+    }
+
+    fn apply(&mut self, action: Action) -> Option<Effect> {
         match action {
             Action::Range(r) => return self.change_range(r),
             Action::NextRange => return self.change_range(self.range.next()),
@@ -825,10 +834,10 @@ impl App {
         }
     }
 
-    /// Time passed. Returns (the screen changed, what to load). Relative ranges slide: when
-    /// the window start passes a bucket boundary the range is read again (quietly: the old
-    /// numbers stay until the new ones arrive).
-    pub fn on_tick(&mut self) -> (bool, Option<Effect>) {
+    /// Time passed. Returns whether the screen changed; a load goes to the outbox. Relative
+    /// ranges slide: when the window start passes a bucket boundary the range is read again
+    /// (quietly: the old numbers stay until the new ones arrive).
+    pub fn on_tick(&mut self) -> bool {
         let now = self.now_ms();
         let mut changed = false;
         if self.status.as_ref().is_some_and(|(_, until)| now >= *until) {
@@ -855,7 +864,10 @@ impl App {
                     .is_some_and(|w| Some(w) != a.from_ms)
             });
         self.refreshing |= stale;
-        let effect = stale.then(|| Effect::Load(self.load_request()));
-        (changed, effect)
+        if stale {
+            let load = Effect::Load(self.load_request());
+            self.outbox.push(load);
+        }
+        changed
     }
 }

@@ -251,8 +251,8 @@ impl Ports {
     }
 }
 
-/// Apply one terminal event. Returns whether the screen changed.
-pub fn handle_event(app: &mut App, ev: Event, fx: &mut dyn FnMut(Effect)) -> bool {
+/// Apply one terminal event. Returns whether the screen changed; effects go to the outbox.
+pub fn handle_event(app: &mut App, ev: Event) -> bool {
     let action = match ev {
         Event::Key(k) => app.handle_key(k),
         Event::Paste(s) => Some(Action::Paste(s)),
@@ -267,10 +267,7 @@ pub fn handle_event(app: &mut App, ev: Event, fx: &mut dyn FnMut(Effect)) -> boo
     let Some(action) = action else {
         return false;
     };
-    if let Some(e) = app.update(action) {
-        fx(e);
-    }
-    true
+    app.update(action)
 }
 
 /// The event loop, generic over the backend so tests run it on `TestBackend`. It sleeps
@@ -327,7 +324,7 @@ where
             // A panic in any thread (see `terminal::install_panic_hook`) ends the loop at once.
             () = terminal::panic_signal() => {}
             ev = events.next(), if events_open => match ev {
-                Some(Ok(ev)) => dirty |= handle_event(app, ev, fx),
+                Some(Ok(ev)) => dirty |= handle_event(app, ev),
                 Some(Err(e)) => return Err(e.into()),
                 None => events_open = false,
             },
@@ -341,11 +338,7 @@ where
                 None => msgs_open = false,
             },
             _ = tick.tick() => {
-                let (changed, effect) = app.on_tick();
-                dirty |= changed;
-                if let Some(e) = effect {
-                    fx(e);
-                }
+                dirty |= app.on_tick();
                 let now = terminal.size()?;
                 if now != size {
                     size = now;

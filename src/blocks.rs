@@ -292,6 +292,9 @@ fn event_bounds(source: &Source, from_ms: i64, to_ms: i64) -> anyhow::Result<Opt
     if source.empty {
         return Ok(None);
     }
+    if let Some(pg) = &source.pg {
+        return pg.agent_time_bounds(BLOCK_AGENT, from_ms, to_ms);
+    }
     let m = &source.mapping;
     let sql = |order: &str| {
         format!(

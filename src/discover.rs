@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
-use crate::import::{ImportSummary, Options, collect_files, import_paths};
+use crate::import::{ImportSummary, Options, collect_files, import_into};
 use crate::timefmt::Zone;
 
 /// Where the agents' logs are looked for, before checking what exists.
@@ -151,7 +151,9 @@ pub fn log_paths(discover: bool, logs: &[PathBuf]) -> LogPaths {
 
 /// Whether the database may be written by an import: tokmon's own, or not there yet.
 pub fn importable(db: &Path) -> bool {
-    !db.exists()
+    // A PostgreSQL database: the writer refuses one that is not tokmon's.
+    crate::store::pg::is_url(db)
+        || !db.exists()
         || crate::store::detect_path(db)
             .ok()
             .flatten()
@@ -161,7 +163,8 @@ pub fn importable(db: &Path) -> bool {
 /// Whether any log file under `paths` differs (size, modification time) from the state the
 /// database keeps, or is not known to it. Only stats files; one query reads the whole state.
 pub fn changed(db: &Path, paths: &[PathBuf]) -> anyhow::Result<bool> {
-    if !db.exists() {
+    // A PostgreSQL database: the import looks at each file's state itself.
+    if crate::store::pg::is_url(db) || !db.exists() {
         return Ok(true);
     }
     let conn = Connection::open_with_flags(
@@ -227,8 +230,19 @@ pub fn refresh_paths(
     if paths.is_empty() || !importable(db) || !changed(db, paths)? {
         return Ok(None);
     }
-    let conn = crate::store::native::open_rw(db)?;
-    Ok(Some(import_paths(&conn, paths, opts, None)?))
+    let mut w = match crate::store::Writer::open(db) {
+        Ok(w) => w,
+        // A PostgreSQL database that is not tokmon's (the team service's): only read, as a
+        // foreign file is.
+        Err(e)
+            if crate::store::pg::is_url(db)
+                && crate::error::exit_code_for(&e) == crate::error::exit::BAD_INPUT =>
+        {
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(Some(import_into(&mut w, paths, opts, None)?))
 }
 
 /// The "never stale" check: import what is new in the logs at `paths` into the database

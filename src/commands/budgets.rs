@@ -20,7 +20,7 @@ use crate::timefmt::Zone;
 /// its burn rate is taken from the state file's sync history.
 pub fn statuses(ctx: &Ctx, quota: Option<QuotaInput>) -> anyhow::Result<Vec<BudgetStatus>> {
     let budgets = from_config(&ctx.config)?;
-    let source = if ctx.db.exists() {
+    let source = if crate::store::db_present(&ctx.db) {
         match ctx.open_source() {
             Ok(s) => Some(s),
             // Without budgets the database only lends the quota a burn rate: not worth failing.

@@ -93,7 +93,7 @@ fn config_item(ctx: &Ctx) -> Item {
 
 fn database_items(ctx: &Ctx) -> Vec<Item> {
     let named = if ctx.db_named { "named" } else { "the default" };
-    if !ctx.db.exists() {
+    if !crate::store::db_present(&ctx.db) {
         let fix = if ctx.db_named {
             Some("check --db / TOKMON_DB / config `db`".to_string())
         } else {
@@ -118,10 +118,7 @@ fn database_items(ctx: &Ctx) -> Vec<Item> {
             )];
         }
     };
-    let version: i64 = source
-        .conn()
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap_or(0);
+    let version = source.schema_version();
     let kind = if source.kind.is_native() {
         format!("native (schema version {version})")
     } else {

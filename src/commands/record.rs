@@ -3,8 +3,9 @@
 use crate::cli::RecordArgs;
 use crate::commands::Ctx;
 use crate::error::bad_input;
-use crate::store::native::{NewEvent, insert_events_in, open_rw};
-use crate::store::query::{MAX_TOKENS, PRICE_DETAIL_COLUMNS, SLICE_MS, add_tokens};
+use crate::store::native::NewEvent;
+use crate::store::query::{MAX_TOKENS, add_tokens};
+use crate::store::{Recorded, Writer};
 use crate::timefmt::parse_user_time;
 
 /// A token count: a whole number ≥ 0.
@@ -116,41 +117,12 @@ pub fn event_from_args(ctx: &Ctx, a: &RecordArgs) -> anyhow::Result<NewEvent> {
     })
 }
 
-/// Whether the rollup rows near `ts_ms` still hold whole-number token sums. SQLite turns an
-/// integer sum that overflows into a real: then the event just inserted pushed a sum past
-/// [`MAX_TOKENS`].
-fn rollup_sums_exact(conn: &rusqlite::Connection, ts_ms: i64) -> anyhow::Result<bool> {
-    let slice = ts_ms.div_euclid(SLICE_MS);
-    // The four token sums and the price-detail sums (1-hour writes, long-context split).
-    let columns = [
-        "input_tokens",
-        "output_tokens",
-        "cache_creation_tokens",
-        "cache_read_tokens",
-    ];
-    let not_integer = columns
-        .iter()
-        .chain(PRICE_DETAIL_COLUMNS.iter())
-        .map(|c| format!("typeof({c}) != 'integer'"))
-        .collect::<Vec<_>>()
-        .join(" OR ");
-    let inexact: bool = conn.query_row(
-        &format!(
-            "SELECT EXISTS (SELECT 1 FROM rollup_15m WHERE slice BETWEEN ?1 AND ?2 AND ({not_integer}))"
-        ),
-        [slice.saturating_sub(1), slice.saturating_add(1)],
-        |r| r.get(0),
-    )?;
-    Ok(!inexact)
-}
-
 pub fn run(ctx: &Ctx, a: &RecordArgs) -> anyhow::Result<u8> {
     let event = event_from_args(ctx, a)?;
-    let mut conn = open_rw(&ctx.db)?;
-    let tx = conn.transaction()?;
-    let (inserted, _) = insert_events_in(&tx, [&event])?;
-    if !rollup_sums_exact(&tx, event.ts_ms)? {
-        drop(tx);
+    let mut db = Writer::open(&ctx.db)?;
+    let recorded = db.record(&event)?;
+    drop(db);
+    if recorded == Recorded::TooLarge {
         return Err(bad_input(format!(
             "not recorded: with this event the token sums of {} in its 15 minutes would pass {}, \
              the most tokens tokmon counts exactly",
@@ -158,8 +130,7 @@ pub fn run(ctx: &Ctx, a: &RecordArgs) -> anyhow::Result<u8> {
             crate::numfmt::thousands(MAX_TOKENS)
         )));
     }
-    tx.commit()?;
-    if inserted == 1 {
+    if recorded == Recorded::Added {
         let total = [
             event.input_tokens,
             event.output_tokens,
@@ -172,13 +143,13 @@ pub fn run(ctx: &Ctx, a: &RecordArgs) -> anyhow::Result<u8> {
             "recorded {} tokens of {} in {}\n",
             crate::numfmt::thousands(total),
             event.model,
-            ctx.db.display()
+            crate::store::shown(&ctx.db)
         ))?;
     } else {
         crate::error::emit(&format!(
             "already recorded: an event with key '{}' is in {}; nothing added\n",
             event.unique_key.as_deref().unwrap_or_default(),
-            ctx.db.display()
+            crate::store::shown(&ctx.db)
         ))?;
     }
     Ok(0)

@@ -129,7 +129,7 @@ fn line_for(global: &GlobalArgs) -> anyhow::Result<String> {
 
 /// The usage database, read-only, if there is one.
 fn open_source(ctx: &Ctx) -> anyhow::Result<Option<Source>> {
-    if !ctx.db.exists() {
+    if !crate::store::db_present(&ctx.db) {
         return Ok(None);
     }
     let s = ctx.open_source()?;
@@ -222,7 +222,8 @@ impl Parts {
 
 /// Cost of one session's Claude Code events (through the session index, never a scan).
 fn session_cost(source: &Source, session: &str, ctx: &Ctx) -> anyhow::Result<Option<f64>> {
-    if !source.kind.is_native() || source.empty {
+    // PostgreSQL: no session index is read here (the line stays within a hook's budget).
+    if !source.kind.is_native() || source.empty || source.is_postgres() {
         return Ok(None);
     }
     // The column layout of a scan (see `flagged_row`), with the model as the only key.

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use notify::{RecursiveMode, Watcher};
 
-use super::{ImportSummary, Options, import_paths};
-use crate::store::native::open_rw;
+use super::{ImportSummary, Options, import_into};
+use crate::store::Writer;
 
 /// How long to let a burst of file events settle before importing.
 const SETTLE: Duration = Duration::from_millis(50);
@@ -65,7 +65,7 @@ pub fn follow_with_progress(
     progress: Option<&dyn super::Progress>,
     mut on_batch: impl FnMut(ImportSummary),
 ) -> anyhow::Result<()> {
-    let conn = open_rw(db)?;
+    let mut db = Writer::open(db)?;
     let (tx, rx) = mpsc::channel::<()>();
     let watcher = start_watcher(paths, tx);
     let rescan = if watcher.is_some() {
@@ -74,7 +74,7 @@ pub fn follow_with_progress(
         RESCAN_POLLING
     };
 
-    let first = import_paths(&conn, paths, opts, progress)?;
+    let first = import_into(&mut db, paths, opts, progress)?;
     on_batch(first);
     let mut last_pass = Instant::now();
     while !stop.load(Ordering::Relaxed) {
@@ -97,7 +97,7 @@ pub fn follow_with_progress(
         }
         last_pass = Instant::now();
         // A path that vanished or a file that cannot be read is reported, not fatal.
-        let summary = import_paths(&conn, paths, opts, None).unwrap_or_else(|e| ImportSummary {
+        let summary = import_into(&mut db, paths, opts, None).unwrap_or_else(|e| ImportSummary {
             errors: vec![format!("{e:#}")],
             ..ImportSummary::default()
         });

@@ -18,15 +18,14 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Component, Path, PathBuf};
 use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use anyhow::Context;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
-use crate::store::native::{
-    BulkLoad, InsertCounts, Inserter, NewEvent, defer_rollup, fold_deferred_rollup,
-};
+use crate::store::native::{InsertCounts, NewEvent};
+use crate::store::{FileState, ImportSink, SqliteSink, Writer};
 use crate::timefmt::Zone;
 
 pub use follow::{follow, follow_with};
@@ -443,6 +442,38 @@ pub fn import_paths(
     opts: &Options,
     progress: Option<&dyn Progress>,
 ) -> anyhow::Result<ImportSummary> {
+    conn.pragma_update(None, "cache_size", -IMPORT_CACHE_KIB)?;
+    let mut sink = SqliteSink::new(conn, true)?;
+    import_with(&mut sink, paths, opts, progress)
+}
+
+/// Import everything under `paths` that is new since the last import into tokmon's own
+/// database, SQLite or PostgreSQL.
+pub fn import_into(
+    db: &mut Writer,
+    paths: &[PathBuf],
+    opts: &Options,
+    progress: Option<&dyn Progress>,
+) -> anyhow::Result<ImportSummary> {
+    match db {
+        Writer::Sqlite(conn) => import_paths(conn, paths, opts, progress),
+        Writer::Postgres(w) => {
+            w.counts = InsertCounts::default();
+            let result = import_with(w.as_mut(), paths, opts, progress);
+            // What was not committed is not kept: the next pass starts from the saved state.
+            w.rollback();
+            result
+        }
+    }
+}
+
+/// [`import_paths`] into any [`ImportSink`].
+fn import_with(
+    sink: &mut dyn ImportSink,
+    paths: &[PathBuf],
+    opts: &Options,
+    progress: Option<&dyn Progress>,
+) -> anyhow::Result<ImportSummary> {
     let started = Instant::now();
     let mut summary = ImportSummary::default();
     let files = collect_files(paths)?;
@@ -461,7 +492,7 @@ pub fn import_paths(
             ));
             continue;
         }
-        match plan_file(conn, c, opts) {
+        match plan_file(sink, c, opts) {
             Ok(Some(p)) => plans.push(p),
             Ok(None) => {}
             Err(e) => summary.errors.push(format!("{}: {e:#}", c.path.display())),
@@ -477,7 +508,6 @@ pub fn import_paths(
     if let Some(pr) = progress {
         pr.start(plans.len() as u64, total);
     }
-    conn.pragma_update(None, "cache_size", -IMPORT_CACHE_KIB)?;
     // Readers parse the files ahead of this thread, which writes. Each reader takes every
     // `readers`-th file and has its own channel; the writer takes the files in their order
     // (so which line of a reply comes first never depends on the threads).
@@ -519,7 +549,7 @@ pub fn import_paths(
             file: 0,
             files: plans.len(),
         };
-        let written = write_events(conn, &plans, &mut ordered, progress);
+        let written = write_events(sink, &plans, &mut ordered, progress);
         // If writing failed, stop the readers by dropping their channels before waiting.
         drop(ordered);
         let mut parts: Vec<(usize, ImportSummary)> = handles
@@ -602,21 +632,17 @@ enum Msg {
 /// Insert what the reader sends. A file's offset is saved when it ends, and when the
 /// transaction is committed halfway through it, always in the transaction of its events.
 fn write_events(
-    conn: &Connection,
+    sink: &mut dyn ImportSink,
     plans: &[Plan],
     recv: &mut Ordered,
     progress: Option<&dyn Progress>,
 ) -> anyhow::Result<InsertCounts> {
     let mut tx = Tx {
-        conn,
-        tx: None,
+        sink,
+        open: false,
         uncommitted: 0,
         opened: Instant::now(),
-        bulk: None,
-        first: true,
-        cold: false,
     };
-    let mut ins = Inserter::new(conn, true)?;
     let mut files_done = 0u64;
     let mut lines_done = 0u64;
     while let Some(msg) = recv.recv() {
@@ -637,12 +663,13 @@ fn write_events(
         let plan = &plans[file];
         tx.open()?;
         for e in &events {
-            ins.insert(e)?;
+            tx.sink.insert(e)?;
         }
         tx.uncommitted += events.len() as u64;
         let commit = tx.due();
         if end || commit {
-            save_state(tx.open()?, plan, offset, line_no, state, end)?;
+            tx.open()?;
+            save_state(tx.sink, plan, offset, line_no, state, end)?;
         }
         if commit {
             tx.commit()?;
@@ -656,75 +683,48 @@ fn write_events(
         }
     }
     tx.commit()?;
-    Ok(ins.counts)
+    Ok(tx.sink.counts())
 }
 
 /// The transaction of an import pass: opened on demand, spanning files, committed every
-/// [`COMMIT_EVENTS`] events or [`COMMIT_AFTER`] (and at the end). Dropped uncommitted, it
-/// rolls back.
-struct Tx<'c> {
-    conn: &'c Connection,
-    tx: Option<rusqlite::Transaction<'c>>,
+/// [`COMMIT_EVENTS`] events or [`COMMIT_AFTER`] (and at the end). Left uncommitted, the sink
+/// rolls it back.
+struct Tx<'s> {
+    sink: &'s mut dyn ImportSink,
+    open: bool,
     uncommitted: u64,
     opened: Instant,
-    /// The transaction is a bulk load (the first of an import into an empty table).
-    bulk: Option<BulkLoad>,
-    /// No transaction was opened yet.
-    first: bool,
-    /// The first transaction was a bulk load: later ones drop the triggers too.
-    cold: bool,
 }
 
-impl<'c> Tx<'c> {
-    fn open(&mut self) -> rusqlite::Result<&rusqlite::Transaction<'c>> {
-        let tx = match self.tx.take() {
-            Some(t) => t,
-            None => {
-                // IMMEDIATE: the write lock is taken now, so what the transaction reads
-                // first (is the table empty?) still holds when it writes.
-                let t = rusqlite::Transaction::new_unchecked(
-                    self.conn,
-                    rusqlite::TransactionBehavior::Immediate,
-                )?;
-                // The rollup is filled at once before each commit, not row by row.
-                defer_rollup(&t)?;
-                if std::mem::take(&mut self.first) {
-                    self.bulk = BulkLoad::start(&t)?;
-                    self.cold = self.bulk.is_some();
-                } else if self.cold {
-                    self.bulk = Some(BulkLoad::start_keeping_indexes(&t)?);
-                }
-                self.opened = Instant::now();
-                t
-            }
-        };
-        Ok(self.tx.insert(tx))
+impl Tx<'_> {
+    fn open(&mut self) -> anyhow::Result<()> {
+        if !self.open {
+            self.sink.begin()?;
+            self.open = true;
+            self.opened = Instant::now();
+        }
+        Ok(())
     }
 
     /// Time to commit: enough events, or the write lock held long enough that another
     /// writer (`tokmon record` in a hook) should get its turn well within its busy timeout.
     /// A bulk load goes by time only (its cost is in the commit, which builds the indexes).
     fn due(&self) -> bool {
-        self.tx.is_some()
-            && if self.bulk.as_ref().is_some_and(|b| b.indexes) {
+        self.open
+            && if self.sink.bulk_loading() {
                 self.opened.elapsed() >= BULK_COMMIT_AFTER
             } else {
                 self.uncommitted >= COMMIT_EVENTS || self.opened.elapsed() >= COMMIT_AFTER
             }
     }
 
-    fn commit(&mut self) -> rusqlite::Result<()> {
+    fn commit(&mut self) -> anyhow::Result<()> {
         self.uncommitted = 0;
-        match self.tx.take() {
-            Some(t) => {
-                if let Some(bulk) = self.bulk.take() {
-                    bulk.finish(&t)?;
-                }
-                fold_deferred_rollup(&t)?;
-                t.commit()
-            }
-            None => Ok(()),
+        if self.open {
+            self.open = false;
+            self.sink.commit()?;
         }
+        Ok(())
     }
 }
 
@@ -750,43 +750,7 @@ struct Plan {
 }
 
 /// The stored read state of one file.
-#[derive(Debug, Clone)]
-struct Stored {
-    format: String,
-    size: u64,
-    mtime_ns: i64,
-    offset: u64,
-    line_no: u64,
-    head_len: u64,
-    head_hash: String,
-    tail_len: u64,
-    tail_hash: String,
-    state: Option<String>,
-}
-
-fn load_state(conn: &Connection, key: &str) -> anyhow::Result<Option<Stored>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT format, size, mtime_ns, \"offset\", line_no, head_len, head_hash, tail_len,
-                    tail_hash, state
-             FROM import_files WHERE path = ?1",
-        )?
-        .query_row([key], |r| {
-            Ok(Stored {
-                format: r.get(0)?,
-                size: r.get::<_, i64>(1)? as u64,
-                mtime_ns: r.get(2)?,
-                offset: r.get::<_, i64>(3)? as u64,
-                line_no: r.get::<_, i64>(4)? as u64,
-                head_len: r.get::<_, i64>(5)? as u64,
-                head_hash: r.get(6)?,
-                tail_len: r.get::<_, i64>(7)? as u64,
-                tail_hash: r.get(8)?,
-                state: r.get(9)?,
-            })
-        })
-        .optional()?)
-}
+type Stored = FileState;
 
 fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
     meta.modified()
@@ -810,14 +774,18 @@ fn fingerprints_match(path: &Path, s: &Stored) -> std::io::Result<bool> {
         && hash_range(&mut f, s.offset - s.tail_len, s.tail_len)? == s.tail_hash)
 }
 
-fn plan_file(conn: &Connection, c: &Candidate, opts: &Options) -> anyhow::Result<Option<Plan>> {
+fn plan_file(
+    sink: &mut dyn ImportSink,
+    c: &Candidate,
+    opts: &Options,
+) -> anyhow::Result<Option<Plan>> {
     let meta = std::fs::metadata(&c.path)?;
     let key = std::fs::canonicalize(&c.path)?
         .to_string_lossy()
         .into_owned();
     let size = meta.len();
     let mtime = mtime_ns(&meta);
-    let stored = load_state(conn, &key)?;
+    let stored = sink.file_state(&key)?;
     let info = FileInfo::new(key, &c.path);
     let fresh = Start {
         offset: 0,
@@ -882,7 +850,7 @@ fn plan_file(conn: &Connection, c: &Candidate, opts: &Options) -> anyhow::Result
 
 /// Write a file's read state (inside the caller's transaction).
 fn save_state(
-    conn: &Connection,
+    sink: &mut dyn ImportSink,
     plan: &Plan,
     offset: u64,
     line_no: u64,
@@ -894,38 +862,21 @@ fn save_state(
     let tail_len = offset.min(FINGERPRINT_LEN);
     let head_hash = hash_range(&mut f, 0, head_len)?;
     let tail_hash = hash_range(&mut f, offset - tail_len, tail_len)?;
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
-    conn.prepare_cached(
-        "INSERT INTO import_files (path, format, size, mtime_ns, \"offset\", line_no, head_len,
-             head_hash, tail_len, tail_hash, state, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-         ON CONFLICT (path) DO UPDATE SET format = excluded.format, size = excluded.size,
-             mtime_ns = excluded.mtime_ns, \"offset\" = excluded.\"offset\",
-             line_no = excluded.line_no, head_len = excluded.head_len,
-             head_hash = excluded.head_hash, tail_len = excluded.tail_len,
-             tail_hash = excluded.tail_hash, state = excluded.state,
-             updated_at = excluded.updated_at",
-    )?
-    .execute(params![
-        plan.info.key,
-        plan.format.label(),
+    let stored = FileState {
+        format: plan.format.label().to_string(),
         // Halfway through a file, the size recorded is that of what was read, so the next
         // import does not take the file for unchanged and reads the rest.
-        if finished { plan.size } else { offset } as i64,
-        plan.mtime_ns,
-        offset as i64,
-        line_no as i64,
-        head_len as i64,
+        size: if finished { plan.size } else { offset },
+        mtime_ns: plan.mtime_ns,
+        offset,
+        line_no,
+        head_len,
         head_hash,
-        tail_len as i64,
+        tail_len,
         tail_hash,
         state,
-        now_ms
-    ])?;
-    Ok(())
+    };
+    sink.save_file_state(&plan.info.key, &stored)
 }
 
 fn trim_eol(mut line: &[u8]) -> &[u8] {

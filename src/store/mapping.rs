@@ -180,6 +180,23 @@ impl Mapping {
         }
     }
 
+    /// The team service's `ai_usage` table in PostgreSQL (formats.md §4): cost in cents, and
+    /// rows with `cached = true` (cache-hit markers) are no events. Read by `store::pg`, which
+    /// writes its SQL itself; this mapping names the columns.
+    pub fn ai_usage() -> Mapping {
+        Mapping {
+            id: "id".into(),
+            provider: Col::named("provider"),
+            user: Col::named("user_id"),
+            project: Col::named("project_id"),
+            input: Col::named("prompt_tokens"),
+            output: Col::named("completion_tokens"),
+            cost: Col::named("cost"),
+            cost_scale: 0.01,
+            ..Mapping::foreign("ai_usage", "timestamp", "model")
+        }
+    }
+
     /// A table described in the config file. Every name must be a plain identifier.
     pub fn custom(t: &CustomTable) -> anyhow::Result<Mapping> {
         let label = t.name.clone().unwrap_or_else(|| t.table.clone());

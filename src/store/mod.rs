@@ -6,7 +6,9 @@
 pub mod cache;
 pub mod mapping;
 pub mod native;
+pub mod pg;
 pub mod query;
+pub mod writer;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,18 @@ use crate::error::bad_input;
 use crate::timefmt::{Zone, epoch_number_to_ms, parse_stored_timestamp};
 pub use mapping::{Dimension, Mapping};
 pub use query::{AggQuery, AggRow, EventRow, Sums};
+pub use writer::{FileState, ImportSink, Recorded, SqliteSink, Writer};
+
+/// Whether `db` names a database to read: a file that is there, or a PostgreSQL URL (whose
+/// server says when connecting).
+pub fn db_present(db: &Path) -> bool {
+    pg::is_url(db) || db.exists()
+}
+
+/// How a database is named in messages and logs: a PostgreSQL URL without its password.
+pub fn shown(db: &Path) -> String {
+    pg::shown(db)
+}
 
 /// Name of the SQL function that turns any stored timestamp form into unix milliseconds.
 pub const TS_FUNCTION: &str = "tokmon_ts";
@@ -32,6 +46,8 @@ pub enum SchemaKind {
     Bot,
     ChatAgent,
     Desktop,
+    /// The team service's `ai_usage` table in PostgreSQL (formats.md §4).
+    AiUsage,
     /// A `[[table]]` from the config file, by name.
     Custom(String),
 }
@@ -48,6 +64,7 @@ impl SchemaKind {
             SchemaKind::Bot => "bot".into(),
             SchemaKind::ChatAgent => "chat-agent".into(),
             SchemaKind::Desktop => "desktop".into(),
+            SchemaKind::AiUsage => "ai-usage".into(),
             SchemaKind::Custom(n) => n.clone(),
         }
     }
@@ -84,6 +101,7 @@ impl SchemaKind {
             SchemaKind::Bot => Mapping::bot(),
             SchemaKind::ChatAgent => Mapping::chat_agent(),
             SchemaKind::Desktop => Mapping::desktop(),
+            SchemaKind::AiUsage => Mapping::ai_usage(),
             SchemaKind::Custom(name) => {
                 let t = cfg
                     .tables
@@ -304,7 +322,11 @@ pub struct Source {
     pub(crate) defer_cache_build: bool,
     /// A foreign table's own index on its timestamp column (see `rows_in_range_sql`).
     pub(crate) ts_index: Option<String>,
+    /// SQLite: the database. PostgreSQL: an empty in-memory database that no read reaches
+    /// (every read goes to `pg` first), so a read that missed it fails rather than answers.
     conn: Connection,
+    /// A PostgreSQL database: every read goes there.
+    pub(crate) pg: Option<pg::PgSource>,
 }
 
 impl fmt::Debug for Source {
@@ -324,6 +346,9 @@ impl Source {
         cfg: &Config,
         naive_zone: Zone,
     ) -> anyhow::Result<Source> {
+        if pg::is_url(path) {
+            return Source::open_postgres(path, schema);
+        }
         if !path.exists() {
             return Err(bad_input(format!(
                 "no database at {}: record events with `tokmon record`, import logs with `tokmon import`, \
@@ -387,13 +412,66 @@ impl Source {
             defer_cache_build: false,
             ts_index,
             conn,
+            pg: None,
         })
+    }
+
+    /// Open a PostgreSQL database for reading: tokmon's schema or the team service's
+    /// `ai_usage` (an empty database reads as an empty native one).
+    fn open_postgres(url: &Path, schema: Option<&str>) -> anyhow::Result<Source> {
+        let target = pg::Target::parse(url)?;
+        let db = pg::PgSource::open(&target, schema)?;
+        let kind = match db.kind {
+            pg::Kind::AiUsage => SchemaKind::AiUsage,
+            _ => SchemaKind::Native,
+        };
+        Ok(Source {
+            path: PathBuf::from(&target.shown),
+            mapping: kind.mapping(&Config::default())?,
+            empty: db.is_empty(),
+            has_rollup: false,
+            has_corrections: kind.is_native(),
+            kind,
+            cache: None,
+            defer_cache_build: false,
+            ts_index: None,
+            conn: Connection::open_in_memory()?,
+            pg: Some(db),
+        })
+    }
+
+    /// Whether the database is a PostgreSQL one.
+    pub fn is_postgres(&self) -> bool {
+        self.pg.is_some()
+    }
+
+    /// Run `f` with every read in one snapshot (a read transaction), so the grouped sums and
+    /// the newest id they stop at agree.
+    pub fn read_snapshot<T>(&self, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+        if let Some(pg) = &self.pg {
+            return pg.snapshot(f);
+        }
+        self.conn.execute_batch("BEGIN")?;
+        let result = f();
+        let _ = self.conn.execute_batch("COMMIT");
+        result
+    }
+
+    /// The schema version of a native database (0 for a foreign one).
+    pub fn schema_version(&self) -> i64 {
+        match &self.pg {
+            Some(pg) => i64::from(pg.schema_version()),
+            None => self
+                .conn
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap_or(0),
+        }
     }
 
     /// Keep a rollup cache for a foreign database in `dir`, so long ranges do not scan it.
     /// Native databases carry their own rollup; a cache that cannot be made is only logged.
     pub fn use_cache_dir(&mut self, dir: &Path) {
-        if self.kind.is_native() || self.empty {
+        if self.kind.is_native() || self.empty || self.pg.is_some() {
             return;
         }
         match cache::RollupCache::open(dir, self) {
@@ -432,6 +510,9 @@ impl Source {
 
     /// Changes whenever another connection commits to the database; cheap to poll.
     pub fn data_version(&self) -> anyhow::Result<i64> {
+        if let Some(pg) = &self.pg {
+            return pg.data_version();
+        }
         Ok(self
             .conn
             .query_row("PRAGMA data_version", [], |r| r.get(0))?)

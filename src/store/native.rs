@@ -247,6 +247,13 @@ pub const BUSY_TIMEOUT_MS: u64 = 5_000;
 /// Refuses, before anything is written to it, a database that tokmon did not make: another
 /// tool's, one whose `events` table lacks columns, or one from a newer tokmon.
 pub fn open_rw(path: &Path) -> anyhow::Result<Connection> {
+    // Never a file named after a URL (`super::Writer` opens PostgreSQL).
+    if super::pg::is_url(path) {
+        return Err(bad_input(format!(
+            "{}: a PostgreSQL database cannot be written here; this needs a SQLite file",
+            super::pg::shown(path)
+        )));
+    }
     if path.exists() {
         check_writable_native(path)?;
     } else if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -477,8 +484,8 @@ impl std::hash::Hasher for KeyHashHasher {
 
 /// The running totals of a stored reply (its event plus its corrections).
 #[derive(Debug, Default)]
-struct Stored {
-    id: i64,
+pub(super) struct Stored {
+    pub(super) id: i64,
     input: u64,
     output: u64,
     cache_write: u64,
@@ -487,6 +494,38 @@ struct Stored {
     cost: Option<f64>,
     /// Numeric metadata fields, summed.
     meta: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Stored {
+    pub(super) fn new(id: i64) -> Stored {
+        Stored {
+            id,
+            ..Default::default()
+        }
+    }
+
+    /// Add one stored row: its tokens (input, output, cache write, cache read, 1-hour cache
+    /// write), cost and metadata.
+    pub(super) fn add(&mut self, t: [u64; 5], cost: Option<f64>, metadata: Option<&str>) {
+        self.input += t[0];
+        self.output += t[1];
+        self.cache_write += t[2];
+        self.cache_read += t[3];
+        self.cache_write_1h += t[4];
+        if let Some(c) = cost {
+            self.cost = Some(self.cost.unwrap_or(0.0) + c);
+        }
+        if let Some(m) = metadata
+            && let Ok(serde_json::Value::Object(m)) = serde_json::from_str(m)
+        {
+            for (k, v) in m {
+                if let Some(n) = v.as_u64() {
+                    let sum = self.meta.get(&k).and_then(|s| s.as_u64()).unwrap_or(0);
+                    self.meta.insert(k, (sum + n).into());
+                }
+            }
+        }
+    }
 }
 
 const INSERT_SQL: &str = "INSERT INTO events (ts, provider, model, agent, session, project, user,
@@ -632,24 +671,11 @@ impl<'c> Inserter<'c> {
         let mut rows = q.query([id])?;
         while let Some(r) = rows.next()? {
             let tok = |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(i)?.max(0) as u64) };
-            st.input += tok(0)?;
-            st.output += tok(1)?;
-            st.cache_write += tok(2)?;
-            st.cache_read += tok(3)?;
-            st.cache_write_1h += tok(6)?;
-            if let Some(c) = r.get::<_, Option<f64>>(4)? {
-                st.cost = Some(st.cost.unwrap_or(0.0) + c);
-            }
-            if let Some(m) = r.get::<_, Option<String>>(5)?
-                && let Ok(serde_json::Value::Object(m)) = serde_json::from_str(&m)
-            {
-                for (k, v) in m {
-                    if let Some(n) = v.as_u64() {
-                        let sum = st.meta.get(&k).and_then(|s| s.as_u64()).unwrap_or(0);
-                        st.meta.insert(k, (sum + n).into());
-                    }
-                }
-            }
+            st.add(
+                [tok(0)?, tok(1)?, tok(2)?, tok(3)?, tok(6)?],
+                r.get::<_, Option<f64>>(4)?,
+                r.get::<_, Option<String>>(5)?.as_deref(),
+            );
         }
         Ok(st)
     }
@@ -689,7 +715,7 @@ impl<'c> Inserter<'c> {
 
 impl NewEvent {
     /// This event's counts with another's time and dimensions.
-    fn with_dims(self, dims: NewEvent) -> NewEvent {
+    pub(super) fn with_dims(self, dims: NewEvent) -> NewEvent {
         NewEvent {
             input_tokens: self.input_tokens,
             output_tokens: self.output_tokens,
@@ -739,7 +765,7 @@ impl NewEvent {
 
 /// The increase of `e` over the stored reply, field by field (never negative), or `None`
 /// when `e` has nothing more.
-fn correction(st: &Stored, e: &NewEvent) -> Option<NewEvent> {
+pub(super) fn correction(st: &Stored, e: &NewEvent) -> Option<NewEvent> {
     let more = |new: u64, old: u64| new.saturating_sub(old);
     let mut c = NewEvent {
         input_tokens: more(e.input_tokens, st.input),
@@ -781,6 +807,110 @@ fn correction(st: &Stored, e: &NewEvent) -> Option<NewEvent> {
         c.metadata = Some(serde_json::Value::Object(out).to_string());
     }
     Some(c)
+}
+
+/// Record one event in a transaction of its own (see [`super::Writer::record`]).
+pub fn record(conn: &mut Connection, e: &NewEvent) -> anyhow::Result<super::Recorded> {
+    let tx = conn.transaction()?;
+    let (inserted, _) = insert_events_in(&tx, [e])?;
+    if !rollup_sums_exact(&tx, e.ts_ms)? {
+        drop(tx);
+        return Ok(super::Recorded::TooLarge);
+    }
+    tx.commit()?;
+    Ok(if inserted == 1 {
+        super::Recorded::Added
+    } else {
+        super::Recorded::AlreadyThere
+    })
+}
+
+/// Whether the rollup rows near `ts_ms` still hold whole-number token sums. SQLite turns an
+/// integer sum that overflows into a real: then the event just inserted pushed a sum past
+/// [`super::query::MAX_TOKENS`].
+fn rollup_sums_exact(conn: &Connection, ts_ms: i64) -> anyhow::Result<bool> {
+    use super::query::{PRICE_DETAIL_COLUMNS, SLICE_MS};
+    let slice = ts_ms.div_euclid(SLICE_MS);
+    // The four token sums and the price-detail sums (1-hour writes, long-context split).
+    let columns = [
+        "input_tokens",
+        "output_tokens",
+        "cache_creation_tokens",
+        "cache_read_tokens",
+    ];
+    let not_integer = columns
+        .iter()
+        .chain(PRICE_DETAIL_COLUMNS.iter())
+        .map(|c| format!("typeof({c}) != 'integer'"))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let inexact: bool = conn.query_row(
+        &format!(
+            "SELECT EXISTS (SELECT 1 FROM rollup_15m WHERE slice BETWEEN ?1 AND ?2 AND ({not_integer}))"
+        ),
+        [slice.saturating_sub(1), slice.saturating_add(1)],
+        |r| r.get(0),
+    )?;
+    Ok(!inexact)
+}
+
+/// The stored read state of a log file (see `migrations/0002_import_files.sql`).
+pub fn load_file_state(conn: &Connection, key: &str) -> anyhow::Result<Option<super::FileState>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT format, size, mtime_ns, \"offset\", line_no, head_len, head_hash, tail_len,
+                    tail_hash, state
+             FROM import_files WHERE path = ?1",
+        )?
+        .query_row([key], |r| {
+            Ok(super::FileState {
+                format: r.get(0)?,
+                size: r.get::<_, i64>(1)? as u64,
+                mtime_ns: r.get(2)?,
+                offset: r.get::<_, i64>(3)? as u64,
+                line_no: r.get::<_, i64>(4)? as u64,
+                head_len: r.get::<_, i64>(5)? as u64,
+                head_hash: r.get(6)?,
+                tail_len: r.get::<_, i64>(7)? as u64,
+                tail_hash: r.get(8)?,
+                state: r.get(9)?,
+            })
+        })
+        .optional()?)
+}
+
+/// Write a log file's read state (inside the caller's transaction).
+pub fn save_file_state(conn: &Connection, key: &str, s: &super::FileState) -> anyhow::Result<()> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    conn.prepare_cached(
+        "INSERT INTO import_files (path, format, size, mtime_ns, \"offset\", line_no, head_len,
+             head_hash, tail_len, tail_hash, state, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         ON CONFLICT (path) DO UPDATE SET format = excluded.format, size = excluded.size,
+             mtime_ns = excluded.mtime_ns, \"offset\" = excluded.\"offset\",
+             line_no = excluded.line_no, head_len = excluded.head_len,
+             head_hash = excluded.head_hash, tail_len = excluded.tail_len,
+             tail_hash = excluded.tail_hash, state = excluded.state,
+             updated_at = excluded.updated_at",
+    )?
+    .execute(params![
+        key,
+        s.format,
+        s.size as i64,
+        s.mtime_ns,
+        s.offset as i64,
+        s.line_no as i64,
+        s.head_len as i64,
+        s.head_hash,
+        s.tail_len as i64,
+        s.tail_hash,
+        s.state,
+        now_ms
+    ])?;
+    Ok(())
 }
 
 /// One row of the sync history (every manual sync of the quota counter).

@@ -273,6 +273,9 @@ impl Source {
     /// Grouped sums over a time range. On the native store, whole 15-minute slices are read
     /// from the rollup table and only the partial slices at the edges from the events.
     pub fn aggregate(&self, q: &AggQuery) -> anyhow::Result<Vec<AggRow>> {
+        if let Some(pg) = &self.pg {
+            return first_keys(pg.grouped(q, None)?);
+        }
         if self.empty {
             return Ok(Vec::new());
         }
@@ -290,6 +293,9 @@ impl Source {
     /// map, which is cheaper than SQLite sorting every row for its GROUP BY. No timestamp is
     /// read, so every row counts, also one whose time cannot be read.
     pub fn aggregate_all_hashed(&self, q: &AggQuery) -> anyhow::Result<Vec<AggRow>> {
+        if let Some(pg) = &self.pg {
+            return first_keys(pg.grouped(q, None)?);
+        }
         let rows = self.all_hashed(q, None)?;
         Ok(merge_rows(rows.into_iter().map(|(r, _)| r).collect())?)
     }
@@ -559,6 +565,9 @@ impl Source {
         q: &AggQuery,
         second: Dimension,
     ) -> anyhow::Result<Vec<(AggRow, Option<String>)>> {
+        if let Some(pg) = &self.pg {
+            return pg.grouped(q, Some(second));
+        }
         if self.empty {
             return Ok(Vec::new());
         }
@@ -582,6 +591,9 @@ impl Source {
         q: &AggQuery,
         second: Dimension,
     ) -> anyhow::Result<Vec<(AggRow, Option<String>)>> {
+        if let Some(pg) = &self.pg {
+            return pg.grouped(q, Some(second));
+        }
         if self.empty {
             return Ok(Vec::new());
         }
@@ -614,6 +626,9 @@ impl Source {
 
     /// Grouped sums read from the events themselves.
     pub fn aggregate_scan(&self, q: &AggQuery) -> anyhow::Result<Vec<AggRow>> {
+        if let Some(pg) = &self.pg {
+            return first_keys(pg.grouped(q, None)?);
+        }
         if self.empty {
             return Ok(Vec::new());
         }
@@ -666,6 +681,9 @@ impl Source {
 
     /// Up to `limit` events with an id above `after_id`, oldest id first.
     pub fn events_after(&self, after_id: i64, limit: usize) -> anyhow::Result<Vec<EventRow>> {
+        if let Some(pg) = &self.pg {
+            return pg.events_after(after_id, limit);
+        }
         if self.empty {
             return Ok(Vec::new());
         }
@@ -709,6 +727,9 @@ impl Source {
 
     /// The largest id in the table (0 when empty).
     pub fn max_id(&self) -> anyhow::Result<i64> {
+        if let Some(pg) = &self.pg {
+            return pg.max_id();
+        }
         if self.empty {
             return Ok(0);
         }
@@ -722,6 +743,9 @@ impl Source {
 
     /// Number of rows in the table.
     pub fn row_count(&self) -> anyhow::Result<u64> {
+        if let Some(pg) = &self.pg {
+            return pg.row_count();
+        }
         if self.empty {
             return Ok(0);
         }
@@ -736,6 +760,9 @@ impl Source {
     /// from the ends of the time index instead of a scan.
     /// A foreign database with a built rollup cache answers from the cache.
     pub fn time_bounds(&self) -> anyhow::Result<Option<(i64, i64)>> {
+        if let Some(pg) = &self.pg {
+            return pg.time_bounds();
+        }
         if self.empty {
             return Ok(None);
         }
@@ -970,6 +997,11 @@ fn push_key_part(buf: &mut Vec<u8>, v: Option<&[u8]>) {
     }
 }
 
+/// The rows of a grouped read without its second key.
+fn first_keys(rows: Vec<(AggRow, Option<String>)>) -> anyhow::Result<Vec<AggRow>> {
+    Ok(rows.into_iter().map(|(r, _)| r).collect())
+}
+
 /// All time, no time buckets: every row counts (also rows whose time cannot be read), so no
 /// timestamp needs to be read.
 pub fn is_plain_all_time(q: &AggQuery) -> bool {
@@ -990,7 +1022,7 @@ impl Tokens {
         ]
     }
 
-    fn set_detail(&mut self, d: [u64; 6]) {
+    pub(super) fn set_detail(&mut self, d: [u64; 6]) {
         self.cache_write_1h = d[0];
         self.long = TokenSplit {
             input: d[1],
@@ -1096,7 +1128,7 @@ pub fn floor_div_sql(expr: &str, by: i64) -> String {
 }
 
 /// Add up rows that share key, bucket, model and second key.
-fn merge_two(
+pub(super) fn merge_two(
     rows: Vec<(AggRow, Option<String>)>,
 ) -> Result<Vec<(AggRow, Option<String>)>, TokenOverflow> {
     type TwoKey = (Option<String>, Option<i64>, Option<String>, Option<String>);

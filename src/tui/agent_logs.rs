@@ -188,7 +188,7 @@ impl Watchers {
         let mut threads = Vec::new();
         if !setup.paths.is_empty() {
             // Checked now, so a bad database is reported before the screen is taken.
-            drop(crate::store::native::open_rw(&setup.db)?);
+            drop(crate::store::Writer::open(&setup.db)?);
             let (paths, db, flag, tx) = (
                 setup.paths.clone(),
                 setup.db.clone(),
@@ -264,7 +264,7 @@ fn watch_block(setup: &Setup, stop: &AtomicBool, tx: Sink) {
     let mut largest: Option<(i64, (u64, f64))> = None;
     let mut last_sent: Option<Option<BlockGauge>> = None;
     while !stop.load(Ordering::Relaxed) {
-        if source.is_none() && setup.db.exists() {
+        if source.is_none() && crate::store::db_present(&setup.db) {
             source = crate::store::Source::open(
                 &setup.db,
                 setup.schema.as_deref(),

@@ -124,10 +124,7 @@ fn read_new_rows(
 
 /// Read a range in one read transaction, so the grouped sums and the id they stop at agree.
 pub fn load_snapshot(src: &Source, req: &LoadRequest) -> anyhow::Result<Snapshot> {
-    src.conn().execute_batch("BEGIN")?;
-    let result = read_snapshot(src, req);
-    let _ = src.conn().execute_batch("COMMIT");
-    result
+    src.read_snapshot(|| read_snapshot(src, req))
 }
 
 fn read_snapshot(src: &Source, req: &LoadRequest) -> anyhow::Result<Snapshot> {
@@ -495,7 +492,7 @@ impl Tail {
             if Instant::now() < self.next_retry {
                 return Ok(());
             }
-            if !self.cfg.db.exists() {
+            if !crate::store::db_present(&self.cfg.db) {
                 self.report(SourceState::Missing);
                 self.next_retry = Instant::now() + RETRY;
                 return Ok(());
@@ -521,7 +518,7 @@ impl Tail {
                 }
             }
             let version = src.data_version()?;
-            tracing::info!(path = %self.cfg.db.display(), kind = %src.kind, "opened");
+            tracing::info!(path = %crate::store::shown(&self.cfg.db), kind = %src.kind, "opened");
             self.send(Msg::Opened {
                 kind: src.kind.label(),
             });

@@ -69,7 +69,7 @@ pub fn run(ctx: &Ctx, args: &MonitorArgs) -> anyhow::Result<u8> {
         Some(d) => (d.db.clone(), d.state.clone()),
         None => (ctx.db.clone(), ctx.state.clone()),
     };
-    tracing::info!(db = %db.display(), state = %state.display(), "monitor starting");
+    tracing::info!(db = %crate::store::shown(&db), state = %state.display(), "monitor starting");
     let (msg_tx, msg_rx) = unbounded_channel();
     // Agent logs: `--follow PATH`, and what discovery finds (see `crate::discover`), are
     // imported into the monitored database at start and followed while it is shown (the same

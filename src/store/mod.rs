@@ -8,6 +8,7 @@ pub mod mapping;
 pub mod native;
 pub mod pg;
 pub mod query;
+pub mod url;
 pub mod writer;
 
 use std::fmt;

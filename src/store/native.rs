@@ -248,10 +248,10 @@ pub const BUSY_TIMEOUT_MS: u64 = 5_000;
 /// tool's, one whose `events` table lacks columns, or one from a newer tokmon.
 pub fn open_rw(path: &Path) -> anyhow::Result<Connection> {
     // Never a file named after a URL (`super::Writer` opens PostgreSQL).
-    if super::pg::is_url(path) {
+    if super::url::is_url(path) {
         return Err(bad_input(format!(
             "{}: a PostgreSQL database cannot be written here; this needs a SQLite file",
-            super::pg::shown(path)
+            super::url::shown(path)
         )));
     }
     if path.exists() {

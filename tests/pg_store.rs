@@ -599,10 +599,76 @@ fn credentials_come_from_the_url_pgpassword_or_pgpass_and_never_show() {
     std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o644)).unwrap();
     tokmon(&sb, &base, &rec).failure();
     assert_eq!(db.psql("SELECT count(*) FROM events"), "3");
+    // doctor names the database without the password.
+    let a = sb.cmd().args(["--db", &with_pw, "doctor"]).assert();
+    let all = stdout(&a) + &stderr(&a);
+    assert!(all.contains("writer:***@127.0.0.1"), "{all}");
+    assert!(!all.contains("pw-Secret-1"), "{all}");
+}
+
+/// Turn TLS on in the shared server (a self-signed certificate; a reload suffices). Other
+/// tests connect with the default `prefer`, which works with or without it.
+fn enable_tls(db: &pg::PgDb) {
+    // In the server's data directory, which goes with the server.
+    let dir = pg::PgServer::shared().data_dir();
+    let (crt, key) = (dir.join("tokmon-test.crt"), dir.join("tokmon-test.key"));
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        let id = |flag: &str| -> u32 {
+            let o = std::process::Command::new("id")
+                .args([flag, "postgres"])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&o.stdout).trim().parse().unwrap()
+        };
+        for f in [&crt, &key] {
+            std::os::unix::fs::chown(f, Some(id("-u")), Some(id("-g"))).unwrap();
+        }
+    }
+    db.psql(&format!(
+        "ALTER SYSTEM SET ssl_cert_file = '{}'",
+        crt.display()
+    ));
+    db.psql(&format!(
+        "ALTER SYSTEM SET ssl_key_file = '{}'",
+        key.display()
+    ));
+    db.psql("ALTER SYSTEM SET ssl = on");
+    db.psql("SELECT pg_reload_conf()");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while db.psql("SHOW ssl") != "on" {
+        assert!(std::time::Instant::now() < deadline, "TLS did not come on");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 #[test]
-fn sslmode_require_fails_clearly_on_a_server_without_tls() {
+fn sslmode_is_honoured() {
     let db = pg::db("sslmode");
     let sb = Sandbox::new();
     let server = pg::PgServer::shared();
@@ -615,13 +681,18 @@ fn sslmode_require_fails_clearly_on_a_server_without_tls() {
     };
     let rec = ["record", "--model", "m", "--input", "1"];
     tokmon(&sb, &url("disable"), &rec).success();
-    // The test server offers no TLS: prefer goes on without it, require refuses.
+    // Without TLS on the server: prefer goes on without it, require refuses.
+    if db.psql("SHOW ssl") == "off" {
+        tokmon(&sb, &url("prefer"), &rec).success();
+        let a = tokmon(&sb, &url("require"), &rec).failure();
+        let err = stderr(&a).to_lowercase();
+        assert!(err.contains("tls") || err.contains("ssl"), "{err}");
+        assert_eq!(db.psql("SELECT count(*) FROM events"), "2");
+        enable_tls(&db);
+    }
+    // With TLS (a self-signed certificate, not verified, as libpq's require): encrypted.
+    tokmon(&sb, &url("require"), &rec).success();
     tokmon(&sb, &url("prefer"), &rec).success();
-    let a = tokmon(&sb, &url("require"), &rec).failure();
-    assert!(
-        stderr(&a).contains("sslmode=require") || stderr(&a).to_lowercase().contains("tls"),
-        "{}",
-        stderr(&a)
-    );
-    assert_eq!(db.psql("SELECT count(*) FROM events"), "2");
+    tokmon(&sb, &url("disable"), &rec).success();
+    assert_eq!(db.psql("SELECT count(*) FROM events"), "5");
 }

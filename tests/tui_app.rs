@@ -309,6 +309,27 @@ fn missing_database_is_said_on_screen() {
 }
 
 #[test]
+fn a_lost_connection_keeps_the_numbers_and_says_reconnecting() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _) = app_on(&fixture_db(dir.path()));
+    let before = screen(&app, 100, 30);
+    assert!(before.contains("● live"), "{before}");
+    app.on_msg(Msg::Source(SourceState::Reconnecting(
+        "cannot connect to postgres://db/t".into(),
+    )));
+    let s = screen(&app, 100, 30);
+    assert!(
+        s.contains("↻ reconnecting…") && !s.contains("● live"),
+        "{s}"
+    );
+    // The last numbers stay on screen meanwhile.
+    assert!(s.contains("206 events") && s.contains("claude-code"), "{s}");
+    // A fresh snapshot once the server is back: live again.
+    load(&mut app, &dir.path().join("usage.db"));
+    assert!(screen(&app, 100, 30).contains("● live"));
+}
+
+#[test]
 fn event_loop_draws_and_quits_on_q() {
     let dir = tempfile::tempdir().unwrap();
     let db = fixture_db(dir.path());

@@ -156,6 +156,9 @@ pub enum SourceState {
     /// No file at the path (yet).
     Missing,
     Error(String),
+    /// The connection to a database server was lost: trying again (why it was lost). The
+    /// numbers last read stay on screen until a fresh read replaces them.
+    Reconnecting(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -773,7 +776,7 @@ impl App {
                 }
             }
             Msg::Source(state) => {
-                if state != SourceState::Live {
+                if state != SourceState::Live && !matches!(state, SourceState::Reconnecting(_)) {
                     self.agg = None;
                     self.loading = false;
                 }

@@ -4,15 +4,24 @@
 //! snapshot. A database that is missing, replaced or shrunk is reported and read again.
 //! It also evaluates the budgets (see [`Tail::evaluate_if_due`]), since that reads the
 //! database too. SQLite is never called from the async side.
+//!
+//! Over PostgreSQL (a `postgres://` URL) the tail does not poll: a dedicated connection
+//! LISTENs on the store's channel ([`super::pg_listen`]) and the tail sleeps on it until a
+//! writer commits. Where it cannot listen (the team service's `ai_usage` has no trigger; a
+//! server refusing LISTEN) it polls the store's data version every [`PG_POLL`], and reads a
+//! table without integer ids afresh when it changes. A lost connection (server restarted,
+//! network dropped) shows as "reconnecting" with the last numbers kept, is tried again, and
+//! everything is read afresh once it is back: nothing lost, nothing counted twice.
 
 use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::app::{Msg, SourceState};
 use super::model::{LoadRequest, RATE_WINDOW_MS, RangeKind, Snapshot, adaptive_bucket_ms};
+use super::pg_listen::Listener;
 use crate::budget::{self, Budget, QuotaInput};
 use crate::config::Config;
 use crate::domain::CostMode;
@@ -23,6 +32,13 @@ use crate::timefmt::Zone;
 pub const POLL: Duration = Duration::from_millis(100);
 /// How often a missing or broken database is tried again.
 const RETRY: Duration = Duration::from_millis(500);
+/// A PostgreSQL server that cannot be listened to is asked for its data version this often.
+pub const PG_POLL: Duration = Duration::from_millis(500);
+/// How long the tail sleeps on the listening connection before it looks at its commands.
+const PG_WAIT: Duration = Duration::from_millis(50);
+/// A lost PostgreSQL connection is tried again after this, doubling up to [`PG_RETRY_MAX`].
+const PG_RETRY: Duration = Duration::from_millis(250);
+const PG_RETRY_MAX: Duration = Duration::from_secs(2);
 /// Rows read per batch.
 const BATCH: usize = 10_000;
 /// New rows lead to a budget evaluation at most this often.
@@ -236,8 +252,32 @@ fn spawn_cache_builder(
         })
 }
 
+/// How the tail notices commits.
+enum Follow {
+    /// `PRAGMA data_version` (SQLite), or the store's data version (PostgreSQL), every poll.
+    Version,
+    /// PostgreSQL: notifications on a connection of their own; `heard` since the last read.
+    Listen {
+        listener: Box<Listener>,
+        heard: bool,
+    },
+    /// PostgreSQL without notifications: the data version, every [`PG_POLL`].
+    PgPoll { next: Instant },
+}
+
+impl Follow {
+    fn label(&self) -> &'static str {
+        match self {
+            Follow::Version => "version",
+            Follow::Listen { .. } => "listen",
+            Follow::PgPoll { .. } => "poll",
+        }
+    }
+}
+
 struct Open {
     src: Source,
+    follow: Follow,
     /// The thread building the rollup cache, while it runs.
     builder: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
     id: Option<(u64, u64)>,
@@ -311,6 +351,10 @@ pub struct Tail {
     /// When the next budget evaluation is due, if one is.
     eval_due: Option<Instant>,
     last_eval: Option<Instant>,
+    /// PostgreSQL: a snapshot was read since the tail started (a lost connection is then
+    /// "reconnecting"), and how long to wait before the next attempt.
+    pg_live: bool,
+    pg_retry: Duration,
 }
 
 impl Tail {
@@ -332,6 +376,8 @@ impl Tail {
             need_load: false,
             last_state: None,
             next_retry: Instant::now(),
+            pg_live: false,
+            pg_retry: PG_RETRY,
         }
     }
 
@@ -366,7 +412,23 @@ impl Tail {
             } else {
                 RETRY.min(POLL * 2)
             };
-            match self.cmds.recv_timeout(wait) {
+            let got = match self.open.as_mut().map(|o| &mut o.follow) {
+                Some(Follow::Listen { listener, heard }) => match listener.wait(PG_WAIT) {
+                    Ok(h) => {
+                        *heard |= h;
+                        self.cmds.try_recv().map_err(|e| match e {
+                            TryRecvError::Empty => RecvTimeoutError::Timeout,
+                            TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+                        })
+                    }
+                    Err(e) => {
+                        self.failed(e);
+                        continue;
+                    }
+                },
+                _ => self.cmds.recv_timeout(wait),
+            };
+            match got {
                 Ok(cmd) => self.command(cmd),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
@@ -379,12 +441,24 @@ impl Tail {
                 return;
             }
             if let Err(e) = self.step() {
-                tracing::warn!("tail: {e:#}");
-                self.open = None;
-                self.next_retry = Instant::now() + RETRY;
-                self.report(SourceState::Error(format!("{e:#}")));
+                self.failed(e);
             }
             self.evaluate_if_due();
+        }
+    }
+
+    /// A read failed: drop the connection and try again. A PostgreSQL server that was live
+    /// is being reconnected to (the numbers stay on screen), soon at first, then less often.
+    fn failed(&mut self, e: anyhow::Error) {
+        tracing::warn!("tail: {e:#}");
+        self.open = None;
+        if self.pg_live {
+            self.next_retry = Instant::now() + self.pg_retry;
+            self.pg_retry = (self.pg_retry * 2).min(PG_RETRY_MAX);
+            self.report(SourceState::Reconnecting(format!("{e:#}")));
+        } else {
+            self.next_retry = Instant::now() + RETRY;
+            self.report(SourceState::Error(format!("{e:#}")));
         }
     }
 
@@ -518,13 +592,25 @@ impl Tail {
                 }
             }
             let version = src.data_version()?;
-            tracing::info!(path = %crate::store::shown(&self.cfg.db), kind = %src.kind, "opened");
+            // Listen before the first read: a commit after it is then always heard.
+            let follow = if src.is_postgres() {
+                pg_follow(&self.cfg.db, &src)
+            } else {
+                Follow::Version
+            };
+            tracing::info!(
+                path = %crate::store::shown(&self.cfg.db),
+                kind = %src.kind,
+                follow = %follow.label(),
+                "opened"
+            );
             self.send(Msg::Opened {
                 kind: src.kind.label(),
             });
             self.last_state = Some(SourceState::Live);
             self.open = Some(Open {
                 src,
+                follow,
                 builder,
                 id,
                 version,
@@ -608,13 +694,30 @@ impl Tail {
                 open.count_at = Instant::now() + COUNT_EVERY;
                 open.count_pending = false;
                 open.version = version;
+                if open.src.is_postgres() {
+                    self.pg_live = true;
+                    self.pg_retry = PG_RETRY;
+                }
                 self.need_load = false;
                 self.schedule(Instant::now());
             }
             return Ok(());
         }
         let open = self.open.as_mut().expect("opened above");
-        let v = open.src.data_version()?;
+        let v = match &mut open.follow {
+            Follow::Version => open.src.data_version()?,
+            // Nothing heard: nothing committed (the version is not asked for).
+            Follow::Listen { heard: false, .. } => open.version,
+            Follow::Listen { heard, .. } => {
+                *heard = false;
+                open.src.data_version()?
+            }
+            Follow::PgPoll { next } if Instant::now() < *next => open.version,
+            Follow::PgPoll { next } => {
+                *next = Instant::now() + PG_POLL;
+                open.src.data_version()?
+            }
+        };
         if v == open.version {
             // A count check that was put off (commits came quickly) is made once it is due.
             if open.count_pending
@@ -629,6 +732,12 @@ impl Tail {
         if open.src.empty {
             // A native file that just got its tables: open again to see them.
             self.open = None;
+            return Ok(());
+        }
+        if open.src.is_postgres() && !open.src.kind.is_native() {
+            // The team service's table has uuid keys, which give no order to follow: a
+            // change is read afresh (one grouped read, exact).
+            self.need_load = true;
             return Ok(());
         }
         let max = open.src.max_id()?;
@@ -658,5 +767,37 @@ impl Tail {
             self.schedule(at);
         }
         Ok(())
+    }
+}
+
+/// How to follow a PostgreSQL database: LISTEN where its events table announces inserts on
+/// the store's channel, else poll. A listener that cannot be set up is logged and polled
+/// around (the monitor still works, less promptly).
+fn pg_follow(db: &std::path::Path, src: &Source) -> Follow {
+    if src.empty || !src.kind.is_native() {
+        return Follow::PgPoll {
+            next: Instant::now() + PG_POLL,
+        };
+    }
+    let listener = crate::store::pg::Target::parse(db)
+        .and_then(|t| t.connect())
+        .and_then(|c| Listener::start(c, crate::store::pg::NOTIFY_CHANNEL));
+    match listener {
+        Ok(Some(listener)) => Follow::Listen {
+            listener: Box::new(listener),
+            heard: false,
+        },
+        Ok(None) => {
+            tracing::info!("no insert trigger to listen to: polling");
+            Follow::PgPoll {
+                next: Instant::now() + PG_POLL,
+            }
+        }
+        Err(e) => {
+            tracing::warn!("cannot listen, polling instead: {e:#}");
+            Follow::PgPoll {
+                next: Instant::now() + PG_POLL,
+            }
+        }
     }
 }

@@ -13,6 +13,7 @@ pub mod export;
 pub mod keys;
 pub mod live;
 pub mod model;
+pub mod pg_listen;
 pub mod quota;
 pub mod sync;
 mod terminal;

@@ -63,3 +63,6 @@ pub fn refused(cmd: &mut Command, named: &str) {
 
 /// A throwaway PostgreSQL server and a database per test.
 pub mod pg;
+
+/// The real binary in a private tmux server.
+pub mod tmux;

@@ -21,6 +21,7 @@ fn live_span(app: &App) -> Span<'static> {
         SourceState::Opening => pad(t.dim, "◌ opening…"),
         SourceState::Missing => pad(t.warning, "✕ no database"),
         SourceState::Error(_) => pad(t.error, "! error"),
+        SourceState::Reconnecting(_) => pad(t.warning, "↻ reconnecting…"),
         SourceState::Live if app.loading => pad(t.dim, "◌ loading…"),
         SourceState::Live => pad(t.live, "● live"),
     }

@@ -254,6 +254,10 @@ fn draw_one(f: &mut Frame, app: &App, area: Rect, which: Focus) {
                 t.warning,
             ),
             (None, SourceState::Error(e)) => (format!("cannot read the database: {e}"), t.error),
+            (None, SourceState::Reconnecting(e)) => (
+                format!("lost the database connection, reconnecting: {e}"),
+                t.warning,
+            ),
             (None, _) => ("loading…".to_string(), t.dim),
         };
         f.render_widget(

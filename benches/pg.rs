@@ -1,0 +1,227 @@
+//! PostgreSQL benchmark (not a test): a throwaway server (the tests' harness), tokmon's schema
+//! made by `tokmon record`, then 10M rows loaded on the server (`INSERT … SELECT` over
+//! `generate_series`, in 1M-row statements, so the rollup trigger runs as it does for an
+//! import). Measures `tokmon report --by model --range all` against `psql` running the plain
+//! GROUP BY over the events (median of 3 runs each), and the time from a commit (another
+//! connection, one row per transaction) to the row on the monitor's screen, heard through
+//! LISTEN/NOTIFY (p50/p99 over 50 inserts). Needs PostgreSQL and tmux; prints the figures.
+//!
+//! `cargo bench --bench pg` (TOKMON_BENCH_PG_ROWS changes the number of rows).
+
+#[path = "../tests/common/pg.rs"]
+mod pg;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Rows per loading statement.
+const CHUNK: u64 = 1_000_000;
+/// The events are spread over this many days before now.
+const DAYS: i64 = 30;
+
+struct Tmux(String);
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.0)
+            .args(args)
+            .output()
+            .expect("tmux")
+    }
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "b"]).stdout).into_owned()
+    }
+    fn wait(&self, limit: Duration, pred: impl Fn(&str) -> bool) -> Option<Duration> {
+        let t0 = Instant::now();
+        while t0.elapsed() < limit {
+            if pred(&self.screen()) {
+                return Some(t0.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        None
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+/// The "N events" count of the header.
+fn events_shown(screen: &str) -> Option<u64> {
+    let first = screen.lines().next()?;
+    let end = first.find(" events")?;
+    let start = first[..end]
+        .rfind(|c: char| !(c.is_ascii_digit() || c == ','))
+        .map_or(0, |i| i + 1);
+    first[start..end].replace(',', "").parse().ok()
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Wall time of a command that must succeed.
+fn timed(cmd: &mut Command) -> f64 {
+    let t = Instant::now();
+    let out = cmd.output().expect("run");
+    let secs = t.elapsed().as_secs_f64();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    secs
+}
+
+fn main() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("pg bench skipped: tmux is not installed");
+        return;
+    }
+    let rows: u64 = std::env::var("TOKMON_BENCH_PG_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000_000);
+    let server = pg::PgServer::start();
+    let d = server.create_db("bench");
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let bin = env!("CARGO_BIN_EXE_tokmon");
+    let tokmon = || {
+        let mut c = Command::new(bin);
+        c.env("HOME", &home)
+            .env("XDG_DATA_HOME", home.join("d"))
+            .env("XDG_CONFIG_HOME", home.join("c"))
+            .env("TZ", "UTC");
+        c
+    };
+    // tokmon's schema, by its own migrations.
+    timed(tokmon().args([
+        "record", "--db", &d.url, "--model", "gpt-5", "--agent", "setup", "--input", "1",
+    ]));
+
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let step_ms = (DAYS * 86_400_000) / rows.max(1) as i64;
+    let t = Instant::now();
+    let mut lo = 1u64;
+    while lo <= rows {
+        let hi = (lo + CHUNK - 1).min(rows);
+        d.psql(&format!(
+            "INSERT INTO events (ts, model, agent, provider, input_tokens, output_tokens,
+                cache_creation_tokens, cache_read_tokens, cost_usd, source)
+             SELECT {now_ms} - g * {step_ms},
+                (ARRAY['claude-sonnet-4-5','claude-opus-4-1','gpt-5','gpt-4o-mini','gemini-2.5-flash'])[1 + g % 5],
+                (ARRAY['claude-code','support-bot','rag-pipeline','codex'])[1 + (g / 7) % 4],
+                (ARRAY['anthropic','openai','google'])[1 + g % 3],
+                100 + g % 5000, 10 + g % 900, (g % 3) * 100, (g % 4) * 1000,
+                CASE WHEN g % 10 = 0 THEN NULL ELSE (g % 1000) * 0.00001 END, 'bench'
+             FROM generate_series({lo}::bigint, {hi}::bigint) AS g"
+        ));
+        lo = hi + 1;
+    }
+    d.psql("VACUUM ANALYZE");
+    println!(
+        "loaded {rows} rows over {DAYS} days in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
+
+    // report --by model over all time, against the plain GROUP BY in psql.
+    let group_by = "SELECT model, count(*), sum(input_tokens), sum(output_tokens), \
+                    sum(cache_creation_tokens), sum(cache_read_tokens), sum(cost_usd) \
+                    FROM events GROUP BY model";
+    let psql = || {
+        let mut c = Command::new(server.bin().join("psql"));
+        c.args(["-X", "-q", "-A", "-t", &d.url, "-c", group_by]);
+        c
+    };
+    let report = || {
+        let mut c = tokmon();
+        c.args(["report", "--db", &d.url, "--by", "model", "--range", "all"]);
+        c
+    };
+    // One untimed run each, so both read from a warm cache.
+    timed(&mut psql());
+    timed(&mut report());
+    let psql_s = median((0..3).map(|_| timed(&mut psql())).collect());
+    let report_s = median((0..3).map(|_| timed(&mut report())).collect());
+    println!(
+        "report --by model (all, {rows} rows)  tokmon {:.0} ms, psql GROUP BY {:.0} ms, ratio {:.2}x",
+        report_s * 1000.0,
+        psql_s * 1000.0,
+        report_s / psql_s
+    );
+
+    // Commit → screen through NOTIFY.
+    let tmux = Tmux(format!("tokmon-pgbench-{}", std::process::id()));
+    let cmd = format!(
+        "exec env HOME='{h}' XDG_DATA_HOME='{h}/d' XDG_CONFIG_HOME='{h}/c' TZ=UTC '{bin}' --db '{db}'",
+        h = home.display(),
+        db = d.url,
+    );
+    let ok = tmux
+        .run(&[
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "b",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            &cmd,
+        ])
+        .status
+        .success();
+    assert!(ok, "tmux new-session");
+    tmux.wait(Duration::from_secs(60), |s| {
+        s.contains("● live") && s.contains("claude-code")
+    })
+    .expect("the monitor's first numbers");
+    let mut client = postgres::Client::connect(&d.url, postgres::NoTls).expect("connect");
+    let mut lat = Vec::new();
+    for i in 0..50 {
+        let before = events_shown(&tmux.screen()).unwrap_or(0);
+        client
+            .execute(
+                "INSERT INTO events (ts, model, agent, provider, input_tokens, output_tokens, source)
+                 VALUES ((extract(epoch FROM clock_timestamp()) * 1000)::bigint, 'gpt-5',
+                         'bench-live', 'openai', 1000, 1, 'bench')",
+                &[],
+            )
+            .expect("insert");
+        let t0 = Instant::now();
+        match tmux.wait(Duration::from_secs(5), |s| {
+            events_shown(s).is_some_and(|n| n > before)
+        }) {
+            Some(_) => lat.push(t0.elapsed().as_secs_f64() * 1000.0),
+            None => eprintln!("insert {i} not seen within 5 s"),
+        }
+        std::thread::sleep(Duration::from_millis(100 + (i % 5) * 40));
+    }
+    lat.sort_by(f64::total_cmp);
+    if lat.is_empty() {
+        println!("commit → screen    no insert was seen");
+    } else {
+        println!(
+            "commit → screen (NOTIFY)  p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms ({} inserts)",
+            pct(&lat, 0.5),
+            pct(&lat, 0.99),
+            lat[lat.len() - 1],
+            lat.len()
+        );
+    }
+}

@@ -916,7 +916,31 @@ pub struct PgWriter {
     in_tx: bool,
     pub counts: InsertCounts,
     insert: Option<postgres::Statement>,
+    /// Events waiting to be inserted in one statement (see [`PgWriter::flush`]).
+    pending: Vec<NewEvent>,
 }
+
+/// Events inserted in one statement at most.
+const BATCH: usize = 2_000;
+
+/// Many events in one statement, in their order; a key already stored (or earlier in the
+/// batch) is skipped, and the keys inserted come back.
+const BATCH_SQL: &str =
+    "INSERT INTO events (ts, provider, model, agent, session, project, \"user\",
+        channel, operation, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens,
+        cost_usd, duration_ms, source, unique_key, metadata, key_hash, cache_creation_1h_tokens,
+        long_context)
+    SELECT ts, provider, model, agent, session, project, u, channel, operation, i, o, cw, cr,
+        cost, dur, source, ukey, meta, kh, cw1h, lc
+    FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+        $7::text[], $8::text[], $9::text[], $10::bigint[], $11::bigint[], $12::bigint[],
+        $13::bigint[], $14::float8[], $15::float8[], $16::text[], $17::text[], $18::text[],
+        $19::bigint[], $20::bigint[], $21::bool[], $22::int[])
+        AS t(ts, provider, model, agent, session, project, u, channel, operation, i, o, cw, cr,
+             cost, dur, source, ukey, meta, kh, cw1h, lc, ord)
+    ORDER BY ord
+    ON CONFLICT (key_hash, unique_key) WHERE corrects IS NULL AND key_hash IS NOT NULL DO NOTHING
+    RETURNING key_hash, unique_key";
 
 const INSERT_SQL: &str =
     "INSERT INTO events (ts, provider, model, agent, session, project, \"user\",
@@ -960,6 +984,7 @@ impl PgWriter {
             in_tx: false,
             counts: InsertCounts::default(),
             insert: None,
+            pending: Vec::new(),
         })
     }
 
@@ -980,6 +1005,7 @@ impl PgWriter {
     }
 
     pub fn commit(&mut self) -> anyhow::Result<()> {
+        self.flush()?;
         if self.in_tx {
             self.in_tx = false;
             self.client.batch_execute("COMMIT").map_err(Self::sql_err)?;
@@ -988,6 +1014,7 @@ impl PgWriter {
     }
 
     pub fn rollback(&mut self) {
+        self.pending.clear();
         if self.in_tx {
             self.in_tx = false;
             let _ = self.client.batch_execute("ROLLBACK");
@@ -1047,28 +1074,116 @@ impl PgWriter {
         Ok(row.map(|r| r.get(0)))
     }
 
-    /// Insert one event (or its correction, or nothing), inside the open transaction.
+    /// Insert one event (or its correction, or nothing), inside the open transaction. Events
+    /// are sent in batches: the last ones go with [`PgWriter::commit`].
     pub fn insert(&mut self, e: &NewEvent) -> anyhow::Result<()> {
         self.begin()?;
-        let key = e.unique_key.as_deref();
-        let hash = key.map(key_hash);
-        let long = crate::pricing::is_long_context(
-            e.input_tokens,
-            e.cache_creation_tokens,
-            e.cache_read_tokens,
-        );
-        if self.write(e, hash, None, long)?.is_some() {
-            self.counts.inserted += 1;
+        self.pending.push(e.clone());
+        if self.pending.len() >= BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Insert the pending events in one statement, then, in their order, count the ones whose
+    /// key was stored already (a Claude Code reply that grew gets its correction, as one by
+    /// one would give it).
+    fn flush(&mut self) -> anyhow::Result<()> {
+        if self.pending.is_empty() {
             return Ok(());
         }
-        // The key is stored: a Claude Code reply may have grown since.
-        if e.source == CORRECTABLE_SOURCE
-            && let (Some(key), Some(hash)) = (key, hash)
-            && self.correct(hash, key, e)?
-        {
-            self.counts.corrected += 1;
-        } else {
-            self.counts.duplicates += 1;
+        let events = std::mem::take(&mut self.pending);
+        let hashes: Vec<Option<i64>> = events
+            .iter()
+            .map(|e| e.unique_key.as_deref().map(key_hash))
+            .collect();
+        let rows = {
+            let text = |f: fn(&NewEvent) -> &Option<String>| -> Vec<Option<&str>> {
+                events.iter().map(|e| none_if_empty(f(e))).collect()
+            };
+            let num = |f: fn(&NewEvent) -> u64, what: &str| -> anyhow::Result<Vec<i64>> {
+                events.iter().map(|e| as_i64(f(e), what)).collect()
+            };
+            let ts: Vec<i64> = events.iter().map(|e| e.ts_ms).collect();
+            let model: Vec<&str> = events.iter().map(|e| e.model.as_str()).collect();
+            let cost: Vec<Option<f64>> = events.iter().map(|e| e.cost_usd).collect();
+            let dur: Vec<Option<f64>> = events.iter().map(|e| e.duration_ms).collect();
+            let source: Vec<&str> = events.iter().map(|e| e.source.as_str()).collect();
+            let ukey: Vec<Option<&str>> = events.iter().map(|e| e.unique_key.as_deref()).collect();
+            let meta: Vec<Option<&str>> = events.iter().map(|e| e.metadata.as_deref()).collect();
+            let cw1h: Vec<i64> = events
+                .iter()
+                .map(|e| {
+                    as_i64(
+                        e.cache_creation_1h_tokens.min(e.cache_creation_tokens),
+                        "1-hour cache-write tokens",
+                    )
+                })
+                .collect::<anyhow::Result<_>>()?;
+            let long: Vec<bool> = events
+                .iter()
+                .map(|e| {
+                    crate::pricing::is_long_context(
+                        e.input_tokens,
+                        e.cache_creation_tokens,
+                        e.cache_read_tokens,
+                    )
+                })
+                .collect();
+            let ord: Vec<i32> = (0..events.len() as i32).collect();
+            self.client
+                .query(
+                    BATCH_SQL,
+                    &[
+                        &ts,
+                        &text(|e| &e.provider),
+                        &model,
+                        &text(|e| &e.agent),
+                        &text(|e| &e.session),
+                        &text(|e| &e.project),
+                        &text(|e| &e.user),
+                        &text(|e| &e.channel),
+                        &text(|e| &e.operation),
+                        &num(|e| e.input_tokens, "input tokens")?,
+                        &num(|e| e.output_tokens, "output tokens")?,
+                        &num(|e| e.cache_creation_tokens, "cache-write tokens")?,
+                        &num(|e| e.cache_read_tokens, "cache-read tokens")?,
+                        &cost,
+                        &dur,
+                        &source,
+                        &ukey,
+                        &meta,
+                        &hashes,
+                        &cw1h,
+                        &long,
+                        &ord,
+                    ],
+                )
+                .map_err(Self::sql_err)?
+        };
+        // The keyed events that went in (events without a key always do).
+        let mut inserted = std::collections::HashSet::new();
+        for r in &rows {
+            if let (Some(h), Some(k)) = (
+                r.try_get::<_, Option<i64>>(0)?,
+                r.try_get::<_, Option<String>>(1)?,
+            ) {
+                inserted.insert((h, k));
+            }
+        }
+        for (e, hash) in events.iter().zip(hashes) {
+            let (Some(key), Some(hash)) = (e.unique_key.as_deref(), hash) else {
+                self.counts.inserted += 1;
+                continue;
+            };
+            // The first event of a key in the batch is the one that went in.
+            if inserted.remove(&(hash, key.to_string())) {
+                self.counts.inserted += 1;
+            } else if e.source == CORRECTABLE_SOURCE && self.correct(hash, key, e)? {
+                self.counts.corrected += 1;
+            } else {
+                self.counts.duplicates += 1;
+            }
         }
         Ok(())
     }

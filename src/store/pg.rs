@@ -920,6 +920,10 @@ pub struct PgWriter {
     pending: Vec<NewEvent>,
 }
 
+/// Stored replies by key: time and dimensions, long-context flag, running totals.
+type StoredReplies =
+    std::collections::HashMap<(i64, String), (NewEvent, bool, super::native::Stored)>;
+
 /// Events inserted in one statement at most.
 const BATCH: usize = 2_000;
 
@@ -1171,75 +1175,119 @@ impl PgWriter {
                 inserted.insert((h, k));
             }
         }
-        for (e, hash) in events.iter().zip(hashes) {
-            let (Some(key), Some(hash)) = (e.unique_key.as_deref(), hash) else {
+        // What went in, and which events met a stored key.
+        let mut dups = Vec::new();
+        for (i, (e, hash)) in events.iter().zip(&hashes).enumerate() {
+            let (Some(key), Some(hash)) = (e.unique_key.as_deref(), *hash) else {
                 self.counts.inserted += 1;
                 continue;
             };
             // The first event of a key in the batch is the one that went in.
             if inserted.remove(&(hash, key.to_string())) {
                 self.counts.inserted += 1;
-            } else if e.source == CORRECTABLE_SOURCE && self.correct(hash, key, e)? {
-                self.counts.corrected += 1;
+            } else if e.source == CORRECTABLE_SOURCE {
+                dups.push((i, hash));
             } else {
                 self.counts.duplicates += 1;
             }
         }
+        if dups.is_empty() {
+            return Ok(());
+        }
+        // The stored replies of those keys with their corrections, in one query; then each
+        // event, in order, against the running totals (a correction adds to them).
+        let mut stored = self.stored_replies(&events, &dups)?;
+        for (i, hash) in dups {
+            let e = &events[i];
+            let key = e.unique_key.clone().unwrap_or_default();
+            let Some((dims, long, st)) = stored.get_mut(&(hash, key)) else {
+                self.counts.duplicates += 1;
+                continue;
+            };
+            let Some(c) = super::native::correction(st, e) else {
+                self.counts.duplicates += 1;
+                continue;
+            };
+            st.add(
+                [
+                    c.input_tokens,
+                    c.output_tokens,
+                    c.cache_creation_tokens,
+                    c.cache_read_tokens,
+                    c.cache_creation_1h_tokens,
+                ],
+                c.cost_usd,
+                c.metadata.as_deref(),
+            );
+            let (row, long, id) = (c.with_dims(dims.clone()), *long, st.id);
+            self.write(&row, None, Some(id), long)?;
+            self.counts.corrected += 1;
+        }
         Ok(())
     }
 
-    /// Add a correction to the stored reply of `key` if `e` has more of anything.
-    fn correct(&mut self, hash: i64, key: &str, e: &NewEvent) -> anyhow::Result<bool> {
-        let Some(stored) = self
-            .client
-            .query_opt(
-                "SELECT id, ts, provider, model, agent, session, project, \"user\", channel,
-                        operation, source, long_context
-                 FROM events WHERE key_hash = $1 AND unique_key = $2 AND corrects IS NULL",
-                &[&hash, &key],
-            )
-            .map_err(Self::sql_err)?
-        else {
-            return Ok(false);
-        };
-        let id: i64 = stored.get(0);
-        let mut st = super::native::Stored::new(id);
-        for r in self
+    /// For the keys of `events[i]` in `dups`: the stored reply's time and dimensions, its
+    /// long-context flag and its running totals (the event plus its corrections).
+    fn stored_replies(
+        &mut self,
+        events: &[NewEvent],
+        dups: &[(usize, i64)],
+    ) -> anyhow::Result<StoredReplies> {
+        let hashes: Vec<i64> = dups.iter().map(|(_, h)| *h).collect();
+        let keys: Vec<&str> = dups
+            .iter()
+            .map(|(i, _)| events[*i].unique_key.as_deref().unwrap_or_default())
+            .collect();
+        let rows = self
             .client
             .query(
-                "SELECT input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens,
-                        cost_usd, metadata, cache_creation_1h_tokens
-                 FROM events WHERE id = $1 OR corrects = $1",
-                &[&id],
+                "WITH s AS (
+                    SELECT id, key_hash, unique_key, ts, provider, model, agent, session, project,
+                           \"user\", channel, operation, source, long_context
+                    FROM events
+                    WHERE corrects IS NULL AND (key_hash, unique_key) IN
+                        (SELECT h, k FROM unnest($1::bigint[], $2::text[]) AS t(h, k)))
+                 SELECT s.*, r.input_tokens, r.output_tokens, r.cache_creation_tokens,
+                        r.cache_read_tokens, r.cost_usd, r.metadata, r.cache_creation_1h_tokens
+                 FROM s JOIN events r ON r.id = s.id
+                 UNION ALL
+                 SELECT s.*, r.input_tokens, r.output_tokens, r.cache_creation_tokens,
+                        r.cache_read_tokens, r.cost_usd, r.metadata, r.cache_creation_1h_tokens
+                 FROM s JOIN events r ON r.corrects = s.id",
+                &[&hashes, &keys],
             )
-            .map_err(Self::sql_err)?
-        {
-            let t = |i: usize| r.get::<_, i64>(i).max(0) as u64;
-            st.add(
-                [t(0), t(1), t(2), t(3), t(6)],
-                r.get(4),
-                r.get::<_, Option<String>>(5).as_deref(),
+            .map_err(Self::sql_err)?;
+        let mut out = StoredReplies::new();
+        for r in &rows {
+            let id: i64 = r.try_get(0)?;
+            let key = (r.try_get::<_, i64>(1)?, r.try_get::<_, String>(2)?);
+            let entry = match out.entry(key) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    let dims = NewEvent {
+                        ts_ms: r.try_get(3)?,
+                        provider: r.try_get(4)?,
+                        model: r.try_get(5)?,
+                        agent: r.try_get(6)?,
+                        session: r.try_get(7)?,
+                        project: r.try_get(8)?,
+                        user: r.try_get(9)?,
+                        channel: r.try_get(10)?,
+                        operation: r.try_get(11)?,
+                        source: r.try_get(12)?,
+                        ..Default::default()
+                    };
+                    v.insert((dims, r.try_get(13)?, super::native::Stored::new(id)))
+                }
+            };
+            let t = |i: usize| -> anyhow::Result<u64> { Ok(r.try_get::<_, i64>(i)?.max(0) as u64) };
+            entry.2.add(
+                [t(14)?, t(15)?, t(16)?, t(17)?, t(20)?],
+                r.try_get(18)?,
+                r.try_get::<_, Option<String>>(19)?.as_deref(),
             );
         }
-        let Some(c) = super::native::correction(&st, e) else {
-            return Ok(false);
-        };
-        let dims = NewEvent {
-            ts_ms: stored.get(1),
-            provider: stored.get(2),
-            model: stored.get(3),
-            agent: stored.get(4),
-            session: stored.get(5),
-            project: stored.get(6),
-            user: stored.get(7),
-            channel: stored.get(8),
-            operation: stored.get(9),
-            source: stored.get(10),
-            ..Default::default()
-        };
-        let long: bool = stored.get(11);
-        self.write(&c.with_dims(dims), None, Some(id), long)?;
-        Ok(true)
+        Ok(out)
     }
 
     /// Record one event in its own transaction. `Ok(false)`: its key was stored already.

@@ -10,56 +10,18 @@
 
 #[path = "../tests/common/pg.rs"]
 mod pg;
+#[path = "../tests/common/tmux.rs"]
+mod tmux;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+use tmux::{Tmux, events_shown};
 
 /// Rows per loading statement.
 const CHUNK: u64 = 1_000_000;
 /// The events are spread over this many days before now.
 const DAYS: i64 = 30;
-
-struct Tmux(String);
-
-impl Tmux {
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.0)
-            .args(args)
-            .output()
-            .expect("tmux")
-    }
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "b"]).stdout).into_owned()
-    }
-    fn wait(&self, limit: Duration, pred: impl Fn(&str) -> bool) -> Option<Duration> {
-        let t0 = Instant::now();
-        while t0.elapsed() < limit {
-            if pred(&self.screen()) {
-                return Some(t0.elapsed());
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        None
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.run(&["kill-server"]);
-    }
-}
-
-/// The "N events" count of the header.
-fn events_shown(screen: &str) -> Option<u64> {
-    let first = screen.lines().next()?;
-    let end = first.find(" events")?;
-    let start = first[..end]
-        .rfind(|c: char| !(c.is_ascii_digit() || c == ','))
-        .map_or(0, |i| i + 1);
-    first[start..end].replace(',', "").parse().ok()
-}
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -164,30 +126,13 @@ fn main() {
     );
 
     // Commit → screen through NOTIFY.
-    let tmux = Tmux(format!("tokmon-pgbench-{}", std::process::id()));
     let cmd = format!(
         "exec env HOME='{h}' XDG_DATA_HOME='{h}/d' XDG_CONFIG_HOME='{h}/c' TZ=UTC '{bin}' --db '{db}'",
         h = home.display(),
         db = d.url,
     );
-    let ok = tmux
-        .run(&[
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-s",
-            "b",
-            "-x",
-            "120",
-            "-y",
-            "40",
-            &cmd,
-        ])
-        .status
-        .success();
-    assert!(ok, "tmux new-session");
-    tmux.wait(Duration::from_secs(60), |s| {
+    let tmux = Tmux::start(&cmd, 120, 40);
+    tmux.poll(Duration::from_secs(60), |s| {
         s.contains("● live") && s.contains("claude-code")
     })
     .expect("the monitor's first numbers");
@@ -204,7 +149,7 @@ fn main() {
             )
             .expect("insert");
         let t0 = Instant::now();
-        match tmux.wait(Duration::from_secs(5), |s| {
+        match tmux.poll(Duration::from_secs(5), |s| {
             events_shown(s).is_some_and(|n| n > before)
         }) {
             Some(_) => lat.push(t0.elapsed().as_secs_f64() * 1000.0),

@@ -101,6 +101,19 @@ impl Tmux {
         }
     }
 
+    /// Look at the pane every millisecond until `pred` holds: how long that took, or `None`
+    /// after `limit` (for measuring).
+    pub fn poll(&self, limit: Duration, pred: impl Fn(&str) -> bool) -> Option<Duration> {
+        let t0 = Instant::now();
+        while t0.elapsed() < limit {
+            if pred(&self.screen()) {
+                return Some(t0.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        None
+    }
+
     /// Poll the pane until `pred` holds (15 s at most).
     pub fn wait(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
         self.wait_for(what, Duration::from_secs(15), pred)
@@ -115,4 +128,14 @@ impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.tmux(&["kill-server"]);
     }
+}
+
+/// The "N events" count of the monitor's header.
+pub fn events_shown(screen: &str) -> Option<u64> {
+    let first = screen.lines().next()?;
+    let end = first.find(" events")?;
+    let start = first[..end]
+        .rfind(|c: char| !(c.is_ascii_digit() || c == ','))
+        .map_or(0, |i| i + 1);
+    first[start..end].replace(',', "").parse().ok()
 }

@@ -466,10 +466,12 @@ pub enum Limit {
 
 impl Limit {
     /// `max`, a token count (`880000`, `880K`, `1.2M`), or dollars (`$40`, `40 usd`).
-    pub fn parse(s: &str) -> Result<Limit, String> {
+    pub fn parse(s: &str) -> Result<Limit, crate::error::BadInput> {
         let t = s.trim();
         let bad = || {
-            format!("block_limit = '{s}': use max, a token count (880000, 880K) or dollars ($40)")
+            crate::error::BadInput(format!(
+                "block_limit = '{s}': use max, a token count (880000, 880K) or dollars ($40)"
+            ))
         };
         if t.eq_ignore_ascii_case("max") {
             return Ok(Limit::Max);
@@ -741,7 +743,7 @@ mod tests {
         assert_eq!(Limit::parse("880K"), Ok(Limit::Tokens(880_000)));
         assert_eq!(Limit::parse("$40"), Ok(Limit::Usd(40.0)));
         assert_eq!(Limit::parse("12.5 USD"), Ok(Limit::Usd(12.5)));
-        assert!(Limit::parse("lots").unwrap_err().contains("'lots'"));
+        assert!(Limit::parse("lots").unwrap_err().0.contains("'lots'"));
         assert!(Limit::parse("$-3").is_err());
     }
 }

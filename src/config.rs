@@ -7,7 +7,7 @@ use anyhow::Context;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
-use crate::error::bad_input;
+use crate::error::{BadInput, bad_input};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -173,7 +173,7 @@ pub struct CustomTable {
 pub const COST_SCALE_RANGE: std::ops::RangeInclusive<f64> = 1e-9..=1e3;
 
 /// Check a `cost_scale` against [`COST_SCALE_RANGE`]; the message names the value.
-pub fn check_cost_scale(scale: f64) -> Result<(), String> {
+pub fn check_cost_scale(scale: f64) -> Result<(), BadInput> {
     if COST_SCALE_RANGE.contains(&scale) {
         Ok(())
     } else {
@@ -182,10 +182,10 @@ pub fn check_cost_scale(scale: f64) -> Result<(), String> {
         } else {
             format!("{scale}")
         };
-        Err(format!(
+        Err(BadInput(format!(
             "cost_scale = {shown} is out of range: use a number from 0.000000001 to 1000 \
              (what one stored cost unit is worth in USD, e.g. 0.01 for cents)"
-        ))
+        )))
     }
 }
 
@@ -230,12 +230,12 @@ impl Config {
     /// The checks of the `[[table]]` mappings that need more than the types. The block limit
     /// and the budgets are checked by the modules that read them (see
     /// `commands::check_config`). The message names the table (the caller adds the file).
-    pub fn validate_tables(&self) -> Result<(), String> {
+    pub fn validate_tables(&self) -> Result<(), BadInput> {
         for t in &self.tables {
             if let Some(scale) = t.cost_scale {
                 check_cost_scale(scale).map_err(|why| {
                     let label = t.name.as_deref().unwrap_or(&t.table);
-                    format!("[[table]] '{label}': {why}")
+                    BadInput(format!("[[table]] '{label}': {why}"))
                 })?;
             }
         }
@@ -243,7 +243,7 @@ impl Config {
     }
 
     /// Parse config text; the error message carries the line and column.
-    pub fn parse(text: &str) -> Result<Config, String> {
-        toml::from_str::<Config>(text).map_err(|e| e.to_string().trim_end().to_string())
+    pub fn parse(text: &str) -> Result<Config, BadInput> {
+        toml::from_str::<Config>(text).map_err(|e| BadInput(e.to_string().trim_end().to_string()))
     }
 }

@@ -410,7 +410,7 @@ mod tests {
     use super::*;
 
     fn parse(toml_text: &str) -> Result<Vec<Budget>, String> {
-        let cfg = crate::config::Config::parse(toml_text)?;
+        let cfg = crate::config::Config::parse(toml_text).map_err(|e| e.0)?;
         compile_all(&cfg.budgets).map_err(|e| e.to_string())
     }
 

@@ -126,12 +126,12 @@ pub mod report;
 /// The checks of a config that need more than its types, in the order a reader meets them:
 /// the block limit, the `[[table]]` mappings, every budget's fields and unique budget names.
 /// The message names the field (the caller adds the file).
-pub fn check_config(cfg: &Config) -> Result<(), String> {
+pub fn check_config(cfg: &Config) -> Result<(), crate::error::BadInput> {
     if let Some(l) = &cfg.block_limit {
         crate::blocks::Limit::parse(l)?;
     }
     cfg.validate_tables()?;
     crate::budget::compile_all(&cfg.budgets)
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| crate::error::BadInput(e.to_string()))
 }

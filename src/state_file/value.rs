@@ -379,10 +379,8 @@ pub fn plan(state: &StateView, value: u64, new_total: Option<u64>) -> SyncPlan {
 
 /// Parse `input` and plan it against `state`, for a dialog that previews as the user types.
 /// The error is the same message the command line would print.
-pub fn preview(state: &StateView, input: &str) -> Result<SyncPlan, String> {
-    parse_sync_value(input)
-        .map(|v| plan(state, v, None))
-        .map_err(|e| e.0)
+pub fn preview(state: &StateView, input: &str) -> Result<SyncPlan, BadInput> {
+    parse_sync_value(input).map(|v| plan(state, v, None))
 }
 
 #[cfg(test)]
@@ -532,7 +530,7 @@ mod tests {
         assert_eq!((p.increment, p.reset), (5_000, true));
         let p = preview(&state, "299,000").unwrap();
         assert_eq!((p.increment, p.unchanged), (0, true));
-        assert!(preview(&state, "12..5").unwrap_err().contains("12..5"));
+        assert!(preview(&state, "12..5").unwrap_err().0.contains("12..5"));
         let p = plan(&state, 960_000, None);
         assert_eq!(p.level, Some(Level::Critical));
     }

@@ -18,7 +18,7 @@ pub fn preview(input: &str, current: Option<&Quota>) -> Result<Preview, String> 
         total: current.map(|q| q.total).filter(|t| *t > 0),
         ..Default::default()
     };
-    let plan = state_file::preview(&view, input)?;
+    let plan = state_file::preview(&view, input).map_err(|e| e.0)?;
     Ok(Preview {
         value: plan.value,
         increment: if plan.unchanged { 0 } else { plan.increment },

@@ -8,6 +8,8 @@ use std::path::Path;
 use ratatui::style::{Color, Modifier, Style};
 use serde::Deserialize;
 
+use crate::error::BadInput;
+
 /// The built-in themes, in the order `t` cycles through them.
 const BUILT_IN: &[(&str, &str)] = &[
     ("default", include_str!("../../themes/default.toml")),
@@ -120,7 +122,7 @@ fn parse_color(s: &str) -> Option<Color> {
 }
 
 /// `"cyan bold"`, `"white on red bold"`, `"#b35900"`, `"reversed"`, `""`.
-pub fn parse_style(spec: &str) -> Result<Style, String> {
+pub fn parse_style(spec: &str) -> Result<Style, BadInput> {
     let mut style = Style::new();
     let mut words = spec.split_whitespace().map(str::to_ascii_lowercase);
     while let Some(w) = words.next() {
@@ -135,11 +137,14 @@ pub fn parse_style(spec: &str) -> Result<Style, String> {
         if let Some(m) = modifier {
             style = style.add_modifier(m);
         } else if w == "on" {
-            let c = words.next().ok_or("'on' needs a colour after it")?;
-            style = style.bg(parse_color(&c).ok_or_else(|| format!("unknown colour '{c}'"))?);
+            let c = words
+                .next()
+                .ok_or_else(|| BadInput("'on' needs a colour after it".into()))?;
+            style =
+                style.bg(parse_color(&c).ok_or_else(|| BadInput(format!("unknown colour '{c}'")))?);
         } else {
             style = style.fg(parse_color(&w).ok_or_else(|| {
-                format!("unknown colour or modifier '{w}' (use ANSI names, #rrggbb, bold, dim, italic, underlined, reversed)")
+                BadInput(format!("unknown colour or modifier '{w}' (use ANSI names, #rrggbb, bold, dim, italic, underlined, reversed)"))
             })?);
         }
     }
@@ -312,7 +317,7 @@ mod tests {
             parse_style("#102030").unwrap().fg,
             Some(Color::Rgb(16, 32, 48))
         );
-        assert!(parse_style("purple").unwrap_err().contains("purple"));
+        assert!(parse_style("purple").unwrap_err().0.contains("purple"));
         assert_eq!(parse_color("default"), Some(Color::Reset));
         assert_eq!(parse_color("darkgrey"), Some(Color::DarkGray));
         assert_eq!(parse_color("#b35900"), Some(Color::Rgb(0xb3, 0x59, 0x00)));

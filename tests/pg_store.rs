@@ -490,6 +490,11 @@ fn team_service_ai_usage_is_read_read_only() {
             .to_string()
             .contains("20000000-0000-0000-0000-000000000002")
     );
+    let forced = report(&[
+        "report", "--format", "json", "--by", "project", "--range", "all", "--schema", "ai-usage",
+    ]);
+    assert_eq!(forced["groups"], by_project["groups"]);
+    tokmon(&sb, &db.url, &["report", "--schema", "native"]).code(2);
     // Never written: record is refused, and nothing was created.
     let before = db.psql("SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables WHERE table_schema = 'public'");
     let a = tokmon(&sb, &db.url, &["record", "--model", "m", "--input", "1"]).code(2);

@@ -318,6 +318,11 @@ fn has_ext(path: &Path, exts: &[&str]) -> bool {
 pub struct Candidate {
     pub path: PathBuf,
     pub explicit: bool,
+    /// The canonical path (the key of the file's read state); the path itself when it
+    /// cannot be made canonical.
+    pub key: PathBuf,
+    /// The file's metadata (links followed), when it could be read.
+    pub meta: Option<std::fs::Metadata>,
 }
 
 /// The files under the paths: named files as they are; in directories, `*.jsonl`, `*.ndjson`
@@ -337,27 +342,30 @@ pub fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<Candidate>> {
             } else {
                 p.clone()
             };
+            let canonical = std::fs::canonicalize(&root).ok();
             let mut found = Vec::new();
-            walk(&root, 0, &mut found);
-            found.sort();
-            out.extend(found.into_iter().map(|path| Candidate {
-                path,
-                explicit: false,
-            }));
+            walk(&root, canonical.as_deref(), 0, &mut found);
+            found.sort_by(|a, b| a.path.cmp(&b.path));
+            out.extend(found);
         } else {
             out.push(Candidate {
+                key: std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()),
                 path: p.clone(),
                 explicit: true,
+                meta: Some(meta),
             });
         }
     }
     // The same file named twice (or found under two paths) is read once.
     let mut seen = std::collections::HashSet::new();
-    out.retain(|c| seen.insert(std::fs::canonicalize(&c.path).unwrap_or_else(|_| c.path.clone())));
+    out.retain(|c| seen.insert(c.key.clone()));
     Ok(out)
 }
 
-fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+/// The log files under `dir`, whose canonical path is `canonical` (when known). The canonical
+/// path of an entry that is no symbolic link is its name joined to its directory's, so only
+/// links are resolved; directories are told from the entry's type (no `stat` of their own).
+fn walk(dir: &Path, canonical: Option<&Path>, depth: usize, out: &mut Vec<Candidate>) {
     if depth > 16 {
         return;
     }
@@ -366,14 +374,31 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
     };
     for e in entries.flatten() {
         let path = e.path();
-        let Ok(meta) = std::fs::metadata(&path) else {
+        let Ok(kind) = e.file_type() else {
             continue;
         };
-        if meta.is_dir() {
-            walk(&path, depth + 1, out);
+        let key = match canonical {
+            Some(c) if !kind.is_symlink() => Some(c.join(e.file_name())),
+            _ => std::fs::canonicalize(&path).ok(),
+        };
+        let is_dir = if kind.is_symlink() {
+            std::fs::metadata(&path).is_ok_and(|m| m.is_dir())
+        } else {
+            kind.is_dir()
+        };
+        if is_dir {
+            walk(&path, key.as_deref(), depth + 1, out);
         } else if has_ext(&path, &["jsonl", "ndjson", "csv"]) {
             // Not only regular files: a FIFO or device with a log's name is reported, not read.
-            out.push(path);
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            out.push(Candidate {
+                key: key.unwrap_or_else(|| path.clone()),
+                path,
+                explicit: false,
+                meta: Some(meta),
+            });
         }
     }
 }
@@ -482,13 +507,13 @@ fn import_with(
     // Plan first, so the progress bar knows how much there is to read.
     let mut plans = Vec::new();
     for c in &files {
-        if let Ok(m) = std::fs::metadata(&c.path)
+        if let Some(m) = &c.meta
             && !m.is_file()
         {
             summary.not_regular.push(format!(
                 "{} is {}",
                 crate::text::printable_path(&c.path),
-                crate::regular::kind_of(&m)
+                crate::regular::kind_of(m)
             ));
             continue;
         }
@@ -779,10 +804,11 @@ fn plan_file(
     c: &Candidate,
     opts: &Options,
 ) -> anyhow::Result<Option<Plan>> {
-    let meta = std::fs::metadata(&c.path)?;
-    let key = std::fs::canonicalize(&c.path)?
-        .to_string_lossy()
-        .into_owned();
+    let meta = match &c.meta {
+        Some(m) => m.clone(),
+        None => std::fs::metadata(&c.path)?,
+    };
+    let key = c.key.to_string_lossy().into_owned();
     let size = meta.len();
     let mtime = mtime_ns(&meta);
     let stored = sink.file_state(&key)?;
@@ -1082,6 +1108,31 @@ mod tests {
         std::fs::write(&other, "{\"a\":1}\n").unwrap();
         assert_eq!(detect_format(&other, false).unwrap(), None);
         assert_eq!(detect_format(&other, true).unwrap(), Some(Format::Jsonl));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn found_files_keyed_by_canonical_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("logs");
+        std::fs::create_dir_all(logs.join("sub")).unwrap();
+        std::fs::write(logs.join("a.jsonl"), "{}\n").unwrap();
+        std::fs::write(logs.join("sub/b.jsonl"), "{}\n").unwrap();
+        // A link to a file elsewhere, and the same directory reached through a link.
+        let other = dir.path().join("other");
+        std::fs::create_dir_all(&other).unwrap();
+        std::fs::write(other.join("c.jsonl"), "{}\n").unwrap();
+        std::os::unix::fs::symlink(other.join("c.jsonl"), logs.join("link.jsonl")).unwrap();
+        std::os::unix::fs::symlink(&logs, dir.path().join("alias")).unwrap();
+        let found = collect_files(&[logs.clone(), dir.path().join("alias")]).unwrap();
+        let keys: Vec<PathBuf> = found.iter().map(|c| c.key.clone()).collect();
+        for c in &found {
+            assert_eq!(c.key, std::fs::canonicalize(&c.path).unwrap());
+            assert!(c.meta.as_ref().is_some_and(|m| m.is_file()));
+        }
+        // Each file once, though the alias reaches the same three.
+        assert_eq!(keys.len(), 3, "{keys:?}");
+        assert!(keys.contains(&std::fs::canonicalize(other.join("c.jsonl")).unwrap()));
     }
 
     #[test]

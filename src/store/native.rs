@@ -854,29 +854,33 @@ fn rollup_sums_exact(conn: &Connection, ts_ms: i64) -> anyhow::Result<bool> {
     Ok(!inexact)
 }
 
-/// The stored read state of a log file (see `migrations/0002_import_files.sql`).
-pub fn load_file_state(conn: &Connection, key: &str) -> anyhow::Result<Option<super::FileState>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT format, size, mtime_ns, \"offset\", line_no, head_len, head_hash, tail_len,
-                    tail_hash, state
-             FROM import_files WHERE path = ?1",
-        )?
-        .query_row([key], |r| {
-            Ok(super::FileState {
-                format: r.get(0)?,
-                size: r.get::<_, i64>(1)? as u64,
-                mtime_ns: r.get(2)?,
-                offset: r.get::<_, i64>(3)? as u64,
-                line_no: r.get::<_, i64>(4)? as u64,
-                head_len: r.get::<_, i64>(5)? as u64,
-                head_hash: r.get(6)?,
-                tail_len: r.get::<_, i64>(7)? as u64,
-                tail_hash: r.get(8)?,
-                state: r.get(9)?,
-            })
-        })
-        .optional()?)
+/// The stored read state of every log file, by path (see `migrations/0002_import_files.sql`).
+pub fn load_file_states(
+    conn: &Connection,
+) -> anyhow::Result<std::collections::HashMap<String, super::FileState>> {
+    let mut stmt = conn.prepare(
+        "SELECT path, format, size, mtime_ns, \"offset\", line_no, head_len, head_hash,
+                tail_len, tail_hash, state
+         FROM import_files",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            super::FileState {
+                format: r.get(1)?,
+                size: r.get::<_, i64>(2)? as u64,
+                mtime_ns: r.get(3)?,
+                offset: r.get::<_, i64>(4)? as u64,
+                line_no: r.get::<_, i64>(5)? as u64,
+                head_len: r.get::<_, i64>(6)? as u64,
+                head_hash: r.get(7)?,
+                tail_len: r.get::<_, i64>(8)? as u64,
+                tail_hash: r.get(9)?,
+                state: r.get(10)?,
+            },
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Write a log file's read state (inside the caller's transaction).

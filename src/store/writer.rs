@@ -143,6 +143,8 @@ pub struct SqliteSink<'c> {
     first: bool,
     /// The first transaction was a bulk load: later ones drop the triggers too.
     cold: bool,
+    /// Every file's read state, read at once when the first is asked for.
+    states: Option<std::collections::HashMap<String, FileState>>,
 }
 
 impl<'c> SqliteSink<'c> {
@@ -155,13 +157,19 @@ impl<'c> SqliteSink<'c> {
             bulk: None,
             first: true,
             cold: false,
+            states: None,
         })
     }
 }
 
 impl ImportSink for SqliteSink<'_> {
     fn file_state(&mut self, key: &str) -> anyhow::Result<Option<FileState>> {
-        native::load_file_state(self.conn, key)
+        // One query for all files rather than one per file (a re-import looks at each).
+        let states = match &mut self.states {
+            Some(s) => s,
+            None => self.states.insert(native::load_file_states(self.conn)?),
+        };
+        Ok(states.get(key).cloned())
     }
 
     fn begin(&mut self) -> anyhow::Result<()> {
@@ -190,6 +198,9 @@ impl ImportSink for SqliteSink<'_> {
     }
 
     fn save_file_state(&mut self, key: &str, s: &FileState) -> anyhow::Result<()> {
+        if let Some(states) = &mut self.states {
+            states.insert(key.to_string(), s.clone());
+        }
         native::save_file_state(self.conn, key, s)
     }
 

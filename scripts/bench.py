@@ -221,8 +221,22 @@ def monitor_foreign_all(db, rows, work, env):
         tmux.kill()
 
 
+def kept_sections(text, owned):
+    """The `## ` sections of an earlier BENCHMARKS.md whose titles are not in `owned`, each as
+    one block of lines (ending with a blank line)."""
+    out = []
+    for part in text.split("\n## ")[1:]:
+        title = part.split("\n", 1)[0].strip()
+        if title not in owned:
+            out += ["## " + part.rstrip("\n"), ""]
+    return out
+
+
 def ccusage_bin(cache):
-    """ccusage, installed with npm into `cache` the first time; None when npm is missing."""
+    """ccusage: `CCUSAGE_BIN` when set, else installed with npm into `cache` the first time;
+    None when npm is missing."""
+    if os.environ.get("CCUSAGE_BIN"):
+        return os.environ["CCUSAGE_BIN"]
     prefix = os.path.join(cache, f"ccusage-{CCUSAGE_VERSION}")
     exe = os.path.join(prefix, "node_modules", "@ccusage", "ccusage-linux-x64", "bin", "ccusage")
     if not os.path.exists(exe):
@@ -446,13 +460,13 @@ def main():
         "  monitor, on a thread of its own behind the first numbers); later reports read it.",
         "",
     ]
-    # The PostgreSQL section is measured by `cargo bench --bench pg` (a server of its own), not
-    # here: it is kept as it was.
+    # Sections this script does not write (PostgreSQL, measured by `cargo bench --bench pg`
+    # with a server of its own, and any other `## ` section added by hand or by another
+    # benchmark) are kept as they were.
     try:
         with open(args.out) as f:
             old = f.read()
-        if "\n## PostgreSQL" in old:
-            lines += [old[old.index("\n## PostgreSQL") + 1:].rstrip("\n"), ""]
+        lines += kept_sections(old, {"Import"})
     except FileNotFoundError:
         pass
     with open(args.out, "w") as f:

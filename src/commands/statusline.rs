@@ -8,7 +8,6 @@
 
 use std::io::{IsTerminal, Read};
 
-use rusqlite::config::DbConfig;
 use rusqlite::params;
 use serde::Deserialize;
 
@@ -133,11 +132,7 @@ fn open_source(ctx: &Ctx) -> anyhow::Result<Option<Source>> {
         return Ok(None);
     }
     let s = ctx.open_source()?;
-    // Plans that do not depend on the values bound: with the sqlite_stat4 that ANALYZE
-    // leaves, SQLite would otherwise prepare each statement again for every new value
-    // (the active block is found by one small seek per block, see `blocks::active`).
-    s.conn()
-        .set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    blocks::steady_plans(&s)?;
     Ok(Some(s))
 }
 

@@ -271,6 +271,10 @@ fn watch_block(setup: &Setup, stop: &AtomicBool, tx: Sink) {
                 &setup.config,
                 setup.foreign_zone,
             )
+            .and_then(|s| {
+                blocks::steady_plans(&s)?;
+                Ok(s)
+            })
             .map_err(|e| tracing::warn!("block watcher: {e:#}"))
             .ok();
         }

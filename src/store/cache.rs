@@ -13,26 +13,12 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Source;
 use super::mapping::{Dimension, quote};
-use super::query::{HashGroups, NO_TIME_SLICE, PRICE_DETAIL_COLUMNS, ROLLUP_TABLE, SLICE_MS, Sums};
+use super::query::{
+    HashGroups, NO_TIME_SLICE, PRICE_DETAIL_COLUMNS, ROLLUP_SUM_COLUMNS, ROLLUP_TABLE, SLICE_MS, Sums,
+};
 
 /// Changes whenever the cache file's tables change, so an older cache is never read.
 const CACHE_LAYOUT: u32 = 3;
-
-/// The summed columns of the rollup table, in order.
-const SUM_COLUMNS: [&str; 12] = [
-    "events",
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_tokens",
-    "cache_read_tokens",
-    "stored_cost",
-    "positive_cost",
-    "uncosted_events",
-    "uncosted_input",
-    "uncosted_output",
-    "uncosted_cache_creation",
-    "uncosted_cache_read",
-];
 
 /// What identifies the rows already folded in: the first row (id and raw time) and the count
 /// of rows up to the last id folded.
@@ -265,7 +251,7 @@ impl RollupCache {
                 .or_default()
                 .add(&g.sums()?)?;
         }
-        let sums: Vec<&str> = SUM_COLUMNS
+        let sums: Vec<&str> = ROLLUP_SUM_COLUMNS
             .iter()
             .chain(&PRICE_DETAIL_COLUMNS)
             .copied()

@@ -500,20 +500,7 @@ fn event_sums_sql() -> String {
 
 /// The 24 sums read from the rollup table.
 fn rollup_sums_sql() -> String {
-    let mut cols = vec![
-        "events",
-        "input_tokens",
-        "output_tokens",
-        "cache_creation_tokens",
-        "cache_read_tokens",
-        "stored_cost",
-        "positive_cost",
-        "uncosted_events",
-        "uncosted_input",
-        "uncosted_output",
-        "uncosted_cache_creation",
-        "uncosted_cache_read",
-    ];
+    let mut cols = super::query::ROLLUP_SUM_COLUMNS.to_vec();
     cols.extend(super::query::PRICE_DETAIL_COLUMNS);
     cols.iter()
         .map(|c| {

@@ -787,6 +787,22 @@ impl Source {
     }
 }
 
+/// The summed columns of the rollup table, in order.
+pub const ROLLUP_SUM_COLUMNS: [&str; 12] = [
+    "events",
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_tokens",
+    "cache_read_tokens",
+    "stored_cost",
+    "positive_cost",
+    "uncosted_events",
+    "uncosted_input",
+    "uncosted_output",
+    "uncosted_cache_creation",
+    "uncosted_cache_read",
+];
+
 /// The price-detail columns of the rollup table (migration 0006), in order: of all events and
 /// of the uncosted ones, the 1-hour cache writes and the long-context requests' tokens.
 pub const PRICE_DETAIL_COLUMNS: [&str; 12] = [

@@ -14,7 +14,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::Source;
 use super::mapping::{Dimension, quote};
 use super::query::{
-    HashGroups, NO_TIME_SLICE, PRICE_DETAIL_COLUMNS, ROLLUP_SUM_COLUMNS, ROLLUP_TABLE, SLICE_MS, Sums,
+    HashGroups, NO_TIME_SLICE, PRICE_DETAIL_COLUMNS, ROLLUP_SUM_COLUMNS, ROLLUP_TABLE, SLICE_MS,
+    Sums,
 };
 
 /// Changes whenever the cache file's tables change, so an older cache is never read.

@@ -3,111 +3,19 @@
 //! into the dialog, a resize to 40×12, and `q` with the terminal given back.
 //! Skipped (passing, with a note) only when tmux is not installed.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-static N: AtomicUsize = AtomicUsize::new(0);
+use common::tmux::{Tmux, have_tmux};
 
 const BOT_DDL: &str = "CREATE TABLE token_usage (
   id INTEGER PRIMARY KEY AUTOINCREMENT, provider TEXT NOT NULL, model TEXT NOT NULL,
   input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, cost_usd REAL,
   user_id TEXT, request_type TEXT, metadata TEXT,
   timestamp DATETIME DEFAULT CURRENT_TIMESTAMP)";
-
-fn have_tmux() -> bool {
-    Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-/// A tmux server of our own, killed on drop.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(cmd: &str, w: u16, h: u16) -> Tmux {
-        let socket = format!(
-            "tokmon-test-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        );
-        let t = Tmux { socket };
-        let ok = t
-            .tmux(&[
-                "-f",
-                "/dev/null",
-                "new-session",
-                "-d",
-                "-s",
-                "t",
-                "-x",
-                &w.to_string(),
-                "-y",
-                &h.to_string(),
-                cmd,
-            ])
-            .status
-            .success();
-        assert!(ok, "tmux new-session failed");
-        t
-    }
-
-    fn tmux(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("run tmux")
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p", "-t", "t"]).stdout).into_owned()
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "t"];
-        args.extend_from_slice(keys);
-        assert!(self.tmux(&args).status.success());
-    }
-
-    fn text(&self, s: &str) {
-        assert!(
-            self.tmux(&["send-keys", "-t", "t", "-l", s])
-                .status
-                .success()
-        );
-    }
-
-    /// Poll the pane until `pred` holds (10 s at most).
-    fn wait(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let s = self.screen();
-            if pred(&s) {
-                return s;
-            }
-            if Instant::now() > deadline {
-                panic!("timed out waiting for {what}; the screen shows:\n{s}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn wait_text(&self, text: &str) -> String {
-        self.wait(text, |s| s.contains(text))
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.tmux(&["kill-server"]);
-    }
-}
 
 fn write_state(path: &Path, used: u64) {
     let tmp = path.with_extension("tmp");
@@ -120,7 +28,7 @@ fn write_state(path: &Path, used: u64) {
 }
 
 fn shell_quote(p: &Path) -> String {
-    format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
+    common::tmux::shell_quote(&p.display().to_string())
 }
 
 /// A temporary directory with a home, a database path named `db` and a state file path;

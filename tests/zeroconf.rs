@@ -3,11 +3,15 @@
 //! commands find the logs, import what is new before answering, count 5-hour blocks and feed
 //! Claude Code's status line.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
+
+use common::tmux::{Tmux, have_tmux};
 
 /// A home directory of its own; the environment is cleared but for PATH, HOME and TZ.
 struct Home {
@@ -386,48 +390,6 @@ fn statusline_never_breaks_the_hook() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("'lots'"));
 }
 
-fn have_tmux() -> bool {
-    std::process::Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-/// A private tmux server running one command, killed on drop.
-struct Tmux(String);
-
-impl Tmux {
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        std::process::Command::new("tmux")
-            .args(["-L", &self.0])
-            .args(args)
-            .output()
-            .expect("run tmux")
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "t"]).stdout).into_owned()
-    }
-
-    /// Poll the screen until `want` shows, up to `limit`; how long it took.
-    fn wait_for(&self, want: &str, limit: std::time::Duration) -> Option<std::time::Duration> {
-        let start = std::time::Instant::now();
-        while start.elapsed() < limit {
-            if self.screen().contains(want) {
-                return Some(start.elapsed());
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        None
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.run(&["kill-server"]);
-    }
-}
-
 #[test]
 fn the_monitor_imports_follows_and_shows_the_block() {
     if !have_tmux() {
@@ -442,37 +404,22 @@ fn the_monitor_imports_follows_and_shows_the_block() {
         h.dir.path().display(),
         bin.display()
     );
-    let t = Tmux(format!("tokmon-zeroconf-{}", std::process::id()));
-    let ok = t
-        .run(&[
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-s",
-            "t",
-            "-x",
-            "120",
-            "-y",
-            "40",
-            &cmd,
-        ])
-        .status
-        .success();
-    assert!(ok, "tmux new-session failed");
+    let t = Tmux::start(&cmd, 120, 40);
     // Imported at start: the three events, and the active block's gauge.
     let limit = std::time::Duration::from_secs(20);
-    assert!(t.wait_for("3 events", limit).is_some(), "{}", t.screen());
-    assert!(t.wait_for("5h block", limit).is_some(), "{}", t.screen());
+    t.wait_for("3 events", limit, |s| s.contains("3 events"));
+    t.wait_for("5h block", limit, |s| s.contains("5h block"));
     // A line appended to a log shows within a second.
     h.append(CC_LOG, &cc("9", Utc::now(), "s1", 10, 1));
-    let took = t.wait_for("4 events", std::time::Duration::from_secs(5));
+    let took = t.poll(std::time::Duration::from_secs(5), |s| {
+        s.contains("4 events")
+    });
     assert!(
         took.is_some_and(|d| d < std::time::Duration::from_secs(1)),
         "took {took:?}: {}",
         t.screen()
     );
-    let _ = t.run(&["send-keys", "-t", "t", "q"]);
+    t.keys(&["q"]);
 }
 
 #[test]

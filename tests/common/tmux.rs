@@ -28,7 +28,7 @@ impl Tmux {
     /// Run `cmd` (a shell command line) in a `w`×`h` pane.
     pub fn start(cmd: &str, w: u16, h: u16) -> Tmux {
         let socket = format!(
-            "tokmon-pgtest-{}-{}",
+            "tokmon-test-{}-{}",
             std::process::id(),
             N.fetch_add(1, Ordering::SeqCst)
         );
@@ -84,6 +84,15 @@ impl Tmux {
         let mut args = vec!["send-keys", "-t", "t"];
         args.extend_from_slice(keys);
         assert!(self.tmux(&args).status.success());
+    }
+
+    /// Type `s` as literal text (no key names).
+    pub fn text(&self, s: &str) {
+        assert!(
+            self.tmux(&["send-keys", "-t", "t", "-l", s])
+                .status
+                .success()
+        );
     }
 
     /// Poll the pane until `pred` holds (`limit` at most); the screen then.

@@ -311,7 +311,7 @@ impl BudgetSpec {
         }
         let thresholds = match &self.thresholds {
             None => Thresholds::default(),
-            Some(v) => compile_thresholds(v).map_err(|m| err("thresholds", m))?,
+            Some(v) => compile_thresholds(v).map_err(|e| err("thresholds", e.to_string()))?,
         };
         let mut filter = Filter::default();
         let mut filter_text = Vec::new();
@@ -352,23 +352,31 @@ fn show_day(d: &ResetDay) -> String {
     }
 }
 
+/// Why a `thresholds` list cannot be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ThresholdError {
+    #[error("give 1 to 3 percentages [warning, critical, exceeded], not {0}")]
+    Count(usize),
+    #[error("{0} is not a positive percentage")]
+    NotPositive(f64),
+    #[error("{later} comes after {earlier}: thresholds must not decrease")]
+    Decreasing { earlier: f64, later: f64 },
+}
+
 /// `[w]`, `[w, c]` or `[w, c, e]`; levels left out are 100 (or the level below, if higher).
-fn compile_thresholds(v: &[f64]) -> Result<Thresholds, String> {
+fn compile_thresholds(v: &[f64]) -> Result<Thresholds, ThresholdError> {
     if v.is_empty() || v.len() > 3 {
-        return Err(format!(
-            "give 1 to 3 percentages [warning, critical, exceeded], not {}",
-            v.len()
-        ));
+        return Err(ThresholdError::Count(v.len()));
     }
     for (i, t) in v.iter().enumerate() {
         if !(t.is_finite() && *t > 0.0) {
-            return Err(format!("{t} is not a positive percentage"));
+            return Err(ThresholdError::NotPositive(*t));
         }
         if i > 0 && *t < v[i - 1] {
-            return Err(format!(
-                "{t} comes after {}: thresholds must not decrease",
-                v[i - 1]
-            ));
+            return Err(ThresholdError::Decreasing {
+                earlier: v[i - 1],
+                later: *t,
+            });
         }
     }
     let warning = v[0];
@@ -553,6 +561,25 @@ mod tests {
         assert_eq!((t.critical, t.exceeded), (100.0, 100.0));
         let t = compile_thresholds(&[50.0, 120.0]).unwrap();
         assert_eq!(t.exceeded, 120.0);
+    }
+
+    #[test]
+    fn bad_threshold_lists_say_why() {
+        let why = |v: &[f64]| compile_thresholds(v).unwrap_err().to_string();
+        assert_eq!(
+            why(&[]),
+            "give 1 to 3 percentages [warning, critical, exceeded], not 0"
+        );
+        assert_eq!(
+            why(&[1.0, 2.0, 3.0, 4.0]),
+            "give 1 to 3 percentages [warning, critical, exceeded], not 4"
+        );
+        assert_eq!(why(&[-5.0]), "-5 is not a positive percentage");
+        assert_eq!(why(&[80.0, f64::NAN]), "NaN is not a positive percentage");
+        assert_eq!(
+            why(&[90.0, 85.5]),
+            "85.5 comes after 90: thresholds must not decrease"
+        );
     }
 
     #[test]

@@ -243,6 +243,33 @@ fn label(flags: u8) -> &'static str {
     &labels[usize::from(flags & 15)]
 }
 
+/// Why the price table cannot be read: a line's problem (with its 1-based number), or a
+/// missing header line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum TableError {
+    #[error("line {line}: {problem}")]
+    Line { line: usize, problem: LineProblem },
+    #[error("the '# source:' or '# generated:' header line is missing")]
+    NoHeader,
+}
+
+/// What is wrong with one line of the price table.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum LineProblem {
+    #[error("expected 12 tab-separated cells, found {0}")]
+    Cells(usize),
+    #[error("bad name or provider in '{0}'")]
+    Name(String),
+    #[error("{what} of {name} is not a price: '{cell}'")]
+    Price {
+        what: &'static str,
+        name: String,
+        cell: String,
+    },
+    #[error("{0} is listed twice")]
+    Twice(String),
+}
+
 struct Table {
     /// In file order (sorted by name), each with `matched_by` "exact".
     entries: Vec<Resolved>,
@@ -254,12 +281,15 @@ struct Table {
 }
 
 impl Table {
-    fn parse(data: &'static str) -> Result<Table, String> {
+    fn parse(data: &'static str) -> Result<Table, TableError> {
         let mut entries = Vec::new();
         let mut by_name = HashMap::new();
         let (mut source, mut generated) = (None, None);
         for (i, line) in data.lines().enumerate() {
-            let at = |msg: String| format!("line {}: {msg}", i + 1);
+            let at = |problem: LineProblem| TableError::Line {
+                line: i + 1,
+                problem,
+            };
             if let Some(comment) = line.strip_prefix('#') {
                 let comment = comment.trim();
                 if let Some(s) = comment.strip_prefix("source:") {
@@ -288,21 +318,22 @@ impl Table {
                 l_cache_read,
             ] = cells[..]
             else {
-                return Err(at(format!(
-                    "expected 12 tab-separated cells, found {}",
-                    cells.len()
-                )));
+                return Err(at(LineProblem::Cells(cells.len())));
             };
             if name.is_empty() || name != name.to_ascii_lowercase() || provider.is_empty() {
-                return Err(at(format!("bad name or provider in '{line}'")));
+                return Err(at(LineProblem::Name(line.to_string())));
             }
-            let num = |cell: &str, what: &str| -> Result<f64, String> {
+            let num = |cell: &str, what: &'static str| -> Result<f64, TableError> {
                 match cell.parse::<f64>() {
                     Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-                    _ => Err(at(format!("{what} of {name} is not a price: '{cell}'"))),
+                    _ => Err(at(LineProblem::Price {
+                        what,
+                        name: name.to_string(),
+                        cell: cell.to_string(),
+                    })),
                 }
             };
-            let listed = |cell: &str, what: &str| -> Result<Option<f64>, String> {
+            let listed = |cell: &str, what: &'static str| -> Result<Option<f64>, TableError> {
                 if cell.is_empty() {
                     Ok(None)
                 } else {
@@ -337,7 +368,7 @@ impl Table {
                 long: (tier != LongTier::default()).then_some(tier),
             };
             if by_name.insert(name, entries.len()).is_some() {
-                return Err(at(format!("{name} is listed twice")));
+                return Err(at(LineProblem::Twice(name.to_string())));
             }
             entries.push(Resolved {
                 key: name,
@@ -347,7 +378,7 @@ impl Table {
             });
         }
         let (Some(source), Some(generated)) = (source, generated) else {
-            return Err("the '# source:' or '# generated:' header line is missing".into());
+            return Err(TableError::NoHeader);
         };
 
         // Group dated entries by their undated name.

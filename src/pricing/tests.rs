@@ -122,18 +122,42 @@ fn malformed_tables_are_rejected() {
     let ok = format!("{head}a\tx\t1e-6\t2e-6\t\t\t\t\t\t\t\t\n");
     assert!(Table::parse(ok.leak()).is_ok());
     let row = "a\tx\t1e-6\t2e-6\t\t\t\t\t\t\t\t\n";
-    for bad in [
-        "a\tx\t1e-6\t2e-6\t\t\t\t\t\t\t\n".to_string(), // eleven cells
-        "a\tx\t-1e-6\t2e-6\t\t\t\t\t\t\t\t\n".to_string(), // negative price
-        "a\tx\tabc\t2e-6\t\t\t\t\t\t\t\t\n".to_string(), // not a number
-        "a\tx\t1e-6\t2e-6\t\t\t\tx\t\t\t\t\n".to_string(), // a tier cell not a number
-        "A\tx\t1e-6\t2e-6\t\t\t\t\t\t\t\t\n".to_string(), // upper case name
-        format!("{row}{row}"),                          // twice
+    for (bad, why) in [
+        (
+            "a\tx\t1e-6\t2e-6\t\t\t\t\t\t\t\n".to_string(),
+            "line 3: expected 12 tab-separated cells, found 11",
+        ),
+        (
+            "a\tx\t-1e-6\t2e-6\t\t\t\t\t\t\t\t\n".to_string(),
+            "line 3: input of a is not a price: '-1e-6'",
+        ),
+        (
+            "a\tx\tabc\t2e-6\t\t\t\t\t\t\t\t\n".to_string(),
+            "line 3: input of a is not a price: 'abc'",
+        ),
+        (
+            "a\tx\t1e-6\t2e-6\t\t\t\tx\t\t\t\t\n".to_string(),
+            "line 3: long-context input of a is not a price: 'x'",
+        ),
+        (
+            "A\tx\t1e-6\t2e-6\t\t\t\t\t\t\t\t\n".to_string(),
+            "line 3: bad name or provider in 'A\tx\t1e-6\t2e-6\t\t\t\t\t\t\t\t'",
+        ),
+        (format!("{row}{row}"), "line 4: a is listed twice"),
     ] {
         let text = format!("{head}{bad}");
-        assert!(Table::parse(text.leak()).is_err(), "accepted {bad:?}");
+        match Table::parse(text.leak()) {
+            Ok(_) => panic!("accepted {bad:?}"),
+            Err(e) => assert_eq!(e.to_string(), why),
+        }
     }
-    assert!(Table::parse(row).is_err(), "no header accepted");
+    match Table::parse(row) {
+        Ok(_) => panic!("no header accepted"),
+        Err(e) => assert_eq!(
+            e.to_string(),
+            "the '# source:' or '# generated:' header line is missing"
+        ),
+    }
 }
 
 // --- retired models are kept ---

@@ -212,10 +212,28 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
+/// A key of the state file whose value has the wrong shape.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum ShapeError {
+    /// `token_usage.used is "lots", not a token count`.
+    #[error("{key} is {found}, not a token count")]
+    NotACount { key: &'static str, found: String },
+    /// `token_usage is an array, not an object`.
+    #[error("{key} is {found}, not {wanted}")]
+    WrongType {
+        key: &'static str,
+        found: &'static str,
+        wanted: &'static str,
+    },
+}
+
 /// A token count written as an integer, a float with no fraction worth keeping, or a string
 /// of digits. `Ok(None)` when absent or null.
-fn read_count(v: Option<&Value>, key: &str) -> Result<Option<u64>, String> {
-    let bad = |v: &Value| format!("{key} is {v}, not a token count");
+fn read_count(v: Option<&Value>, key: &'static str) -> Result<Option<u64>, ShapeError> {
+    let bad = |v: &Value| ShapeError::NotACount {
+        key,
+        found: v.to_string(),
+    };
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => {
@@ -235,7 +253,10 @@ fn read_count(v: Option<&Value>, key: &str) -> Result<Option<u64>, String> {
             .parse::<u64>()
             .map(Some)
             .map_err(|_| bad(v.unwrap())),
-        Some(other) => Err(format!("{key} is {}, not a token count", type_name(other))),
+        Some(other) => Err(ShapeError::NotACount {
+            key,
+            found: type_name(other).to_string(),
+        }),
     }
 }
 
@@ -375,7 +396,7 @@ impl StateFile {
                 format!("the top level is {}, not an object", type_name(&value)),
             ));
         };
-        let view = view_of(&doc).map_err(|m| err(None, None, m))?;
+        let view = view_of(&doc).map_err(|e| err(None, None, e.to_string()))?;
         Ok(StateFile { doc, view })
     }
 
@@ -463,7 +484,7 @@ fn number(f: f64) -> Value {
     serde_json::Number::from_f64(f).map_or(Value::from(0), Value::Number)
 }
 
-fn view_of(doc: &Map<String, Value>) -> Result<StateView, String> {
+fn view_of(doc: &Map<String, Value>) -> Result<StateView, ShapeError> {
     let (used, total, sessions) = match doc.get("token_usage") {
         None | Some(Value::Null) => (0, None, 0),
         Some(Value::Object(tu)) => {
@@ -473,19 +494,21 @@ fn view_of(doc: &Map<String, Value>) -> Result<StateView, String> {
                 None | Some(Value::Null) => 0,
                 Some(Value::Array(a)) => a.len(),
                 Some(other) => {
-                    return Err(format!(
-                        "token_usage.sessions is {}, not an array",
-                        type_name(other)
-                    ));
+                    return Err(ShapeError::WrongType {
+                        key: "token_usage.sessions",
+                        found: type_name(other),
+                        wanted: "an array",
+                    });
                 }
             };
             (used, total, sessions)
         }
         Some(other) => {
-            return Err(format!(
-                "token_usage is {}, not an object",
-                type_name(other)
-            ));
+            return Err(ShapeError::WrongType {
+                key: "token_usage",
+                found: type_name(other),
+                wanted: "an object",
+            });
         }
     };
     let last_updated = doc
@@ -614,6 +637,36 @@ mod tests {
         assert!(e.to_string().contains("token_usage.used"), "{e}");
         let e = parse(r#"{"token_usage": {"used": -3}}"#).unwrap_err();
         assert!(e.to_string().contains("-3"), "{e}");
+    }
+
+    #[test]
+    fn shape_errors_say_which_key_and_what_it_is() {
+        for (doc, why) in [
+            (
+                r#"{"token_usage": {"used": "lots"}}"#,
+                r#"token_usage.used is "lots", not a token count"#,
+            ),
+            (
+                r#"{"token_usage": {"used": 1, "total": -3}}"#,
+                "token_usage.total is -3, not a token count",
+            ),
+            (
+                r#"{"token_usage": {"used": true}}"#,
+                "token_usage.used is a boolean, not a token count",
+            ),
+            (
+                r#"{"token_usage": {"sessions": {}}}"#,
+                "token_usage.sessions is an object, not an array",
+            ),
+            (
+                r#"{"token_usage": [1]}"#,
+                "token_usage is an array, not an object",
+            ),
+        ] {
+            let e = parse(doc).unwrap_err();
+            assert_eq!(e.message, why, "{doc}");
+            assert_eq!(e.to_string(), format!("state file s.json: {why}"));
+        }
     }
 
     /// #16 item 17: valid JSON nested 200 deep is read; deeper than the bound is named as

@@ -49,7 +49,7 @@ use notify::event::{AccessKind, AccessMode};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 
-use super::{StateFile, StateView};
+use super::{StateError, StateFile, StateView};
 
 /// A message from the watcher.
 #[derive(Debug, Clone, PartialEq)]
@@ -214,16 +214,30 @@ where
     })
 }
 
+/// Why native file events cannot be had (the watcher then polls).
+#[derive(Debug, thiserror::Error)]
+enum NativeWatchError {
+    #[error("the path has no file name")]
+    NoFileName,
+    #[error(transparent)]
+    Start(notify::Error),
+    #[error("{}: {problem}", dir.display())]
+    Dir {
+        dir: PathBuf,
+        problem: notify::Error,
+    },
+}
+
 /// Watch the parent directory; wake the worker for events that name the file.
 fn start_native(
     path: &Path,
     opts: &WatchOptions,
     wake: Sender<Wake>,
-) -> Result<Debouncer<RecommendedWatcher, RecommendedCache>, String> {
+) -> Result<Debouncer<RecommendedWatcher, RecommendedCache>, NativeWatchError> {
     let target = super::write::resolve_symlink(path);
     let name = target
         .file_name()
-        .ok_or("the path has no file name")?
+        .ok_or(NativeWatchError::NoFileName)?
         .to_os_string();
     let dir = super::write::parent_dir(&target);
     let handler = move |res: DebounceEventResult| {
@@ -244,9 +258,13 @@ fn start_native(
         }
     };
     let tick = (opts.debounce / 2).max(Duration::from_millis(10));
-    let mut d = new_debouncer(opts.debounce, Some(tick), handler).map_err(|e| e.to_string())?;
+    let mut d =
+        new_debouncer(opts.debounce, Some(tick), handler).map_err(NativeWatchError::Start)?;
     d.watch(&dir, RecursiveMode::NonRecursive)
-        .map_err(|e| format!("{}: {e}", dir.display()))?;
+        .map_err(|problem| NativeWatchError::Dir {
+            dir: dir.clone(),
+            problem,
+        })?;
     Ok(d)
 }
 
@@ -286,7 +304,7 @@ enum Seen {
     Read {
         fp: Fingerprint,
         hash: u64,
-        result: Result<StateView, String>,
+        result: Result<StateView, StateError>,
     },
     Missing,
     Unreadable(String),
@@ -407,9 +425,7 @@ impl<F: FnMut(StateMsg)> Worker<F> {
         if self.last_hash == Some(hash) {
             return Seen::SameBytes(fp);
         }
-        let result = StateFile::from_bytes(&self.path, &bytes)
-            .map(|f| f.view().clone())
-            .map_err(|e| e.to_string());
+        let result = StateFile::from_bytes(&self.path, &bytes).map(|f| f.view().clone());
         Seen::Read { fp, hash, result }
     }
 
@@ -444,7 +460,7 @@ impl<F: FnMut(StateMsg)> Worker<F> {
                         }
                         self.send(Sent::Loaded(view));
                     }
-                    Err(why) => self.send(Sent::Problem(why)),
+                    Err(why) => self.send(Sent::Problem(why.to_string())),
                 }
                 true
             }

@@ -15,6 +15,7 @@ pub use super::keys::Action;
 pub use super::model::RowView;
 use super::model::{Aggregates, Dim, Filter, LoadRequest, RangeKind, Snapshot, Tally};
 use super::quota::{Preview, QuotaMsg, QuotaView};
+use super::sync::SyncError;
 use super::theme::{Theme, Themes};
 use crate::budget::{Alert, AlertTracker, BudgetStatus, QuotaInput};
 use crate::domain::CostMode;
@@ -134,7 +135,7 @@ impl Default for TableView {
 pub struct SyncDialog {
     pub input: String,
     /// What the value would do, or why it cannot be read (None while empty).
-    pub preview: Option<Result<Preview, String>>,
+    pub preview: Option<Result<Preview, SyncError>>,
     /// Waiting for the write to finish.
     pub busy: bool,
     /// The write failed.
@@ -186,7 +187,7 @@ pub enum Msg {
     /// A fresh evaluation of the budgets and the quota, most urgent first.
     Budgets(Vec<BudgetStatus>),
     /// The sync finished: a message for the status line, or why it failed.
-    SyncDone(Result<String, String>),
+    SyncDone(Result<String, SyncError>),
     /// The agent-log import and the 5-hour block.
     AgentLogs(crate::tui::agent_logs::AgentLogsMsg),
     /// The export finished: the files written, or why it failed.
@@ -804,6 +805,7 @@ impl App {
                 self.set_status(text);
             }
             Msg::SyncDone(Err(e)) => {
+                let e = e.to_string();
                 if let Overlay::Sync(d) = &mut self.overlay {
                     d.busy = false;
                     d.error = Some(e);

@@ -59,7 +59,8 @@ pub fn run(ctx: &Ctx, args: &MonitorArgs) -> anyhow::Result<u8> {
     let no_color = theme::no_color_requested();
     let wanted = args.theme.as_deref().or(ctx.config.theme.as_deref());
     let user_themes = crate::paths::config_dir().join("themes");
-    let themes = theme::Themes::load(wanted, Some(&user_themes), no_color).map_err(bad_input)?;
+    let themes = theme::Themes::load(wanted, Some(&user_themes), no_color)
+        .map_err(|e| bad_input(e.to_string()))?;
 
     let demo = if args.demo {
         Some(demo_mode::Demo::start(ctx.now)?)

@@ -7,18 +7,31 @@ use std::path::{Path, PathBuf};
 
 use super::quota::{Preview, Quota, QuotaMsg};
 use crate::config::Config;
+use crate::error::BadInput;
 use crate::state_file::{self, StateMsg, StateView, SyncRequest, WatchOptions};
 use crate::timefmt::{Zone, parse_stored_timestamp};
 
+/// Why the sync dialog cannot sync, in the words `tokmon sync` would use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SyncError {
+    /// The typed value is not a token count.
+    #[error(transparent)]
+    Value(#[from] BadInput),
+    /// The state file could not be written (the error with its causes, as `tokmon sync`
+    /// prints it).
+    #[error("{0}")]
+    Write(String),
+}
+
 /// What syncing `input` would do, or why it cannot be read (the message `tokmon sync`
 /// would print).
-pub fn preview(input: &str, current: Option<&Quota>) -> Result<Preview, String> {
+pub fn preview(input: &str, current: Option<&Quota>) -> Result<Preview, SyncError> {
     let view = StateView {
         used: current.map_or(0, |q| q.used),
         total: current.map(|q| q.total).filter(|t| *t > 0),
         ..Default::default()
     };
-    let plan = state_file::preview(&view, input).map_err(|e| e.0)?;
+    let plan = state_file::preview(&view, input)?;
     Ok(Preview {
         value: plan.value,
         increment: if plan.unchanged { 0 } else { plan.increment },
@@ -38,8 +51,8 @@ pub struct SyncTarget {
 /// Sync the counter to `input` with `tokmon sync`'s own function (the history goes beside the
 /// state file, whatever database is monitored). Returns the line for the status bar and the
 /// state after the sync, or the error as `tokmon sync` would say it.
-pub fn sync(target: &SyncTarget, input: &str) -> Result<(String, Quota), String> {
-    let value = state_file::parse_sync_value(input).map_err(|e| e.0)?;
+pub fn sync(target: &SyncTarget, input: &str) -> Result<(String, Quota), SyncError> {
+    let value = state_file::parse_sync_value(input)?;
     let mut req = SyncRequest::new(&target.state, value);
     if let Some(t) = target.config.sync.default_total.filter(|t| *t > 0) {
         req.default_total = t;
@@ -48,7 +61,7 @@ pub fn sync(target: &SyncTarget, input: &str) -> Result<(String, Quota), String>
         req.session_cap = cap;
     }
     req.zone = target.zone;
-    let out = state_file::sync(&req).map_err(|e| format!("{e:#}"))?;
+    let out = state_file::sync(&req).map_err(|e| SyncError::Write(format!("{e:#}")))?;
     let text = crate::commands::sync::describe(&out)
         .lines()
         .map(str::trim)
@@ -121,7 +134,13 @@ mod tests {
         let p = preview("35万", Some(&q)).unwrap();
         assert_eq!((p.value, p.increment, p.reset), (350_000, 350_000, true));
         assert_eq!(preview("620,000", Some(&q)).unwrap().increment, 0);
-        assert!(preview("lots", Some(&q)).unwrap_err().contains("lots"));
+        let e = preview("lots", Some(&q)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            state_file::parse_sync_value("lots").unwrap_err().0,
+            "the message tokmon sync prints"
+        );
+        assert!(e.to_string().contains("lots"), "{e}");
     }
 
     #[test]
@@ -137,6 +156,19 @@ mod tests {
         assert_eq!(q.used, 700_000);
         let (rows, _) = state_file::history::history_of(&target.state).unwrap();
         assert_eq!(rows.len(), 1);
-        assert!(sync(&target, "nope").unwrap_err().contains("nope"));
+        let e = sync(&target, "nope").unwrap_err();
+        assert!(matches!(e, SyncError::Value(_)), "{e:?}");
+        assert!(e.to_string().contains("nope"), "{e}");
+        // A state file that is a directory cannot be written: said as tokmon sync says it.
+        let target = SyncTarget {
+            state: dir.path().to_path_buf(),
+            ..target
+        };
+        let e = sync(&target, "700K").unwrap_err();
+        assert!(matches!(e, SyncError::Write(_)), "{e:?}");
+        assert!(
+            e.to_string().contains(&dir.path().display().to_string()),
+            "{e}"
+        );
     }
 }

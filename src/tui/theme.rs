@@ -80,19 +80,44 @@ struct ThemeFile {
     styles: BTreeMap<String, String>,
 }
 
+/// Why a theme cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ThemeError {
+    /// The file is not TOML of a theme's shape (toml's own message).
+    #[error("{0}")]
+    Toml(String),
+    /// `styles.accent: unknown colour 'x'`.
+    #[error("styles.{role}: {problem}")]
+    Style { role: String, problem: BadInput },
+    #[error("unknown style role '{0}'")]
+    UnknownRole(String),
+    /// A theme compiled into tokmon is broken.
+    #[error("built-in theme {name}: {problem}")]
+    BuiltIn {
+        name: &'static str,
+        problem: Box<ThemeError>,
+    },
+    /// `--theme` or the config names no theme there is.
+    #[error("unknown theme '{wanted}': use one of {}", known.join(", "))]
+    Unknown { wanted: String, known: Vec<String> },
+}
+
 impl Theme {
     /// Apply a theme file on top of `self` (only the roles it names change).
-    fn overlay(mut self, text: &str) -> Result<Theme, String> {
-        let file: ThemeFile =
-            toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
+    fn overlay(mut self, text: &str) -> Result<Theme, ThemeError> {
+        let file: ThemeFile = toml::from_str(text)
+            .map_err(|e| ThemeError::Toml(e.to_string().trim_end().to_string()))?;
         if let Some(n) = file.name {
             self.name = n;
         }
         for (role, spec) in &file.styles {
-            let style = parse_style(spec).map_err(|e| format!("styles.{role}: {e}"))?;
+            let style = parse_style(spec).map_err(|problem| ThemeError::Style {
+                role: role.clone(),
+                problem,
+            })?;
             *self
                 .slot(role)
-                .ok_or_else(|| format!("unknown style role '{role}'"))? = style;
+                .ok_or_else(|| ThemeError::UnknownRole(role.clone()))? = style;
         }
         // Focus is never shown by colour alone.
         self.selected = self.selected.add_modifier(Modifier::REVERSED);
@@ -162,7 +187,7 @@ pub struct Themes {
 
 impl Themes {
     /// Built-in themes only, starting at `wanted` (or the default).
-    pub fn built_in(wanted: Option<&str>, no_color: bool) -> Result<Themes, String> {
+    pub fn built_in(wanted: Option<&str>, no_color: bool) -> Result<Themes, ThemeError> {
         Themes::load(wanted, None, no_color)
     }
 
@@ -172,14 +197,17 @@ impl Themes {
         wanted: Option<&str>,
         user_dir: Option<&Path>,
         no_color: bool,
-    ) -> Result<Themes, String> {
+    ) -> Result<Themes, ThemeError> {
         let base = Theme::blank("default");
         let mut list = Vec::new();
         for (name, text) in BUILT_IN {
             let t = base
                 .clone()
                 .overlay(text)
-                .map_err(|e| format!("built-in theme {name}: {e}"))?;
+                .map_err(|e| ThemeError::BuiltIn {
+                    name,
+                    problem: Box::new(e),
+                })?;
             list.push(t);
         }
         let mut warnings = Vec::new();
@@ -232,14 +260,9 @@ impl Themes {
             Some(w) => list
                 .iter()
                 .position(|t| t.name.eq_ignore_ascii_case(w))
-                .ok_or_else(|| {
-                    format!(
-                        "unknown theme '{w}': use one of {}",
-                        list.iter()
-                            .map(|t| t.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
+                .ok_or_else(|| ThemeError::Unknown {
+                    wanted: w.to_string(),
+                    known: list.iter().map(|t| t.name.clone()).collect(),
                 })?,
         };
         Ok(Themes {
@@ -322,10 +345,11 @@ mod tests {
         assert_eq!(parse_color("darkgrey"), Some(Color::DarkGray));
         assert_eq!(parse_color("#b35900"), Some(Color::Rgb(0xb3, 0x59, 0x00)));
         assert_eq!(parse_color("#b359"), None);
-        assert!(
+        assert_eq!(
             Themes::built_in(Some("neon"), false)
                 .unwrap_err()
-                .contains("neon")
+                .to_string(),
+            "unknown theme 'neon': use one of default, light, high-contrast, mono"
         );
     }
 
@@ -347,6 +371,30 @@ mod tests {
         );
         assert_eq!(t.theme().name, "mine");
         assert_eq!(t.theme().warning.fg, Some(Color::Magenta));
-        assert_eq!(t.warnings.len(), 1, "{:?}", t.warnings);
+        assert_eq!(
+            t.warnings,
+            [format!(
+                "theme {}: unknown style role 'nope'",
+                dir.path().join("bad.toml").display()
+            )]
+        );
+    }
+
+    #[test]
+    fn theme_file_problems_are_named() {
+        let base = || Theme::blank("default");
+        assert_eq!(
+            base()
+                .overlay("[styles]\nok = \"on\"\n")
+                .unwrap_err()
+                .to_string(),
+            "styles.ok: 'on' needs a colour after it"
+        );
+        let e = base().overlay("name = 3\n").unwrap_err();
+        assert!(
+            matches!(&e, ThemeError::Toml(m) if m.contains("name")),
+            "{e}"
+        );
+        assert_eq!(e.to_string(), e.to_string().trim_end());
     }
 }

@@ -38,7 +38,7 @@ pub fn draw(f: &mut Frame, app: &App, d: &SyncDialog, area: Rect) {
                 "e.g. 350000, 350,000, 350K, 1.5M, 35万, \"350,000 tokens used\"",
             )),
             Some(Ok(p)) => Line::from(vec![pad(t.ok, "✓ "), pad(t.text, p.describe())]),
-            Some(Err(e)) => Line::from(vec![pad(t.error, "✗ "), pad(t.error, e.clone())]),
+            Some(Err(e)) => Line::from(vec![pad(t.error, "✗ "), pad(t.error, e.to_string())]),
         }
     };
     let lines = vec![

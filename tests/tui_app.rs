@@ -51,15 +51,15 @@ fn range_keys_ask_for_their_range() {
             Some(Effect::Load(req)) => assert_eq!(req.range, r),
             other => panic!("{c}: {other:?}"),
         }
-        assert_eq!(app.range, r);
-        assert!(app.loading);
+        assert_eq!(app.range(), r);
+        assert!(app.is_loading());
     }
     press(&mut app, key(']'));
-    assert_eq!(app.range, RangeKind::Hour);
+    assert_eq!(app.range(), RangeKind::Hour);
     press(&mut app, key('['));
-    assert_eq!(app.range, RangeKind::All);
+    assert_eq!(app.range(), RangeKind::All);
     press(&mut app, key('['));
-    assert_eq!(app.range, RangeKind::Month);
+    assert_eq!(app.range(), RangeKind::Month);
 }
 
 #[test]
@@ -67,17 +67,17 @@ fn stale_answers_are_dropped_and_new_ones_shown() {
     let dir = tempfile::tempdir().unwrap();
     let db = fixture_db(dir.path());
     let (mut app, _) = app_on(&db);
-    let day_total = app.agg.as_ref().unwrap().total.tokens();
+    let day_total = app.agg().unwrap().total.tokens();
     let src = open(&db);
     let old = app.load_request();
     press(&mut app, key('3'));
     let stale = tokmon::tui::live::load_snapshot(&src, &old).unwrap();
     assert!(!app.on_msg(Msg::Snapshot(Box::new(stale))));
-    assert!(app.loading);
+    assert!(app.is_loading());
     load(&mut app, &db);
-    assert!(!app.loading);
+    assert!(!app.is_loading());
     assert!(
-        app.agg.as_ref().unwrap().total.tokens() > day_total,
+        app.agg().unwrap().total.tokens() > day_total,
         "7 days hold more than 24 hours"
     );
     assert!(screen(&app, 80, 24).contains("7d in 2h buckets"));
@@ -88,28 +88,34 @@ fn focus_selection_and_sort_keys() {
     let dir = tempfile::tempdir().unwrap();
     let db = fixture_db(dir.path());
     let (mut app, _) = app_on(&db);
-    assert_eq!(app.focus, Focus::Agents);
+    assert_eq!(app.focus(), Focus::Agents);
     press(&mut app, key('j'));
     press(&mut app, code(KeyCode::Down));
-    assert_eq!(app.tables[0].selected, 2);
+    assert_eq!(app.table(Focus::Agents).selected, 2);
     press(&mut app, key('k'));
-    assert_eq!(app.tables[0].selected, 1);
+    assert_eq!(app.table(Focus::Agents).selected, 1);
     press(&mut app, code(KeyCode::Up));
     press(&mut app, code(KeyCode::Up));
-    assert_eq!(app.tables[0].selected, 0, "stops at the top");
+    assert_eq!(app.table(Focus::Agents).selected, 0, "stops at the top");
     press(&mut app, code(KeyCode::End));
-    assert_eq!(app.tables[0].selected, 4, "five agents");
+    assert_eq!(app.table(Focus::Agents).selected, 4, "five agents");
     press(&mut app, key('j'));
-    assert_eq!(app.tables[0].selected, 4, "stops at the bottom");
+    assert_eq!(app.table(Focus::Agents).selected, 4, "stops at the bottom");
     press(&mut app, code(KeyCode::Home));
-    assert_eq!(app.tables[0].selected, 0);
+    assert_eq!(app.table(Focus::Agents).selected, 0);
 
     press(&mut app, code(KeyCode::Tab));
-    assert_eq!(app.focus, Focus::Models);
+    assert_eq!(app.focus(), Focus::Models);
     press(&mut app, key('j'));
-    assert_eq!((app.tables[0].selected, app.tables[1].selected), (0, 1));
+    assert_eq!(
+        (
+            app.table(Focus::Agents).selected,
+            app.table(Focus::Models).selected
+        ),
+        (0, 1)
+    );
     press(&mut app, code(KeyCode::BackTab));
-    assert_eq!(app.focus, Focus::Agents);
+    assert_eq!(app.focus(), Focus::Agents);
 
     let by_total: Vec<String> = app
         .rows(Focus::Agents)
@@ -117,7 +123,7 @@ fn focus_selection_and_sort_keys() {
         .map(|r| r.name)
         .collect();
     press(&mut app, key('o'));
-    assert_eq!(app.tables[0].sort, SortCol::Cost);
+    assert_eq!(app.table(Focus::Agents).sort, SortCol::Cost);
     let by_cost: Vec<String> = app
         .rows(Focus::Agents)
         .into_iter()
@@ -128,7 +134,7 @@ fn focus_selection_and_sort_keys() {
     for _ in 0..5 {
         press(&mut app, key('o'));
     }
-    assert_eq!(app.tables[0].sort, SortCol::Name);
+    assert_eq!(app.table(Focus::Agents).sort, SortCol::Name);
     let names: Vec<String> = app
         .rows(Focus::Agents)
         .into_iter()
@@ -138,7 +144,7 @@ fn focus_selection_and_sort_keys() {
     sorted.sort();
     assert_eq!(names, sorted);
     press(&mut app, key('o'));
-    assert_eq!(app.tables[0].sort, SortCol::Total);
+    assert_eq!(app.table(Focus::Agents).sort, SortCol::Total);
 }
 
 #[test]
@@ -147,23 +153,23 @@ fn overlays_theme_reload_and_quit() {
     let db = fixture_db(dir.path());
     let (mut app, _) = app_on(&db);
     press(&mut app, key('?'));
-    assert_eq!(app.overlay, Overlay::Help);
+    assert_eq!(*app.overlay(), Overlay::Help);
     assert_eq!(app.handle_key(key('j')), None, "help swallows other keys");
     press(&mut app, code(KeyCode::Esc));
-    assert_eq!(app.overlay, Overlay::None);
+    assert_eq!(*app.overlay(), Overlay::None);
 
     press(&mut app, key('s'));
-    assert!(matches!(app.overlay, Overlay::Sync(_)));
+    assert!(matches!(app.overlay(), Overlay::Sync(_)));
     press(&mut app, key('q'));
     press(&mut app, code(KeyCode::Backspace));
     press(&mut app, key('7'));
-    let Overlay::Sync(d) = &app.overlay else {
+    let Overlay::Sync(d) = app.overlay() else {
         panic!()
     };
     assert_eq!(d.input, "7");
-    assert!(!app.should_quit, "q types into the dialog");
+    assert!(!app.should_quit(), "q types into the dialog");
     press(&mut app, code(KeyCode::Esc));
-    assert_eq!(app.overlay, Overlay::None);
+    assert_eq!(*app.overlay(), Overlay::None);
 
     let before = app.theme().name.clone();
     press(&mut app, key('t'));
@@ -177,14 +183,14 @@ fn overlays_theme_reload_and_quit() {
     };
     assert_eq!(app.handle_key(release), None, "only presses count");
     press(&mut app, key('q'));
-    assert!(app.should_quit);
+    assert!(app.should_quit());
 
     let (mut app, _) = app_on(&db);
     press(
         &mut app,
         KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL),
     );
-    assert!(app.should_quit);
+    assert!(app.should_quit());
 }
 
 #[test]
@@ -197,7 +203,7 @@ fn sync_dialog_previews_and_submits() {
     for c in "700K".chars() {
         press(&mut app, key(c));
     }
-    let Overlay::Sync(d) = &app.overlay else {
+    let Overlay::Sync(d) = app.overlay() else {
         panic!()
     };
     let p = d.preview.clone().unwrap().unwrap();
@@ -207,7 +213,7 @@ fn sync_dialog_previews_and_submits() {
         Some(Effect::Sync("700K".into()))
     );
     app.on_msg(Msg::SyncDone(Ok("synced 700,000".into())));
-    assert_eq!(app.overlay, Overlay::None);
+    assert_eq!(*app.overlay(), Overlay::None);
     assert!(screen(&app, 80, 24).contains("synced 700,000"));
 
     press(&mut app, key('s'));
@@ -217,7 +223,7 @@ fn sync_dialog_previews_and_submits() {
         None,
         "a bad value is not written"
     );
-    let Overlay::Sync(d) = &app.overlay else {
+    let Overlay::Sync(d) = app.overlay() else {
         panic!()
     };
     assert!(matches!(d.preview, Some(Err(_))));
@@ -225,7 +231,7 @@ fn sync_dialog_previews_and_submits() {
     // Pasting on the main screen opens the dialog with the value.
     app.update(Action::Cancel);
     app.update(Action::Paste("350,000 ".into()));
-    let Overlay::Sync(d) = &app.overlay else {
+    let Overlay::Sync(d) = app.overlay() else {
         panic!()
     };
     assert_eq!(d.preview.clone().unwrap().unwrap().value, 350_000);
@@ -238,7 +244,7 @@ fn new_rows_update_tables_and_sparkline() {
     let (mut app, clock) = app_on(&db);
     press(&mut app, key('1'));
     load(&mut app, &db);
-    let agg = app.agg.as_ref().unwrap();
+    let agg = app.agg().unwrap();
     let (tokens_before, _) = agg.series(NOW);
     let total_before = agg.total.tokens();
     let last_id = agg.last_id;
@@ -253,7 +259,7 @@ fn new_rows_update_tables_and_sparkline() {
     };
     clock.set(NOW + 10_000);
     assert!(app.on_msg(Msg::Rows(vec![row.clone()])));
-    let agg = app.agg.as_ref().unwrap();
+    let agg = app.agg().unwrap();
     assert_eq!(agg.total.tokens(), total_before + 123_456);
     assert_eq!(agg.agents["newcomer"].tokens(), 123_456);
     let (tokens_after, _) = agg.series(NOW + 10_000);
@@ -334,7 +340,12 @@ fn event_loop_draws_and_quits_on_q() {
     let dir = tempfile::tempdir().unwrap();
     let db = fixture_db(dir.path());
     let (mut app, _) = app_on(&db);
-    app.bells = 2;
+    // Two budgets cross a threshold with the bell on: two bells for the loop to ring.
+    app.set_bell(true);
+    let (now, before) = budgets_now_and_before(&db);
+    app.on_msg(Msg::Budgets(before));
+    app.on_msg(Msg::Budgets(now));
+    assert_eq!(app.pending_bells(), 2);
     let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();
     let events = futures::stream::iter(vec![
         Ok(Event::Key(key('j'))),
@@ -356,13 +367,17 @@ fn event_loop_draws_and_quits_on_q() {
         false,
     ))
     .unwrap();
-    assert!(app.should_quit);
+    assert!(app.should_quit());
     // The quota reading of `app_on` goes to the tail first, then the range key's load.
     assert!(
         matches!(effects.as_slice(), [Effect::Quota(Some(_)), Effect::Load(r)] if r.range == RangeKind::Day),
         "{effects:?}"
     );
-    assert_eq!(app.bells, 0, "the loop takes the bells with the frame");
+    assert_eq!(
+        app.pending_bells(),
+        0,
+        "the loop takes the bells with the frame"
+    );
     assert!(term.backend().to_string().contains("tokmon"));
 }
 
@@ -499,13 +514,13 @@ fn levels_crossed_before_the_start_do_not_alert() {
     let dir = tempfile::tempdir().unwrap();
     let db = fixture_db(dir.path());
     let (mut app, _) = app_on(&db);
-    app.bell = true;
+    app.set_bell(true);
     let (now, _) = budgets_now_and_before(&db);
     assert!(now.iter().any(|s| s.level == Level::Exceeded));
     app.on_msg(Msg::Budgets(now.clone()));
     app.on_msg(Msg::Budgets(now));
-    assert!(app.alerts.is_empty(), "{:?}", app.alerts);
-    assert_eq!(app.bells, 0);
+    assert!(app.alerts().is_empty(), "{:?}", app.alerts());
+    assert_eq!(app.pending_bells(), 0);
 }
 
 #[test]
@@ -513,26 +528,26 @@ fn a_crossing_alerts_once_per_window_and_rings_once() {
     let dir = tempfile::tempdir().unwrap();
     let db = fixture_db(dir.path());
     let (mut app, clock) = app_on(&db);
-    app.bell = true;
+    app.set_bell(true);
     let (now, before) = budgets_now_and_before(&db);
     app.on_msg(Msg::Budgets(before));
     app.on_msg(Msg::Budgets(now.clone()));
-    let names: Vec<&str> = app.alerts.iter().map(|a| a.budget.as_str()).collect();
+    let names: Vec<&str> = app.alerts().iter().map(|a| a.budget.as_str()).collect();
     assert_eq!(names, ["monthly-usd", "claude-daily"], "worst first");
-    assert_eq!(app.alerts[0].level, Level::Exceeded);
-    assert_eq!(app.bells, 2, "one bell per new alert");
+    assert_eq!(app.alerts()[0].level, Level::Exceeded);
+    assert_eq!(app.pending_bells(), 2, "one bell per new alert");
     assert!(screen(&app, 80, 24).contains("▲ EXCEEDED monthly-usd at 101.3%"));
 
     // The same crossing again (a redraw, a new evaluation): nothing new.
     app.on_msg(Msg::Budgets(now.clone()));
-    assert_eq!(app.alerts.len(), 2);
-    assert_eq!(app.bells, 2);
+    assert_eq!(app.alerts().len(), 2);
+    assert_eq!(app.pending_bells(), 2);
 
     // Acknowledged: gone, and the next evaluation does not bring it back.
     press(&mut app, key('a'));
-    assert!(app.alerts.is_empty());
+    assert!(app.alerts().is_empty());
     app.on_msg(Msg::Budgets(now.clone()));
-    assert!(app.alerts.is_empty());
+    assert!(app.alerts().is_empty());
     assert!(!screen(&app, 80, 24).contains('▲'));
 
     // A new month: the monthly budget is over again in its new window, and says so.
@@ -546,14 +561,14 @@ fn a_crossing_alerts_once_per_window_and_rings_once() {
         })
         .collect();
     app.on_msg(Msg::Budgets(next));
-    assert_eq!(app.alerts.len(), 1);
-    assert_eq!(app.alerts[0].budget, "monthly-usd");
-    assert_eq!(app.bells, 3);
+    assert_eq!(app.alerts().len(), 1);
+    assert_eq!(app.alerts()[0].budget, "monthly-usd");
+    assert_eq!(app.pending_bells(), 3);
 
     // Unacknowledged, the line goes after a few minutes.
     clock.set(NOW + tokmon::tui::app::ALERT_MS);
     assert!(app.on_tick());
-    assert!(app.alerts.is_empty());
+    assert!(app.alerts().is_empty());
 }
 
 #[test]
@@ -564,8 +579,8 @@ fn without_bell_nothing_rings() {
     let (now, before) = budgets_now_and_before(&db);
     app.on_msg(Msg::Budgets(before));
     app.on_msg(Msg::Budgets(now));
-    assert_eq!(app.alerts.len(), 2);
-    assert_eq!(app.bells, 0);
+    assert_eq!(app.alerts().len(), 2);
+    assert_eq!(app.pending_bells(), 0);
 }
 
 #[test]
@@ -573,8 +588,8 @@ fn b_scrolls_the_budget_panel_and_wraps() {
     let dir = tempfile::tempdir().unwrap();
     let db = fixture_db(dir.path());
     let (mut app, _) = app_with_budgets(&db);
-    assert_eq!(app.budgets.len(), 4);
-    app.viewport = ratatui::layout::Rect::new(0, 0, 80, 24);
+    assert_eq!(app.budgets().len(), 4);
+    app.set_viewport(ratatui::layout::Rect::new(0, 0, 80, 24));
     let first_line = |app: &tokmon::tui::app::App| {
         let s = screen(app, 80, 24);
         let lines: Vec<&str> = s.lines().collect();
@@ -589,26 +604,26 @@ fn b_scrolls_the_budget_panel_and_wraps() {
     };
     assert_eq!(first_line(&app), "monthly-usd");
     press(&mut app, key('b'));
-    assert_eq!(app.budget_scroll, 1);
+    assert_eq!(app.budget_scroll(), 1);
     assert_eq!(first_line(&app), "claude-daily");
     assert!(screen(&app, 80, 24).contains("2–4 of 4"));
     press(&mut app, key('b'));
-    assert_eq!(app.budget_scroll, 0, "back to the most urgent");
+    assert_eq!(app.budget_scroll(), 0, "back to the most urgent");
 
     // Compact: one line, so every budget comes in turn.
-    app.viewport = ratatui::layout::Rect::new(0, 0, 40, 12);
+    app.set_viewport(ratatui::layout::Rect::new(0, 0, 40, 12));
     for i in 1..4 {
         press(&mut app, key('b'));
-        assert_eq!(app.budget_scroll, i);
+        assert_eq!(app.budget_scroll(), i);
     }
     assert!(screen(&app, 40, 12).contains("4 of 4"));
     press(&mut app, key('b'));
-    assert_eq!(app.budget_scroll, 0);
+    assert_eq!(app.budget_scroll(), 0);
 
     // Wide: all four fit, nothing to scroll.
-    app.viewport = ratatui::layout::Rect::new(0, 0, 200, 50);
+    app.set_viewport(ratatui::layout::Rect::new(0, 0, 200, 50));
     press(&mut app, key('b'));
-    assert_eq!(app.budget_scroll, 0);
+    assert_eq!(app.budget_scroll(), 0);
 }
 
 #[test]
@@ -689,8 +704,8 @@ fn drill_down_filters_the_rest_and_keeps_following_new_rows() {
     // Enter on the first agent: the models table, the total and the sparkline follow it.
     let agent = app.selected_row(Focus::Agents).unwrap();
     press(&mut app, code(KeyCode::Enter));
-    assert_eq!(app.filters.len(), 1);
-    assert_eq!(app.focus, Focus::Models);
+    assert_eq!(app.filters().len(), 1);
+    assert_eq!(app.focus(), Focus::Models);
     let total = app.total().unwrap();
     assert_eq!(total.tokens(), agent.tally.tokens());
     assert!((total.cost - agent.tally.cost).abs() < 1e-9);
@@ -709,11 +724,11 @@ fn drill_down_filters_the_rest_and_keeps_following_new_rows() {
     // Drill further into a model: both filters hold.
     let model = app.selected_row(Focus::Models).unwrap();
     press(&mut app, code(KeyCode::Enter));
-    assert_eq!(app.filters.len(), 2);
+    assert_eq!(app.filters().len(), 2);
     assert_eq!(app.total().unwrap().tokens(), model.tally.tokens());
 
     // New rows: only those under the filters count on screen, and they do count.
-    let last_id = app.agg.as_ref().unwrap().last_id;
+    let last_id = app.agg().unwrap().last_id;
     let row = |id: i64, agent: &str, model: &str, input: u64| tokmon::store::EventRow {
         id,
         ts_ms: Some(NOW + 5_000),
@@ -741,9 +756,9 @@ fn drill_down_filters_the_rest_and_keeps_following_new_rows() {
 
     // Backspace undoes the model, Esc the agent: everything again (with the new rows).
     press(&mut app, code(KeyCode::Backspace));
-    assert_eq!(app.filters.len(), 1);
+    assert_eq!(app.filters().len(), 1);
     press(&mut app, code(KeyCode::Esc));
-    assert!(app.filters.is_empty());
+    assert!(app.filters().is_empty());
     assert_eq!(app.total().unwrap().tokens(), all_total + 51_000);
     assert!(!screen(&app, 100, 30).contains("▼ agent"));
 }
@@ -763,10 +778,10 @@ fn providers_table_and_drilling_into_a_provider() {
     );
     press(&mut app, code(KeyCode::Tab));
     press(&mut app, code(KeyCode::Enter));
-    assert_eq!(app.filters[0].value, "p");
+    assert_eq!(app.filters()[0].value, "p");
     assert_eq!(
         app.total().unwrap().tokens(),
-        app.agg.as_ref().unwrap().total.tokens()
+        app.agg().unwrap().total.tokens()
     );
     press(&mut app, key('p'));
     assert!(screen(&app, 100, 30).contains("Models"));
@@ -801,7 +816,7 @@ fn cursor_moves_over_buckets_and_goes_off_past_now() {
     // A new range starts without it.
     press(&mut app, key('h'));
     press(&mut app, key('1'));
-    assert_eq!(app.cursor_ms, None);
+    assert_eq!(app.cursor_ms(), None);
 }
 
 #[test]
@@ -809,7 +824,7 @@ fn export_writes_what_the_screen_shows() {
     let dir = tempfile::tempdir().unwrap();
     let db = fixture_db(dir.path());
     let (mut app, _) = app_on(&db);
-    app.export_dir = dir.path().join("exports");
+    app.set_export_dir(dir.path().join("exports"));
     press(&mut app, code(KeyCode::Enter));
     let Some(Effect::Export(export, to)) = press(&mut app, key('e')) else {
         panic!("e exports");
@@ -818,7 +833,7 @@ fn export_writes_what_the_screen_shows() {
     let paths = export.write(&to).unwrap();
     assert_eq!(paths.len(), 2);
     app.on_msg(Msg::Exported(Ok(paths.clone())));
-    assert!(app.status.as_ref().unwrap().0.contains("exported to"));
+    assert!(app.status().unwrap().contains("exported to"));
 
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&paths[1]).unwrap()).unwrap();
@@ -860,7 +875,7 @@ fn names_from_data_reach_the_screen_printable() {
     let dir = tempfile::tempdir().unwrap();
     let db = fixture_db(dir.path());
     let (mut app, clock) = app_on(&db);
-    let last_id = app.agg.as_ref().unwrap().last_id;
+    let last_id = app.agg().unwrap().last_id;
     clock.set(NOW + 10_000);
     app.on_msg(Msg::Rows(vec![tokmon::store::EventRow {
         id: last_id + 1,

@@ -88,7 +88,7 @@ fn alert_line_after_a_crossing() {
         .collect();
     app.on_msg(Msg::Budgets(before));
     app.on_msg(Msg::Budgets(now));
-    assert_eq!(app.alerts.len(), 2, "{:?}", app.alerts);
+    assert_eq!(app.alerts().len(), 2, "{:?}", app.alerts());
     insta::assert_snapshot!("alert_80x24", screen(&app, 80, 24));
     insta::assert_snapshot!("alert_40x12", screen(&app, 40, 12));
 }
@@ -119,7 +119,7 @@ fn demo_model_names_whole_at_three_sizes() {
     let dir = tempfile::tempdir().unwrap();
     let mut app = demo_app(dir.path());
     app.update(Action::FocusNext);
-    assert_eq!(app.focus, Focus::Models);
+    assert_eq!(app.focus(), Focus::Models);
     let models = demo_models(dir.path());
     assert!(models.len() >= 8, "{models:?}");
     for (w, h) in [(80, 24), (120, 34), (200, 50)] {
@@ -162,7 +162,11 @@ fn drilled_into_a_model_at_three_sizes() {
     app.update(Action::Down);
     let model = app.selected_row(Focus::Models).unwrap().name;
     app.update(Action::Drill);
-    assert_eq!(app.focus, Focus::Agents, "the other table takes the focus");
+    assert_eq!(
+        app.focus(),
+        Focus::Agents,
+        "the other table takes the focus"
+    );
     for (w, h) in [(80, 24), (120, 34), (200, 50)] {
         let s = screen(&app, w, h);
         assert!(s.contains(&format!("▼ model {model}")), "{s}");

@@ -3,7 +3,7 @@
 //! Drawing reads it and never changes it.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -201,47 +201,49 @@ const PAGE: usize = 10;
 /// How long an alert line stays when nobody acknowledges it.
 pub const ALERT_MS: i64 = 5 * 60_000;
 
-/// The whole model.
+/// The whole model. Its state is its own: the loop and the drawing read it through the
+/// accessors below and change it only through `update`, `on_msg`, `on_tick` and the few
+/// setters the loop needs (bell, terminal size, bells rung).
 pub struct App {
-    pub range: RangeKind,
-    pub focus: Focus,
-    pub tables: [TableView; 2],
-    pub overlay: Overlay,
-    pub themes: Themes,
+    range: RangeKind,
+    focus: Focus,
+    tables: [TableView; 2],
+    overlay: Overlay,
+    themes: Themes,
     /// A message for the footer and when it goes away (unix ms).
-    pub status: Option<(String, i64)>,
-    pub source: SourceInfo,
-    pub state_path: PathBuf,
+    status: Option<(String, i64)>,
+    source: SourceInfo,
+    state_path: PathBuf,
     /// Numbers of the selected range; None until the first snapshot arrives.
-    pub agg: Option<Aggregates>,
+    agg: Option<Aggregates>,
     /// A range was asked for and its numbers have not arrived yet.
-    pub loading: bool,
-    pub quota: QuotaView,
-    pub clock: Arc<dyn Clock>,
-    pub zone: Zone,
-    pub cost_mode: CostMode,
-    pub should_quit: bool,
+    loading: bool,
+    quota: QuotaView,
+    clock: Arc<dyn Clock>,
+    zone: Zone,
+    cost_mode: CostMode,
+    should_quit: bool,
     /// Ring the bell when a budget crosses a threshold (`--bell`).
-    pub bell: bool,
+    bell: bool,
     /// Bells not rung yet: one per new alert while `bell` is on. The loop rings and clears.
-    pub bells: u32,
+    bells: u32,
     /// The latest evaluation of the budgets and the quota, most urgent first.
-    pub budgets: Vec<BudgetStatus>,
+    budgets: Vec<BudgetStatus>,
     /// First budget shown in the panel.
-    pub budget_scroll: usize,
+    budget_scroll: usize,
     /// The terminal's size at the last frame (how many budget lines fit depends on it).
-    pub viewport: ratatui::layout::Rect,
+    viewport: ratatui::layout::Rect,
     /// Alerts not yet acknowledged, most urgent first, and when they go away (unix ms).
-    pub alerts: Vec<Alert>,
-    pub alerts_until: i64,
+    alerts: Vec<Alert>,
+    alerts_until: i64,
     /// Drill-downs, oldest first (at most one per dimension); Esc undoes the newest.
-    pub filters: Vec<Filter>,
+    filters: Vec<Filter>,
     /// What the right-hand table groups by: models or providers.
-    pub right: Dim,
+    right: Dim,
     /// The bucket under the cursor (its start), while the cursor is on.
-    pub cursor_ms: Option<i64>,
+    cursor_ms: Option<i64>,
     /// Where `e` writes its files.
-    pub export_dir: PathBuf,
+    export_dir: PathBuf,
     tracker: AlertTracker,
     /// Budgets seen in an evaluation before: a budget seen for the first time is only
     /// noted, so what was already crossed when the monitor started does not alert.
@@ -255,7 +257,7 @@ pub struct App {
     generation: u64,
     last_minute: i64,
     /// The first import of agent logs and the active 5-hour block.
-    pub agent_logs: crate::tui::agent_logs::AgentLogs,
+    agent_logs: crate::tui::agent_logs::AgentLogs,
 }
 
 impl App {
@@ -319,6 +321,113 @@ impl App {
 
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    pub fn range(&self) -> RangeKind {
+        self.range
+    }
+
+    /// The table the keys move in.
+    pub fn focus(&self) -> Focus {
+        self.focus
+    }
+
+    /// Sort and selection of a table.
+    pub fn table(&self, which: Focus) -> TableView {
+        self.tables[which.index()]
+    }
+
+    pub fn overlay(&self) -> &Overlay {
+        &self.overlay
+    }
+
+    /// The footer's message while it lasts.
+    pub fn status(&self) -> Option<&str> {
+        self.status.as_ref().map(|(text, _)| text.as_str())
+    }
+
+    pub fn source(&self) -> &SourceInfo {
+        &self.source
+    }
+
+    pub fn state_path(&self) -> &Path {
+        &self.state_path
+    }
+
+    /// Numbers of the selected range; None until the first snapshot arrives.
+    pub fn agg(&self) -> Option<&Aggregates> {
+        self.agg.as_ref()
+    }
+
+    /// A range was asked for and its numbers have not arrived yet.
+    pub fn is_loading(&self) -> bool {
+        self.loading
+    }
+
+    pub fn quota(&self) -> &QuotaView {
+        &self.quota
+    }
+
+    pub fn zone(&self) -> Zone {
+        self.zone
+    }
+
+    pub fn should_quit(&self) -> bool {
+        self.should_quit
+    }
+
+    /// The latest evaluation of the budgets and the quota, most urgent first.
+    pub fn budgets(&self) -> &[BudgetStatus] {
+        &self.budgets
+    }
+
+    /// First budget shown in the panel.
+    pub fn budget_scroll(&self) -> usize {
+        self.budget_scroll
+    }
+
+    /// Alerts not yet acknowledged, most urgent first.
+    pub fn alerts(&self) -> &[Alert] {
+        &self.alerts
+    }
+
+    /// Drill-downs, oldest first.
+    pub fn filters(&self) -> &[Filter] {
+        &self.filters
+    }
+
+    /// The start of the bucket under the cursor, while the cursor is on.
+    pub fn cursor_ms(&self) -> Option<i64> {
+        self.cursor_ms
+    }
+
+    pub fn agent_logs(&self) -> &crate::tui::agent_logs::AgentLogs {
+        &self.agent_logs
+    }
+
+    /// Bells not rung yet.
+    pub fn pending_bells(&self) -> u32 {
+        self.bells
+    }
+
+    /// The bells to ring with the next frame; none are left after.
+    pub fn take_bells(&mut self) -> u32 {
+        std::mem::take(&mut self.bells)
+    }
+
+    /// Ring the bell when a budget crosses a threshold (`--bell`).
+    pub fn set_bell(&mut self, on: bool) {
+        self.bell = on;
+    }
+
+    /// The terminal's size at this frame (how many budget lines fit depends on it).
+    pub fn set_viewport(&mut self, area: ratatui::layout::Rect) {
+        self.viewport = area;
+    }
+
+    /// Where `e` writes its files (the data directory's `exports` unless told).
+    pub fn set_export_dir(&mut self, dir: PathBuf) {
+        self.export_dir = dir;
     }
 
     pub fn theme(&self) -> &Theme {

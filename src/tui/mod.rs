@@ -128,7 +128,7 @@ pub fn run(ctx: &Ctx, args: &MonitorArgs) -> anyhow::Result<u8> {
         ctx.zone,
         ctx.cost_mode,
     );
-    app.bell = args.bell;
+    app.set_bell(args.bell);
     let first = app.load_request();
     let _ = cmd_tx.send(Cmd::Load(first));
 
@@ -303,10 +303,10 @@ where
         }
         if dirty && wait.is_zero() && !terminal::panicked() {
             let s = terminal.size()?;
-            app.viewport = ratatui::layout::Rect::new(0, 0, s.width, s.height);
+            app.set_viewport(ratatui::layout::Rect::new(0, 0, s.width, s.height));
             draw(terminal, app, real_terminal)?;
             // One bell per new alert (a few at most); the count is cleared either way.
-            let bells = std::mem::take(&mut app.bells).min(3) as usize;
+            let bells = app.take_bells().min(3) as usize;
             if bells > 0 && real_terminal {
                 use std::io::Write;
                 let _ = io::stdout()
@@ -316,7 +316,7 @@ where
             dirty = false;
             last_draw = Some(Instant::now());
         }
-        if app.should_quit {
+        if app.should_quit() {
             return Ok(());
         }
         if terminal::panicked() {

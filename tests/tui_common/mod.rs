@@ -76,8 +76,9 @@ pub fn open(path: &Path) -> Source {
 /// An app on the fixture, loaded for its current range, with a quota reading.
 pub fn app_on(path: &Path) -> (App, Arc<FixedClock>) {
     let clock = FixedClock::new(NOW);
+    // A stable path for the header (the numbers are read from `path` itself).
     let mut app = App::new(
-        path.to_path_buf(),
+        PathBuf::from("/data/usage.db"),
         PathBuf::from("/data/state.json"),
         Themes::built_in(None, false).unwrap(),
         clock.clone(),
@@ -92,8 +93,6 @@ pub fn app_on(path: &Path) -> (App, Arc<FixedClock>) {
     })));
     // The tail's evaluation of the quota alone (no budgets configured).
     app.on_msg(Msg::Budgets(statuses(path, &[])));
-    // A stable path for the header.
-    app.source.path = PathBuf::from("/data/usage.db");
     (app, clock)
 }
 

@@ -13,13 +13,13 @@ use crate::budget::usage_words;
 use crate::tui::app::App;
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
-    let Some(a) = app.alerts.first() else {
+    let Some(a) = app.alerts().first() else {
         return;
     };
     let t = app.theme();
     let width = area.width as usize;
     let label = format!("▲ {}", a.level.word().to_uppercase());
-    let more = match app.alerts.len() {
+    let more = match app.alerts().len() {
         1 => String::new(),
         n => format!(" (+{} more)", n - 1),
     };
@@ -29,7 +29,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let room = width.saturating_sub(fixed + if with_hint { hint.width() } else { 0 });
     // With the budget's latest numbers at hand the line can be shorter than the message
     // (the level is already in the label); without them, the message as it came.
-    let text = match app.budgets.iter().find(|s| s.name == a.budget) {
+    let text = match app.budgets().iter().find(|s| s.name == a.budget) {
         Some(s) => format!(
             "{} at {:.1}%: {} (threshold {}%)",
             a.budget,

@@ -17,13 +17,13 @@ use crate::tui::app::App;
 
 /// Lines the panel needs for it: 1 while importing or when there is a block gauge.
 pub fn rows(app: &App) -> usize {
-    usize::from(app.agent_logs.import.is_some() || app.agent_logs.gauge.is_some())
+    usize::from(app.agent_logs().import.is_some() || app.agent_logs().gauge.is_some())
 }
 
 /// Take the last line of the panel for it, when there is something to show and room: the
 /// panel keeps its title and at least one line (during the first import, the title only).
 pub fn split(area: Rect, app: &App) -> (Rect, Option<Rect>) {
-    let importing = app.agent_logs.import.is_some();
+    let importing = app.agent_logs().import.is_some();
     if rows(app) == 0 || area.height < 2 || (area.height < 3 && !importing) {
         return (area, None);
     }
@@ -72,7 +72,7 @@ fn line(app: &App, width: usize, mode: Mode) -> Line<'static> {
             numfmt::compact(n)
         }
     };
-    if let Some(p) = app.agent_logs.import {
+    if let Some(p) = app.agent_logs().import {
         let words = format!(
             "{:.0}% · files {}/{} · {} lines",
             p.ratio() * 100.0,
@@ -82,7 +82,7 @@ fn line(app: &App, width: usize, mode: Mode) -> Line<'static> {
         );
         return with_bar(app, "Importing agent logs", p.ratio(), words, width);
     }
-    let Some(g) = &app.agent_logs.gauge else {
+    let Some(g) = &app.agent_logs().gauge else {
         return Line::default();
     };
     let Some(b) = &g.block else {

@@ -88,10 +88,10 @@ fn line(
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect, mode: Mode) {
     let t = app.theme();
-    let n = app.budgets.len();
+    let n = app.budgets().len();
     // The layout made room for this many lines, below the title rule.
     let rows = area.height.saturating_sub(1) as usize;
-    let first = first_shown(app.budget_scroll, n, rows);
+    let first = first_shown(app.budget_scroll(), n, rows);
     let mut right: Vec<Vec<Span<'static>>> = Vec::new();
     if n > rows {
         right.push(vec![
@@ -107,25 +107,25 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, mode: Mode) {
             pad(t.dim, " more "),
         ]);
     }
-    if let Some(ago) = app.quota.quota.and_then(|q| synced_ago(app, &q)) {
+    if let Some(ago) = app.quota().quota.and_then(|q| synced_ago(app, &q)) {
         right.push(vec![pad(t.dim, format!(" quota synced {ago} "))]);
     }
     let body = section(f, app, area, vec![pad(t.title, " Budgets ")], right);
     let (name_cap, _) = widths(mode);
     let name_w = app
-        .budgets
+        .budgets()
         .iter()
         .map(|s| s.name.width())
         .max()
         .unwrap_or(0)
         .min(name_cap);
     let usage_w = app
-        .budgets
+        .budgets()
         .iter()
         .map(|s| usage(s, mode).width())
         .max()
         .unwrap_or(0);
-    let lines: Vec<Line> = app.budgets[first..]
+    let lines: Vec<Line> = app.budgets()[first..]
         .iter()
         .take(body.height as usize)
         .map(|s| line(app, s, mode, (name_w, usage_w), body.width as usize))

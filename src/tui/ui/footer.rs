@@ -34,7 +34,7 @@ const PRIORITY: [&str; 12] = [
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let t = app.theme();
     let width = area.width as usize;
-    let status = app.status.as_ref().map(|(s, _)| s.clone());
+    let status = app.status().map(str::to_string);
     let status_w = status.as_ref().map_or(0, |s| s.width() + 2).min(width);
     // Keep the most needed keys when space is short; show them in key-map order.
     let entries: Vec<(&Binding, &str)> = MAIN_KEYS

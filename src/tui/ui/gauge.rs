@@ -95,7 +95,7 @@ fn quota_title(app: &App, q: &Quota, mode: Mode) -> (Vec<Span<'static>>, Vec<Vec
         ),
         pad(t.text, " "),
     ];
-    if let Some(p) = &app.quota.problem {
+    if let Some(p) = &app.quota().problem {
         title.push(pad(t.error, format!("! {} ", fit(p, 40))));
     }
     let mut right = vec![vec![pad(t.text, format!(" {} left", num(q.remaining())))]];
@@ -109,7 +109,7 @@ fn quota_title(app: &App, q: &Quota, mode: Mode) -> (Vec<Span<'static>>, Vec<Vec
 pub fn draw(f: &mut Frame, app: &App, area: Rect, mode: Mode) {
     let t = app.theme();
     let width = area.width as usize;
-    match (&app.quota.quota, &app.quota) {
+    match (&app.quota().quota, &app.quota()) {
         (Some(q), _) => {
             let (title, right) = quota_title(app, q, mode);
             let body = section(f, app, area, title, right);
@@ -135,7 +135,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, mode: Mode) {
                 ("state file unreadable".to_string(), p.clone(), t.error)
             } else {
                 (
-                    format!("no state file at {}", display_path(&app.state_path)),
+                    format!("no state file at {}", display_path(app.state_path())),
                     "press s to sync the counter another tool shows".to_string(),
                     t.dim,
                 )

@@ -17,21 +17,21 @@ use crate::tui::app::{App, SourceState};
 /// The live indicator: a symbol and a word, so it reads without colour.
 fn live_span(app: &App) -> Span<'static> {
     let t = app.theme();
-    match &app.source.state {
+    match &app.source().state {
         SourceState::Opening => pad(t.dim, "◌ opening…"),
         SourceState::Missing => pad(t.warning, "✕ no database"),
         SourceState::Error(_) => pad(t.error, "! error"),
         SourceState::Reconnecting(_) => pad(t.warning, "↻ reconnecting…"),
-        SourceState::Live if app.loading => pad(t.dim, "◌ loading…"),
+        SourceState::Live if app.is_loading() => pad(t.dim, "◌ loading…"),
         SourceState::Live => pad(t.live, "● live"),
     }
 }
 
 /// When the newest event happened: the time today, the date otherwise.
 pub fn last_event_text(app: &App) -> Option<String> {
-    let ms = app.agg.as_ref()?.last_event_ms?;
-    let now = app.zone.to_local(from_ms(app.now_ms()));
-    let at = app.zone.to_local(from_ms(ms));
+    let ms = app.agg()?.last_event_ms?;
+    let now = app.zone().to_local(from_ms(app.now_ms()));
+    let at = app.zone().to_local(from_ms(ms));
     Some(if at.date_naive() == now.date_naive() {
         at.format("%H:%M:%S").to_string()
     } else {
@@ -43,16 +43,16 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, mode: Mode) {
     let t = app.theme();
     let sep = || pad(t.dim, " │ ");
     let width = area.width as usize;
-    let mut right: Vec<Span> = vec![sep(), pad(t.accent, app.range.label())];
-    if !app.filters.is_empty() {
+    let mut right: Vec<Span> = vec![sep(), pad(t.accent, app.range().label())];
+    if !app.filters().is_empty() {
         // `agent claude-code › model gpt-5`, cut to leave room for the rest.
         let text = app
-            .filters
+            .filters()
             .iter()
             .map(|f| format!("{} {}", f.dim.word(), printable(&f.value)))
             .collect::<Vec<_>>()
             .join(" › ");
-        let room = width.saturating_sub(6 + 3 + app.range.label().width() + 3 + 12 + 3);
+        let room = width.saturating_sub(6 + 3 + app.range().label().width() + 3 + 12 + 3);
         right.push(sep());
         right.push(pad(t.accent, format!("▼ {}", fit(&text, room.max(8) - 2))));
     }
@@ -66,7 +66,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, mode: Mode) {
         }
         right.push(pad(t.text, last));
     }
-    if let Some(agg) = &app.agg {
+    if let Some(agg) = app.agg() {
         let n = agg.total.sums.all.events;
         right.push(sep());
         right.push(pad(
@@ -90,11 +90,11 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, mode: Mode) {
     let mut spans = vec![brand];
     let room = width.saturating_sub(used);
     if room >= 8 {
-        let kind = match &app.source.kind {
+        let kind = match &app.source().kind {
             Some(k) => format!(" ({k})"),
             None => String::new(),
         };
-        let path = display_path(&app.source.path);
+        let path = display_path(&app.source().path);
         let room = room - 1;
         let text = if path.width() + kind.width() <= room {
             format!(" {path}{kind}")

@@ -26,9 +26,9 @@ use layout::{Mode, Screen};
 /// Draw the whole screen.
 pub fn draw(f: &mut Frame, app: &App) {
     let area = f.area();
-    let panel = app.budgets.len().max(1) + block::rows(app);
+    let panel = app.budgets().len().max(1) + block::rows(app);
     let need = [Focus::Agents, Focus::Models].map(|w| tables::lines_needed(app, w));
-    let screen = layout::split(area, panel, !app.alerts.is_empty(), need);
+    let screen = layout::split(area, panel, !app.alerts().is_empty(), need);
     match screen {
         Screen::TooSmall => {
             let size = format!(
@@ -81,7 +81,7 @@ pub fn draw(f: &mut Frame, app: &App) {
             footer::draw(f, app, footer);
         }
     }
-    match &app.overlay {
+    match app.overlay() {
         Overlay::None => {}
         Overlay::Help => help::draw(f, app, area),
         Overlay::Sync(d) => sync_dialog::draw(f, app, d, area),

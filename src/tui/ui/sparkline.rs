@@ -34,10 +34,10 @@ pub fn span_label(ms: i64) -> String {
 /// A time as the axis and the cursor show it: the time of day for short ranges, the date
 /// with it for longer ones, the date alone for all time.
 pub fn time_label(app: &App, ms: i64, bucket_ms: i64) -> String {
-    let at = app.zone.to_local(from_ms(ms));
+    let at = app.zone().to_local(from_ms(ms));
     let fmt = if bucket_ms >= 86_400_000 {
         "%Y-%m-%d"
-    } else if app.range.span_ms().is_some_and(|s| s <= 86_400_000) {
+    } else if app.range().span_ms().is_some_and(|s| s <= 86_400_000) {
         "%H:%M"
     } else {
         "%m-%d %H:%M"
@@ -99,21 +99,21 @@ fn axis_line(
 pub fn draw(f: &mut Frame, app: &App, area: Rect, mode: Mode) {
     let t = app.theme();
     let now = app.now_ms();
-    let title = match &app.agg {
+    let title = match app.agg() {
         Some(a) => vec![
             pad(t.title, " Tokens "),
             pad(
                 t.dim,
                 format!(
                     "{} in {} buckets ",
-                    app.range.label(),
+                    app.range().label(),
                     span_label(a.bucket_ms)
                 ),
             ),
         ],
         None => vec![
             pad(t.title, " Tokens "),
-            pad(t.dim, format!("{} ", app.range.label())),
+            pad(t.dim, format!("{} ", app.range().label())),
         ],
     };
     let num = |n: u64| {
@@ -124,7 +124,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, mode: Mode) {
         }
     };
     let cursor = app.cursor();
-    let right = match (&app.agg, app.total(), cursor) {
+    let right = match (app.agg(), app.total(), cursor) {
         (Some(a), _, Some((_, start, tokens, cost))) => vec![
             vec![
                 pad(t.accent, " ▲ "),
@@ -147,7 +147,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, mode: Mode) {
         (Some(a), Some(total), None) => {
             let mut groups = Vec::new();
             // The rate counts everything; under a drill-down the total says enough.
-            if app.filters.is_empty() {
+            if app.filters().is_empty() {
                 groups.push(vec![
                     pad(t.dim, " rate "),
                     pad(
@@ -174,7 +174,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, mode: Mode) {
         _ => vec![vec![pad(t.dim, format!(" {} ", waiting_word(app)))]],
     };
     let body = section(f, app, area, title, right);
-    let (Some(agg), Some((tokens, cost))) = (&app.agg, app.series()) else {
+    let (Some(agg), Some((tokens, cost))) = (app.agg(), app.series()) else {
         f.render_widget(
             Paragraph::new(Line::from(pad(t.dim, waiting_word(app)))),
             body,
@@ -244,7 +244,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, mode: Mode) {
 
 /// What stands in for numbers not read yet: there may be nothing to read.
 fn waiting_word(app: &App) -> &'static str {
-    match app.source.state {
+    match app.source().state {
         crate::tui::app::SourceState::Missing => "no data yet",
         crate::tui::app::SourceState::Error(_) => "no data",
         _ => "loading…",

@@ -16,7 +16,7 @@ pub fn draw(f: &mut Frame, app: &App, d: &SyncDialog, area: Rect) {
     let t = app.theme();
     let rect = centered(area, 64, 7);
     let inner_w = rect.width.saturating_sub(4) as usize;
-    let counter = match &app.quota.quota {
+    let counter = match &app.quota().quota {
         Some(q) => format!(
             "counter now {} of {} ({})",
             numfmt::thousands(q.used),

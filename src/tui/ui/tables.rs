@@ -184,7 +184,7 @@ pub fn lines_needed(app: &App, which: Focus) -> u16 {
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect, mode: Mode) {
     match mode {
-        Mode::Compact => draw_one(f, app, area, app.focus),
+        Mode::Compact => draw_one(f, app, area, app.focus()),
         Mode::Narrow => {
             let need = [Focus::Agents, Focus::Models].map(|w| lines_needed(app, w));
             let [ha, hb] = super::layout::stack(area.height, need);
@@ -208,8 +208,8 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, mode: Mode) {
 
 fn draw_one(f: &mut Frame, app: &App, area: Rect, which: Focus) {
     let t = app.theme();
-    let focused = app.focus == which;
-    let view = app.tables[which.index()];
+    let focused = app.focus() == which;
+    let view = app.table(which);
     let rows = app.rows(which);
     let dim = app.dim_of(which);
     let name = match dim {
@@ -244,12 +244,12 @@ fn draw_one(f: &mut Frame, app: &App, area: Rect, which: Focus) {
     };
     let body = section(f, app, area, title, right);
     if rows.is_empty() {
-        let (msg, style) = match (&app.agg, &app.source.state) {
+        let (msg, style) = match (app.agg(), &app.source().state) {
             (Some(_), _) => ("no events in this range".to_string(), t.dim),
             (None, SourceState::Missing) => (
                 format!(
                     "no database at {} yet: waiting for it (tokmon record, tokmon import, or --db)",
-                    super::display_path(&app.source.path)
+                    super::display_path(&app.source().path)
                 ),
                 t.warning,
             ),

@@ -4,6 +4,10 @@
 
 use serde::Serialize;
 
+pub mod event;
+
+pub use event::NewEvent;
+
 /// How cost is counted: `auto` (stored cost when present and non-zero, else from prices),
 /// `stored` (only stored costs), `calculate` (always from prices).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -304,6 +304,41 @@ fn a_sum_past_the_largest_count_is_refused() {
 }
 
 /// One Claude Code assistant line.
+/// The `events` table that the PostgreSQL migration makes has exactly the declared columns
+/// (the event's, the store's own, the id), each of its declared type: a field declared without
+/// a migration, or the other way round, fails here (as SQLite's twin in `store::native`).
+#[test]
+fn the_events_table_has_the_declared_columns() {
+    use tokmon::domain::NewEvent;
+    use tokmon::domain::event::SqlType;
+    let db = pg::db("columns");
+    let sb = Sandbox::new();
+    tokmon(&sb, &db.url, &["record", "--model", "m", "--input", "1"]).success();
+    let out = db.psql(
+        "SELECT column_name || ' ' || data_type FROM information_schema.columns
+         WHERE table_schema = 'public' AND table_name = 'events'",
+    );
+    let mut table: Vec<&str> = out.lines().collect();
+    table.sort();
+    let pg_type = |t: &SqlType| match t {
+        SqlType::Int => "bigint",
+        SqlType::Real => "double precision",
+        SqlType::Text => "text",
+    };
+    let store = tokmon::store::native::STORE_COLUMNS
+        .into_iter()
+        .zip(["bigint", "bigint", "boolean"]);
+    let mut declared: Vec<String> = NewEvent::COLUMNS
+        .iter()
+        .zip(NewEvent::SQL_TYPES)
+        .map(|(c, t)| format!("{c} {}", pg_type(t)))
+        .chain(store.map(|(c, t)| format!("{c} {t}")))
+        .chain(["id bigint".to_string()])
+        .collect();
+    declared.sort();
+    assert_eq!(table, declared);
+}
+
 fn cc_line(msg: &str, ts: &str, u: [u64; 4]) -> String {
     json!({
         "type": "assistant", "sessionId": "s", "cwd": "/w/app", "timestamp": ts,

@@ -370,35 +370,8 @@ fn configure(conn: &Connection) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One event to write. Dimension values that are empty become NULL.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct NewEvent {
-    pub ts_ms: i64,
-    pub provider: Option<String>,
-    pub model: String,
-    pub agent: Option<String>,
-    pub session: Option<String>,
-    pub project: Option<String>,
-    pub user: Option<String>,
-    pub channel: Option<String>,
-    pub operation: Option<String>,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub cache_creation_tokens: u64,
-    pub cache_read_tokens: u64,
-    /// Of `cache_creation_tokens`, the 1-hour cache writes.
-    pub cache_creation_1h_tokens: u64,
-    pub cost_usd: Option<f64>,
-    pub duration_ms: Option<f64>,
-    pub source: String,
-    pub unique_key: Option<String>,
-    /// JSON text (validated before it gets here).
-    pub metadata: Option<String>,
-}
-
-fn none_if_empty(s: &Option<String>) -> Option<&str> {
-    s.as_deref().map(str::trim).filter(|v| !v.is_empty())
-}
+pub use crate::domain::event::NewEvent;
+use crate::domain::event::{TooLarge, Value};
 
 fn as_i64(n: u64, what: &str) -> anyhow::Result<i64> {
     i64::try_from(n).map_err(|_| bad_input(format!("{what} {n} is too large to store")))
@@ -528,12 +501,39 @@ impl Stored {
     }
 }
 
-const INSERT_SQL: &str = "INSERT INTO events (ts, provider, model, agent, session, project, user,
-        channel, operation, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens,
-        cost_usd, duration_ms, source, unique_key, metadata, key_hash, corrects,
-        cache_creation_1h_tokens, long_context)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-        ?21, ?22)";
+/// The columns the store fills itself after the event's own ([`NewEvent::COLUMNS`]): the
+/// key's hash, the corrected event's id and the long-context flag.
+pub const STORE_COLUMNS: [&str; 3] = ["key_hash", "corrects", "long_context"];
+
+/// `INSERT INTO events` of every column: the event's, then [`STORE_COLUMNS`].
+static INSERT_SQL: LazyLock<String> = LazyLock::new(|| {
+    let cols: Vec<&str> = NewEvent::COLUMNS
+        .iter()
+        .chain(&STORE_COLUMNS)
+        .copied()
+        .collect();
+    let quoted: Vec<String> = cols.iter().map(|c| format!("\"{c}\"")).collect();
+    let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+    format!(
+        "INSERT INTO events ({}) VALUES ({})",
+        quoted.join(", "),
+        marks.join(", ")
+    )
+});
+
+/// A value of an event as SQLite binds it.
+fn sqlite_value<'a>(v: &'a Value<'a>) -> &'a dyn rusqlite::ToSql {
+    match v {
+        Value::Int(n) => n,
+        Value::Real(x) => x,
+        Value::Text(t) => t,
+    }
+}
+
+/// A token count too large to store, as bad input naming it.
+pub(super) fn too_large(e: TooLarge) -> anyhow::Error {
+    bad_input(e.to_string())
+}
 
 impl<'c> Inserter<'c> {
     /// `cold`: the caller is about to insert many events; when the database holds no keyed
@@ -627,33 +627,17 @@ impl<'c> Inserter<'c> {
         corrects: Option<i64>,
         long: bool,
     ) -> anyhow::Result<()> {
-        self.conn.prepare_cached(INSERT_SQL)?.execute(params![
-            e.ts_ms,
-            none_if_empty(&e.provider),
-            e.model,
-            none_if_empty(&e.agent),
-            none_if_empty(&e.session),
-            none_if_empty(&e.project),
-            none_if_empty(&e.user),
-            none_if_empty(&e.channel),
-            none_if_empty(&e.operation),
-            as_i64(e.input_tokens, "input tokens")?,
-            as_i64(e.output_tokens, "output tokens")?,
-            as_i64(e.cache_creation_tokens, "cache-write tokens")?,
-            as_i64(e.cache_read_tokens, "cache-read tokens")?,
-            e.cost_usd,
-            e.duration_ms,
-            e.source,
-            e.unique_key,
-            e.metadata,
-            hash,
-            corrects,
-            as_i64(
-                e.cache_creation_1h_tokens.min(e.cache_creation_tokens),
-                "1-hour cache-write tokens"
-            )?,
-            long,
-        ])?;
+        let values = e.values().map_err(too_large)?;
+        let mut stmt = self.conn.prepare_cached(&INSERT_SQL)?;
+        let mut n = 0;
+        for v in &values {
+            n += 1;
+            stmt.raw_bind_parameter(n, sqlite_value(v))?;
+        }
+        stmt.raw_bind_parameter(n + 1, hash)?;
+        stmt.raw_bind_parameter(n + 2, corrects)?;
+        stmt.raw_bind_parameter(n + 3, long)?;
+        stmt.raw_execute()?;
         Ok(())
     }
 
@@ -980,10 +964,49 @@ pub fn last_sync(conn: &Connection) -> anyhow::Result<Option<i64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::event::SqlType;
 
     #[test]
     fn migrations_are_valid() {
         MIGRATIONS.validate().unwrap();
+    }
+
+    /// The migrated `events` table has exactly the declared columns (the event's and the
+    /// store's own, besides the id), each of its declared type: a field added to the
+    /// declaration without a migration, or the other way round, fails here.
+    #[test]
+    fn the_events_table_has_the_declared_columns() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        MIGRATIONS.to_latest(&mut conn).unwrap();
+        let table: Vec<(String, String)> = conn
+            .prepare("SELECT name, type FROM pragma_table_info('events') ORDER BY name")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let sqlite = |t: &SqlType| match t {
+            SqlType::Int => "INTEGER",
+            SqlType::Real => "REAL",
+            SqlType::Text => "TEXT",
+        };
+        let mut declared: Vec<(String, String)> = NewEvent::COLUMNS
+            .iter()
+            .zip(NewEvent::SQL_TYPES)
+            .map(|(c, t)| (c.to_string(), sqlite(t).to_string()))
+            .chain(
+                [("id", "INTEGER")]
+                    .into_iter()
+                    .chain(
+                        STORE_COLUMNS
+                            .into_iter()
+                            .zip(["INTEGER", "INTEGER", "INTEGER"]),
+                    )
+                    .map(|(c, t)| (c.to_string(), t.to_string())),
+            )
+            .collect();
+        declared.sort();
+        assert_eq!(table, declared);
     }
 
     #[test]

@@ -13,6 +13,7 @@
 
 use std::cell::RefCell;
 use std::path::Path;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -20,8 +21,11 @@ use postgres::types::ToSql;
 use postgres::{Client, Row};
 
 use super::mapping::Dimension;
-use super::native::{CORRECTABLE_SOURCE, InsertCounts, NewEvent, key_hash};
+use super::native::{
+    CORRECTABLE_SOURCE, InsertCounts, NewEvent, STORE_COLUMNS, key_hash, too_large,
+};
 use super::query::{AggQuery, AggRow, EventRow, SLICE_MS, Sums, TokenOverflow, Tokens};
+use crate::domain::event::{SqlType, Value};
 use crate::error::bad_input;
 
 /// The channel on which a native database announces new events (a statement trigger on
@@ -914,37 +918,95 @@ type StoredReplies =
 /// Events inserted in one statement at most.
 const BATCH: usize = 2_000;
 
+/// The quoted columns of an insert: the event's ([`NewEvent::COLUMNS`]), then `store`'s.
+fn insert_columns(store: &[&str]) -> Vec<String> {
+    let cols = NewEvent::COLUMNS.iter().chain(store);
+    cols.map(|c| format!("\"{c}\"")).collect()
+}
+
 /// Many events in one statement, in their order; a key already stored (or earlier in the
-/// batch) is skipped, and the keys inserted come back.
-const BATCH_SQL: &str =
-    "INSERT INTO events (ts, provider, model, agent, session, project, \"user\",
-        channel, operation, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens,
-        cost_usd, duration_ms, source, unique_key, metadata, key_hash, cache_creation_1h_tokens,
-        long_context)
-    SELECT ts, provider, model, agent, session, project, u, channel, operation, i, o, cw, cr,
-        cost, dur, source, ukey, meta, kh, cw1h, lc
-    FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-        $7::text[], $8::text[], $9::text[], $10::bigint[], $11::bigint[], $12::bigint[],
-        $13::bigint[], $14::float8[], $15::float8[], $16::text[], $17::text[], $18::text[],
-        $19::bigint[], $20::bigint[], $21::bool[], $22::int[])
-        AS t(ts, provider, model, agent, session, project, u, channel, operation, i, o, cw, cr,
-             cost, dur, source, ukey, meta, kh, cw1h, lc, ord)
-    ORDER BY ord
-    ON CONFLICT (key_hash, unique_key) WHERE corrects IS NULL AND key_hash IS NOT NULL DO NOTHING
-    RETURNING key_hash, unique_key";
+/// batch) is skipped, and the keys inserted come back. One array per column: the event's,
+/// then the key's hash and the long-context flag (a batch holds no corrections), then each
+/// event's place.
+static BATCH_SQL: LazyLock<String> = LazyLock::new(|| {
+    let cols = insert_columns(&["key_hash", "long_context"]);
+    let types = NewEvent::SQL_TYPES.iter().map(|t| match t {
+        SqlType::Int => "bigint",
+        SqlType::Real => "float8",
+        SqlType::Text => "text",
+    });
+    let arrays: Vec<String> = types
+        .chain(["bigint", "bool", "int"])
+        .enumerate()
+        .map(|(i, t)| format!("${}::{t}[]", i + 1))
+        .collect();
+    format!(
+        "INSERT INTO events ({cols})
+         SELECT {cols}
+         FROM unnest({arrays}) AS t({cols}, ord)
+         ORDER BY ord
+         ON CONFLICT (key_hash, unique_key) WHERE corrects IS NULL AND key_hash IS NOT NULL DO NOTHING
+         RETURNING key_hash, unique_key",
+        cols = cols.join(", "),
+        arrays = arrays.join(", "),
+    )
+});
 
-const INSERT_SQL: &str =
-    "INSERT INTO events (ts, provider, model, agent, session, project, \"user\",
-        channel, operation, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens,
-        cost_usd, duration_ms, source, unique_key, metadata, key_hash, corrects,
-        cache_creation_1h_tokens, long_context)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-        $20, $21, $22)
-    ON CONFLICT (key_hash, unique_key) WHERE corrects IS NULL AND key_hash IS NOT NULL DO NOTHING
-    RETURNING id";
+/// One row: the event's columns, then [`STORE_COLUMNS`].
+static INSERT_SQL: LazyLock<String> = LazyLock::new(|| {
+    let cols = insert_columns(&STORE_COLUMNS);
+    let marks: Vec<String> = (1..=cols.len()).map(|i| format!("${i}")).collect();
+    format!(
+        "INSERT INTO events ({}) VALUES ({})
+         ON CONFLICT (key_hash, unique_key) WHERE corrects IS NULL AND key_hash IS NOT NULL DO NOTHING
+         RETURNING id",
+        cols.join(", "),
+        marks.join(", ")
+    )
+});
 
-fn none_if_empty(s: &Option<String>) -> Option<&str> {
-    s.as_deref().map(str::trim).filter(|v| !v.is_empty())
+/// A value of an event as PostgreSQL binds it.
+fn pg_value<'a>(v: &'a Value<'a>) -> &'a (dyn ToSql + Sync) {
+    match v {
+        Value::Int(n) => n,
+        Value::Real(x) => x,
+        Value::Text(t) => t,
+    }
+}
+
+/// The values of one column of a batch.
+enum Array<'a> {
+    Int(Vec<i64>),
+    Real(Vec<Option<f64>>),
+    Text(Vec<Option<&'a str>>),
+}
+
+impl<'a> Array<'a> {
+    fn new(t: SqlType, n: usize) -> Array<'a> {
+        match t {
+            SqlType::Int => Array::Int(Vec::with_capacity(n)),
+            SqlType::Real => Array::Real(Vec::with_capacity(n)),
+            SqlType::Text => Array::Text(Vec::with_capacity(n)),
+        }
+    }
+
+    fn push(&mut self, v: Value<'a>) -> anyhow::Result<()> {
+        match (self, v) {
+            (Array::Int(a), Value::Int(n)) => a.push(n),
+            (Array::Real(a), Value::Real(x)) => a.push(x),
+            (Array::Text(a), Value::Text(t)) => a.push(t),
+            (_, v) => anyhow::bail!("an event value {v:?} does not match its column's type"),
+        }
+        Ok(())
+    }
+
+    fn sql(&self) -> &(dyn ToSql + Sync) {
+        match self {
+            Array::Int(a) => a,
+            Array::Real(a) => a,
+            Array::Text(a) => a,
+        }
+    }
 }
 
 fn as_i64(n: u64, what: &str) -> anyhow::Result<i64> {
@@ -1023,44 +1085,17 @@ impl PgWriter {
         let stmt = match &self.insert {
             Some(s) => s.clone(),
             None => {
-                let s = self.client.prepare(INSERT_SQL).map_err(Self::sql_err)?;
+                let s = self.client.prepare(&INSERT_SQL).map_err(Self::sql_err)?;
                 self.insert = Some(s.clone());
                 s
             }
         };
-        let cw1h = as_i64(
-            e.cache_creation_1h_tokens.min(e.cache_creation_tokens),
-            "1-hour cache-write tokens",
-        )?;
+        let values = e.values().map_err(too_large)?;
+        let mut params: Vec<&(dyn ToSql + Sync)> = values.iter().map(pg_value).collect();
+        params.extend([&hash as &(dyn ToSql + Sync), &corrects, &long]);
         let row = self
             .client
-            .query_opt(
-                &stmt,
-                &[
-                    &e.ts_ms,
-                    &none_if_empty(&e.provider),
-                    &e.model,
-                    &none_if_empty(&e.agent),
-                    &none_if_empty(&e.session),
-                    &none_if_empty(&e.project),
-                    &none_if_empty(&e.user),
-                    &none_if_empty(&e.channel),
-                    &none_if_empty(&e.operation),
-                    &as_i64(e.input_tokens, "input tokens")?,
-                    &as_i64(e.output_tokens, "output tokens")?,
-                    &as_i64(e.cache_creation_tokens, "cache-write tokens")?,
-                    &as_i64(e.cache_read_tokens, "cache-read tokens")?,
-                    &e.cost_usd,
-                    &e.duration_ms,
-                    &e.source,
-                    &e.unique_key,
-                    &e.metadata,
-                    &hash,
-                    &corrects,
-                    &cw1h,
-                    &long,
-                ],
-            )
+            .query_opt(&stmt, &params)
             .map_err(Self::sql_err)?;
         Ok(row.map(|r| r.get(0)))
     }
@@ -1089,67 +1124,26 @@ impl PgWriter {
             .map(|e| e.unique_key.as_deref().map(key_hash))
             .collect();
         let rows = {
-            let text = |f: fn(&NewEvent) -> &Option<String>| -> Vec<Option<&str>> {
-                events.iter().map(|e| none_if_empty(f(e))).collect()
-            };
-            let num = |f: fn(&NewEvent) -> u64, what: &str| -> anyhow::Result<Vec<i64>> {
-                events.iter().map(|e| as_i64(f(e), what)).collect()
-            };
-            let ts: Vec<i64> = events.iter().map(|e| e.ts_ms).collect();
-            let model: Vec<&str> = events.iter().map(|e| e.model.as_str()).collect();
-            let cost: Vec<Option<f64>> = events.iter().map(|e| e.cost_usd).collect();
-            let dur: Vec<Option<f64>> = events.iter().map(|e| e.duration_ms).collect();
-            let source: Vec<&str> = events.iter().map(|e| e.source.as_str()).collect();
-            let ukey: Vec<Option<&str>> = events.iter().map(|e| e.unique_key.as_deref()).collect();
-            let meta: Vec<Option<&str>> = events.iter().map(|e| e.metadata.as_deref()).collect();
-            let cw1h: Vec<i64> = events
+            let mut arrays: Vec<Array> = NewEvent::SQL_TYPES
                 .iter()
-                .map(|e| {
-                    as_i64(
-                        e.cache_creation_1h_tokens.min(e.cache_creation_tokens),
-                        "1-hour cache-write tokens",
-                    )
-                })
-                .collect::<anyhow::Result<_>>()?;
-            let long: Vec<bool> = events
-                .iter()
-                .map(|e| {
-                    crate::pricing::is_long_context(
-                        e.input_tokens,
-                        e.cache_creation_tokens,
-                        e.cache_read_tokens,
-                    )
-                })
+                .map(|t| Array::new(*t, events.len()))
                 .collect();
+            let mut long = Vec::with_capacity(events.len());
+            for e in &events {
+                for (a, v) in arrays.iter_mut().zip(e.values().map_err(too_large)?) {
+                    a.push(v)?;
+                }
+                long.push(crate::pricing::is_long_context(
+                    e.input_tokens,
+                    e.cache_creation_tokens,
+                    e.cache_read_tokens,
+                ));
+            }
             let ord: Vec<i32> = (0..events.len() as i32).collect();
+            let mut params: Vec<&(dyn ToSql + Sync)> = arrays.iter().map(Array::sql).collect();
+            params.extend([&hashes as &(dyn ToSql + Sync), &long, &ord]);
             self.client
-                .query(
-                    BATCH_SQL,
-                    &[
-                        &ts,
-                        &text(|e| &e.provider),
-                        &model,
-                        &text(|e| &e.agent),
-                        &text(|e| &e.session),
-                        &text(|e| &e.project),
-                        &text(|e| &e.user),
-                        &text(|e| &e.channel),
-                        &text(|e| &e.operation),
-                        &num(|e| e.input_tokens, "input tokens")?,
-                        &num(|e| e.output_tokens, "output tokens")?,
-                        &num(|e| e.cache_creation_tokens, "cache-write tokens")?,
-                        &num(|e| e.cache_read_tokens, "cache-read tokens")?,
-                        &cost,
-                        &dur,
-                        &source,
-                        &ukey,
-                        &meta,
-                        &hashes,
-                        &cw1h,
-                        &long,
-                        &ord,
-                    ],
-                )
+                .query(BATCH_SQL.as_str(), &params)
                 .map_err(Self::sql_err)?
         };
         // The keyed events that went in (events without a key always do).

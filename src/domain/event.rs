@@ -1,0 +1,217 @@
+//! The event record, declared once: [`event_fields!`] below lists every field of an event
+//! with its column and kind, and the struct, the column list, the SQL types and the values the
+//! stores bind are all built from that one list. Adding a column means adding one line here
+//! (and a migration for each store: `tests` check the two agree).
+
+/// One value of an event as a store binds it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value<'a> {
+    Int(i64),
+    Real(Option<f64>),
+    Text(Option<&'a str>),
+}
+
+/// The type of a column, as the stores declare it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqlType {
+    Int,
+    Real,
+    Text,
+}
+
+/// A token count above what a store holds (`i64::MAX`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{what} {n} is too large to store")]
+pub struct TooLarge {
+    pub what: &'static str,
+    pub n: u64,
+}
+
+fn count(n: u64, what: &'static str) -> Result<i64, TooLarge> {
+    i64::try_from(n).map_err(|_| TooLarge { what, n })
+}
+
+/// How a text field is stored: a dimension's blank value is no value (NULL); other text as is.
+trait Text {
+    fn dim(&self) -> Option<&str>;
+    fn raw(&self) -> Option<&str>;
+}
+
+impl Text for String {
+    fn dim(&self) -> Option<&str> {
+        Some(self)
+    }
+    fn raw(&self) -> Option<&str> {
+        Some(self)
+    }
+}
+
+impl Text for Option<String> {
+    fn dim(&self) -> Option<&str> {
+        self.as_deref().map(str::trim).filter(|v| !v.is_empty())
+    }
+    fn raw(&self) -> Option<&str> {
+        self.as_deref()
+    }
+}
+
+/// Declares the event, one line per field, in groups by kind:
+/// - `time`: the event's time, unix milliseconds;
+/// - `dimensions`: what reports group by (`name: type = "column", Dimension;`); a blank value
+///   is stored as NULL;
+/// - `counts`: token counts (`name = "column", "what it is called in errors"`, and
+///   `<= other` when it is stored at most the field `other`);
+/// - `amounts`: numbers that may be unknown;
+/// - `kept`: text the store keeps as it is and reads only itself.
+macro_rules! event_fields {
+    (
+        time { $(#[$tdoc:meta])* $time:ident = $tcol:literal; }
+        dimensions { $( $(#[$ddoc:meta])* $dim:ident : $dty:ty = $dcol:literal, $dvar:ident; )* }
+        counts {
+            $( $(#[$cdoc:meta])* $count:ident = $ccol:literal, $what:literal $(, <= $max:ident)?; )*
+        }
+        amounts { $( $(#[$adoc:meta])* $amount:ident = $acol:literal; )* }
+        kept { $( $(#[$kdoc:meta])* $kept:ident : $kty:ty = $kcol:literal; )* }
+    ) => {
+        /// One event to write. Dimension values that are empty become NULL.
+        #[derive(Debug, Clone, Default, PartialEq)]
+        pub struct NewEvent {
+            $(#[$tdoc])* pub $time: i64,
+            $( $(#[$ddoc])* pub $dim: $dty, )*
+            $( $(#[$cdoc])* pub $count: u64, )*
+            $( $(#[$adoc])* pub $amount: Option<f64>, )*
+            $( $(#[$kdoc])* pub $kept: $kty, )*
+        }
+
+        impl NewEvent {
+            /// The columns of the fields, in declaration order.
+            pub const COLUMNS: &'static [&'static str] =
+                &[$tcol, $($dcol,)* $($ccol,)* $($acol,)* $($kcol,)*];
+            /// The type of each column of [`NewEvent::COLUMNS`].
+            pub const SQL_TYPES: &'static [SqlType] = &[
+                SqlType::Int,
+                $(event_fields!(@text $dim),)*
+                $(event_fields!(@int $count),)*
+                $(event_fields!(@real $amount),)*
+                $(event_fields!(@text $kept),)*
+            ];
+
+            /// The values to store, in the order of [`NewEvent::COLUMNS`].
+            pub fn values(&self) -> Result<[Value<'_>; NewEvent::COLUMNS.len()], TooLarge> {
+                Ok([
+                    Value::Int(self.$time),
+                    $(Value::Text(Text::dim(&self.$dim)),)*
+                    $(Value::Int(count(self.$count $(.min(self.$max))?, $what)?),)*
+                    $(Value::Real(self.$amount),)*
+                    $(Value::Text(Text::raw(&self.$kept)),)*
+                ])
+            }
+        }
+    };
+    (@text $f:ident) => { SqlType::Text };
+    (@int $f:ident) => { SqlType::Int };
+    (@real $f:ident) => { SqlType::Real };
+}
+
+event_fields! {
+    time {
+        /// Unix milliseconds, UTC.
+        ts_ms = "ts";
+    }
+    dimensions {
+        model: String = "model", Model;
+        agent: Option<String> = "agent", Agent;
+        provider: Option<String> = "provider", Provider;
+        session: Option<String> = "session", Session;
+        project: Option<String> = "project", Project;
+        user: Option<String> = "user", User;
+        channel: Option<String> = "channel", Channel;
+        operation: Option<String> = "operation", Operation;
+    }
+    counts {
+        input_tokens = "input_tokens", "input tokens";
+        output_tokens = "output_tokens", "output tokens";
+        cache_creation_tokens = "cache_creation_tokens", "cache-write tokens";
+        cache_read_tokens = "cache_read_tokens", "cache-read tokens";
+        /// Of `cache_creation_tokens`, the 1-hour cache writes.
+        cache_creation_1h_tokens = "cache_creation_1h_tokens", "1-hour cache-write tokens",
+            <= cache_creation_tokens;
+    }
+    amounts {
+        cost_usd = "cost_usd";
+        duration_ms = "duration_ms";
+    }
+    kept {
+        /// Who wrote it: `record`, `import:claude-code`, `demo`, …
+        source: String = "source";
+        /// Makes imports idempotent: an event whose key is stored adds nothing.
+        unique_key: Option<String> = "unique_key";
+        /// JSON text (validated before it gets here).
+        metadata: Option<String> = "metadata";
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_follow_the_columns() {
+        let e = NewEvent {
+            ts_ms: 7,
+            provider: Some("  ".into()),
+            model: "m".into(),
+            agent: Some("a".into()),
+            cache_creation_tokens: 3,
+            cache_creation_1h_tokens: 9,
+            cost_usd: Some(0.5),
+            source: "s".into(),
+            unique_key: Some(String::new()),
+            ..Default::default()
+        };
+        let v = e.values().unwrap();
+        let at = |c: &str| v[NewEvent::COLUMNS.iter().position(|x| *x == c).unwrap()];
+        assert_eq!(at("ts"), Value::Int(7));
+        assert_eq!(
+            at("provider"),
+            Value::Text(None),
+            "a blank dimension is NULL"
+        );
+        assert_eq!(at("model"), Value::Text(Some("m")));
+        assert_eq!(at("agent"), Value::Text(Some("a")));
+        assert_eq!(
+            at("cache_creation_1h_tokens"),
+            Value::Int(3),
+            "at most the cache writes"
+        );
+        assert_eq!(at("cost_usd"), Value::Real(Some(0.5)));
+        assert_eq!(at("duration_ms"), Value::Real(None));
+        assert_eq!(
+            at("unique_key"),
+            Value::Text(Some("")),
+            "other text as it is"
+        );
+        for (v, t) in v.iter().zip(NewEvent::SQL_TYPES) {
+            let same = matches!(
+                (v, t),
+                (Value::Int(_), SqlType::Int)
+                    | (Value::Real(_), SqlType::Real)
+                    | (Value::Text(_), SqlType::Text)
+            );
+            assert!(same, "{v:?} is not {t:?}");
+        }
+    }
+
+    #[test]
+    fn a_count_past_i64_is_named() {
+        let e = NewEvent {
+            output_tokens: u64::MAX,
+            ..Default::default()
+        };
+        let err = e.values().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("output tokens {} is too large to store", u64::MAX)
+        );
+    }
+}

@@ -51,10 +51,10 @@ fn tail_fold_10k(bencher: Bencher) {
                 ts_ms: Some(e.ts_ms),
                 model: Some(e.model),
                 agent: e.agent,
-                input: e.input_tokens,
-                output: e.output_tokens,
-                cache_write: e.cache_creation_tokens,
-                cache_read: e.cache_read_tokens,
+                input_tokens: e.input_tokens,
+                output_tokens: e.output_tokens,
+                cache_creation_tokens: e.cache_creation_tokens,
+                cache_read_tokens: e.cache_read_tokens,
                 cost_usd: e.cost_usd,
                 ..Default::default()
             }

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 pub mod event;
 
-pub use event::NewEvent;
+pub use event::{Dimension, EventRow, NewEvent};
 
 /// How cost is counted: `auto` (stored cost when present and non-zero, else from prices),
 /// `stored` (only stored costs), `calculate` (always from prices).
@@ -68,45 +68,6 @@ impl Level {
         } else {
             Level::Ok
         })
-    }
-}
-
-/// The event-model fields that can be grouped by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Dimension {
-    Model,
-    Agent,
-    Provider,
-    Session,
-    Project,
-    User,
-    Channel,
-    Operation,
-}
-
-impl Dimension {
-    pub const ALL: [Dimension; 8] = [
-        Dimension::Model,
-        Dimension::Agent,
-        Dimension::Provider,
-        Dimension::Session,
-        Dimension::Project,
-        Dimension::User,
-        Dimension::Channel,
-        Dimension::Operation,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Dimension::Model => "model",
-            Dimension::Agent => "agent",
-            Dimension::Provider => "provider",
-            Dimension::Session => "session",
-            Dimension::Project => "project",
-            Dimension::User => "user",
-            Dimension::Channel => "channel",
-            Dimension::Operation => "operation",
-        }
     }
 }
 

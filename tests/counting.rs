@@ -429,7 +429,12 @@ fn reply_split_across_two_reads_is_corrected_and_the_tail_sees_it() {
     let r = &rows[0];
     assert!(r.correction);
     assert_eq!(
-        (r.input, r.output, r.cache_write, r.cache_read),
+        (
+            r.input_tokens,
+            r.output_tokens,
+            r.cache_creation_tokens,
+            r.cache_read_tokens,
+        ),
         (0, 156, 0, 0)
     );
     assert_eq!(

@@ -253,7 +253,7 @@ fn new_rows_update_tables_and_sparkline() {
         ts_ms: Some(NOW + 5_000),
         agent: Some("newcomer".into()),
         model: Some("gpt-5".into()),
-        input: 123_456,
+        input_tokens: 123_456,
         cost_usd: Some(1.0),
         ..Default::default()
     };
@@ -735,7 +735,7 @@ fn drill_down_filters_the_rest_and_keeps_following_new_rows() {
         agent: Some(agent.into()),
         model: Some(model.into()),
         provider: Some("p".into()),
-        input,
+        input_tokens: input,
         cost_usd: Some(0.25),
         ..Default::default()
     };
@@ -882,7 +882,7 @@ fn names_from_data_reach_the_screen_printable() {
         ts_ms: Some(NOW + 5_000),
         agent: Some("evil\u{1b}[2Jagent".into()),
         model: Some("gpt-5".into()),
-        input: 9_000_000,
+        input_tokens: 9_000_000,
         ..Default::default()
     }]));
     // The biggest agent now: selected, so its name is in the title too; then drilled into.

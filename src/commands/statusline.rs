@@ -229,7 +229,7 @@ fn session_cost(source: &Source, session: &str, ctx: &Ctx) -> anyhow::Result<Opt
                 TOTAL({cw1h}), TOTAL(cost_usd)
          FROM events WHERE session = ?1 AND agent = ?2 GROUP BY 3, 4, 5",
         long = m.long_context_sql(),
-        cw1h = m.tokens_sql(&m.cache_write_1h),
+        cw1h = m.tokens_sql(&m.counts.cache_creation_1h_tokens),
     ))?;
     let mut rows = stmt.query(params![session, BLOCK_AGENT])?;
     let mut total = 0.0;

@@ -55,6 +55,18 @@ impl Text for Option<String> {
     }
 }
 
+/// A row of a store's result, read column by column (see [`EventRow::read`]).
+pub trait ReadRow {
+    type Error;
+    fn id(&self, i: usize) -> Result<i64, Self::Error>;
+    fn time(&self, i: usize) -> Result<Option<i64>, Self::Error>;
+    fn text(&self, i: usize) -> Result<Option<String>, Self::Error>;
+    /// A token count: never negative.
+    fn count(&self, i: usize) -> Result<u64, Self::Error>;
+    fn amount(&self, i: usize) -> Result<Option<f64>, Self::Error>;
+    fn flag(&self, i: usize) -> Result<bool, Self::Error>;
+}
+
 /// Declares the event, one line per field, in groups by kind:
 /// - `time`: the event's time, unix milliseconds;
 /// - `dimensions`: what reports group by (`name: type = "column", Dimension;`); a blank value
@@ -105,6 +117,103 @@ macro_rules! event_fields {
                     $(Value::Real(self.$amount),)*
                     $(Value::Text(Text::raw(&self.$kept)),)*
                 ])
+            }
+        }
+
+        /// What reports group by: the event's dimensions.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Dimension {
+            $($dvar,)*
+        }
+
+        impl Dimension {
+            pub const ALL: [Dimension; [$($dcol),*].len()] = [$(Dimension::$dvar),*];
+
+            /// Its name, which is also its column's in tokmon's own table.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Dimension::$dvar => $dcol,)*
+                }
+            }
+        }
+
+        /// One `T` for each dimension (e.g. where a table keeps it).
+        #[derive(Debug, Clone, Default, PartialEq)]
+        pub struct Dims<T> {
+            $(pub $dim: T,)*
+        }
+
+        impl<T> Dims<T> {
+            /// Each dimension's value from `f` of its name.
+            pub fn from_fn(mut f: impl FnMut(&'static str) -> T) -> Dims<T> {
+                Dims { $($dim: f($dcol),)* }
+            }
+
+            pub fn get(&self, d: Dimension) -> &T {
+                match d {
+                    $(Dimension::$dvar => &self.$dim,)*
+                }
+            }
+        }
+
+        /// One `T` for each token count, with the counts' column names.
+        #[derive(Debug, Clone, Default, PartialEq)]
+        pub struct Counts<T> {
+            $(pub $count: T,)*
+        }
+
+        impl<T> Counts<T> {
+            /// Each count's value from `f` of its column.
+            pub fn from_fn(mut f: impl FnMut(&'static str) -> T) -> Counts<T> {
+                Counts { $($count: f($ccol),)* }
+            }
+
+            /// Each count's column and value, in declaration order.
+            pub fn each(&self) -> [(&'static str, &T); [$($ccol),*].len()] {
+                [$(($ccol, &self.$count)),*]
+            }
+        }
+
+        /// One event as read back from any store: its id, the declared fields but the kept
+        /// text, and what the store adds.
+        #[derive(Debug, Clone, Default, PartialEq)]
+        pub struct EventRow {
+            pub id: i64,
+            $(#[$tdoc])* pub $time: Option<i64>,
+            $( $(#[$ddoc])* pub $dim: Option<String>, )*
+            $( $(#[$cdoc])* pub $count: u64, )*
+            $( $(#[$adoc])* pub $amount: Option<f64>, )*
+            /// A correction of an earlier event (its tokens and cost count, it is no event itself).
+            pub correction: bool,
+            /// Part of a long-context request (priced at the long-context rates).
+            pub long_context: bool,
+        }
+
+        impl EventRow {
+            pub fn dim(&self, d: Dimension) -> Option<&str> {
+                match d {
+                    $(Dimension::$dvar => self.$dim.as_deref(),)*
+                }
+            }
+
+            /// Read one row whose columns are, in order: the id, the time, the dimensions
+            /// ([`Dimension::ALL`]), the counts ([`Counts::each`]), the amounts (`cost_usd`,
+            /// `duration_ms`), whether it is a correction, whether it is long-context.
+            pub fn read<R: ReadRow>(r: &R) -> Result<EventRow, R::Error> {
+                let mut at = 0;
+                let mut next = || {
+                    at += 1;
+                    at - 1
+                };
+                Ok(EventRow {
+                    id: r.id(next())?,
+                    $time: r.time(next())?,
+                    $($dim: r.text(next())?,)*
+                    $($count: r.count(next())?,)*
+                    $($amount: r.amount(next())?,)*
+                    correction: r.flag(next())?,
+                    long_context: r.flag(next())?,
+                })
             }
         }
     };

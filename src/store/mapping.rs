@@ -8,6 +8,7 @@ use crate::config::CustomTable;
 use crate::error::bad_input;
 
 pub use crate::domain::Dimension;
+use crate::domain::event::{Counts, Dims};
 
 /// SQL that is 1 when a request with these token columns is long-context, else 0.
 pub fn long_context_sql(input: &str, cache_write: &str, cache_read: &str) -> String {
@@ -18,9 +19,10 @@ pub fn long_context_sql(input: &str, cache_write: &str, cache_read: &str) -> Str
 }
 
 /// Where a field comes from: a column, or nowhere (always NULL / 0).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Col {
     Column(String),
+    #[default]
     Absent,
 }
 
@@ -56,20 +58,9 @@ pub struct Mapping {
     pub ts: String,
     /// True when `ts` already holds unix milliseconds (native store).
     pub ts_is_ms: bool,
-    pub model: Col,
-    pub provider: Col,
-    pub agent: Col,
-    pub session: Col,
-    pub project: Col,
-    pub user: Col,
-    pub channel: Col,
-    pub operation: Col,
-    pub input: Col,
-    pub output: Col,
-    pub cache_write: Col,
-    pub cache_read: Col,
-    /// Of the cache writes, the 1-hour ones (priced apart).
-    pub cache_write_1h: Col,
+    pub dims: Dims<Col>,
+    /// The token counts (of the cache writes, the 1-hour ones are priced apart).
+    pub counts: Counts<Col>,
     /// 1 for the rows of a long-context request. Absent: computed from the row's own tokens.
     pub long_context: Col,
     pub cost: Col,
@@ -89,19 +80,8 @@ impl Mapping {
             id: "id".into(),
             ts: "ts".into(),
             ts_is_ms: true,
-            model: Col::named("model"),
-            provider: Col::named("provider"),
-            agent: Col::named("agent"),
-            session: Col::named("session"),
-            project: Col::named("project"),
-            user: Col::named("user"),
-            channel: Col::named("channel"),
-            operation: Col::named("operation"),
-            input: Col::named("input_tokens"),
-            output: Col::named("output_tokens"),
-            cache_write: Col::named("cache_creation_tokens"),
-            cache_read: Col::named("cache_read_tokens"),
-            cache_write_1h: Col::named("cache_creation_1h_tokens"),
+            dims: Dims::from_fn(Col::named),
+            counts: Counts::from_fn(Col::named),
             long_context: Col::named("long_context"),
             cost: Col::named("cost_usd"),
             cost_scale: 1.0,
@@ -117,19 +97,15 @@ impl Mapping {
             id: "id".into(),
             ts: ts.into(),
             ts_is_ms: false,
-            model: Col::named(model),
-            provider: Col::Absent,
-            agent: Col::Absent,
-            session: Col::Absent,
-            project: Col::Absent,
-            user: Col::Absent,
-            channel: Col::Absent,
-            operation: Col::Absent,
-            input: Col::named("input_tokens"),
-            output: Col::named("output_tokens"),
-            cache_write: Col::Absent,
-            cache_read: Col::Absent,
-            cache_write_1h: Col::Absent,
+            dims: Dims {
+                model: Col::named(model),
+                ..Dims::default()
+            },
+            counts: Counts {
+                input_tokens: Col::named("input_tokens"),
+                output_tokens: Col::named("output_tokens"),
+                ..Counts::default()
+            },
             long_context: Col::Absent,
             cost: Col::Absent,
             cost_scale: 1.0,
@@ -141,60 +117,64 @@ impl Mapping {
 
     /// Bot tracker: provider + model + request_type (formats.md §1).
     pub fn bot() -> Mapping {
-        Mapping {
-            provider: Col::named("provider"),
-            agent: Col::named("request_type"),
-            user: Col::named("user_id"),
+        let mut m = Mapping {
             cost: Col::named("cost_usd"),
             ..Mapping::foreign("token_usage", "timestamp", "model")
-        }
+        };
+        m.dims.provider = Col::named("provider");
+        m.dims.agent = Col::named("request_type");
+        m.dims.user = Col::named("user_id");
+        m
     }
 
     /// Chat agent tracker: chat_mode / model_name / agent_name (formats.md §2).
     pub fn chat_agent() -> Mapping {
-        Mapping {
-            agent: Col::named("agent_name"),
-            operation: Col::named("chat_mode"),
-            session: Col::named("session_id"),
+        let mut m = Mapping {
             cost: Col::named("cost_usd"),
             duration_ms: Col::named("duration_ms"),
             ..Mapping::foreign("token_usage", "timestamp", "model_name")
-        }
+        };
+        m.dims.agent = Col::named("agent_name");
+        m.dims.operation = Col::named("chat_mode");
+        m.dims.session = Col::named("session_id");
+        m
     }
 
     /// Desktop assistant tracker: endpoint_name and cache columns (formats.md §3).
     /// Missing context is stored as '' and the agent as 'unknown': both read as none.
     pub fn desktop() -> Mapping {
-        Mapping {
-            provider: Col::named("endpoint_name"),
-            agent: Col::named("operation_type"),
-            operation: Col::named("operation_detail"),
-            session: Col::named("session_id"),
-            user: Col::named("user_id"),
-            channel: Col::named("channel"),
-            cache_write: Col::named("cache_creation_tokens"),
-            cache_read: Col::named("cache_read_tokens"),
+        let mut m = Mapping {
             cost: Col::named("estimated_cost"),
             agent_none_values: vec!["unknown".into()],
             ..Mapping::foreign("token_usage", "timestamp", "model")
-        }
+        };
+        m.dims.provider = Col::named("endpoint_name");
+        m.dims.agent = Col::named("operation_type");
+        m.dims.operation = Col::named("operation_detail");
+        m.dims.session = Col::named("session_id");
+        m.dims.user = Col::named("user_id");
+        m.dims.channel = Col::named("channel");
+        m.counts.cache_creation_tokens = Col::named("cache_creation_tokens");
+        m.counts.cache_read_tokens = Col::named("cache_read_tokens");
+        m
     }
 
     /// The team service's `ai_usage` table in PostgreSQL (formats.md §4): cost in cents, and
     /// rows with `cached = true` (cache-hit markers) are no events. Read by `store::pg`, which
     /// writes its SQL itself; this mapping names the columns.
     pub fn ai_usage() -> Mapping {
-        Mapping {
+        let mut m = Mapping {
             id: "id".into(),
-            provider: Col::named("provider"),
-            user: Col::named("user_id"),
-            project: Col::named("project_id"),
-            input: Col::named("prompt_tokens"),
-            output: Col::named("completion_tokens"),
             cost: Col::named("cost"),
             cost_scale: 0.01,
             ..Mapping::foreign("ai_usage", "timestamp", "model")
-        }
+        };
+        m.dims.provider = Col::named("provider");
+        m.dims.user = Col::named("user_id");
+        m.dims.project = Col::named("project_id");
+        m.counts.input_tokens = Col::named("prompt_tokens");
+        m.counts.output_tokens = Col::named("completion_tokens");
+        m
     }
 
     /// A table described in the config file. Every name must be a plain identifier.
@@ -212,17 +192,17 @@ impl Mapping {
         check("table", &t.table)?;
         let mut m = Mapping::foreign(&t.table, &t.timestamp, &t.model);
         m.id = t.id.clone().unwrap_or_else(|| "rowid".into());
-        m.provider = Col::opt(&t.provider);
-        m.agent = Col::opt(&t.agent);
-        m.session = Col::opt(&t.session);
-        m.project = Col::opt(&t.project);
-        m.user = Col::opt(&t.user);
-        m.channel = Col::opt(&t.channel);
-        m.operation = Col::opt(&t.operation);
-        m.input = Col::opt(&t.input_tokens);
-        m.output = Col::opt(&t.output_tokens);
-        m.cache_write = Col::opt(&t.cache_creation_tokens);
-        m.cache_read = Col::opt(&t.cache_read_tokens);
+        m.dims.provider = Col::opt(&t.provider);
+        m.dims.agent = Col::opt(&t.agent);
+        m.dims.session = Col::opt(&t.session);
+        m.dims.project = Col::opt(&t.project);
+        m.dims.user = Col::opt(&t.user);
+        m.dims.channel = Col::opt(&t.channel);
+        m.dims.operation = Col::opt(&t.operation);
+        m.counts.input_tokens = Col::opt(&t.input_tokens);
+        m.counts.output_tokens = Col::opt(&t.output_tokens);
+        m.counts.cache_creation_tokens = Col::opt(&t.cache_creation_tokens);
+        m.counts.cache_read_tokens = Col::opt(&t.cache_read_tokens);
         m.cost = Col::opt(&t.cost_usd);
         m.duration_ms = Col::opt(&t.duration_ms);
         if let Some(scale) = t.cost_scale {
@@ -241,24 +221,13 @@ impl Mapping {
     /// Every column the mapping reads, with the field it feeds.
     pub fn named_columns(&self) -> Vec<(&'static str, &str)> {
         let mut out = vec![("id", self.id.as_str()), ("timestamp", self.ts.as_str())];
-        let cols: [(&'static str, &Col); 16] = [
-            ("model", &self.model),
-            ("provider", &self.provider),
-            ("agent", &self.agent),
-            ("session", &self.session),
-            ("project", &self.project),
-            ("user", &self.user),
-            ("channel", &self.channel),
-            ("operation", &self.operation),
-            ("input_tokens", &self.input),
-            ("output_tokens", &self.output),
-            ("cache_creation_tokens", &self.cache_write),
-            ("cache_read_tokens", &self.cache_read),
-            ("cache_creation_1h_tokens", &self.cache_write_1h),
+        let dims = Dimension::ALL.map(|d| (d.name(), self.dim_col(d)));
+        let rest = [
             ("long_context", &self.long_context),
             ("cost_usd", &self.cost),
             ("duration_ms", &self.duration_ms),
         ];
+        let cols = dims.into_iter().chain(self.counts.each()).chain(rest);
         for (f, c) in cols {
             if let Col::Column(n) = c {
                 out.push((f, n.as_str()));
@@ -268,16 +237,7 @@ impl Mapping {
     }
 
     pub fn dim_col(&self, d: Dimension) -> &Col {
-        match d {
-            Dimension::Model => &self.model,
-            Dimension::Agent => &self.agent,
-            Dimension::Provider => &self.provider,
-            Dimension::Session => &self.session,
-            Dimension::Project => &self.project,
-            Dimension::User => &self.user,
-            Dimension::Channel => &self.channel,
-            Dimension::Operation => &self.operation,
-        }
+        self.dims.get(d)
     }
 
     /// SQL for a dimension: text, NULL when missing or empty.
@@ -313,20 +273,21 @@ impl Mapping {
         match &self.long_context {
             Col::Column(c) => quote(c),
             Col::Absent => long_context_sql(
-                &self.tokens_sql(&self.input),
-                &self.tokens_sql(&self.cache_write),
-                &self.tokens_sql(&self.cache_read),
+                &self.tokens_sql(&self.counts.input_tokens),
+                &self.tokens_sql(&self.counts.cache_creation_tokens),
+                &self.tokens_sql(&self.counts.cache_read_tokens),
             ),
         }
     }
 
     /// The columns of tokmon's first schema (before migrations added the price detail).
     pub fn native_first() -> Mapping {
-        Mapping {
-            cache_write_1h: Col::Absent,
+        let mut m = Mapping {
             long_context: Col::Absent,
             ..Mapping::native()
-        }
+        };
+        m.counts.cache_creation_1h_tokens = Col::Absent;
+        m
     }
 
     /// SQL for the stored cost in USD, NULL when unknown.

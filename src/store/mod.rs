@@ -386,7 +386,7 @@ impl Source {
                     .any(|(n, cols)| n == table && cols.iter().any(|c| c == col))
             };
             if !has(&mapping.table, "cache_creation_1h_tokens") {
-                mapping.cache_write_1h = mapping::Col::Absent;
+                mapping.counts.cache_creation_1h_tokens = mapping::Col::Absent;
             }
             if !has(&mapping.table, "long_context") {
                 mapping.long_context = mapping::Col::Absent;

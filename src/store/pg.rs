@@ -417,6 +417,48 @@ fn tok(r: &Row, i: usize) -> anyhow::Result<u64> {
     Ok(v.unwrap_or(0).max(0) as u64)
 }
 
+/// The events after `$1`, at most `$2`, in [`EventRow::read`]'s column order.
+static EVENTS_AFTER_SQL: LazyLock<String> = LazyLock::new(|| {
+    let counts = crate::domain::event::Counts::from_fn(|c| c);
+    let cols: Vec<String> = ["id", "ts"]
+        .into_iter()
+        .chain(Dimension::ALL.map(Dimension::name))
+        .chain(counts.each().map(|(c, _)| c))
+        .chain(["cost_usd", "duration_ms"])
+        .map(|c| format!("\"{c}\""))
+        .collect();
+    format!(
+        "SELECT {}, corrects IS NOT NULL, long_context
+         FROM events WHERE id > $1 ORDER BY id LIMIT $2",
+        cols.join(", ")
+    )
+});
+
+/// A PostgreSQL row read as an event's columns (see [`EventRow::read`]).
+struct PgRow<'a>(&'a Row);
+
+impl crate::domain::event::ReadRow for PgRow<'_> {
+    type Error = anyhow::Error;
+    fn id(&self, i: usize) -> anyhow::Result<i64> {
+        Ok(self.0.try_get(i)?)
+    }
+    fn time(&self, i: usize) -> anyhow::Result<Option<i64>> {
+        Ok(self.0.try_get(i)?)
+    }
+    fn text(&self, i: usize) -> anyhow::Result<Option<String>> {
+        Ok(self.0.try_get(i)?)
+    }
+    fn count(&self, i: usize) -> anyhow::Result<u64> {
+        tok(self.0, i)
+    }
+    fn amount(&self, i: usize) -> anyhow::Result<Option<f64>> {
+        Ok(self.0.try_get(i)?)
+    }
+    fn flag(&self, i: usize) -> anyhow::Result<bool> {
+        Ok(self.0.try_get(i)?)
+    }
+}
+
 /// A server error that is a sum past bigint, as [`TokenOverflow`].
 fn overflow_or(e: postgres::Error) -> anyhow::Error {
     if e.code() == Some(&postgres::error::SqlState::NUMERIC_VALUE_OUT_OF_RANGE) {
@@ -747,35 +789,12 @@ impl PgSource {
             return Ok(Vec::new());
         }
         let rows = self.query(
-            "SELECT id, ts, model, agent, provider, session, project, \"user\", channel, operation,
-                    input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, cost_usd,
-                    duration_ms, corrects IS NOT NULL, cache_creation_1h_tokens, long_context
-             FROM events WHERE id > $1 ORDER BY id LIMIT $2",
+            &EVENTS_AFTER_SQL,
             &[&after_id, &(limit.min(i64::MAX as usize) as i64)],
         )?;
         rows.iter()
             .map(|r| {
-                let e = EventRow {
-                    id: r.try_get(0)?,
-                    ts_ms: r.try_get(1)?,
-                    model: r.try_get(2)?,
-                    agent: r.try_get(3)?,
-                    provider: r.try_get(4)?,
-                    session: r.try_get(5)?,
-                    project: r.try_get(6)?,
-                    user: r.try_get(7)?,
-                    channel: r.try_get(8)?,
-                    operation: r.try_get(9)?,
-                    input: tok(r, 10)?,
-                    output: tok(r, 11)?,
-                    cache_write: tok(r, 12)?,
-                    cache_read: tok(r, 13)?,
-                    cost_usd: r.try_get(14)?,
-                    duration_ms: r.try_get(15)?,
-                    correction: r.try_get(16)?,
-                    cache_write_1h: tok(r, 17)?,
-                    long_context: r.try_get(18)?,
-                };
+                let e = EventRow::read(&PgRow(r))?;
                 Sums::of_event(&e).all.check()?;
                 Ok(e)
             })

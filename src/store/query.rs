@@ -7,7 +7,7 @@ use rusqlite::params;
 use super::Source;
 use super::mapping::{Dimension, quote};
 
-pub use crate::domain::{MAX_TOKENS, TokenOverflow, TokenSplit, Tokens, add_tokens};
+pub use crate::domain::{EventRow, MAX_TOKENS, TokenOverflow, TokenSplit, Tokens, add_tokens};
 
 /// Sums over a set of events of one model, with what cost modes need: the stored costs,
 /// and the tokens of the events that carry no positive stored cost (to be priced).
@@ -39,11 +39,11 @@ impl Sums {
     /// The sums of one event.
     pub fn of_event(e: &EventRow) -> Sums {
         let mut t = Tokens::of_request(
-            e.input,
-            e.output,
-            e.cache_write,
-            e.cache_write_1h,
-            e.cache_read,
+            e.input_tokens,
+            e.output_tokens,
+            e.cache_creation_tokens,
+            e.cache_creation_1h_tokens,
+            e.cache_read_tokens,
         );
         t.events = u64::from(!e.correction);
         // A correction is priced in the tier of the reply it corrects.
@@ -99,52 +99,6 @@ pub struct AggRow {
     pub sums: Sums,
 }
 
-/// One event as read from any source.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct EventRow {
-    pub id: i64,
-    pub ts_ms: Option<i64>,
-    pub model: Option<String>,
-    pub provider: Option<String>,
-    pub agent: Option<String>,
-    pub session: Option<String>,
-    pub project: Option<String>,
-    pub user: Option<String>,
-    pub channel: Option<String>,
-    pub operation: Option<String>,
-    pub input: u64,
-    pub output: u64,
-    pub cache_write: u64,
-    pub cache_read: u64,
-    /// Of `cache_write`, the 1-hour cache writes.
-    pub cache_write_1h: u64,
-    pub cost_usd: Option<f64>,
-    pub duration_ms: Option<f64>,
-    /// A correction of an earlier event (its tokens and cost count, it is no event itself).
-    pub correction: bool,
-    /// Part of a long-context request (priced at the long-context rates).
-    pub long_context: bool,
-}
-
-impl EventRow {
-    pub fn dim(&self, d: Dimension) -> Option<&str> {
-        match d {
-            Dimension::Model => self.model.as_deref(),
-            Dimension::Provider => self.provider.as_deref(),
-            Dimension::Agent => self.agent.as_deref(),
-            Dimension::Session => self.session.as_deref(),
-            Dimension::Project => self.project.as_deref(),
-            Dimension::User => self.user.as_deref(),
-            Dimension::Channel => self.channel.as_deref(),
-            Dimension::Operation => self.operation.as_deref(),
-        }
-    }
-
-    pub fn total_tokens(&self) -> u64 {
-        self.input + self.output + self.cache_write + self.cache_read
-    }
-}
-
 impl Source {
     /// The SQL of an aggregate query, with `?1` = from and `?2` = to (unix ms).
     pub fn aggregate_sql(&self, q: &AggQuery) -> String {
@@ -194,11 +148,11 @@ impl Source {
              GROUP BY k,{k2_group} {bucket_expr} m, pos, lc",
             long = m.long_context_sql(),
             model = m.dim_sql(Dimension::Model),
-            i = m.tokens_sql(&m.input),
-            o = m.tokens_sql(&m.output),
-            cw = m.tokens_sql(&m.cache_write),
-            cr = m.tokens_sql(&m.cache_read),
-            cw1h = m.tokens_sql(&m.cache_write_1h),
+            i = m.tokens_sql(&m.counts.input_tokens),
+            o = m.tokens_sql(&m.counts.output_tokens),
+            cw = m.tokens_sql(&m.counts.cache_creation_tokens),
+            cr = m.tokens_sql(&m.counts.cache_read_tokens),
+            cw1h = m.tokens_sql(&m.counts.cache_creation_1h_tokens),
             c = m.cost_sql(),
             bucket_expr = if q.bucket_ms.is_some() { "b," } else { "" },
             // Corrections (native store) add tokens but are no events.
@@ -350,17 +304,17 @@ impl Source {
         let m = &self.mapping;
         format!(
             "{i}, {o}, {cw}, {cr}, {c}, {w}, {cw1h}, {long}",
-            cw1h = m.tokens_sql(&m.cache_write_1h),
+            cw1h = m.tokens_sql(&m.counts.cache_creation_1h_tokens),
             long = m.long_context_sql(),
             w = if self.has_corrections {
                 "corrects IS NULL"
             } else {
                 "1"
             },
-            i = m.tokens_sql(&m.input),
-            o = m.tokens_sql(&m.output),
-            cw = m.tokens_sql(&m.cache_write),
-            cr = m.tokens_sql(&m.cache_read),
+            i = m.tokens_sql(&m.counts.input_tokens),
+            o = m.tokens_sql(&m.counts.output_tokens),
+            cw = m.tokens_sql(&m.counts.cache_creation_tokens),
+            cr = m.tokens_sql(&m.counts.cache_read_tokens),
             c = m.cost_sql(),
         )
     }
@@ -651,22 +605,19 @@ impl Source {
         Ok(merge_rows(rows)?)
     }
 
-    /// The SQL that reads whole events after an id, in id order.
+    /// The SQL that reads whole events after an id, in id order, in [`EventRow::read`]'s
+    /// column order.
     fn events_sql(&self) -> String {
         let m = &self.mapping;
-        let dims: Vec<String> = Dimension::ALL.iter().map(|d| m.dim_sql(*d)).collect();
+        let dims = Dimension::ALL.map(|d| m.dim_sql(d));
+        let counts = m.counts.each().map(|(_, c)| m.tokens_sql(c));
         format!(
-            "SELECT {id}, {ts}, {dims}, {i}, {o}, {cw}, {cr}, {c}, {dur}, {correction}, {cw1h},
-                    {long}
+            "SELECT {id}, {ts}, {dims}, {counts}, {c}, {dur}, {correction}, {long}
              FROM {table} WHERE {id} > ?1 ORDER BY {id} LIMIT ?2",
             id = m.id_sql(),
             ts = m.ts_sql(),
             dims = dims.join(", "),
-            i = m.tokens_sql(&m.input),
-            o = m.tokens_sql(&m.output),
-            cw = m.tokens_sql(&m.cache_write),
-            cr = m.tokens_sql(&m.cache_read),
-            cw1h = m.tokens_sql(&m.cache_write_1h),
+            counts = counts.join(", "),
             long = m.long_context_sql(),
             c = m.cost_sql(),
             dur = m.duration_sql(),
@@ -695,28 +646,7 @@ impl Source {
         let mut stmt = self.conn().prepare_cached(&sql)?;
         let rows = stmt
             .query_map(params![after_id, limit as i64], |r| {
-                let tok = |i: usize| token_sum(r, i);
-                let e = EventRow {
-                    id: r.get(0)?,
-                    ts_ms: r.get(1)?,
-                    model: r.get(2)?,
-                    agent: r.get(3)?,
-                    provider: r.get(4)?,
-                    session: r.get(5)?,
-                    project: r.get(6)?,
-                    user: r.get(7)?,
-                    channel: r.get(8)?,
-                    operation: r.get(9)?,
-                    input: tok(10)?,
-                    output: tok(11)?,
-                    cache_write: tok(12)?,
-                    cache_read: tok(13)?,
-                    cost_usd: r.get(14)?,
-                    duration_ms: r.get(15)?,
-                    correction: r.get(16)?,
-                    cache_write_1h: tok(17)?,
-                    long_context: r.get(18)?,
-                };
+                let e = EventRow::read(&SqliteRow(r))?;
                 // One event's counts must add up within MAX_TOKENS too.
                 checked(Sums::of_event(&e).all)?;
                 Ok(e)
@@ -784,6 +714,31 @@ impl Source {
             .conn()
             .query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(a.zip(b))
+    }
+}
+
+/// A SQLite row read as an event's columns (see [`EventRow::read`]).
+struct SqliteRow<'a, 'r>(&'a rusqlite::Row<'r>);
+
+impl crate::domain::event::ReadRow for SqliteRow<'_, '_> {
+    type Error = rusqlite::Error;
+    fn id(&self, i: usize) -> rusqlite::Result<i64> {
+        self.0.get(i)
+    }
+    fn time(&self, i: usize) -> rusqlite::Result<Option<i64>> {
+        self.0.get(i)
+    }
+    fn text(&self, i: usize) -> rusqlite::Result<Option<String>> {
+        self.0.get(i)
+    }
+    fn count(&self, i: usize) -> rusqlite::Result<u64> {
+        token_sum(self.0, i)
+    }
+    fn amount(&self, i: usize) -> rusqlite::Result<Option<f64>> {
+        self.0.get(i)
+    }
+    fn flag(&self, i: usize) -> rusqlite::Result<bool> {
+        self.0.get(i)
     }
 }
 

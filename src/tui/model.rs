@@ -565,7 +565,7 @@ mod tests {
             ts_ms: Some(ts),
             agent: Some(agent.into()),
             model: Some(model.into()),
-            input,
+            input_tokens: input,
             cost_usd: Some(0.5),
             ..Default::default()
         }
@@ -626,7 +626,7 @@ mod tests {
         assert_eq!(a.total.tokens(), max);
         assert!(a.fold(&[row(2, 2000, "y", "n", 1)]).is_err());
         let mut over = row(3, 1000, "x", "m", max);
-        over.output = 1;
+        over.output_tokens = 1;
         let mut b = Aggregates::from_snapshot(RangeKind::Hour, &snap, CostMode::Stored).unwrap();
         assert!(b.fold(&[over]).is_err(), "one event past the maximum");
     }

@@ -199,3 +199,97 @@ impl Export {
         Ok(vec![csv_path, json_path])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Tokens;
+    use crate::store::query::Sums;
+
+    fn tally(events: u64, input: u64, output: u64, write: u64, read: u64, cost: f64) -> Tally {
+        Tally {
+            sums: Sums {
+                all: Tokens {
+                    events,
+                    input,
+                    output,
+                    cache_write: write,
+                    cache_read: read,
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            cost,
+        }
+    }
+
+    fn row(name: &str, t: Tally, share: f64) -> RowView {
+        RowView {
+            name: name.into(),
+            tally: t,
+            share,
+        }
+    }
+
+    /// 2025-11-18T12:00:00Z
+    const NOW: i64 = 1_763_467_200_000;
+
+    /// An export with names that need CSV quoting, a row without any prompt tokens (no cache
+    /// share), two drill-downs and a zone east of UTC.
+    fn sample(from_ms: Option<i64>, filters: Vec<Filter>) -> Export {
+        Export {
+            now_ms: NOW,
+            zone: Zone::Fixed(chrono::FixedOffset::east_opt(5 * 3600 + 1800).unwrap()),
+            range: RangeKind::Day,
+            from_ms,
+            bucket_ms: 3_600_000,
+            filters,
+            total: tally(7, 1_000, 250, 30, 4_000, 0.1 + 0.2),
+            tables: vec![
+                (
+                    Dim::Agent,
+                    vec![
+                        row("claude-code", tally(5, 900, 200, 30, 4_000, 0.25), 0.9),
+                        row("bot, \"quoted\"", tally(2, 100, 50, 0, 0, 0.05), 0.1),
+                    ],
+                ),
+                (
+                    Dim::Provider,
+                    vec![
+                        row("研究助手", tally(6, 1_000, 200, 30, 4_000, 0.3), 0.96),
+                        row("empty", tally(1, 0, 50, 0, 0, 0.0), 0.04),
+                    ],
+                ),
+            ],
+            buckets: vec![
+                (NOW - 7_200_000, 3_000, 0.125),
+                (NOW - 3_600_000, 2_280, 0.175),
+            ],
+        }
+    }
+
+    #[test]
+    fn csv_and_json_byte_for_byte() {
+        let filters = vec![
+            Filter {
+                dim: Dim::Agent,
+                value: "claude-code".into(),
+            },
+            Filter {
+                dim: Dim::Model,
+                value: "gpt-5;x=y".into(),
+            },
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        for (name, e) in [
+            ("export_drilled", sample(Some(NOW - 86_400_000), filters)),
+            ("export_all_time", sample(None, Vec::new())),
+        ] {
+            let paths = e.write(dir.path()).unwrap();
+            let read = |p: &Path| std::fs::read_to_string(p).unwrap();
+            let (csv, json) = (read(&paths[0]), read(&paths[1]));
+            assert!(csv.ends_with(",3600000\n") && json.ends_with("}\n"));
+            insta::assert_snapshot!(name, format!("{csv}--- json ---\n{json}"));
+        }
+    }
+}

@@ -10,6 +10,8 @@ use anyhow::Context;
 use serde_json::{Value, json};
 
 use super::model::{Dim, Filter, RangeKind, RowView, Tally};
+use crate::cli::OutputFormat;
+use crate::commands::output::{self, Csv, Output};
 use crate::timefmt::{Zone, from_ms};
 
 /// The numbers of one screen.
@@ -74,7 +76,7 @@ impl Export {
         })
     }
 
-    pub fn to_json(&self) -> Value {
+    fn to_json(&self) -> Value {
         let tables: serde_json::Map<String, Value> = self
             .tables
             .iter()
@@ -116,14 +118,14 @@ impl Export {
         })
     }
 
-    pub fn to_csv(&self) -> anyhow::Result<Vec<u8>> {
-        let mut w = csv::Writer::from_writer(Vec::new());
-        w.write_record(CSV_HEADER)?;
-        let range = self.range.label().to_string();
+    /// The CSV document: one row per item, every row of the same width.
+    fn to_csv(&self) -> Csv {
+        let mut out = Csv::new(CSV_HEADER);
+        let range = self.range.label();
         let filter = self.filter_text();
         let tally_cells = |t: &Tally| {
             let s = &t.sums.all;
-            [
+            vec![
                 s.events.to_string(),
                 s.input.to_string(),
                 s.output.to_string(),
@@ -135,7 +137,7 @@ impl Export {
         };
         let mut record = |section: &str, name: &str, start: String, cells: Vec<String>| {
             let mut rec = vec![
-                range.clone(),
+                range.to_string(),
                 filter.clone(),
                 section.to_string(),
                 name.to_string(),
@@ -143,20 +145,15 @@ impl Export {
             ];
             rec.extend(cells);
             rec.resize(CSV_HEADER.len(), String::new());
-            w.write_record(&rec)
+            out.row(rec);
         };
-        record(
-            "total",
-            "",
-            String::new(),
-            tally_cells(&self.total).to_vec(),
-        )?;
+        record("total", "", String::new(), tally_cells(&self.total));
         for (dim, rows) in &self.tables {
             for r in rows {
-                let mut cells = tally_cells(&r.tally).to_vec();
+                let mut cells = tally_cells(&r.tally);
                 cells.push(r.share.to_string());
                 cells.push(r.cache_share().map(|c| c.to_string()).unwrap_or_default());
-                record(dim.word(), &r.name, String::new(), cells)?;
+                record(dim.word(), &r.name, String::new(), cells);
             }
         }
         for (start, tokens, cost) in &self.buckets {
@@ -164,9 +161,9 @@ impl Export {
             cells.push(tokens.to_string());
             cells.push(cost.to_string());
             cells.extend([String::new(), String::new(), self.bucket_ms.to_string()]);
-            record("bucket", "", self.time(*start), cells)?;
+            record("bucket", "", self.time(*start), cells);
         }
-        w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
+        out
     }
 
     /// Write `tokmon-<local time>.csv` and `.json` into `dir` (created if needed; a
@@ -191,12 +188,30 @@ impl Export {
         }
         let csv_path = dir.join(format!("{stem}.csv"));
         let json_path = dir.join(format!("{stem}.json"));
-        let json = serde_json::to_string_pretty(&self.to_json())? + "\n";
-        std::fs::write(&csv_path, self.to_csv()?)
-            .with_context(|| format!("cannot write {}", csv_path.display()))?;
-        std::fs::write(&json_path, json)
-            .with_context(|| format!("cannot write {}", json_path.display()))?;
+        for (path, format) in [
+            (&csv_path, OutputFormat::Csv),
+            (&json_path, OutputFormat::Json),
+        ] {
+            let text = output::render(format, self)?;
+            std::fs::write(path, text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
         Ok(vec![csv_path, json_path])
+    }
+}
+
+/// The export's two files are the output layer's CSV and JSON; the screen is its table.
+impl Output for Export {
+    fn table(&self) -> anyhow::Result<String> {
+        anyhow::bail!("the monitor's export is written as CSV and JSON only")
+    }
+
+    fn json(&self) -> anyhow::Result<Value> {
+        Ok(self.to_json())
+    }
+
+    fn csv(&self) -> anyhow::Result<Csv> {
+        Ok(self.to_csv())
     }
 }
 
@@ -290,6 +305,7 @@ mod tests {
             let (csv, json) = (read(&paths[0]), read(&paths[1]));
             assert!(csv.ends_with(",3600000\n") && json.ends_with("}\n"));
             insta::assert_snapshot!(name, format!("{csv}--- json ---\n{json}"));
+            assert!(output::render(OutputFormat::Table, &e).is_err(), "no table form");
         }
     }
 }

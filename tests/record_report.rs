@@ -175,6 +175,56 @@ fn recorded_events_add_up() {
     );
 }
 
+/// A model without a price: the table says so in a `Note:` line of its own; JSON and CSV
+/// stay pure data on stdout and the note goes to stderr after them.
+#[test]
+fn unpriced_models_are_noted_in_the_table_or_on_stderr() {
+    let sb = Sandbox::new();
+    let db = sb.path("data/usage.db");
+    record(
+        &sb,
+        &db,
+        &[
+            "--model",
+            "mystery-model-x",
+            "--input",
+            "3000",
+            "--output",
+            "7",
+        ],
+    )
+    .success();
+    let note = "1 events of models without a price counted at $0: mystery-model-x (1) \
+                (see `tokmon prices MODEL`)";
+    for format in ["table", "json", "csv"] {
+        let out = sb
+            .cmd()
+            .arg("--db")
+            .arg(&db)
+            .args([
+                "report",
+                "--range",
+                "all",
+                "--no-import",
+                "--format",
+                format,
+            ])
+            .assert()
+            .success();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.get_output().stdout).to_string(),
+            String::from_utf8_lossy(&out.get_output().stderr).to_string(),
+        );
+        if format == "table" {
+            assert!(stdout.contains(&format!("Note: {note}\n")), "{stdout}");
+            assert!(!stderr.contains(note), "{stderr}");
+        } else {
+            assert!(!stdout.contains("without a price"), "{stdout}");
+            assert!(stderr.contains(&format!("tokmon: {note}\n")), "{stderr}");
+        }
+    }
+}
+
 #[test]
 fn bad_record_values_write_nothing() {
     let sb = Sandbox::new();

@@ -18,6 +18,11 @@ pub trait Output {
     fn json(&self) -> anyhow::Result<Value>;
     /// The CSV header and rows (an error when the output has no CSV form).
     fn csv(&self) -> anyhow::Result<Csv>;
+    /// A remark the table shows within itself but JSON and CSV have no place for: [`emit`]
+    /// writes it to stderr (`tokmon: …`) after those.
+    fn note(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A CSV document: a header and rows of cells.
@@ -52,16 +57,27 @@ impl Csv {
 
 /// `o` in `format`.
 pub fn render(format: OutputFormat, o: &dyn Output) -> anyhow::Result<String> {
-    match format {
-        OutputFormat::Table => o.table(),
-        OutputFormat::Json => Ok(serde_json::to_string_pretty(&o.json()?)? + "\n"),
-        OutputFormat::Csv => o.csv()?.text(),
-    }
+    Ok(rendered(format, o)?.0)
 }
 
-/// Write `o` in `format` to stdout.
+/// `o` in `format`, and the note to write beside it (only with JSON and CSV: the table
+/// carries its notes itself).
+fn rendered(format: OutputFormat, o: &dyn Output) -> anyhow::Result<(String, Option<String>)> {
+    Ok(match format {
+        OutputFormat::Table => (o.table()?, None),
+        OutputFormat::Json => (serde_json::to_string_pretty(&o.json()?)? + "\n", o.note()),
+        OutputFormat::Csv => (o.csv()?.text()?, o.note()),
+    })
+}
+
+/// Write `o` in `format` to stdout, then its note (JSON and CSV) to stderr.
 pub fn emit(format: OutputFormat, o: &dyn Output) -> anyhow::Result<()> {
-    crate::error::emit(&render(format, o)?)
+    let (text, note) = rendered(format, o)?;
+    crate::error::emit(&text)?;
+    if let Some(n) = note {
+        eprintln!("tokmon: {n}");
+    }
+    Ok(())
 }
 
 /// How a column lines up.

@@ -27,11 +27,6 @@ pub fn run(ctx: &Ctx, args: &ReportArgs) -> anyhow::Result<u8> {
             ctx,
         },
     )?;
-    if args.format != OutputFormat::Table
-        && let Some(w) = unpriced_warning(&report)
-    {
-        eprintln!("tokmon: {w}");
-    }
     Ok(0)
 }
 
@@ -52,6 +47,11 @@ impl Output for ReportOut<'_> {
 
     fn csv(&self) -> anyhow::Result<Csv> {
         Ok(to_csv(self.report))
+    }
+
+    /// Models without a price (the table says so in a `Note:` line of its own).
+    fn note(&self) -> Option<String> {
+        unpriced_warning(self.report)
     }
 }
 

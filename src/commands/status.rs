@@ -9,7 +9,7 @@ use chrono::SecondsFormat;
 use serde_json::{Value, json};
 
 use crate::budget::BudgetStatus;
-use crate::cli::{OutputFormat, StatusArgs};
+use crate::cli::StatusArgs;
 use crate::commands::output::{self, Align, Csv, Output};
 use crate::state_file::history::{HistoryRecord, history_of, history_path};
 use crate::state_file::write::resolve_symlink;
@@ -77,20 +77,44 @@ fn run_with_budgets(ctx: &Ctx, args: &StatusArgs, file: Option<&StateFile>) -> a
     } else {
         (String::new(), crate::error::exit::OK)
     };
-    if args.check && args.format == OutputFormat::Table {
-        // Only the offending budgets, so cron mails nothing while all is well.
-        crate::error::emit(&check_out)?;
-        return Ok(code);
+    let status = Status {
+        ctx,
+        file,
+        budgets: &all,
+    };
+    if args.check {
+        output::emit(
+            args.format,
+            &Checked {
+                offending: check_out,
+                status,
+            },
+        )?;
+    } else {
+        output::emit(args.format, &status)?;
     }
-    output::emit(
-        args.format,
-        &Status {
-            ctx,
-            file,
-            budgets: &all,
-        },
-    )?;
     Ok(code)
+}
+
+/// `--check`: the table lists only the offending budgets, so cron mails nothing while all
+/// is well; JSON and CSV are the whole status, as without it.
+struct Checked<'a> {
+    offending: String,
+    status: Status<'a>,
+}
+
+impl Output for Checked<'_> {
+    fn table(&self) -> anyhow::Result<String> {
+        Ok(self.offending.clone())
+    }
+
+    fn json(&self) -> anyhow::Result<Value> {
+        self.status.json()
+    }
+
+    fn csv(&self) -> anyhow::Result<Csv> {
+        self.status.csv()
+    }
 }
 
 /// The quota (when there is a state file) and every budget.

@@ -305,7 +305,10 @@ mod tests {
             let (csv, json) = (read(&paths[0]), read(&paths[1]));
             assert!(csv.ends_with(",3600000\n") && json.ends_with("}\n"));
             insta::assert_snapshot!(name, format!("{csv}--- json ---\n{json}"));
-            assert!(output::render(OutputFormat::Table, &e).is_err(), "no table form");
+            assert!(
+                output::render(OutputFormat::Table, &e).is_err(),
+                "no table form"
+            );
         }
     }
 }

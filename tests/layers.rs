@@ -491,3 +491,62 @@ fn the_reader_sees_paths_but_not_comments_or_strings() {
     let up = paths_after("use super::super::q::r;", "super::");
     assert_eq!(up, [vec!["super", "super", "q", "r"]]);
 }
+
+/// The front ends.
+const FRONT_ENDS: [&str; 3] = ["cli", "commands", "tui"];
+
+/// #10's rule in its own words, whatever the order of LAYERS: no module below the front ends
+/// imports `cli`, `commands` or `tui` (so the core can be used and tested without clap or the
+/// commands), and the front ends are the top layers.
+#[test]
+fn the_core_never_imports_the_front_ends() {
+    let top: Vec<&str> = LAYERS[LAYERS.len() - FRONT_ENDS.len()..]
+        .iter()
+        .flat_map(|l| l.iter().copied())
+        .collect();
+    assert_eq!(top, FRONT_ENDS, "the front ends are the top layers");
+    let wrong: Vec<String> = top_edges(&read_graph())
+        .into_iter()
+        .filter(|((from, to), _)| {
+            !FRONT_ENDS.contains(&from.as_str()) && FRONT_ENDS.contains(&to.as_str())
+        })
+        .map(|((from, to), files)| {
+            format!(
+                "{from} imports {to} in {}",
+                files.into_iter().collect::<Vec<_>>().join(", ")
+            )
+        })
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "the core imports a front end:\n{}",
+        wrong.join("\n")
+    );
+}
+
+/// The monitor's time comes from the App's clock (fixed in tests): drawing and the model's
+/// helpers never read the wall clock themselves.
+#[test]
+fn the_monitors_drawing_reads_no_wall_clock() {
+    let tui = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/tui");
+    let mut files = Vec::new();
+    rs_files(&tui.join("ui"), &mut files);
+    for f in [
+        "model.rs",
+        "keys.rs",
+        "breakpoints.rs",
+        "export.rs",
+        "quota.rs",
+    ] {
+        files.push(tui.join(f));
+    }
+    let clocks = ["Utc::now", "Local::now", "SystemTime::now", "Instant::now"];
+    let mut wrong = Vec::new();
+    for file in &files {
+        let code = code_only(&std::fs::read_to_string(file).expect("read source"));
+        for c in clocks.iter().filter(|c| code.contains(*c)) {
+            wrong.push(format!("{} reads {c}", file.display()));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

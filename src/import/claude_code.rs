@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::{FileInfo, LineParser, short_hash};
+use super::{FileInfo, LineError, LineParser, short_hash};
 use crate::store::native::NewEvent;
 use crate::timefmt::{Zone, parse_stored_timestamp};
 
@@ -141,10 +141,10 @@ fn cannot_carry_usage(line: &[u8]) -> bool {
         && ASSISTANT.find(line).is_none()
 }
 
-fn count(name: &str, v: Option<i64>) -> Result<u64, String> {
+fn count(name: &str, v: Option<i64>) -> Result<u64, LineError> {
     match v {
         None => Ok(0),
-        Some(n) if n < 0 => Err(format!("negative {name} {n}")),
+        Some(n) if n < 0 => Err(LineError::negative(name, n)),
         Some(n) => Ok(n as u64),
     }
 }
@@ -159,11 +159,11 @@ impl LineParser for Parser {
         line: &[u8],
         line_no: u64,
         _offset: u64,
-    ) -> Result<Option<NewEvent>, String> {
+    ) -> Result<Option<NewEvent>, LineError> {
         if cannot_carry_usage(line) {
             return Ok(None);
         }
-        let l: Line = serde_json::from_slice(line).map_err(|e| format!("not JSON: {e}"))?;
+        let l: Line = serde_json::from_slice(line).map_err(LineError::NotJson)?;
         let msg = match l.message {
             Some(MessageField::Object(m)) => m,
             _ => return Ok(None),
@@ -175,7 +175,7 @@ impl LineParser for Parser {
         let Some(usage) = msg.usage else {
             // An assistant reply without usage cannot be counted; other lines carry none.
             return if l.kind.as_deref() == Some("assistant") {
-                Err("missing message.usage".into())
+                Err(LineError::Missing("message.usage"))
             } else {
                 Ok(None)
             };
@@ -201,9 +201,9 @@ impl LineParser for Parser {
             None => (None, None),
         };
         if usage.input_tokens.is_none() && usage.output_tokens.is_none() {
-            return Err(
-                "missing usage: message.usage has neither input_tokens nor output_tokens".into(),
-            );
+            return Err(LineError::NoUsage(
+                "message.usage has neither input_tokens nor output_tokens".into(),
+            ));
         }
         let model = non_empty(&msg.model).unwrap_or("unknown");
         // Claude Code writes `<synthetic>` replies (interruptions, API errors) with zero usage:
@@ -213,12 +213,15 @@ impl LineParser for Parser {
             return Ok(None);
         }
         let ts = match non_empty(&l.timestamp) {
-            Some(t) => parse_stored_timestamp(t, &Zone::UTC)
-                .ok_or_else(|| format!("cannot read timestamp '{t}'"))?,
-            None => return Err("missing timestamp".into()),
+            Some(t) => parse_stored_timestamp(t, &Zone::UTC).ok_or_else(|| LineError::BadTime {
+                field: "timestamp",
+                text: t.into(),
+                hint: "",
+            })?,
+            None => return Err(LineError::Missing("timestamp")),
         };
         let cost = match l.cost_usd {
-            Some(c) if !c.is_finite() || c < 0.0 => return Err(format!("invalid costUSD {c}")),
+            Some(c) if !c.is_finite() || c < 0.0 => return Err(LineError::BadCost(c)),
             c => c,
         };
         let key = match (non_empty(&msg.id), non_empty(&l.request_id)) {
@@ -344,20 +347,20 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+        let err = p.parse(b"{not json", 1, 0).unwrap_err();
+        assert!(matches!(err, LineError::NotJson(_)), "{err:?}");
         assert!(
-            p.parse(b"{not json", 1, 0)
-                .unwrap_err()
-                .starts_with("not JSON")
+            err.to_string()
+                .starts_with("not JSON: key must be a string")
         );
         let neg = br#"{"type":"assistant","timestamp":"2025-11-18T21:39:51Z","message":{"usage":{"input_tokens":-1,"output_tokens":1}}}"#;
-        assert!(
-            p.parse(neg, 1, 0)
-                .unwrap_err()
-                .contains("negative input_tokens")
+        assert_eq!(
+            p.parse(neg, 1, 0).unwrap_err().to_string(),
+            "negative input_tokens -1"
         );
         let no_usage = br#"{"type":"assistant","timestamp":"2025-11-18T21:39:51Z","message":{"id":"m","content":[]}}"#;
         assert_eq!(
-            p.parse(no_usage, 1, 0).unwrap_err(),
+            p.parse(no_usage, 1, 0).unwrap_err().to_string(),
             "missing message.usage"
         );
         let synthetic = br#"{"type":"assistant","timestamp":"2025-11-18T21:39:51Z","message":{"model":"<synthetic>","usage":{"input_tokens":0,"output_tokens":0}}}"#;

@@ -30,7 +30,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{FileInfo, LineParser};
+use super::{FileInfo, LineError, LineParser};
 use crate::store::native::NewEvent;
 use crate::timefmt::{Zone, parse_stored_timestamp};
 
@@ -107,15 +107,18 @@ fn text(v: &Value, key: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-fn field(u: &Value, names: &[&str], what: &str) -> Result<u64, String> {
+fn field(u: &Value, names: &[&str], what: &str) -> Result<u64, LineError> {
     for name in names {
         match u.get(*name) {
             None | Some(Value::Null) => continue,
             Some(v) => {
                 return match (v.as_u64(), v.as_i64()) {
                     (Some(n), _) => Ok(n),
-                    (None, Some(n)) => Err(format!("negative {what}.{name} {n}")),
-                    _ => Err(format!("{what}.{name} is not a whole number: {v}")),
+                    (None, Some(n)) => Err(LineError::negative(format!("{what}.{name}"), n)),
+                    _ => Err(LineError::NotWholeJson {
+                        field: format!("{what}.{name}"),
+                        value: v.clone(),
+                    }),
                 };
             }
         }
@@ -123,12 +126,12 @@ fn field(u: &Value, names: &[&str], what: &str) -> Result<u64, String> {
     Ok(0)
 }
 
-fn raw(v: Option<&Value>, what: &str) -> Result<Option<Raw>, String> {
+fn raw(v: Option<&Value>, what: &'static str) -> Result<Option<Raw>, LineError> {
     let Some(u) = v.filter(|u| !u.is_null()) else {
         return Ok(None);
     };
     if !u.is_object() {
-        return Err(format!("{what} is not an object"));
+        return Err(LineError::FieldNotAnObject(what));
     }
     let mut r = Raw {
         input: field(u, &["input_tokens"], what)?,
@@ -149,13 +152,13 @@ impl LineParser for Parser {
         line: &[u8],
         _line_no: u64,
         offset: u64,
-    ) -> Result<Option<NewEvent>, String> {
-        let head: Head = serde_json::from_slice(line).map_err(|e| format!("not JSON: {e}"))?;
+    ) -> Result<Option<NewEvent>, LineError> {
+        let head: Head = serde_json::from_slice(line).map_err(LineError::NotJson)?;
         let kind = head.kind.as_deref().unwrap_or("");
         if !matches!(kind, "session_meta" | "turn_context" | "event_msg") {
             return Ok(None);
         }
-        let v: Value = serde_json::from_slice(line).map_err(|e| format!("not JSON: {e}"))?;
+        let v: Value = serde_json::from_slice(line).map_err(LineError::NotJson)?;
         let payload = v.get("payload").unwrap_or(&Value::Null);
         match kind {
             "session_meta" => {
@@ -312,7 +315,7 @@ impl Parser {
         v: &Value,
         payload: &Value,
         offset: u64,
-    ) -> Result<Option<NewEvent>, String> {
+    ) -> Result<Option<NewEvent>, LineError> {
         let info = match payload.get("info") {
             None | Some(Value::Null) => return Ok(None),
             Some(i) => i,
@@ -320,15 +323,17 @@ impl Parser {
         let last = raw(info.get("last_token_usage"), "last_token_usage")?;
         let total = raw(info.get("total_token_usage"), "total_token_usage")?;
         let Some(delta) = last.or_else(|| total.map(|t| t.minus(self.st.total))) else {
-            return Err(
-                "missing usage: token_count has neither last_token_usage nor total_token_usage"
-                    .into(),
-            );
+            return Err(LineError::NoUsage(
+                "token_count has neither last_token_usage nor total_token_usage".into(),
+            ));
         };
         let ts = match v.get("timestamp").and_then(Value::as_str) {
-            Some(t) => parse_stored_timestamp(t, &Zone::UTC)
-                .ok_or_else(|| format!("cannot read timestamp '{t}'"))?,
-            None => return Err("missing timestamp".into()),
+            Some(t) => parse_stored_timestamp(t, &Zone::UTC).ok_or_else(|| LineError::BadTime {
+                field: "timestamp",
+                text: t.into(),
+                hint: "",
+            })?,
+            None => return Err(LineError::Missing("timestamp")),
         };
         if total.is_some() {
             self.st.total = total;
@@ -472,7 +477,10 @@ mod tests {
     fn bad_usage() {
         let mut p = parser();
         let line = br#"{"timestamp":"2025-10-01T10:00:00Z","type":"event_msg","payload":{"type":"token_count","info":{"last_token_usage":{"input_tokens":-5}}}}"#;
-        assert!(p.parse(line, 1, 0).unwrap_err().contains("negative"));
+        assert_eq!(
+            p.parse(line, 1, 0).unwrap_err().to_string(),
+            "negative last_token_usage.input_tokens -5"
+        );
         let null_info = br#"{"timestamp":"2025-10-01T10:00:00Z","type":"event_msg","payload":{"type":"token_count","info":null}}"#;
         assert!(p.parse(null_info, 2, 0).unwrap().is_none());
         let e = p

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{LineParser, short_hash};
+use super::{LineError, LineParser, short_hash};
 use crate::store::native::NewEvent;
 use crate::timefmt::{Zone, epoch_number_to_ms, parse_stored_timestamp};
 
@@ -55,7 +55,7 @@ impl Cell<'_> {
     }
 }
 
-fn whole(name: &str, c: Option<Cell>) -> Result<Option<u64>, String> {
+fn whole(name: &'static str, c: Option<Cell>) -> Result<Option<u64>, LineError> {
     let Some(t) = c.as_ref().and_then(Cell::text) else {
         return Ok(None);
     };
@@ -65,35 +65,43 @@ fn whole(name: &str, c: Option<Cell>) -> Result<Option<u64>, String> {
         return Ok(Some(n));
     }
     if t.starts_with('-') {
-        Err(format!("negative {name} {t}"))
+        Err(LineError::negative(name, t))
     } else {
-        Err(format!("{name} '{t}' is not a whole number"))
+        Err(LineError::NotWhole {
+            field: name,
+            value: t,
+        })
     }
 }
 
-fn amount(name: &str, c: Option<Cell>) -> Result<Option<f64>, String> {
+fn amount(name: &'static str, c: Option<Cell>) -> Result<Option<f64>, LineError> {
     let Some(t) = c.as_ref().and_then(Cell::text) else {
         return Ok(None);
     };
     match t.parse::<f64>() {
         Ok(x) if x.is_finite() && x >= 0.0 => Ok(Some(x)),
-        Ok(x) if x < 0.0 => Err(format!("negative {name} {t}")),
-        _ => Err(format!("{name} '{t}' is not a number")),
+        Ok(x) if x < 0.0 => Err(LineError::negative(name, t)),
+        _ => Err(LineError::NotNumber {
+            field: name,
+            value: t,
+        }),
     }
 }
 
-fn timestamp(c: Option<Cell>, zone: &Zone) -> Result<i64, String> {
+fn timestamp(c: Option<Cell>, zone: &Zone) -> Result<i64, LineError> {
     if let Some(Cell::Json(Value::Number(n))) = &c {
         return n
             .as_f64()
             .and_then(epoch_number_to_ms)
-            .ok_or_else(|| format!("cannot read ts {n}"));
+            .ok_or_else(|| LineError::BadEpoch(n.clone()));
     }
     let Some(t) = c.as_ref().and_then(Cell::text) else {
-        return Err("missing ts".into());
+        return Err(LineError::Missing("ts"));
     };
-    parse_stored_timestamp(&t, zone).ok_or_else(|| {
-        format!("cannot read ts '{t}': use RFC 3339, 'YYYY-MM-DD HH:MM:SS' or unix seconds")
+    parse_stored_timestamp(&t, zone).ok_or(LineError::BadTime {
+        field: "ts",
+        text: t,
+        hint: ": use RFC 3339, 'YYYY-MM-DD HH:MM:SS' or unix seconds",
     })
 }
 
@@ -104,9 +112,11 @@ fn event<'a>(
     prefix: &str,
     hash_source: &[u8],
     source: &str,
-) -> Result<NewEvent, String> {
+) -> Result<NewEvent, LineError> {
     let ts = timestamp(get("ts").or_else(|| get("timestamp")), zone)?;
-    let model = get("model").and_then(|c| c.text()).ok_or("missing model")?;
+    let model = get("model")
+        .and_then(|c| c.text())
+        .ok_or(LineError::Missing("model"))?;
     let mut tokens = [0u64; 4];
     let mut any = false;
     for (i, f) in TOKEN_FIELDS.iter().enumerate() {
@@ -117,10 +127,10 @@ fn event<'a>(
     }
     let cost = amount("cost_usd", get("cost_usd"))?;
     if !any && cost.is_none() {
-        return Err(format!(
-            "missing usage: none of {}, cost_usd",
+        return Err(LineError::NoUsage(format!(
+            "none of {}, cost_usd",
             TOKEN_FIELDS.join(", ")
-        ));
+        )));
     }
     let metadata = match get("metadata") {
         None | Some(Cell::Json(Value::Null)) => None,
@@ -128,8 +138,7 @@ fn event<'a>(
         Some(c) => match c.text() {
             None => None,
             Some(t) => {
-                let v: Value =
-                    serde_json::from_str(&t).map_err(|e| format!("metadata is not JSON ({e})"))?;
+                let v: Value = serde_json::from_str(&t).map_err(LineError::BadMetadata)?;
                 Some(v.to_string())
             }
         },
@@ -179,10 +188,10 @@ impl LineParser for JsonlParser {
         line: &[u8],
         _line_no: u64,
         _offset: u64,
-    ) -> Result<Option<NewEvent>, String> {
-        let v: Value = serde_json::from_slice(line).map_err(|e| format!("not JSON: {e}"))?;
+    ) -> Result<Option<NewEvent>, LineError> {
+        let v: Value = serde_json::from_slice(line).map_err(LineError::NotJson)?;
         let Value::Object(o) = &v else {
-            return Err("not a JSON object".into());
+            return Err(LineError::NotAnObject);
         };
         event(
             |k| o.get(k).map(Cell::Json),
@@ -224,7 +233,7 @@ fn index(header: &[String]) -> HashMap<String, usize> {
         .collect()
 }
 
-fn read_record(line: &[u8]) -> Result<csv::StringRecord, String> {
+fn read_record(line: &[u8]) -> Result<csv::StringRecord, LineError> {
     let mut r = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -232,8 +241,8 @@ fn read_record(line: &[u8]) -> Result<csv::StringRecord, String> {
     let mut rec = csv::StringRecord::new();
     match r.read_record(&mut rec) {
         Ok(true) => Ok(rec),
-        Ok(false) => Err("empty record".into()),
-        Err(e) => Err(format!("not CSV: {e}")),
+        Ok(false) => Err(LineError::EmptyRecord),
+        Err(e) => Err(LineError::NotCsv(e)),
     }
 }
 
@@ -243,7 +252,7 @@ impl LineParser for CsvParser {
         line: &[u8],
         _line_no: u64,
         offset: u64,
-    ) -> Result<Option<NewEvent>, String> {
+    ) -> Result<Option<NewEvent>, LineError> {
         let rec = read_record(line)?;
         if offset == 0 || self.columns.is_none() {
             // The header row.
@@ -251,10 +260,7 @@ impl LineParser for CsvParser {
             let cols = index(&header);
             let has_ts = cols.contains_key("ts") || cols.contains_key("timestamp");
             if !has_ts || !cols.contains_key("model") {
-                return Err(format!(
-                    "the first row must be a header naming at least ts and model (found: {})",
-                    header.join(",")
-                ));
+                return Err(LineError::NoHeader(header.join(",")));
             }
             self.columns = Some(cols);
             self.st.header = Some(header);
@@ -298,16 +304,19 @@ mod tests {
         assert!(
             p.parse(br#"{"ts":1735787045,"model":"m"}"#, 1, 0)
                 .unwrap_err()
+                .to_string()
                 .starts_with("missing usage")
         );
         assert!(
             p.parse(br#"{"ts":1735787045,"model":"m","output_tokens":-2}"#, 1, 0)
                 .unwrap_err()
+                .to_string()
                 .contains("negative")
         );
         assert!(
             p.parse(br#"{"model":"m","output_tokens":2}"#, 1, 0)
                 .unwrap_err()
+                .to_string()
                 .contains("missing ts")
         );
     }

@@ -13,6 +13,7 @@ pub mod claude_code;
 pub mod codex;
 pub mod follow;
 pub mod generic;
+mod line_error;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
@@ -29,6 +30,7 @@ use crate::store::{FileState, ImportSink, SqliteSink, Writer};
 use crate::timefmt::Zone;
 
 pub use follow::{follow, follow_with};
+pub use line_error::LineError;
 
 /// At most this many threads read and parse files (besides the one that writes).
 const MAX_READERS: usize = 4;
@@ -217,8 +219,12 @@ pub trait Progress {
 /// One line turned into at most one event.
 pub(crate) trait LineParser {
     /// `Ok(None)`: a line that carries no usage (a user message, a summary). `Err`: a bad line.
-    fn parse(&mut self, line: &[u8], line_no: u64, offset: u64)
-    -> Result<Option<NewEvent>, String>;
+    fn parse(
+        &mut self,
+        line: &[u8],
+        line_no: u64,
+        offset: u64,
+    ) -> Result<Option<NewEvent>, LineError>;
     /// State to resume with, stored with the offset (JSON).
     fn state(&self) -> Option<String> {
         None
@@ -999,7 +1005,7 @@ fn read_file(
             }
             Ok(None) => {}
             Err(reason) => {
-                part.add_bad(&plan.path, rec_line, reason);
+                part.add_bad(&plan.path, rec_line, reason.to_string());
                 if opts.strict {
                     bad_in_file = true;
                     batch.clear();

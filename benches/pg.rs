@@ -7,6 +7,10 @@
 //! LISTEN/NOTIFY (p50/p99 over 50 inserts). Needs PostgreSQL and tmux; prints the figures.
 //!
 //! `cargo bench --bench pg` (TOKMON_BENCH_PG_ROWS changes the number of rows).
+//! TOKMON_BENCH_PG_DIR=<dir> keeps the cluster in `<dir>` (stopped cleanly at the end, never
+//! removed): a later run with the same number of rows starts on it and skips the load.
+//! TOKMON_BENCH_PG_LOG=1 keeps the monitor's log (at debug level for the tail) and prints the
+//! tail's timings from it.
 
 #[path = "../tests/common/pg.rs"]
 mod pg;
@@ -46,34 +50,11 @@ fn timed(cmd: &mut Command) -> f64 {
     secs
 }
 
-fn main() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("pg bench skipped: tmux is not installed");
-        return;
-    }
-    let rows: u64 = std::env::var("TOKMON_BENCH_PG_ROWS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000_000);
-    let server = pg::PgServer::start();
-    let d = server.create_db("bench");
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("home");
-    std::fs::create_dir_all(&home).unwrap();
-    let bin = env!("CARGO_BIN_EXE_tokmon");
-    let tokmon = || {
-        let mut c = Command::new(bin);
-        c.env("HOME", &home)
-            .env("XDG_DATA_HOME", home.join("d"))
-            .env("XDG_CONFIG_HOME", home.join("c"))
-            .env("TZ", "UTC");
-        c
-    };
-    // tokmon's schema, by its own migrations.
+/// tokmon's schema (by its own migrations), then `rows` events spread over [`DAYS`] days.
+fn load(d: &pg::PgDb, tokmon: &dyn Fn() -> Command, rows: u64) {
     timed(tokmon().args([
         "record", "--db", &d.url, "--model", "gpt-5", "--agent", "setup", "--input", "1",
     ]));
-
     let now_ms = chrono::Utc::now().timestamp_millis();
     let step_ms = (DAYS * 86_400_000) / rows.max(1) as i64;
     let t = Instant::now();
@@ -94,10 +75,69 @@ fn main() {
         lo = hi + 1;
     }
     d.psql("VACUUM ANALYZE");
+    d.psql(&format!("COMMENT ON DATABASE \"{}\" IS 'loaded'", d.name));
     println!(
         "loaded {rows} rows over {DAYS} days in {:.1}s",
         t.elapsed().as_secs_f64()
     );
+}
+
+/// The machine's load averages (1, 5, 15 minutes), as /proc/loadavg has them.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn main() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("pg bench skipped: tmux is not installed");
+        return;
+    }
+    let rows: u64 = std::env::var("TOKMON_BENCH_PG_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000_000);
+    let server = match std::env::var_os("TOKMON_BENCH_PG_DIR") {
+        Some(dir) => pg::PgServer::keep_at(std::path::Path::new(&dir)),
+        None => pg::PgServer::start(),
+    };
+    let db_name = format!("bench_{rows}");
+    // A database is marked loaded by its comment once every row is in.
+    let (d, loaded) = match server.existing_db(&db_name) {
+        Some((d, comment)) if comment == "loaded" => (d, true),
+        Some(_) => {
+            // Left half loaded by an interrupted run.
+            let (admin, _) = server
+                .existing_db("postgres")
+                .expect("the postgres database");
+            admin.psql(&format!("DROP DATABASE \"{db_name}\""));
+            (server.create_named_db(&db_name), false)
+        }
+        None => (server.create_named_db(&db_name), false),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let bin = env!("CARGO_BIN_EXE_tokmon");
+    let tokmon = || {
+        let mut c = Command::new(bin);
+        c.env("HOME", &home)
+            .env("XDG_DATA_HOME", home.join("d"))
+            .env("XDG_CONFIG_HOME", home.join("c"))
+            .env("TZ", "UTC");
+        c
+    };
+    if loaded {
+        println!(
+            "{rows} rows already loaded in {}",
+            server.data_dir().display()
+        );
+    } else {
+        load(&d, &tokmon, rows);
+    }
+
+    let tail_log = std::env::var_os("TOKMON_BENCH_PG_LOG").is_some();
 
     // report --by model over all time, against the plain GROUP BY in psql.
     let group_by = "SELECT model, count(*), sum(input_tokens), sum(output_tokens), \
@@ -127,10 +167,16 @@ fn main() {
 
     // Commit → screen through NOTIFY.
     let cmd = format!(
-        "exec env HOME='{h}' XDG_DATA_HOME='{h}/d' XDG_CONFIG_HOME='{h}/c' TZ=UTC '{bin}' --db '{db}'",
+        "exec env HOME='{h}' XDG_DATA_HOME='{h}/d' XDG_CONFIG_HOME='{h}/c' TZ=UTC {log}'{bin}' --db '{db}'",
         h = home.display(),
         db = d.url,
+        log = if tail_log {
+            "TOKMON_LOG=info,tokmon::tui::live=debug "
+        } else {
+            ""
+        },
     );
+    println!("load average before the inserts: {}", load_average());
     let tmux = Tmux::start(&cmd, 120, 40);
     tmux.poll(Duration::from_secs(60), |s| {
         s.contains("● live") && s.contains("claude-code")
@@ -152,10 +198,27 @@ fn main() {
         match tmux.poll(Duration::from_secs(5), |s| {
             events_shown(s).is_some_and(|n| n > before)
         }) {
-            Some(_) => lat.push(t0.elapsed().as_secs_f64() * 1000.0),
+            Some(_) => {
+                let ms = t0.elapsed().as_secs_f64() * 1000.0;
+                if ms > 300.0 {
+                    println!(
+                        "insert {i} at {} took {ms:.0} ms",
+                        chrono::Utc::now().format("%H:%M:%S%.3f")
+                    );
+                }
+                lat.push(ms);
+            }
             None => eprintln!("insert {i} not seen within 5 s"),
         }
         std::thread::sleep(Duration::from_millis(100 + (i % 5) * 40));
+    }
+    println!("load average after the inserts: {}", load_average());
+    if tail_log {
+        let log =
+            std::fs::read_to_string(home.join("d/tokmon/logs/tokmon.log")).unwrap_or_default();
+        for line in log.lines().filter(|l| l.contains("tail:")) {
+            println!("{line}");
+        }
     }
     lat.sort_by(f64::total_cmp);
     if lat.is_empty() {

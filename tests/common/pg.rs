@@ -6,6 +6,8 @@
 //!   test process ends (however it ends: a watchdog process stops it and removes its files).
 //! - [`PgServer::start`]: a server of a test's own (to stop and start it under a monitor),
 //!   stopped and removed on drop, also when the test panics.
+//! - [`PgServer::keep_at`]: a server whose data directory stays where it is named, to be
+//!   started on it again (the benchmarks keep a loaded cluster between runs); stopped on drop.
 //! - [`PgServer::create_db`] / [`db`]: a fresh database per test, with its `postgres://` URL.
 //!
 //! Authentication: the superuser `postgres` is trusted (socket and 127.0.0.1); every other
@@ -230,7 +232,9 @@ pub struct PgServer {
     dir: PathBuf,
     conn: ConnInfo,
     as_postgres: bool,
-    /// Stops the server and removes `dir` once this process is gone.
+    /// The data stays in `dir` (see [`PgServer::keep_at`]): stopped cleanly, never removed.
+    keep: bool,
+    /// Stops the server (and removes `dir`, unless it is kept) once this process is gone.
     watchdog: Option<Child>,
 }
 
@@ -242,15 +246,32 @@ impl PgServer {
 
     /// A server of the caller's own: stopped and removed on drop.
     pub fn start() -> PgServer {
-        let bin = bin_dir();
-        let as_postgres = is_root();
         let dir = tempfile::Builder::new()
             .prefix("tokmon-pg-")
             .tempdir()
             .expect("temp dir for PostgreSQL")
             .keep();
+        PgServer::start_in(dir, false)
+    }
+
+    /// A server whose files live in `dir` and stay there: started on the data already in it
+    /// (a new cluster the first time), stopped cleanly on drop or when the process ends,
+    /// never removed.
+    pub fn keep_at(dir: &Path) -> PgServer {
+        std::fs::create_dir_all(dir)
+            .unwrap_or_else(|e| panic!("create {} for PostgreSQL: {e}", dir.display()));
+        let dir = std::fs::canonicalize(dir)
+            .unwrap_or_else(|e| panic!("canonicalize {}: {e}", dir.display()));
+        PgServer::start_in(dir, true)
+    }
+
+    fn start_in(dir: PathBuf, keep: bool) -> PgServer {
+        let bin = bin_dir();
+        let as_postgres = is_root();
         let socket_dir = dir.join("sock");
-        std::fs::create_dir(&socket_dir).expect("socket dir");
+        if !socket_dir.exists() {
+            std::fs::create_dir(&socket_dir).expect("socket dir");
+        }
         if as_postgres {
             let (uid, gid) = postgres_ids();
             for p in [&dir, &socket_dir] {
@@ -266,11 +287,14 @@ impl PgServer {
             },
             dir,
             as_postgres,
+            keep,
             watchdog: None,
         };
         // Before anything is started, so nothing outlives this process.
         server.watchdog = Some(server.spawn_watchdog());
-        server.initdb();
+        if !(keep && server.data_dir().join("PG_VERSION").exists()) {
+            server.initdb();
+        }
         // The port is free when picked, but another process may take it first: try again.
         let mut last = String::new();
         for _ in 0..3 {
@@ -440,7 +464,8 @@ impl PgServer {
     }
 
     /// A shell process in a process group of its own that waits for this test process to
-    /// end, then stops the server at once (SIGQUIT to the postmaster) and removes its files.
+    /// end, then stops the server at once (SIGQUIT to the postmaster; SIGINT, a clean fast
+    /// shutdown, when the data is kept) and removes its files (unless they are kept).
     /// It covers what Drop cannot: the shared server (statics are never dropped), a test
     /// binary killed by a signal, a panic while panicking.
     fn spawn_watchdog(&self) -> Child {
@@ -448,10 +473,10 @@ impl PgServer {
             while kill -0 "$1" 2>/dev/null; do sleep 1; done
             pid=$(head -n 1 "$2/data/postmaster.pid" 2>/dev/null)
             if [ -n "$pid" ]; then
-                kill -QUIT "$pid" 2>/dev/null
-                for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+                if [ "$3" = keep ]; then kill -INT "$pid" 2>/dev/null; else kill -QUIT "$pid" 2>/dev/null; fi
+                for _ in $(seq 1 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
             fi
-            rm -rf "$2"
+            if [ "$3" != keep ]; then rm -rf "$2"; fi
         "#;
         use std::os::unix::process::CommandExt;
         Command::new("sh")
@@ -460,6 +485,7 @@ impl PgServer {
             .arg("tokmon-pg-watchdog")
             .arg(std::process::id().to_string())
             .arg(&self.dir)
+            .arg(if self.keep { "keep" } else { "remove" })
             .process_group(0)
             .current_dir("/")
             .stdin(Stdio::null())
@@ -467,6 +493,37 @@ impl PgServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn the PostgreSQL watchdog")
+    }
+
+    /// The database named `name` (made by [`PgServer::create_named_db`]), if it exists, and
+    /// its comment (`COMMENT ON DATABASE`, empty when it has none).
+    pub fn existing_db(&self, name: &str) -> Option<(PgDb, String)> {
+        let found = self.conn.psql(
+            "postgres",
+            &format!(
+                "SELECT 'found:' || COALESCE(shobj_description(oid, 'pg_database'), '') \
+                 FROM pg_database WHERE datname = '{}'",
+                name.replace('\'', "''")
+            ),
+        );
+        let comment = found.strip_prefix("found:")?.to_string();
+        Some((self.db_handle(name), comment))
+    }
+
+    /// A new database named exactly `name` (a plain identifier).
+    pub fn create_named_db(&self, name: &str) -> PgDb {
+        self.conn
+            .psql("postgres", &format!("CREATE DATABASE \"{name}\""));
+        self.db_handle(name)
+    }
+
+    fn db_handle(&self, name: &str) -> PgDb {
+        PgDb {
+            url: self.conn.url(name),
+            tcp_url: self.conn.tcp_url(name),
+            name: name.to_string(),
+            conn: self.conn.clone(),
+        }
     }
 
     /// A fresh, empty database; its name starts with `hint` (made safe).
@@ -486,14 +543,7 @@ impl PgServer {
             name.insert(0, 't');
         }
         let name = format!("{name}_{}", DB_SEQ.fetch_add(1, Ordering::SeqCst));
-        self.conn
-            .psql("postgres", &format!("CREATE DATABASE \"{name}\""));
-        PgDb {
-            url: self.conn.url(&name),
-            tcp_url: self.conn.tcp_url(&name),
-            name,
-            conn: self.conn.clone(),
-        }
+        self.create_named_db(&name)
     }
 
     /// Wait until the server accepts connections again (after [`PgServer::restart`]).
@@ -517,6 +567,17 @@ impl PgServer {
 
 impl Drop for PgServer {
     fn drop(&mut self) {
+        if self.keep {
+            // The data stays: a clean stop, so the next start needs no recovery.
+            if self.is_running() {
+                self.stop();
+            }
+            if let Some(mut w) = self.watchdog.take() {
+                let _ = w.kill();
+                let _ = w.wait();
+            }
+            return;
+        }
         if let Some(pid) = self.pid() {
             // Immediate shutdown: nothing to keep. SIGQUIT, as `pg_ctl stop -m immediate`.
             // SAFETY: kill with a pid read from the server's own pid file.

@@ -509,6 +509,43 @@ impl Source {
         &self.conn
     }
 
+    /// PostgreSQL (tokmon's own schema): the server's count of rows deleted from the events
+    /// and the table's file (a TRUNCATE makes a new one): a change means rows were deleted.
+    /// `None` elsewhere: deletes show only by counting the rows.
+    pub fn deletions(&self) -> anyhow::Result<Option<(i64, i64)>> {
+        match &self.pg {
+            Some(pg) => pg.deletions(),
+            None => Ok(None),
+        }
+    }
+
+    /// PostgreSQL (tokmon's schema): the current snapshot's oldest running transaction and
+    /// next transaction id. `None` elsewhere: there ids become visible in their order, and
+    /// no id the tail reads past can show later.
+    pub fn xid_horizon(&self) -> anyhow::Result<Option<(i64, i64)>> {
+        match &self.pg {
+            Some(pg) => pg.xid_horizon(),
+            None => Ok(None),
+        }
+    }
+
+    /// PostgreSQL: the ids of the events in `(after, upto]` (none elsewhere).
+    pub fn event_ids(&self, after: i64, upto: i64) -> anyhow::Result<Vec<i64>> {
+        match &self.pg {
+            Some(pg) => pg.event_ids(after, upto),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// PostgreSQL: the events with an id in any of `ranges` (both ends included), in id
+    /// order (none elsewhere).
+    pub fn events_in(&self, ranges: &[(i64, i64)]) -> anyhow::Result<Vec<EventRow>> {
+        match &self.pg {
+            Some(pg) => pg.events_in(ranges),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// Changes whenever another connection commits to the database; cheap to poll.
     pub fn data_version(&self) -> anyhow::Result<i64> {
         if let Some(pg) = &self.pg {

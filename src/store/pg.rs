@@ -417,20 +417,24 @@ fn tok(r: &Row, i: usize) -> anyhow::Result<u64> {
     Ok(v.unwrap_or(0).max(0) as u64)
 }
 
-/// The events after `$1`, at most `$2`, in [`EventRow::read`]'s column order.
-static EVENTS_AFTER_SQL: LazyLock<String> = LazyLock::new(|| {
+/// The columns of an event, in [`EventRow::read`]'s order.
+static EVENT_ROW_COLUMNS: LazyLock<String> = LazyLock::new(|| {
     let counts = crate::domain::event::Counts::from_fn(|c| c);
     let cols: Vec<String> = ["id", "ts"]
         .into_iter()
         .chain(Dimension::ALL.map(Dimension::name))
         .chain(counts.each().map(|(c, _)| c))
         .chain(["cost_usd", "duration_ms"])
-        .map(|c| format!("\"{c}\""))
+        .map(|c| format!("events.\"{c}\""))
         .collect();
+    format!("{}, corrects IS NOT NULL, long_context", cols.join(", "))
+});
+
+/// The events after `$1`, at most `$2`, in [`EventRow::read`]'s column order.
+static EVENTS_AFTER_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT {}, corrects IS NOT NULL, long_context
-         FROM events WHERE id > $1 ORDER BY id LIMIT $2",
-        cols.join(", ")
+        "SELECT {} FROM events WHERE id > $1 ORDER BY id LIMIT $2",
+        *EVENT_ROW_COLUMNS
     )
 });
 
@@ -577,6 +581,13 @@ fn dim_col(d: Dimension) -> &'static str {
         Dimension::Channel => "channel",
         Dimension::Operation => "operation",
     }
+}
+
+/// One native event, from a row of [`EVENT_ROW_COLUMNS`].
+fn event_row(r: &Row) -> anyhow::Result<EventRow> {
+    let e = EventRow::read(&PgRow(r))?;
+    Sums::of_event(&e).all.check()?;
+    Ok(e)
 }
 
 impl PgSource {
@@ -792,13 +803,56 @@ impl PgSource {
             &EVENTS_AFTER_SQL,
             &[&after_id, &(limit.min(i64::MAX as usize) as i64)],
         )?;
-        rows.iter()
-            .map(|r| {
-                let e = EventRow::read(&PgRow(r))?;
-                Sums::of_event(&e).all.check()?;
-                Ok(e)
-            })
-            .collect()
+        rows.iter().map(event_row).collect()
+    }
+
+    /// The events with an id in any of `ranges` (`(lo, hi)`, both included), in id order
+    /// (ids the monitor's tail read past before they were committed, looked at again).
+    pub fn events_in(&self, ranges: &[(i64, i64)]) -> anyhow::Result<Vec<EventRow>> {
+        if !matches!(self.kind, Kind::Native(_)) || ranges.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (lo, hi): (Vec<i64>, Vec<i64>) = ranges.iter().copied().unzip();
+        let rows = self.query(
+            &format!(
+                "SELECT {} FROM unnest($1::bigint[], $2::bigint[]) AS r(lo, hi)
+                 JOIN events ON events.id BETWEEN r.lo AND r.hi ORDER BY events.id",
+                *EVENT_ROW_COLUMNS
+            ),
+            &[&lo, &hi],
+        )?;
+        rows.iter().map(event_row).collect()
+    }
+
+    /// The ids of the events in `(after, upto]`, in order.
+    pub fn event_ids(&self, after: i64, upto: i64) -> anyhow::Result<Vec<i64>> {
+        if !matches!(self.kind, Kind::Native(_)) {
+            return Ok(Vec::new());
+        }
+        self.query(
+            "SELECT id FROM events WHERE id > $1 AND id <= $2 ORDER BY id",
+            &[&after, &upto],
+        )?
+        .iter()
+        .map(|r| Ok(r.try_get(0)?))
+        .collect()
+    }
+
+    /// The current snapshot's oldest running transaction and next transaction id
+    /// (`pg_current_snapshot()`: every transaction below the first has ended); `None` for a
+    /// database without integer ids to follow.
+    pub fn xid_horizon(&self) -> anyhow::Result<Option<(i64, i64)>> {
+        if !matches!(self.kind, Kind::Native(_)) {
+            return Ok(None);
+        }
+        Ok(self
+            .query(
+                "SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint
+                 FROM pg_current_snapshot() AS s",
+                &[],
+            )?
+            .first()
+            .map(|r| (r.get(0), r.get(1))))
     }
 
     /// The largest event id (0 when there is none, and for `ai_usage`).
@@ -873,6 +927,25 @@ impl PgSource {
             .first()
             .map(|r| r.get::<_, i64>(0))
             .unwrap_or(0))
+    }
+
+    /// The server's count of rows deleted from `events` and the table's file node (changed by
+    /// a TRUNCATE, which the count misses); `None` for `ai_usage` (read afresh on any change)
+    /// and an empty database. Deletes by a session reach the statistics when its transaction
+    /// ends (within PostgreSQL's stats flush interval, at most about 10 s later).
+    pub fn deletions(&self) -> anyhow::Result<Option<(i64, i64)>> {
+        if !matches!(self.kind, Kind::Native(_)) {
+            return Ok(None);
+        }
+        Ok(self
+            .query(
+                "SELECT COALESCE((SELECT n_tup_del FROM pg_stat_user_tables
+                                  WHERE relid = 'events'::regclass), 0),
+                        COALESCE(pg_relation_filenode('events')::bigint, 0)",
+                &[],
+            )?
+            .first()
+            .map(|r| (r.get(0), r.get(1))))
     }
 
     /// The schema version (0 for a foreign or empty database).

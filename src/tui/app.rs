@@ -180,6 +180,9 @@ pub enum Msg {
     Snapshot(Box<Snapshot>),
     /// Rows committed after the last snapshot, in id order.
     Rows(Vec<EventRow>),
+    /// Rows below the last id read, committed after it was (PostgreSQL: another program's
+    /// writers commit out of id order); each is sent once.
+    LateRows(Vec<EventRow>),
     Source(SourceState),
     /// The database was replaced, rewritten or shrank: the numbers are being read again.
     Reset(String),
@@ -872,19 +875,8 @@ impl App {
                 }
                 self.clamp_selection();
             }
-            Msg::Rows(rows) => {
-                let Some(agg) = &mut self.agg else {
-                    return false;
-                };
-                match agg.fold(&rows) {
-                    Ok(true) => {}
-                    Ok(false) => return false,
-                    Err(e) => {
-                        self.agg = None;
-                        self.source.state = SourceState::Error(e.to_string());
-                    }
-                }
-            }
+            Msg::Rows(rows) => return self.fold(|agg| agg.fold(&rows)),
+            Msg::LateRows(rows) => return self.fold(|agg| agg.fold_late(&rows)),
             Msg::Source(state) => {
                 if state != SourceState::Live && !matches!(state, SourceState::Reconnecting(_)) {
                     self.agg = None;
@@ -938,6 +930,25 @@ impl App {
             Msg::Quit => self.should_quit = true,
         }
         true
+    }
+
+    /// Fold new rows into the numbers shown (none while they are being read). Returns whether
+    /// the screen changed; numbers that overflow are replaced by the error.
+    fn fold(
+        &mut self,
+        f: impl FnOnce(&mut Aggregates) -> Result<bool, crate::store::query::TokenOverflow>,
+    ) -> bool {
+        let Some(agg) = &mut self.agg else {
+            return false;
+        };
+        match f(agg) {
+            Ok(changed) => changed,
+            Err(e) => {
+                self.agg = None;
+                self.source.state = SourceState::Error(e.to_string());
+                true
+            }
+        }
     }
 
     fn clamp_selection(&mut self) {

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::app::{Msg, SourceState};
+use super::gaps::Gaps;
 use super::model::{LoadRequest, RATE_WINDOW_MS, RangeKind, Snapshot, adaptive_bucket_ms};
 use super::pg_listen::Listener;
 use crate::budget::{self, Budget, QuotaInput};
@@ -41,6 +42,8 @@ const PG_RETRY: Duration = Duration::from_millis(250);
 const PG_RETRY_MAX: Duration = Duration::from_secs(2);
 /// Rows read per batch.
 const BATCH: usize = 10_000;
+/// A snapshot looks this far below its last id for ids that are not committed yet.
+const SNAPSHOT_GAP_WINDOW: i64 = 10_000;
 /// New rows lead to a budget evaluation at most this often.
 pub const BUDGET_DEBOUNCE: Duration = Duration::from_secs(2);
 /// Budgets are evaluated at least this often, so windows slide and reset on screen.
@@ -97,15 +100,17 @@ fn inject_test_panic() {
 }
 
 /// After a commit: check that the last row read is still as it was (ids reused after a
-/// delete of the last rows show here), send the rows added since, and check the row count
+/// delete of the last rows show here), send the rows added since, and check for deletes
 /// when it is due. Returns whether rows came, and why to read everything again, if so.
+/// Run inside one read transaction ([`Source::read_snapshot`]).
 fn read_new_rows(
-    open: &mut Open,
+    src: &Source,
+    cur: &mut Cursor,
     out: &UnboundedSender<Msg>,
 ) -> anyhow::Result<(bool, Option<&'static str>)> {
-    if let Some(seen) = &open.seen
+    if let Some(seen) = &cur.seen
         && seen.last.is_some()
-        && row_at(&open.src, open.last_id)? != seen.last
+        && row_at(src, cur.last_id)? != seen.last
     {
         return Ok((
             false,
@@ -113,13 +118,33 @@ fn read_new_rows(
         ));
     }
     let mut got_rows = false;
+    if !cur.gaps.is_empty()
+        && let Some((xmin, _)) = src.xid_horizon()?
+    {
+        // Ids read past before they were committed: those that show now come late, once.
+        let late = src.events_in(&cur.gaps.ranges())?;
+        cur.gaps.settle(xmin, Instant::now());
+        if !late.is_empty() {
+            let ids: Vec<i64> = late.iter().map(|e| e.id).collect();
+            cur.gaps.found(&ids);
+            tracing::debug!(?ids, "tail: rows committed out of id order");
+            got_rows = true;
+            if let Some(seen) = &mut cur.seen {
+                seen.rows += late.len() as u64;
+            }
+            if out.send(Msg::LateRows(late)).is_err() {
+                return Ok((got_rows, None));
+            }
+        }
+    }
     loop {
-        let rows = open.src.events_after(open.last_id, BATCH)?;
+        let rows = src.events_after(cur.last_id, BATCH)?;
         let n = rows.len();
         if let Some(last) = rows.last() {
-            open.last_id = last.id;
+            note_gaps(src, cur, &rows)?;
+            cur.last_id = last.id;
             got_rows = true;
-            if let Some(seen) = &mut open.seen {
+            if let Some(seen) = &mut cur.seen {
                 seen.rows += n as u64;
                 seen.last = Some(last.clone());
             }
@@ -131,11 +156,46 @@ fn read_new_rows(
             break;
         }
     }
-    open.count_pending = true;
-    if Instant::now() >= open.count_at {
-        return Ok((got_rows, count_changed(open)?));
+    cur.count_pending = true;
+    if Instant::now() >= cur.count_at {
+        return Ok((got_rows, count_changed(src, cur)?));
     }
     Ok((got_rows, None))
+}
+
+/// Remember the ids that `rows` (read after `cur.last_id`, in id order) skip, where ids can
+/// be committed out of order (PostgreSQL).
+fn note_gaps(src: &Source, cur: &mut Cursor, rows: &[EventRow]) -> anyhow::Result<()> {
+    let mut prev = cur.last_id;
+    let skips = rows.iter().any(|r| {
+        let skip = r.id > prev.saturating_add(1);
+        prev = r.id;
+        skip
+    });
+    if skips && let Some((_, xmax)) = src.xid_horizon()? {
+        let upto = rows.last().map_or(cur.last_id, |r| r.id);
+        let ids = rows.iter().map(|r| r.id);
+        let dropped = cur.gaps.note(cur.last_id, upto, ids, xmax, Instant::now());
+        if dropped > 0 {
+            tracing::info!(
+                dropped,
+                "too many ids skipped: the lowest are no longer looked at"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The ids below `last_id` (within [`SNAPSHOT_GAP_WINDOW`]) that a snapshot did not see, so
+/// that rows still being committed with them are read once they are.
+fn snapshot_gaps(src: &Source, last_id: i64) -> anyhow::Result<Gaps> {
+    let mut gaps = Gaps::default();
+    if let Some((_, xmax)) = src.xid_horizon()? {
+        let after = last_id.saturating_sub(SNAPSHOT_GAP_WINDOW).max(0);
+        let ids = src.event_ids(after, last_id)?;
+        gaps.note(after, last_id, ids, xmax, Instant::now());
+    }
+    Ok(gaps)
 }
 
 /// Read a range in one read transaction, so the grouped sums and the id they stop at agree.
@@ -282,22 +342,60 @@ struct Open {
     builder: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
     id: Option<(u64, u64)>,
     version: i64,
+    cur: Cursor,
+}
+
+/// Where the tail is in the events: kept apart from the source, so that a read transaction
+/// on the source can move it.
+struct Cursor {
     last_id: i64,
     /// What was read, to notice deletes and rewrites (`None` until the first snapshot).
     seen: Option<Seen>,
-    /// The row count is checked no sooner than this (it costs a scan of an index).
+    /// Deletes are checked no sooner than this (a count costs a scan of an index).
     count_at: Instant,
-    /// A commit came since the last count check.
+    /// A commit came since the last check for deletes.
     count_pending: bool,
+    /// Ids read past before they were committed (PostgreSQL).
+    gaps: Gaps,
+}
+
+impl Cursor {
+    fn new() -> Cursor {
+        Cursor {
+            last_id: 0,
+            seen: None,
+            count_at: Instant::now(),
+            count_pending: false,
+            gaps: Gaps::default(),
+        }
+    }
 }
 
 /// The rows the tail has read: how many have an id up to `last_id`, and the row at `last_id`
 /// as it was read. A delete shows in the count; ids reused after the last rows were deleted
 /// show in the last row (a rewrite that keeps both is invisible, and changes nothing shown).
+/// On PostgreSQL the server counts the deletes ([`Source::deletions`]): no rows are counted.
 #[derive(Debug, Clone, PartialEq)]
 struct Seen {
     rows: u64,
+    deletions: Option<(i64, i64)>,
     last: Option<EventRow>,
+}
+
+impl Seen {
+    /// What the source holds now, up to the row at `last_id` (in the caller's read transaction).
+    fn read(src: &Source, last_id: i64) -> anyhow::Result<Seen> {
+        let deletions = src.deletions()?;
+        Ok(Seen {
+            rows: if deletions.is_some() {
+                0
+            } else {
+                src.row_count()?
+            },
+            deletions,
+            last: row_at(src, last_id)?,
+        })
+    }
 }
 
 /// The row count is checked at most this often while commits come…
@@ -316,20 +414,33 @@ fn row_at(src: &Source, id: i64) -> anyhow::Result<Option<EventRow>> {
         .next())
 }
 
-/// `Some(why)` when rows the tail has read were deleted since (the count is checked).
-fn count_changed(open: &mut Open) -> anyhow::Result<Option<&'static str>> {
-    let Some(seen) = &open.seen else {
+/// `Some(why)` when rows the tail has read were deleted since: the server's count of deletes
+/// changed (PostgreSQL), or there are fewer rows than were read (SQLite: the rows are counted).
+fn count_changed(src: &Source, cur: &mut Cursor) -> anyhow::Result<Option<&'static str>> {
+    let Some(seen) = &cur.seen else {
         return Ok(None);
     };
+    const WHY: &str = "rows were deleted from the database: reading it again";
     let started = Instant::now();
-    let rows = open.src.row_count()?;
+    if let Some(before) = seen.deletions {
+        let now = src.deletions()?;
+        tracing::debug!(cost = ?started.elapsed(), ?now, "tail: deletions");
+        cur.count_pending = false;
+        cur.count_at = Instant::now();
+        return Ok((now != Some(before)).then(|| {
+            tracing::info!(?now, ?before, "deletions changed");
+            WHY
+        }));
+    }
+    let rows = src.row_count()?;
     let cost = started.elapsed();
-    open.count_pending = false;
-    open.count_at = Instant::now() + COUNT_EVERY.max(cost * COUNT_COST_SHARE);
+    tracing::debug!(?cost, rows, "tail: row count");
+    cur.count_pending = false;
+    cur.count_at = Instant::now() + COUNT_EVERY.max(cost * COUNT_COST_SHARE);
     // More rows than read: a commit landed after the version was looked at; they are read next.
     Ok((rows < seen.rows).then(|| {
         tracing::info!(rows, seen = seen.rows, "row count changed");
-        "rows were deleted from the database: reading it again"
+        WHY
     }))
 }
 
@@ -614,10 +725,7 @@ impl Tail {
                 builder,
                 id,
                 version,
-                last_id: 0,
-                seen: None,
-                count_at: Instant::now(),
-                count_pending: false,
+                cur: Cursor::new(),
             });
             self.need_load = true;
         }
@@ -642,12 +750,10 @@ impl Tail {
             let done = open.builder.take().map(|h| h.join());
             // Rows deleted or rewritten while the cache was being built must be noticed
             // before the numbers are read again through it: check them now, not when due.
-            if open.seen.is_some() && open.src.data_version()? != open.version {
-                open.count_at = Instant::now();
-                open.src.conn().execute_batch("BEGIN")?;
-                let read = read_new_rows(open, &self.out);
-                let _ = open.src.conn().execute_batch("COMMIT");
-                if let (_, Some(why)) = read? {
+            if open.cur.seen.is_some() && open.src.data_version()? != open.version {
+                open.cur.count_at = Instant::now();
+                let (src, cur, out) = (&open.src, &mut open.cur, &self.out);
+                if let (_, Some(why)) = src.read_snapshot(|| read_new_rows(src, cur, out))? {
                     self.reread(why);
                     return Ok(());
                 }
@@ -677,22 +783,21 @@ impl Tail {
                 // against. The version is read first: a commit that lands while (or just
                 // after) the snapshot is read then shows as a change, never goes unseen.
                 let version = open.src.data_version()?;
-                open.src.conn().execute_batch("BEGIN")?;
-                let read = read_snapshot(&open.src, &req).and_then(|snap| {
+                let (src, out) = (&open.src, &self.out);
+                let (last_id, seen, gaps) = src.read_snapshot(|| {
+                    let snap = read_snapshot(src, &req)?;
                     let last_id = snap.last_id;
-                    let _ = self.out.send(Msg::Snapshot(Box::new(snap)));
-                    let seen = Seen {
-                        rows: open.src.row_count()?,
-                        last: row_at(&open.src, last_id)?,
-                    };
-                    Ok((last_id, seen))
-                });
-                let _ = open.src.conn().execute_batch("COMMIT");
-                let (last_id, seen) = read?;
-                open.last_id = last_id;
-                open.seen = Some(seen);
-                open.count_at = Instant::now() + COUNT_EVERY;
-                open.count_pending = false;
+                    let _ = out.send(Msg::Snapshot(Box::new(snap)));
+                    let seen = Seen::read(src, last_id)?;
+                    Ok((last_id, seen, snapshot_gaps(src, last_id)?))
+                })?;
+                open.cur = Cursor {
+                    last_id,
+                    seen: Some(seen),
+                    count_at: Instant::now() + COUNT_EVERY,
+                    count_pending: false,
+                    gaps,
+                };
                 open.version = version;
                 if open.src.is_postgres() {
                     self.pg_live = true;
@@ -704,25 +809,28 @@ impl Tail {
             return Ok(());
         }
         let open = self.open.as_mut().expect("opened above");
-        let v = match &mut open.follow {
-            Follow::Version => open.src.data_version()?,
+        // `woke`: a commit may have come (heard, or the version was due to be asked for).
+        let (v, woke) = match &mut open.follow {
+            Follow::Version => (open.src.data_version()?, true),
             // Nothing heard: nothing committed (the version is not asked for).
-            Follow::Listen { heard: false, .. } => open.version,
+            Follow::Listen { heard: false, .. } => (open.version, false),
             Follow::Listen { heard, .. } => {
                 *heard = false;
-                open.src.data_version()?
+                (open.src.data_version()?, true)
             }
-            Follow::PgPoll { next } if Instant::now() < *next => open.version,
+            Follow::PgPoll { next } if Instant::now() < *next => (open.version, false),
             Follow::PgPoll { next } => {
                 *next = Instant::now() + PG_POLL;
-                open.src.data_version()?
+                (open.src.data_version()?, true)
             }
         };
-        if v == open.version {
+        // A commit of an id read past leaves the version as it was: look at the gaps too.
+        let late_due = woke && !open.cur.gaps.is_empty();
+        if v == open.version && !late_due {
             // A count check that was put off (commits came quickly) is made once it is due.
-            if open.count_pending
-                && Instant::now() >= open.count_at
-                && let Some(why) = count_changed(open)?
+            if open.cur.count_pending
+                && Instant::now() >= open.cur.count_at
+                && let Some(why) = count_changed(&open.src, &mut open.cur)?
             {
                 self.reread(why);
             }
@@ -741,8 +849,8 @@ impl Tail {
             return Ok(());
         }
         let max = open.src.max_id()?;
-        if max < open.last_id {
-            tracing::info!(max, last = open.last_id, "database shrank");
+        if max < open.cur.last_id {
+            tracing::info!(max, last = open.cur.last_id, "database shrank");
             self.need_load = true;
             self.send(Msg::Reset(
                 "the database shrank or was rewritten: reading it again".into(),
@@ -750,10 +858,10 @@ impl Tail {
             return Ok(());
         }
         // The new rows, the last row read and (when due) the count, in one read transaction.
-        open.src.conn().execute_batch("BEGIN")?;
-        let read = read_new_rows(open, &self.out);
-        let _ = open.src.conn().execute_batch("COMMIT");
-        let (got_rows, rewritten) = read?;
+        let started = Instant::now();
+        let (src, cur, out) = (&open.src, &mut open.cur, &self.out);
+        let (got_rows, rewritten) = src.read_snapshot(|| read_new_rows(src, cur, out))?;
+        tracing::debug!(elapsed = ?started.elapsed(), got_rows, "tail: new rows read");
         if let Some(why) = rewritten {
             self.reread(why);
             return Ok(());

@@ -10,6 +10,7 @@ pub mod app;
 pub mod breakpoints;
 mod demo_mode;
 pub mod export;
+pub mod gaps;
 pub mod keys;
 pub mod live;
 pub mod model;

@@ -438,12 +438,25 @@ impl Aggregates {
     /// skipped. Returns whether anything changed; fails when the token sums pass
     /// [`crate::store::query::MAX_TOKENS`] (the aggregates are then not to be shown).
     pub fn fold(&mut self, rows: &[EventRow]) -> Result<bool, TokenOverflow> {
+        self.fold_rows(rows, false)
+    }
+
+    /// Fold rows in that were committed after rows with higher ids had been read (another
+    /// program's writers on PostgreSQL): their ids are below the last one counted, and the
+    /// tail sends each of them once. Otherwise as [`Aggregates::fold`].
+    pub fn fold_late(&mut self, rows: &[EventRow]) -> Result<bool, TokenOverflow> {
+        self.fold_rows(rows, true)
+    }
+
+    fn fold_rows(&mut self, rows: &[EventRow], late: bool) -> Result<bool, TokenOverflow> {
         let mut changed = false;
         for row in rows {
-            if row.id <= self.last_id {
-                continue;
+            if !late {
+                if row.id <= self.last_id {
+                    continue;
+                }
+                self.last_id = row.id;
             }
-            self.last_id = row.id;
             if let Some(ts) = row.ts_ms {
                 self.last_event_ms = Some(self.last_event_ms.map_or(ts, |l| l.max(ts)));
             }

@@ -32,9 +32,11 @@ fn count(n: u64, what: &'static str) -> Result<i64, TooLarge> {
 }
 
 /// How a text field is stored: a dimension's blank value is no value (NULL); other text as is.
+/// A field that always has a value (`String`) is set to `""` for no value.
 trait Text {
     fn dim(&self) -> Option<&str>;
     fn raw(&self) -> Option<&str>;
+    fn set(&mut self, v: Option<String>);
 }
 
 impl Text for String {
@@ -44,6 +46,9 @@ impl Text for String {
     fn raw(&self) -> Option<&str> {
         Some(self)
     }
+    fn set(&mut self, v: Option<String>) {
+        *self = v.unwrap_or_default();
+    }
 }
 
 impl Text for Option<String> {
@@ -52,6 +57,9 @@ impl Text for Option<String> {
     }
     fn raw(&self) -> Option<&str> {
         self.as_deref()
+    }
+    fn set(&mut self, v: Option<String>) {
+        *self = v;
     }
 }
 
@@ -169,8 +177,51 @@ macro_rules! event_fields {
             }
 
             /// Each count's column and value, in declaration order.
-            pub fn each(&self) -> [(&'static str, &T); [$($ccol),*].len()] {
+            pub fn each(&self) -> [(&'static str, &T); COUNT_COLUMNS.len()] {
                 [$(($ccol, &self.$count)),*]
+            }
+
+            /// `f` of each count of `self` and `other`.
+            pub fn zip<U, V>(self, other: Counts<U>, mut f: impl FnMut(T, U) -> V) -> Counts<V> {
+                Counts { $($count: f(self.$count, other.$count),)* }
+            }
+
+            /// Each count's value from `f` of its column, or `f`'s first error.
+            pub fn try_from_fn<E>(
+                mut f: impl FnMut(&'static str) -> Result<T, E>,
+            ) -> Result<Counts<T>, E> {
+                Ok(Counts { $($count: f($ccol)?,)* })
+            }
+        }
+
+        /// The columns of the token counts, in declaration order.
+        pub const COUNT_COLUMNS: [&str; [$($ccol),*].len()] = [$($ccol),*];
+
+        /// Whether the count in `column` is a part of another (stored at most that one), not
+        /// usage of its own.
+        pub fn is_part(column: &str) -> bool {
+            match column {
+                $($ccol => event_fields!(@part $($max)?),)*
+                _ => false,
+            }
+        }
+
+        impl NewEvent {
+            /// The token counts.
+            pub fn counts(&self) -> Counts<u64> {
+                Counts { $($count: self.$count,)* }
+            }
+
+            /// Set the token counts.
+            pub fn set_counts(&mut self, c: Counts<u64>) {
+                $(self.$count = c.$count;)*
+            }
+
+            /// Set a dimension (`None`: no value).
+            pub fn set_dim(&mut self, d: Dimension, v: Option<String>) {
+                match d {
+                    $(Dimension::$dvar => Text::set(&mut self.$dim, v),)*
+                }
             }
         }
 
@@ -217,6 +268,8 @@ macro_rules! event_fields {
             }
         }
     };
+    (@part) => { false };
+    (@part $max:ident) => { true };
     (@text $f:ident) => { SqlType::Text };
     (@int $f:ident) => { SqlType::Int };
     (@real $f:ident) => { SqlType::Real };

@@ -11,31 +11,19 @@
 //! nothing. Other fields are ignored.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{LineError, LineParser, short_hash};
+use crate::domain::event::{COUNT_COLUMNS, Counts, Dimension, is_part};
 use crate::store::native::NewEvent;
 use crate::timefmt::{Zone, epoch_number_to_ms, parse_stored_timestamp};
 
-/// The token fields of the event model.
-pub const TOKEN_FIELDS: [&str; 4] = [
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_tokens",
-    "cache_read_tokens",
-];
-
-const TEXT_FIELDS: [&str; 7] = [
-    "provider",
-    "agent",
-    "session",
-    "project",
-    "user",
-    "channel",
-    "operation",
-];
+/// The token fields of the event model that are usage of their own (not a part of another).
+pub static TOKEN_FIELDS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| COUNT_COLUMNS.into_iter().filter(|c| !is_part(c)).collect());
 
 /// One field's value, as found in the file.
 enum Cell<'a> {
@@ -117,14 +105,15 @@ fn event<'a>(
     let model = get("model")
         .and_then(|c| c.text())
         .ok_or(LineError::Missing("model"))?;
-    let mut tokens = [0u64; 4];
     let mut any = false;
-    for (i, f) in TOKEN_FIELDS.iter().enumerate() {
-        if let Some(n) = whole(f, get(f))? {
-            tokens[i] = n;
-            any = true;
+    let counts = Counts::try_from_fn(|col| {
+        if !TOKEN_FIELDS.contains(&col) {
+            return Ok(0);
         }
-    }
+        let n = whole(col, get(col))?;
+        any |= n.is_some();
+        Ok(n.unwrap_or(0))
+    })?;
     let cost = amount("cost_usd", get("cost_usd"))?;
     if !any && cost.is_none() {
         return Err(LineError::NoUsage(format!(
@@ -143,23 +132,9 @@ fn event<'a>(
             }
         },
     };
-    let [provider, agent, session, project, user, channel, operation] =
-        TEXT_FIELDS.map(|f| get(f).and_then(|c| c.text()));
-    Ok(NewEvent {
+    let mut e = NewEvent {
         ts_ms: ts,
-        provider,
         model,
-        agent,
-        session,
-        project,
-        user,
-        channel,
-        operation,
-        input_tokens: tokens[0],
-        output_tokens: tokens[1],
-        cache_creation_1h_tokens: 0,
-        cache_creation_tokens: tokens[2],
-        cache_read_tokens: tokens[3],
         cost_usd: cost,
         duration_ms: amount("duration_ms", get("duration_ms"))?,
         source: source.into(),
@@ -169,7 +144,15 @@ fn event<'a>(
                 .unwrap_or_else(|| format!("{prefix}:{}", short_hash(&[hash_source]))),
         ),
         metadata,
-    })
+        ..Default::default()
+    };
+    e.set_counts(counts);
+    for d in Dimension::ALL {
+        if d != Dimension::Model {
+            e.set_dim(d, get(d.name()).and_then(|c| c.text()));
+        }
+    }
+    Ok(e)
 }
 
 pub(crate) struct JsonlParser {

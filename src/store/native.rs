@@ -371,7 +371,7 @@ fn configure(conn: &Connection) -> anyhow::Result<()> {
 }
 
 pub use crate::domain::event::NewEvent;
-use crate::domain::event::{TooLarge, Value};
+use crate::domain::event::{COUNT_COLUMNS, Counts, TooLarge, Value, is_part};
 
 fn as_i64(n: u64, what: &str) -> anyhow::Result<i64> {
     i64::try_from(n).map_err(|_| bad_input(format!("{what} {n} is too large to store")))
@@ -459,11 +459,7 @@ impl std::hash::Hasher for KeyHashHasher {
 #[derive(Debug, Default)]
 pub(super) struct Stored {
     pub(super) id: i64,
-    input: u64,
-    output: u64,
-    cache_write: u64,
-    cache_read: u64,
-    cache_write_1h: u64,
+    counts: Counts<u64>,
     cost: Option<f64>,
     /// Numeric metadata fields, summed.
     meta: serde_json::Map<String, serde_json::Value>,
@@ -477,14 +473,9 @@ impl Stored {
         }
     }
 
-    /// Add one stored row: its tokens (input, output, cache write, cache read, 1-hour cache
-    /// write), cost and metadata.
-    pub(super) fn add(&mut self, t: [u64; 5], cost: Option<f64>, metadata: Option<&str>) {
-        self.input += t[0];
-        self.output += t[1];
-        self.cache_write += t[2];
-        self.cache_read += t[3];
-        self.cache_write_1h += t[4];
+    /// Add one stored row: its token counts, cost and metadata.
+    pub(super) fn add(&mut self, t: Counts<u64>, cost: Option<f64>, metadata: Option<&str>) {
+        self.counts = std::mem::take(&mut self.counts).zip(t, |a, b| a + b);
         if let Some(c) = cost {
             self.cost = Some(self.cost.unwrap_or(0.0) + c);
         }
@@ -500,6 +491,14 @@ impl Stored {
         }
     }
 }
+
+/// A stored reply's rows (the event and its corrections): the counts, the cost, the metadata.
+static STORED_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {}, cost_usd, metadata FROM events WHERE id = ?1 OR corrects = ?1",
+        COUNT_COLUMNS.join(", ")
+    )
+});
 
 /// The columns the store fills itself after the event's own ([`NewEvent::COLUMNS`]): the
 /// key's hash, the corrected event's id and the long-context flag.
@@ -647,18 +646,19 @@ impl<'c> Inserter<'c> {
             id,
             ..Default::default()
         };
-        let mut q = self.conn.prepare_cached(
-            "SELECT input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens,
-                    cost_usd, metadata, cache_creation_1h_tokens
-             FROM events WHERE id = ?1 OR corrects = ?1",
-        )?;
+        let mut q = self.conn.prepare_cached(&STORED_SQL)?;
         let mut rows = q.query([id])?;
+        let n = COUNT_COLUMNS.len();
         while let Some(r) = rows.next()? {
-            let tok = |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(i)?.max(0) as u64) };
+            let mut i = 0..;
+            let counts = Counts::try_from_fn(|_| {
+                let v: i64 = r.get(i.next().unwrap_or_default())?;
+                Ok::<_, rusqlite::Error>(v.max(0) as u64)
+            })?;
             st.add(
-                [tok(0)?, tok(1)?, tok(2)?, tok(3)?, tok(6)?],
-                r.get::<_, Option<f64>>(4)?,
-                r.get::<_, Option<String>>(5)?.as_deref(),
+                counts,
+                r.get::<_, Option<f64>>(n)?,
+                r.get::<_, Option<String>>(n + 1)?.as_deref(),
             );
         }
         Ok(st)
@@ -698,30 +698,22 @@ impl<'c> Inserter<'c> {
 }
 
 impl NewEvent {
-    /// This event's counts with another's time and dimensions.
+    /// This event's counts, cost and metadata with another's time and dimensions.
     pub(super) fn with_dims(self, dims: NewEvent) -> NewEvent {
-        NewEvent {
-            input_tokens: self.input_tokens,
-            output_tokens: self.output_tokens,
-            cache_creation_tokens: self.cache_creation_tokens,
-            cache_read_tokens: self.cache_read_tokens,
-            cache_creation_1h_tokens: self.cache_creation_1h_tokens,
+        let counts = self.counts();
+        let mut e = NewEvent {
             cost_usd: self.cost_usd,
             metadata: self.metadata,
             ..dims
-        }
+        };
+        e.set_counts(counts);
+        e
     }
 
     /// Fold a later line of the same reply into this one: the largest value of each count
     /// (and of each numeric metadata field); time and dimensions stay this line's.
     pub fn merge_max(&mut self, later: &NewEvent) {
-        self.input_tokens = self.input_tokens.max(later.input_tokens);
-        self.output_tokens = self.output_tokens.max(later.output_tokens);
-        self.cache_creation_tokens = self.cache_creation_tokens.max(later.cache_creation_tokens);
-        self.cache_read_tokens = self.cache_read_tokens.max(later.cache_read_tokens);
-        self.cache_creation_1h_tokens = self
-            .cache_creation_1h_tokens
-            .max(later.cache_creation_1h_tokens);
+        self.set_counts(self.counts().zip(later.counts(), u64::max));
         self.cost_usd = match (self.cost_usd, later.cost_usd) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
@@ -751,16 +743,14 @@ impl NewEvent {
 /// when `e` has nothing more.
 pub(super) fn correction(st: &Stored, e: &NewEvent) -> Option<NewEvent> {
     let more = |new: u64, old: u64| new.saturating_sub(old);
-    let mut c = NewEvent {
-        input_tokens: more(e.input_tokens, st.input),
-        output_tokens: more(e.output_tokens, st.output),
-        cache_creation_tokens: more(e.cache_creation_tokens, st.cache_write),
-        cache_read_tokens: more(e.cache_read_tokens, st.cache_read),
-        cache_creation_1h_tokens: more(e.cache_creation_1h_tokens, st.cache_write_1h),
-        ..Default::default()
-    };
-    let mut grew =
-        c.input_tokens + c.output_tokens + c.cache_creation_tokens + c.cache_read_tokens > 0;
+    let mut c = NewEvent::default();
+    c.set_counts(e.counts().zip(st.counts.clone(), more));
+    // A part (the 1-hour writes) grows only with its whole.
+    let mut grew = c
+        .counts()
+        .each()
+        .iter()
+        .any(|(col, n)| !is_part(col) && **n > 0);
     if let Some(new) = e.cost_usd
         && new > st.cost.unwrap_or(0.0)
     {
@@ -969,6 +959,39 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         MIGRATIONS.validate().unwrap();
+    }
+
+    /// A correction carries the increase of every count; the 1-hour writes, a part of the
+    /// cache writes, grow only with them; merging lines keeps each count's largest value.
+    #[test]
+    fn corrections_and_merges_go_count_by_count() {
+        let mut st = Stored::new(1);
+        let first = NewEvent {
+            input_tokens: 10,
+            output_tokens: 5,
+            cache_creation_tokens: 8,
+            cache_creation_1h_tokens: 2,
+            ..Default::default()
+        };
+        st.add(first.counts(), None, None);
+        let more_output = NewEvent {
+            output_tokens: 9,
+            ..first.clone()
+        };
+        let c = correction(&st, &more_output).unwrap();
+        assert_eq!(c.counts().each().map(|(_, n)| *n), [0, 4, 0, 0, 0]);
+        let only_1h = NewEvent {
+            cache_creation_1h_tokens: 6,
+            ..first.clone()
+        };
+        assert_eq!(correction(&st, &only_1h), None);
+        let mut merged = first.clone();
+        merged.merge_max(&NewEvent {
+            input_tokens: 3,
+            cache_read_tokens: 7,
+            ..more_output
+        });
+        assert_eq!(merged.counts().each().map(|(_, n)| *n), [10, 9, 8, 7, 2]);
     }
 
     /// The migrated `events` table has exactly the declared columns (the event's and the

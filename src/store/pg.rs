@@ -25,7 +25,7 @@ use super::native::{
     CORRECTABLE_SOURCE, InsertCounts, NewEvent, STORE_COLUMNS, key_hash, too_large,
 };
 use super::query::{AggQuery, AggRow, EventRow, SLICE_MS, Sums, TokenOverflow, Tokens};
-use crate::domain::event::{SqlType, Value};
+use crate::domain::event::{COUNT_COLUMNS, Counts, SqlType, Value};
 use crate::error::bad_input;
 
 /// The channel on which a native database announces new events (a statement trigger on
@@ -1010,6 +1010,25 @@ type StoredReplies =
 /// Events inserted in one statement at most.
 const BATCH: usize = 2_000;
 
+/// The stored replies of some keys (`$1` hashes, `$2` keys): the event's id, key, time,
+/// dimensions, source and long-context flag (14 columns), then of the event and of each of
+/// its corrections a row's counts, cost and metadata.
+static STORED_REPLIES_SQL: LazyLock<String> = LazyLock::new(|| {
+    let counts: Vec<String> = COUNT_COLUMNS.iter().map(|c| format!("r.{c}")).collect();
+    let row = format!("{}, r.cost_usd, r.metadata", counts.join(", "));
+    format!(
+        "WITH s AS (
+            SELECT id, key_hash, unique_key, ts, provider, model, agent, session, project,
+                   \"user\", channel, operation, source, long_context
+            FROM events
+            WHERE corrects IS NULL AND (key_hash, unique_key) IN
+                (SELECT h, k FROM unnest($1::bigint[], $2::text[]) AS t(h, k)))
+         SELECT s.*, {row} FROM s JOIN events r ON r.id = s.id
+         UNION ALL
+         SELECT s.*, {row} FROM s JOIN events r ON r.corrects = s.id"
+    )
+});
+
 /// The quoted columns of an insert: the event's ([`NewEvent::COLUMNS`]), then `store`'s.
 fn insert_columns(store: &[&str]) -> Vec<String> {
     let cols = NewEvent::COLUMNS.iter().chain(store);
@@ -1281,17 +1300,7 @@ impl PgWriter {
                 self.counts.duplicates += 1;
                 continue;
             };
-            st.add(
-                [
-                    c.input_tokens,
-                    c.output_tokens,
-                    c.cache_creation_tokens,
-                    c.cache_read_tokens,
-                    c.cache_creation_1h_tokens,
-                ],
-                c.cost_usd,
-                c.metadata.as_deref(),
-            );
+            st.add(c.counts(), c.cost_usd, c.metadata.as_deref());
             let (row, long, id) = (c.with_dims(dims.clone()), *long, st.id);
             self.write(&row, None, Some(id), long)?;
             self.counts.corrected += 1;
@@ -1313,22 +1322,7 @@ impl PgWriter {
             .collect();
         let rows = self
             .client
-            .query(
-                "WITH s AS (
-                    SELECT id, key_hash, unique_key, ts, provider, model, agent, session, project,
-                           \"user\", channel, operation, source, long_context
-                    FROM events
-                    WHERE corrects IS NULL AND (key_hash, unique_key) IN
-                        (SELECT h, k FROM unnest($1::bigint[], $2::text[]) AS t(h, k)))
-                 SELECT s.*, r.input_tokens, r.output_tokens, r.cache_creation_tokens,
-                        r.cache_read_tokens, r.cost_usd, r.metadata, r.cache_creation_1h_tokens
-                 FROM s JOIN events r ON r.id = s.id
-                 UNION ALL
-                 SELECT s.*, r.input_tokens, r.output_tokens, r.cache_creation_tokens,
-                        r.cache_read_tokens, r.cost_usd, r.metadata, r.cache_creation_1h_tokens
-                 FROM s JOIN events r ON r.corrects = s.id",
-                &[&hashes, &keys],
-            )
+            .query(STORED_REPLIES_SQL.as_str(), &[&hashes, &keys])
             .map_err(Self::sql_err)?;
         let mut out = StoredReplies::new();
         for r in &rows {
@@ -1354,10 +1348,13 @@ impl PgWriter {
                 }
             };
             let t = |i: usize| -> anyhow::Result<u64> { Ok(r.try_get::<_, i64>(i)?.max(0) as u64) };
+            let mut i = 14..;
+            let counts = Counts::try_from_fn(|_| t(i.next().unwrap_or_default()))?;
+            let n = 14 + COUNT_COLUMNS.len();
             entry.2.add(
-                [t(14)?, t(15)?, t(16)?, t(17)?, t(20)?],
-                r.try_get(18)?,
-                r.try_get::<_, Option<String>>(19)?.as_deref(),
+                counts,
+                r.try_get(n)?,
+                r.try_get::<_, Option<String>>(n + 1)?.as_deref(),
             );
         }
         Ok(out)

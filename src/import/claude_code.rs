@@ -266,26 +266,43 @@ impl LineParser for Parser {
 
 /// The parts of a Claude Code usage line that the event columns do not hold: the split of
 /// cache writes into 5-minute and 1-hour parts (priced differently), and the speed tier.
+/// Written as serde_json writes the same object (keys in this order), without building one.
 fn metadata(
     w5m: Option<u64>,
     w1h: Option<u64>,
     speed: Option<&str>,
     tier: Option<&str>,
 ) -> Option<String> {
-    let mut m = serde_json::Map::new();
-    if let Some(v) = w5m {
-        m.insert("cache_creation_5m_tokens".into(), v.into());
+    use std::fmt::Write;
+    let speed = speed.filter(|s| *s != "standard");
+    let tier = tier.filter(|t| *t != "standard");
+    if w5m.is_none() && w1h.is_none() && speed.is_none() && tier.is_none() {
+        return None;
     }
-    if let Some(v) = w1h {
-        m.insert("cache_creation_1h_tokens".into(), v.into());
+    let mut m = String::with_capacity(72);
+    let field = |m: &mut String, key: &str| {
+        m.push(if m.is_empty() { '{' } else { ',' });
+        m.push('"');
+        m.push_str(key);
+        m.push_str("\":");
+    };
+    for (key, v) in [
+        ("cache_creation_5m_tokens", w5m),
+        ("cache_creation_1h_tokens", w1h),
+    ] {
+        if let Some(v) = v {
+            field(&mut m, key);
+            let _ = write!(m, "{v}");
+        }
     }
-    if let Some(s) = speed.filter(|s| *s != "standard") {
-        m.insert("speed".into(), s.into());
+    for (key, v) in [("speed", speed), ("service_tier", tier)] {
+        if let Some(v) = v {
+            field(&mut m, key);
+            m.push_str(&serde_json::Value::from(v).to_string());
+        }
     }
-    if let Some(t) = tier.filter(|t| *t != "standard") {
-        m.insert("service_tier".into(), t.into());
-    }
-    (!m.is_empty()).then(|| serde_json::Value::Object(m).to_string())
+    m.push('}');
+    Some(m)
 }
 
 #[cfg(test)]
@@ -365,6 +382,35 @@ mod tests {
         );
         let synthetic = br#"{"type":"assistant","timestamp":"2025-11-18T21:39:51Z","message":{"model":"<synthetic>","usage":{"input_tokens":0,"output_tokens":0}}}"#;
         assert!(p.parse(synthetic, 1, 0).unwrap().is_none());
+    }
+
+    /// The metadata text is what serde_json writes for the same object.
+    #[test]
+    fn metadata_as_serde_json_writes_it() {
+        let cases = [
+            (Some(1), Some(0), Some("fast"), Some("priority")),
+            (Some(20_000), None, None, None),
+            (None, Some(7), Some("standard"), Some("x\"y\\z\u{1}é")),
+            (None, None, None, Some("standard")),
+            (None, None, Some("s"), None),
+        ];
+        for (w5m, w1h, speed, tier) in cases {
+            let mut o = serde_json::Map::new();
+            if let Some(v) = w5m {
+                o.insert("cache_creation_5m_tokens".into(), v.into());
+            }
+            if let Some(v) = w1h {
+                o.insert("cache_creation_1h_tokens".into(), v.into());
+            }
+            if let Some(s) = speed.filter(|s| *s != "standard") {
+                o.insert("speed".into(), s.into());
+            }
+            if let Some(t) = tier.filter(|t| *t != "standard") {
+                o.insert("service_tier".into(), t.into());
+            }
+            let want = (!o.is_empty()).then(|| serde_json::Value::Object(o).to_string());
+            assert_eq!(metadata(w5m, w1h, speed, tier), want);
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub mod generic;
 mod line_error;
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Component, Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
@@ -925,6 +925,96 @@ fn odd_quotes(bytes: &[u8]) -> bool {
     bytes.iter().filter(|b| **b == b'"').count() % 2 == 1
 }
 
+/// How many bytes a reader asks the file for at once.
+const READ_CHUNK: usize = 1 << 20;
+
+/// The complete lines of a file, read in large chunks and handed out as slices of the
+/// chunk (no copy per line). A last line without its newline is never handed out: it may be
+/// half-written.
+struct Records<R> {
+    src: R,
+    buf: Vec<u8>,
+    /// The unread bytes are `buf[start..end]`.
+    start: usize,
+    end: usize,
+    eof: bool,
+}
+
+impl<R: Read> Records<R> {
+    fn new(src: R) -> Records<R> {
+        Records {
+            src,
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            eof: false,
+        }
+    }
+
+    /// Read more bytes after `buf[..end]`, keeping `buf[start..end]` (moved to the front).
+    /// `false` at the end of the file.
+    fn fill(&mut self) -> std::io::Result<bool> {
+        if self.eof {
+            return Ok(false);
+        }
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.buf.len() - self.end < READ_CHUNK / 2 {
+            // A record longer than what is held: grow (as a line reader would).
+            let want = (self.end + READ_CHUNK).max(self.buf.len() * 2);
+            self.buf.resize(want, 0);
+        }
+        loop {
+            match self.src.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(false);
+                }
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The next complete record (with its newline) and how many lines it spans: one line,
+    /// or with `csv`, as many as it takes to close its quotes. `None` when no complete
+    /// record is left.
+    fn next(&mut self, csv: bool) -> std::io::Result<Option<(&[u8], u64)>> {
+        // Where the search for the record's end goes on (relative to `start`).
+        let mut scanned = 0;
+        let mut lines = 0u64;
+        loop {
+            let unread = &self.buf[self.start + scanned..self.end];
+            match memchr::memchr(b'\n', unread) {
+                Some(i) => {
+                    scanned += i + 1;
+                    lines += 1;
+                    let record = &self.buf[self.start..self.start + scanned];
+                    if csv && odd_quotes(record) {
+                        continue;
+                    }
+                    let at = self.start;
+                    self.start += scanned;
+                    return Ok(Some((&self.buf[at..at + scanned], lines)));
+                }
+                None => {
+                    scanned = self.end - self.start;
+                    if !self.fill()? {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Read one file from its planned start (on the reader thread) and send its events in
 /// batches. Strict: the file's events are held until its end and sent only when it had no bad
 /// line (the rest of a file with a bad line is still read, to report every bad line); nothing
@@ -939,7 +1029,7 @@ fn read_file(
 ) -> anyhow::Result<()> {
     let mut file = crate::regular::open_regular(&plan.path)?;
     file.seek(SeekFrom::Start(plan.start.offset))?;
-    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut reader = Records::new(file);
     let mut parser = make_parser(
         plan.format,
         plan.info.clone(),
@@ -952,8 +1042,7 @@ fn read_file(
     // Strict mode holds the whole file's events here.
     let mut batch: Vec<NewEvent> = Vec::with_capacity(BATCH_EVENTS);
     // Where each Claude Code reply of the batch is, to fold its later lines into it.
-    let mut replies: std::collections::HashMap<String, usize> = Default::default();
-    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut replies = Replies::default();
     let mut bad_in_file = false;
     let (mut sent_offset, mut sent_line) = (offset, line_no);
     part.files_read += 1;
@@ -961,36 +1050,23 @@ fn read_file(
         part.files_rewritten += 1;
     }
     let gone = || anyhow::anyhow!("the writer stopped");
-    'lines: loop {
+    loop {
         if offset >= limit {
             break;
         }
-        buf.clear();
-        let n = reader.read_until(b'\n', &mut buf)?;
-        if n == 0 || !buf.ends_with(b"\n") {
+        // A CSV record may span lines inside quotes.
+        let Some((record, lines)) = reader.next(plan.format == Format::Csv)? else {
             // End of file, or a half-written last line: left for the next read.
             break;
-        }
+        };
         let rec_offset = offset;
         let rec_line = line_no + 1;
-        let mut len = n as u64;
-        let mut lines = 1u64;
-        // A CSV record may span lines inside quotes.
-        if plan.format == Format::Csv {
-            while odd_quotes(&buf) {
-                let m = reader.read_until(b'\n', &mut buf)?;
-                if m == 0 || !buf.ends_with(b"\n") {
-                    break 'lines;
-                }
-                len += m as u64;
-                lines += 1;
-            }
-        }
+        let len = record.len() as u64;
         offset += len;
         line_no += lines;
         part.lines += lines;
         part.bytes += len;
-        let mut line = trim_eol(&buf);
+        let mut line = trim_eol(record);
         if rec_offset == 0 {
             line = line.strip_prefix("\u{feff}".as_bytes()).unwrap_or(line);
         }
@@ -1050,21 +1126,34 @@ fn read_file(
     Ok(())
 }
 
+/// Where each Claude Code reply of a batch is, by the hash of its key (see [`push_event`]).
+type Replies = std::collections::HashMap<
+    i64,
+    usize,
+    std::hash::BuildHasherDefault<crate::store::native::KeyHashHasher>,
+>;
+
 /// Add an event to a batch; a later line of a Claude Code reply already in the batch is
 /// folded into it (largest counts, first line's time) and `false` returned.
-fn push_event(
-    batch: &mut Vec<NewEvent>,
-    replies: &mut std::collections::HashMap<String, usize>,
-    ev: NewEvent,
-) -> bool {
+fn push_event(batch: &mut Vec<NewEvent>, replies: &mut Replies, ev: NewEvent) -> bool {
     if ev.source == crate::store::native::CORRECTABLE_SOURCE
-        && let Some(key) = &ev.unique_key
+        && let Some(key) = ev.unique_key.as_deref()
     {
-        if let Some(&i) = replies.get(key) {
+        let hash = crate::store::native::key_hash(key);
+        let same = |i: &usize| batch[*i].unique_key.as_deref() == Some(key);
+        // Another key of the same hash (never seen in practice) is looked for in the batch.
+        let found = match replies.get(&hash) {
+            Some(i) if same(i) => Some(*i),
+            Some(_) => (0..batch.len()).find(|i| same(i)),
+            None => {
+                replies.insert(hash, batch.len());
+                None
+            }
+        };
+        if let Some(i) = found {
             batch[i].merge_max(&ev);
             return false;
         }
-        replies.insert(key.clone(), batch.len());
     }
     batch.push(ev);
     true
@@ -1139,6 +1228,59 @@ mod tests {
         // Each file once, though the alias reaches the same three.
         assert_eq!(keys.len(), 3, "{keys:?}");
         assert!(keys.contains(&std::fs::canonicalize(other.join("c.jsonl")).unwrap()));
+    }
+
+    /// A reader that hands out at most `n` bytes a call (as a pipe or a slow disk may).
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.1.min(buf.len()).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    fn records(data: &[u8], step: usize, csv: bool) -> Vec<(Vec<u8>, u64)> {
+        let mut r = Records::new(Trickle(data, step));
+        let mut out = Vec::new();
+        while let Some((rec, lines)) = r.next(csv).unwrap() {
+            out.push((rec.to_vec(), lines));
+        }
+        out
+    }
+
+    #[test]
+    fn records_are_whole_lines_whatever_the_reads() {
+        let long = "x".repeat(3 * READ_CHUNK + 17);
+        let data = format!("a\n\n{long}\nb\r\nhalf-written");
+        for step in [1, 7, 4096, usize::MAX] {
+            if step == 1 && data.len() > 100_000 {
+                // One byte a call over megabytes: covered by the short input below.
+                let short = records(b"a\nbc\nd", 1, false);
+                assert_eq!(short, vec![(b"a\n".to_vec(), 1), (b"bc\n".to_vec(), 1)]);
+                continue;
+            }
+            let got = records(data.as_bytes(), step, false);
+            let want: Vec<(Vec<u8>, u64)> = ["a\n", "\n", &format!("{long}\n"), "b\r\n"]
+                .iter()
+                .map(|l| (l.as_bytes().to_vec(), 1))
+                .collect();
+            assert_eq!(got, want, "reads of {step} bytes");
+        }
+        // A CSV record spans lines until its quotes close; an unclosed last one is left.
+        let csv = b"h1,h2\n\"multi\nline\",2\n3,4\n\"open\n";
+        for step in [1, 5, usize::MAX] {
+            assert_eq!(
+                records(csv, step, true),
+                vec![
+                    (b"h1,h2\n".to_vec(), 1),
+                    (b"\"multi\nline\",2\n".to_vec(), 2),
+                    (b"3,4\n".to_vec(), 1)
+                ]
+            );
+        }
     }
 
     #[test]

@@ -718,6 +718,10 @@ impl NewEvent {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
+        // Lines of one reply mostly carry the same metadata: nothing to fold then.
+        if later.metadata.is_none() || later.metadata == self.metadata {
+            return;
+        }
         let meta = |m: &Option<String>| match m.as_deref().map(serde_json::from_str) {
             Some(Ok(serde_json::Value::Object(o))) => o,
             _ => serde_json::Map::new(),

@@ -42,10 +42,11 @@ const BATCH_EVENTS: usize = 2_000;
 const COMMIT_EVENTS: u64 = 250_000;
 /// The longest a transaction stays open (it holds the database's write lock).
 const COMMIT_AFTER: Duration = Duration::from_millis(1500);
-/// The longest the bulk load of a first import writes before it commits (its indexes are
-/// then built, which holds the lock a little longer; another writer waits up to
-/// [`crate::store::native::BUSY_TIMEOUT_MS`]).
-const BULK_COMMIT_AFTER: Duration = Duration::from_millis(2500);
+/// The longest the bulk load of a first import writes before it commits: long enough for
+/// most first imports to be one bulk load (its indexes built once, at its commit), short
+/// enough that a hook's `tokmon record` waiting for the lock is not kept waiting for long
+/// (it waits up to [`crate::store::native::BUSY_TIMEOUT_MS`], then fails).
+const BULK_COMMIT_AFTER: Duration = Duration::from_millis(8000);
 /// Page cache of an importing connection (KiB): the unique-key index is written at random.
 const IMPORT_CACHE_KIB: i64 = 32 * 1024;
 /// How many bytes of a file's start (and of the bytes before the offset) are fingerprinted.
@@ -474,6 +475,9 @@ pub fn import_paths(
     progress: Option<&dyn Progress>,
 ) -> anyhow::Result<ImportSummary> {
     conn.pragma_update(None, "cache_size", -IMPORT_CACHE_KIB)?;
+    // The indexes a first import builds at once are sorted on every core.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    conn.pragma_update(None, "threads", cores.min(MAX_READERS) as i64)?;
     let mut sink = SqliteSink::new(conn, true)?;
     import_with(&mut sink, paths, opts, progress)
 }
@@ -548,22 +552,29 @@ fn import_with(
         .min(plans.len().max(1));
     let (sends, recvs): (Vec<_>, Vec<_>) =
         (0..readers).map(|_| mpsc::sync_channel::<Msg>(4)).unzip();
+    // The writer hands each batch back to its reader, which frees its events (memory is
+    // freed fastest by the thread that took it) and fills the batch again.
+    let (returns, taken_back): (Vec<_>, Vec<_>) = (0..readers)
+        .map(|_| mpsc::channel::<Vec<NewEvent>>())
+        .unzip();
     let (parts, written) = std::thread::scope(|scope| {
         let handles: Vec<_> = sends
             .into_iter()
+            .zip(taken_back)
             .enumerate()
-            .map(|(r, send)| {
+            .map(|(r, (send, back))| {
                 let plans = &plans;
                 scope.spawn(move || {
                     let mut parts = Vec::new();
+                    let channel = Channel { send, back };
                     for (i, plan) in plans.iter().enumerate().skip(r).step_by(readers) {
                         let mut part = ImportSummary::default();
-                        let result = read_file(i, plan, opts, &send, &mut part);
+                        let result = read_file(i, plan, opts, &channel, &mut part);
                         let gone = match result {
                             Ok(()) => false,
                             Err(e) => {
                                 part.errors.push(format!("{}: {e:#}", plan.path.display()));
-                                send.send(Msg::Failed).is_err()
+                                channel.send.send(Msg::Failed).is_err()
                             }
                         };
                         parts.push((i, part));
@@ -577,6 +588,7 @@ fn import_with(
             .collect();
         let mut ordered = Ordered {
             recvs,
+            returns,
             file: 0,
             files: plans.len(),
         };
@@ -624,11 +636,19 @@ fn import_with(
 /// `i % readers`, which sends its files in order, each ending with `end` or `Failed`).
 struct Ordered {
     recvs: Vec<mpsc::Receiver<Msg>>,
+    /// Batches written, back to the reader of file `i` (`i % readers`).
+    returns: Vec<mpsc::Sender<Vec<NewEvent>>>,
     file: usize,
     files: usize,
 }
 
 impl Ordered {
+    /// Hand a written batch of file `file` back to its reader (or free it here when the
+    /// reader is done).
+    fn give_back(&self, file: usize, events: Vec<NewEvent>) {
+        let _ = self.returns[file % self.returns.len()].send(events);
+    }
+
     fn recv(&mut self) -> Option<Msg> {
         if self.file >= self.files {
             return None;
@@ -638,6 +658,26 @@ impl Ordered {
             self.file += 1;
         }
         Some(msg)
+    }
+}
+
+/// A reader's ends of its channels to the writer.
+struct Channel {
+    send: mpsc::SyncSender<Msg>,
+    /// Batches the writer is done with.
+    back: mpsc::Receiver<Vec<NewEvent>>,
+}
+
+impl Channel {
+    /// An empty batch: one the writer gave back (its events freed here), or a new one.
+    fn empty_batch(&self) -> Vec<NewEvent> {
+        match self.back.try_recv() {
+            Ok(mut batch) => {
+                batch.clear();
+                batch
+            }
+            Err(_) => Vec::with_capacity(BATCH_EVENTS),
+        }
     }
 }
 
@@ -697,6 +737,7 @@ fn write_events(
             tx.sink.insert(e)?;
         }
         tx.uncommitted += events.len() as u64;
+        recv.give_back(file, events);
         let commit = tx.due();
         if end || commit {
             tx.open()?;
@@ -1024,9 +1065,10 @@ fn read_file(
     index: usize,
     plan: &Plan,
     opts: &Options,
-    send: &mpsc::SyncSender<Msg>,
+    channel: &Channel,
     part: &mut ImportSummary,
 ) -> anyhow::Result<()> {
+    let send = &channel.send;
     let mut file = crate::regular::open_regular(&plan.path)?;
     file.seek(SeekFrom::Start(plan.start.offset))?;
     let mut reader = Records::new(file);
@@ -1040,7 +1082,7 @@ fn read_file(
     let mut offset = plan.start.offset;
     let mut line_no = plan.start.line_no;
     // Strict mode holds the whole file's events here.
-    let mut batch: Vec<NewEvent> = Vec::with_capacity(BATCH_EVENTS);
+    let mut batch: Vec<NewEvent> = channel.empty_batch();
     // Where each Claude Code reply of the batch is, to fold its later lines into it.
     let mut replies = Replies::default();
     let mut bad_in_file = false;
@@ -1090,7 +1132,7 @@ fn read_file(
             }
         }
         if !opts.strict && batch.len() >= BATCH_EVENTS {
-            let events = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_EVENTS));
+            let events = std::mem::replace(&mut batch, channel.empty_batch());
             replies.clear();
             let msg = Msg::Events {
                 file: index,

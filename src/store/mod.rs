@@ -4,6 +4,7 @@
 //! is a single statement, so no read transaction outlives it.
 
 pub mod cache;
+mod fold;
 pub mod mapping;
 pub mod native;
 pub mod pg;

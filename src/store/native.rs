@@ -94,52 +94,15 @@ fn rollup_select(events: &str, filter: &str) -> String {
     )
 }
 
-/// Stop the rollup triggers for the rest of the caller's transaction: rows inserted from now
-/// on are folded in by [`fold_deferred_rollup`], which must run before the commit.
-pub fn defer_rollup(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute(
+/// Stop the rollup triggers for the rest of the caller's transaction (see
+/// [`Inserter::defer_rollup`], which folds in the rows it writes meanwhile).
+fn defer_rollup(conn: &Connection) -> rusqlite::Result<bool> {
+    let n = conn.execute(
         "INSERT INTO rollup_deferred (since_id) SELECT COALESCE(MAX(id), 0) FROM events
          WHERE NOT EXISTS (SELECT 1 FROM rollup_deferred)",
         [],
     )?;
-    Ok(())
-}
-
-/// Fold the rows inserted since [`defer_rollup`] into the rollup, at once, and start the
-/// triggers again. Does nothing when the rollup was not deferred.
-pub fn fold_deferred_rollup(conn: &Connection) -> rusqlite::Result<()> {
-    let since: Option<i64> = conn
-        .query_row("SELECT MIN(since_id) FROM rollup_deferred", [], |r| {
-            r.get(0)
-        })
-        .optional()?
-        .flatten();
-    let Some(since) = since else {
-        return Ok(());
-    };
-    let detail: Vec<String> = super::query::PRICE_DETAIL_COLUMNS
-        .iter()
-        .map(|c| format!("{c} = {c} + excluded.{c}"))
-        .collect();
-    conn.execute_batch(&format!(
-        "INSERT INTO rollup_15m ({}) {} ON CONFLICT (slice, model, agent, provider) DO UPDATE SET
-            events = events + excluded.events,
-            input_tokens = input_tokens + excluded.input_tokens,
-            output_tokens = output_tokens + excluded.output_tokens,
-            cache_creation_tokens = cache_creation_tokens + excluded.cache_creation_tokens,
-            cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
-            stored_cost = stored_cost + excluded.stored_cost,
-            positive_cost = positive_cost + excluded.positive_cost,
-            uncosted_events = uncosted_events + excluded.uncosted_events,
-            uncosted_input = uncosted_input + excluded.uncosted_input,
-            uncosted_output = uncosted_output + excluded.uncosted_output,
-            uncosted_cache_creation = uncosted_cache_creation + excluded.uncosted_cache_creation,
-            uncosted_cache_read = uncosted_cache_read + excluded.uncosted_cache_read, {};
-         DELETE FROM rollup_deferred;",
-        rollup_columns(),
-        rollup_select("corrects IS NULL", &format!("WHERE id > {since}")),
-        detail.join(", ")
-    ))
+    Ok(n == 1)
 }
 
 /// A bulk load into an empty `events` table (a first import): inside the caller's
@@ -158,10 +121,16 @@ pub struct BulkLoad {
     recreate: Vec<String>,
     /// The indexes were dropped too (not only the triggers).
     pub indexes: bool,
+    /// The connection's page cache size before the load, set again by [`BulkLoad::finish`].
+    cache_size: Option<i64>,
 }
 
 /// The index an inserter reads while the others are dropped.
 const KEPT_INDEX: &str = "events_corrects";
+
+/// The page cache (KiB) of a bulk load: rows are only appended, so a large cache would only
+/// hold dirty pages; the sorts that build the indexes at the end take this much per thread.
+const BULK_CACHE_KIB: i64 = 8 * 1024;
 
 impl BulkLoad {
     /// Start a bulk load when the `events` table holds no row (`None` otherwise). Call it
@@ -173,7 +142,14 @@ impl BulkLoad {
         if !empty {
             return Ok(None);
         }
-        Self::drop_objects(conn, true).map(Some)
+        let mut bulk = Self::drop_objects(conn, true)?;
+        let size: i64 = conn.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
+        // A size in pages (positive) or in KiB (negative): only ever made smaller.
+        if !(-BULK_CACHE_KIB..=0).contains(&size) {
+            conn.pragma_update(None, "cache_size", -BULK_CACHE_KIB)?;
+            bulk.cache_size = Some(size);
+        }
+        Ok(Some(bulk))
     }
 
     /// Like [`BulkLoad::start`] on a table that holds rows: only the triggers are dropped
@@ -204,6 +180,7 @@ impl BulkLoad {
         }
         Ok(BulkLoad {
             recreate: objects.into_iter().map(|(_, _, sql)| sql).collect(),
+            cache_size: None,
             indexes,
         })
     }
@@ -212,6 +189,9 @@ impl BulkLoad {
     pub fn finish(self, conn: &Connection) -> rusqlite::Result<()> {
         for sql in &self.recreate {
             conn.execute_batch(sql)?;
+        }
+        if let Some(size) = self.cache_size {
+            conn.pragma_update(None, "cache_size", size)?;
         }
         Ok(())
     }
@@ -431,6 +411,85 @@ pub struct Inserter<'c> {
     /// here (so no index is needed: see [`BulkLoad`]).
     fresh: Option<HashToId>,
     pub counts: InsertCounts,
+    /// The insert statement, prepared once.
+    stmt: Option<rusqlite::Statement<'c>>,
+    /// Where the rollup's columns are among the event's values.
+    cols: RollupColumns,
+    /// While the rollup is deferred: the sums of the rows written, folded in before the
+    /// commit by [`Inserter::fold_rollup`].
+    fold: Option<super::fold::Fold>,
+}
+
+/// The positions in [`NewEvent::COLUMNS`] of what the rollup reads.
+#[derive(Debug, Clone, Copy)]
+struct RollupColumns {
+    ts: usize,
+    model: usize,
+    agent: usize,
+    provider: usize,
+    input: usize,
+    output: usize,
+    cache_write: usize,
+    cache_read: usize,
+    cache_write_1h: usize,
+    cost: usize,
+}
+
+impl RollupColumns {
+    fn find() -> anyhow::Result<RollupColumns> {
+        let at = |c: &str| {
+            NewEvent::COLUMNS
+                .iter()
+                .position(|x| *x == c)
+                .ok_or_else(|| anyhow::anyhow!("the event has no column {c}"))
+        };
+        Ok(RollupColumns {
+            ts: at("ts")?,
+            model: at("model")?,
+            agent: at("agent")?,
+            provider: at("provider")?,
+            input: at("input_tokens")?,
+            output: at("output_tokens")?,
+            cache_write: at("cache_creation_tokens")?,
+            cache_read: at("cache_read_tokens")?,
+            cache_write_1h: at("cache_creation_1h_tokens")?,
+            cost: at("cost_usd")?,
+        })
+    }
+
+    /// The row as the rollup sees it, from the values written.
+    fn row<'a>(
+        &self,
+        v: &[Value<'a>],
+        long_context: bool,
+        correction: bool,
+    ) -> super::fold::Row<'a> {
+        let int = |i: usize| match v[i] {
+            Value::Int(n) => n,
+            _ => 0,
+        };
+        let text = |i: usize| match v[i] {
+            Value::Text(t) => t,
+            _ => None,
+        };
+        super::fold::Row {
+            ts_ms: int(self.ts),
+            model: text(self.model).unwrap_or(""),
+            agent: text(self.agent),
+            provider: text(self.provider),
+            input: int(self.input),
+            output: int(self.output),
+            cache_write: int(self.cache_write),
+            cache_read: int(self.cache_read),
+            cache_write_1h: int(self.cache_write_1h),
+            cost: match v[self.cost] {
+                Value::Real(c) => c,
+                _ => None,
+            },
+            long_context,
+            correction,
+        }
+    }
 }
 
 /// Key hash → id of the event inserted with it. The keys are hashes already: they are used
@@ -552,7 +611,31 @@ impl<'c> Inserter<'c> {
             conn,
             fresh,
             counts: InsertCounts::default(),
+            stmt: None,
+            cols: RollupColumns::find()?,
+            fold: None,
         })
+    }
+
+    /// Stop the rollup triggers for the rest of the transaction: the rows this inserter
+    /// writes from now on are summed in memory and folded in by [`Inserter::fold_rollup`],
+    /// which must run before the commit.
+    pub fn defer_rollup(&mut self) -> rusqlite::Result<()> {
+        // A new deferral (this transaction's first) starts from nothing.
+        if defer_rollup(self.conn)? || self.fold.is_none() {
+            self.fold = Some(Default::default());
+        }
+        Ok(())
+    }
+
+    /// Fold the rows written since [`Inserter::defer_rollup`] into the rollup and start the
+    /// triggers again. Does nothing when the rollup was not deferred.
+    pub fn fold_rollup(&mut self) -> anyhow::Result<()> {
+        if let Some(fold) = self.fold.take() {
+            fold.write(self.conn)?;
+            self.conn.execute("DELETE FROM rollup_deferred", [])?;
+        }
+        Ok(())
     }
 
     /// Insert one event (or its correction, or nothing).
@@ -620,14 +703,17 @@ impl<'c> Inserter<'c> {
 
     /// Write one row; `long`: it belongs to a long-context request.
     fn write(
-        &self,
+        &mut self,
         e: &NewEvent,
         hash: Option<i64>,
         corrects: Option<i64>,
         long: bool,
     ) -> anyhow::Result<()> {
         let values = e.values().map_err(too_large)?;
-        let mut stmt = self.conn.prepare_cached(&INSERT_SQL)?;
+        let stmt = match &mut self.stmt {
+            Some(s) => s,
+            None => self.stmt.insert(self.conn.prepare(&INSERT_SQL)?),
+        };
         let mut n = 0;
         for v in &values {
             n += 1;
@@ -637,6 +723,9 @@ impl<'c> Inserter<'c> {
         stmt.raw_bind_parameter(n + 2, corrects)?;
         stmt.raw_bind_parameter(n + 3, long)?;
         stmt.raw_execute()?;
+        if let Some(fold) = &mut self.fold {
+            fold.add(&self.cols.row(&values, long, corrects.is_some()))?;
+        }
         Ok(())
     }
 
@@ -666,7 +755,7 @@ impl<'c> Inserter<'c> {
 
     /// Add a correction to the stored reply `id` if `e` has more of anything. `Ok(false)`:
     /// nothing to correct.
-    fn correct(&self, id: i64, e: &NewEvent) -> anyhow::Result<bool> {
+    fn correct(&mut self, id: i64, e: &NewEvent) -> anyhow::Result<bool> {
         let st = self.stored(id)?;
         let Some(c) = correction(&st, e) else {
             return Ok(false);
@@ -1101,60 +1190,108 @@ mod tests {
         assert_eq!(ts, 1000);
     }
 
+    /// Every row of a query, each value as text (for comparisons of whole tables).
+    fn all_rows(c: &Connection, sql: &str) -> Vec<Vec<String>> {
+        let mut st = c.prepare(sql).unwrap();
+        let n = st.column_count();
+        st.query_map([], |r| {
+            (0..n)
+                .map(|i| {
+                    r.get::<_, rusqlite::types::Value>(i)
+                        .map(|v| format!("{v:?}"))
+                })
+                .collect()
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    }
+
+    const WHOLE_ROLLUP: &str = "SELECT * FROM rollup_15m ORDER BY slice, model, agent, provider";
+
+    /// Events touching every rollup column: costed, uncosted and zero-cost rows, long-context
+    /// requests, 1-hour cache writes, blank and missing agents and providers, times before
+    /// 1970, and replies seen again with more (corrections).
+    fn rollup_events(n: i64) -> Vec<NewEvent> {
+        (0..n)
+            .map(|i| NewEvent {
+                ts_ms: (i - 10) * 600_000 + 7,
+                model: format!("m{}", i % 3),
+                agent: match i % 3 {
+                    0 => Some("x".to_string()),
+                    1 => Some("  ".to_string()),
+                    _ => None,
+                },
+                provider: (i % 5 == 0).then(|| "p".to_string()),
+                input_tokens: if i % 6 == 0 {
+                    150_000 + i as u64
+                } else {
+                    i as u64
+                },
+                output_tokens: 2 + (i / 40) as u64,
+                cache_creation_tokens: 10 * (i % 4) as u64,
+                cache_creation_1h_tokens: 7 * (i % 3) as u64,
+                cache_read_tokens: if i % 6 == 0 { 60_000 } else { 3 },
+                cost_usd: match i % 5 {
+                    0 => Some(0.5),
+                    1 => Some(0.0),
+                    2 => Some(0.25),
+                    _ => None,
+                },
+                source: CORRECTABLE_SOURCE.into(),
+                unique_key: Some(format!("k{}", i % 40)),
+                ..Default::default()
+            })
+            .collect()
+    }
+
     #[test]
     fn deferred_rollup_equals_triggers() {
         let dir = tempfile::tempdir().unwrap();
         let mut a = open_rw(&dir.path().join("a.db")).unwrap();
         let mut b = open_rw(&dir.path().join("b.db")).unwrap();
-        let events: Vec<NewEvent> = (0..50)
-            .map(|i| NewEvent {
-                ts_ms: i * 600_000,
-                model: format!("m{}", i % 3),
-                agent: (i % 2 == 0).then(|| "x".to_string()),
-                input_tokens: i as u64,
-                output_tokens: 2,
-                cost_usd: (i % 4 == 0).then_some(0.5),
-                source: CORRECTABLE_SOURCE.into(),
-                unique_key: Some(format!("k{}", i % 40)),
-                ..Default::default()
-            })
-            .collect();
+        let events = rollup_events(60);
         insert_events(&mut a, &events).unwrap();
-        let tx = b.transaction().unwrap();
-        defer_rollup(&tx).unwrap();
-        let mut ins = Inserter::new(&tx, true).unwrap();
-        for e in &events {
-            ins.insert(e).unwrap();
+        // Into a table that holds rows already (the triggers stay, told to wait), then more.
+        insert_events(&mut b, &events[..20]).unwrap();
+        for part in [&events[20..45], &events[45..]] {
+            let tx = b.transaction().unwrap();
+            let mut ins = Inserter::new(&tx, false).unwrap();
+            ins.defer_rollup().unwrap();
+            for e in part {
+                ins.insert(e).unwrap();
+            }
+            ins.fold_rollup().unwrap();
+            drop(ins);
+            tx.commit().unwrap();
         }
-        fold_deferred_rollup(&tx).unwrap();
-        tx.commit().unwrap();
-        let rows = |c: &Connection| -> Vec<(i64, String, i64, i64, i64, f64)> {
-            c.prepare(
-                "SELECT slice, model, events, input_tokens, uncosted_events, stored_cost
-                 FROM rollup_15m ORDER BY 1, 2, agent",
+        assert_eq!(all_rows(&a, WHOLE_ROLLUP), all_rows(&b, WHOLE_ROLLUP));
+        assert!(
+            all_rows(
+                &a,
+                "SELECT 1 FROM rollup_15m WHERE long_input > 0 AND uncosted_long_input > 0"
             )
-            .unwrap()
-            .query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            })
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
-        };
-        assert_eq!(rows(&a), rows(&b));
-        assert!(!rows(&a).is_empty());
+            .len()
+                > 1
+        );
+        assert!(all_rows(&a, "SELECT 1 FROM events WHERE corrects IS NOT NULL").len() > 3);
         // The triggers run again after the fold.
         let n: i64 = b
             .query_row("SELECT COUNT(*) FROM rollup_deferred", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 0);
+        // A transaction rolled back leaves nothing of its sums behind.
+        {
+            let tx = b.transaction().unwrap();
+            let mut ins = Inserter::new(&tx, false).unwrap();
+            ins.defer_rollup().unwrap();
+            ins.insert(&NewEvent {
+                unique_key: Some("new".into()),
+                ..events[0].clone()
+            })
+            .unwrap();
+        }
+        assert_eq!(all_rows(&a, WHOLE_ROLLUP), all_rows(&b, WHOLE_ROLLUP));
     }
 
     /// The schema objects of the events table (indexes and triggers with their SQL).
@@ -1177,17 +1314,12 @@ mod tests {
         let mut b = open_rw(&dir.path().join("b.db")).unwrap();
         let schema = events_schema(&b);
         // Replies repeated with larger counts (corrections), plain duplicates, unkeyed rows.
-        let events: Vec<NewEvent> = (0..60)
-            .map(|i| NewEvent {
-                ts_ms: (i % 45) * 600_000,
-                model: format!("m{}", i % 3),
-                agent: (i % 2 == 0).then(|| "x".to_string()),
-                input_tokens: i as u64,
-                output_tokens: 2 + (i / 45) as u64,
-                cost_usd: (i % 4 == 0).then_some(0.5),
-                source: CORRECTABLE_SOURCE.into(),
-                unique_key: (i % 7 != 0).then(|| format!("k{}", i % 45)),
-                ..Default::default()
+        let events: Vec<NewEvent> = rollup_events(60)
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| NewEvent {
+                unique_key: e.unique_key.filter(|_| i % 7 != 0),
+                ..e
             })
             .collect();
         insert_events(&mut a, &events).unwrap();
@@ -1200,14 +1332,15 @@ mod tests {
         }
         assert_eq!(events_schema(&b), schema);
         let tx = b.transaction().unwrap();
-        defer_rollup(&tx).unwrap();
         let mut ins = Inserter::new(&tx, true).unwrap();
+        ins.defer_rollup().unwrap();
         let bulk = BulkLoad::start(&tx).unwrap().expect("empty table");
         for e in &events {
             ins.insert(e).unwrap();
         }
         bulk.finish(&tx).unwrap();
-        fold_deferred_rollup(&tx).unwrap();
+        ins.fold_rollup().unwrap();
+        drop(ins);
         tx.commit().unwrap();
         assert_eq!(events_schema(&b), schema);
         // A table that holds rows is no bulk load; keeping the indexes drops the triggers only.
@@ -1218,23 +1351,9 @@ mod tests {
         keep.finish(&tx).unwrap();
         tx.commit().unwrap();
         assert_eq!(events_schema(&b), schema);
-        let q = |c: &Connection, sql: &str| -> Vec<Vec<String>> {
-            let mut st = c.prepare(sql).unwrap();
-            let n = st.column_count();
-            st.query_map([], |r| {
-                (0..n)
-                    .map(|i| {
-                        r.get::<_, rusqlite::types::Value>(i)
-                            .map(|v| format!("{v:?}"))
-                    })
-                    .collect()
-            })
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
-        };
+        let q = all_rows;
         let rows = "SELECT * FROM events ORDER BY id";
-        let rollup = "SELECT * FROM rollup_15m ORDER BY slice, model, agent, provider";
+        let rollup = WHOLE_ROLLUP;
         assert_eq!(q(&a, rows), q(&b, rows));
         assert_eq!(q(&a, rollup), q(&b, rollup));
         assert!(q(&a, "SELECT 1 FROM events WHERE corrects IS NOT NULL").len() > 3);

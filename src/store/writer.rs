@@ -181,7 +181,7 @@ impl ImportSink for SqliteSink<'_> {
                 rusqlite::TransactionBehavior::Immediate,
             )?;
             // The rollup is filled at once before each commit, not row by row.
-            native::defer_rollup(&t)?;
+            self.ins.defer_rollup()?;
             if std::mem::take(&mut self.first) {
                 self.bulk = BulkLoad::start(&t)?;
                 self.cold = self.bulk.is_some();
@@ -209,7 +209,7 @@ impl ImportSink for SqliteSink<'_> {
             if let Some(bulk) = self.bulk.take() {
                 bulk.finish(&t)?;
             }
-            native::fold_deferred_rollup(&t)?;
+            self.ins.fold_rollup()?;
             t.commit()?;
         }
         Ok(())

@@ -246,16 +246,11 @@ pub struct RecordArgs {
     pub key: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// What `report --by` groups by: a dimension of the event ([`Dimension::ALL`], by name), a
+/// time bucket, or 5-hour blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupBy {
-    Model,
-    Agent,
-    Provider,
-    Session,
-    Project,
-    User,
-    Channel,
-    Operation,
+    Dim(Dimension),
     Hour,
     Day,
     Week,
@@ -264,18 +259,44 @@ pub enum GroupBy {
     Block,
 }
 
+/// Every `--by` value, in the order `--help` lists them: the dimensions, then the rest.
+const GROUP_BY: [GroupBy; Dimension::ALL.len() + 5] = {
+    let mut all = [GroupBy::Block; Dimension::ALL.len() + 5];
+    let mut i = 0;
+    while i < Dimension::ALL.len() {
+        all[i] = GroupBy::Dim(Dimension::ALL[i]);
+        i += 1;
+    }
+    all[i] = GroupBy::Hour;
+    all[i + 1] = GroupBy::Day;
+    all[i + 2] = GroupBy::Week;
+    all[i + 3] = GroupBy::Month;
+    all
+};
+
+impl ValueEnum for GroupBy {
+    fn value_variants<'a>() -> &'a [Self] {
+        &GROUP_BY
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            GroupBy::Dim(d) => PossibleValue::new(d.name()),
+            GroupBy::Hour => PossibleValue::new("hour"),
+            GroupBy::Day => PossibleValue::new("day"),
+            GroupBy::Week => PossibleValue::new("week"),
+            GroupBy::Month => PossibleValue::new("month"),
+            GroupBy::Block => PossibleValue::new("block")
+                .help("5-hour blocks of Claude Code usage (the window Claude subscriptions count)"),
+        })
+    }
+}
+
 impl GroupBy {
     /// What the report groups by; `None` for `block` (5-hour blocks, see [`crate::blocks`]).
     pub fn grouping(self) -> Option<Grouping> {
         Some(match self {
-            GroupBy::Model => Grouping::Dim(Dimension::Model),
-            GroupBy::Agent => Grouping::Dim(Dimension::Agent),
-            GroupBy::Provider => Grouping::Dim(Dimension::Provider),
-            GroupBy::Session => Grouping::Dim(Dimension::Session),
-            GroupBy::Project => Grouping::Dim(Dimension::Project),
-            GroupBy::User => Grouping::Dim(Dimension::User),
-            GroupBy::Channel => Grouping::Dim(Dimension::Channel),
-            GroupBy::Operation => Grouping::Dim(Dimension::Operation),
+            GroupBy::Dim(d) => Grouping::Dim(d),
             GroupBy::Hour => Grouping::Time(Bucket::Hour),
             GroupBy::Day => Grouping::Time(Bucket::Day),
             GroupBy::Week => Grouping::Time(Bucket::Week),
@@ -414,4 +435,28 @@ pub struct DemoArgs {
     /// Seed of the generator (the same seed gives the same database).
     #[arg(long, default_value = "1", allow_hyphen_values = true)]
     pub seed: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--by` takes every dimension of the event by its name, then the time buckets and
+    /// blocks, in that order (as `--help` lists them).
+    #[test]
+    fn by_takes_every_dimension_by_name() {
+        let names: Vec<String> = GroupBy::value_variants()
+            .iter()
+            .filter_map(|g| g.to_possible_value())
+            .map(|p| p.get_name().to_string())
+            .collect();
+        let mut expected: Vec<&str> = Dimension::ALL.iter().map(|d| d.name()).collect();
+        expected.extend(["hour", "day", "week", "month", "block"]);
+        assert_eq!(names, expected);
+        for d in Dimension::ALL {
+            let g = GroupBy::from_str(d.name(), false).unwrap();
+            assert_eq!(g.grouping(), Some(Grouping::Dim(d)));
+        }
+        assert_eq!(GroupBy::from_str("block", false).unwrap().grouping(), None);
+    }
 }

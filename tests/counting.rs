@@ -428,6 +428,16 @@ fn reply_split_across_two_reads_is_corrected_and_the_tail_sees_it() {
     assert_eq!(rows.len(), 1);
     let r = &rows[0];
     assert!(r.correction);
+    // With the corrected reply's dimensions.
+    assert_eq!(
+        (
+            r.model.as_deref(),
+            r.agent.as_deref(),
+            r.provider.as_deref()
+        ),
+        (Some(SONNET), Some("claude-code"), Some("anthropic"))
+    );
+    assert!(r.session.is_some() && r.project.is_some(), "{r:?}");
     assert_eq!(
         (
             r.input_tokens,

@@ -350,6 +350,7 @@ fn configure(conn: &Connection) -> anyhow::Result<()> {
     Ok(())
 }
 
+use crate::domain::Dimension;
 pub use crate::domain::event::NewEvent;
 use crate::domain::event::{COUNT_COLUMNS, Counts, TooLarge, Value, is_part};
 
@@ -550,6 +551,21 @@ impl Stored {
         }
     }
 }
+
+/// The dimension columns, quoted, in [`Dimension::ALL`]'s order.
+pub(super) fn dim_columns() -> String {
+    Dimension::ALL
+        .map(|d| format!("\"{}\"", d.name()))
+        .join(", ")
+}
+
+/// A stored event's time, source, long-context flag, then its dimensions.
+static STORED_DIMS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT ts, source, long_context, {} FROM events WHERE id = ?1",
+        dim_columns()
+    )
+});
 
 /// A stored reply's rows (the event and its corrections): the counts, the cost, the metadata.
 static STORED_SQL: LazyLock<String> = LazyLock::new(|| {
@@ -761,26 +777,20 @@ impl<'c> Inserter<'c> {
             return Ok(false);
         };
         // Same time, dimensions and price tier as the stored event.
-        let (row, long) = self.conn.prepare_cached(
-            "SELECT ts, provider, model, agent, session, project, user, channel, operation, source,
-                    long_context
-             FROM events WHERE id = ?1",
-        )?
-        .query_row([st.id], |r| {
-            Ok((NewEvent {
-                ts_ms: r.get(0)?,
-                provider: r.get(1)?,
-                model: r.get(2)?,
-                agent: r.get(3)?,
-                session: r.get(4)?,
-                project: r.get(5)?,
-                user: r.get(6)?,
-                channel: r.get(7)?,
-                operation: r.get(8)?,
-                source: r.get(9)?,
-                ..Default::default()
-            }, r.get::<_, bool>(10)?))
-        })?;
+        let (row, long) = self
+            .conn
+            .prepare_cached(&STORED_DIMS_SQL)?
+            .query_row([st.id], |r| {
+                let mut e = NewEvent {
+                    ts_ms: r.get(0)?,
+                    source: r.get(1)?,
+                    ..Default::default()
+                };
+                for (i, d) in Dimension::ALL.into_iter().enumerate() {
+                    e.set_dim(d, r.get(3 + i)?);
+                }
+                Ok((e, r.get::<_, bool>(2)?))
+            })?;
         self.write(&c.with_dims(row), None, Some(st.id), long)?;
         Ok(true)
     }

@@ -1010,22 +1010,22 @@ type StoredReplies =
 /// Events inserted in one statement at most.
 const BATCH: usize = 2_000;
 
-/// The stored replies of some keys (`$1` hashes, `$2` keys): the event's id, key, time,
-/// dimensions, source and long-context flag (14 columns), then of the event and of each of
-/// its corrections a row's counts, cost and metadata.
+/// The stored replies of some keys (`$1` hashes, `$2` keys): the event's id, key hash, key,
+/// time, source, long-context flag and dimensions, then of the event and of each of its
+/// corrections a row's counts, cost and metadata.
 static STORED_REPLIES_SQL: LazyLock<String> = LazyLock::new(|| {
     let counts: Vec<String> = COUNT_COLUMNS.iter().map(|c| format!("r.{c}")).collect();
     let row = format!("{}, r.cost_usd, r.metadata", counts.join(", "));
     format!(
         "WITH s AS (
-            SELECT id, key_hash, unique_key, ts, provider, model, agent, session, project,
-                   \"user\", channel, operation, source, long_context
+            SELECT id, key_hash, unique_key, ts, source, long_context, {dims}
             FROM events
             WHERE corrects IS NULL AND (key_hash, unique_key) IN
                 (SELECT h, k FROM unnest($1::bigint[], $2::text[]) AS t(h, k)))
          SELECT s.*, {row} FROM s JOIN events r ON r.id = s.id
          UNION ALL
-         SELECT s.*, {row} FROM s JOIN events r ON r.corrects = s.id"
+         SELECT s.*, {row} FROM s JOIN events r ON r.corrects = s.id",
+        dims = super::native::dim_columns(),
     )
 });
 
@@ -1331,26 +1331,22 @@ impl PgWriter {
             let entry = match out.entry(key) {
                 std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
                 std::collections::hash_map::Entry::Vacant(v) => {
-                    let dims = NewEvent {
+                    let mut dims = NewEvent {
                         ts_ms: r.try_get(3)?,
-                        provider: r.try_get(4)?,
-                        model: r.try_get(5)?,
-                        agent: r.try_get(6)?,
-                        session: r.try_get(7)?,
-                        project: r.try_get(8)?,
-                        user: r.try_get(9)?,
-                        channel: r.try_get(10)?,
-                        operation: r.try_get(11)?,
-                        source: r.try_get(12)?,
+                        source: r.try_get(4)?,
                         ..Default::default()
                     };
-                    v.insert((dims, r.try_get(13)?, super::native::Stored::new(id)))
+                    for (i, d) in Dimension::ALL.into_iter().enumerate() {
+                        dims.set_dim(d, r.try_get(6 + i)?);
+                    }
+                    v.insert((dims, r.try_get(5)?, super::native::Stored::new(id)))
                 }
             };
             let t = |i: usize| -> anyhow::Result<u64> { Ok(r.try_get::<_, i64>(i)?.max(0) as u64) };
-            let mut i = 14..;
+            let first = 6 + Dimension::ALL.len();
+            let mut i = first..;
             let counts = Counts::try_from_fn(|_| t(i.next().unwrap_or_default()))?;
-            let n = 14 + COUNT_COLUMNS.len();
+            let n = first + COUNT_COLUMNS.len();
             entry.2.add(
                 counts,
                 r.try_get(n)?,

@@ -192,6 +192,8 @@ fn the_monitor_reconnects_after_the_server_restarts_and_agrees_with_report() {
     let s = t.wait_text("reconnecting");
     assert!(s.contains("before-2"), "{s}");
     assert!(s.contains("3 events"), "{s}");
+    // Down for a while (several polls of the block watcher).
+    std::thread::sleep(Duration::from_secs(2));
     server.restart();
     server.wait_ready();
     // Written as soon as the server is back (before or after the monitor reconnects).
@@ -209,6 +211,14 @@ fn the_monitor_reconnects_after_the_server_restarts_and_agrees_with_report() {
             && s.contains(&want_total)
     });
     assert!(s.contains("after-restart"), "{s}");
+    // The outage is logged once by the block watcher, not at every poll.
+    let log = std::fs::read_to_string(sb.dir.path().join("data/tokmon/logs/tokmon.log"))
+        .unwrap_or_default();
+    let warnings = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("block watcher"))
+        .count();
+    assert!(warnings <= 1, "{warnings} block watcher warnings:\n{log}");
     // Nothing counted twice afterwards: one more row adds exactly itself.
     d.psql(&insert_sql("one-more", 500));
     let (events, tokens) = report_totals(&sb, &d.url);

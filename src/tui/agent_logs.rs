@@ -263,6 +263,9 @@ fn watch_block(setup: &Setup, stop: &AtomicBool, tx: Sink) {
     // The largest past block, re-read when the active block changes (only then can it grow).
     let mut largest: Option<(i64, (u64, f64))> = None;
     let mut last_sent: Option<Option<BlockGauge>> = None;
+    // An outage (a PostgreSQL server restarting) is logged once, not at every poll: the
+    // screen already says "reconnecting".
+    let mut failing = false;
     while !stop.load(Ordering::Relaxed) {
         if source.is_none() && crate::store::db_present(&setup.db) {
             source = crate::store::Source::open(
@@ -275,7 +278,7 @@ fn watch_block(setup: &Setup, stop: &AtomicBool, tx: Sink) {
                 blocks::steady_plans(&s)?;
                 Ok(s)
             })
-            .map_err(|e| tracing::warn!("block watcher: {e:#}"))
+            .map_err(|e| failed(&mut failing, e))
             .ok();
         }
         if let Some(src) = &source {
@@ -286,6 +289,9 @@ fn watch_block(setup: &Setup, stop: &AtomicBool, tx: Sink) {
                 last_read = Some(Instant::now());
                 match gauge(src, setup.cost_mode, limit, &mut largest) {
                     Ok(g) => {
+                        if std::mem::take(&mut failing) {
+                            tracing::info!("block watcher: reading the database again");
+                        }
                         if last_sent.as_ref() != Some(&g) {
                             if !send(&tx, AgentLogsMsg::Gauge(g.clone())) {
                                 return;
@@ -294,7 +300,7 @@ fn watch_block(setup: &Setup, stop: &AtomicBool, tx: Sink) {
                         }
                     }
                     Err(e) => {
-                        tracing::warn!("block watcher: {e:#}");
+                        failed(&mut failing, e);
                         // A replaced or rewritten database: open it again.
                         source = None;
                     }
@@ -302,6 +308,15 @@ fn watch_block(setup: &Setup, stop: &AtomicBool, tx: Sink) {
             }
         }
         std::thread::sleep(POLL);
+    }
+}
+
+/// Log a failure of the block watcher: a warning the first time, quietly while it goes on.
+fn failed(failing: &mut bool, e: anyhow::Error) {
+    if std::mem::replace(failing, true) {
+        tracing::debug!("block watcher, still: {e:#}");
+    } else {
+        tracing::warn!("block watcher: {e:#}");
     }
 }
 

@@ -21,9 +21,7 @@ use postgres::types::ToSql;
 use postgres::{Client, Row};
 
 use super::mapping::Dimension;
-use super::native::{
-    CORRECTABLE_SOURCE, InsertCounts, NewEvent, STORE_COLUMNS, key_hash, too_large,
-};
+use super::native::{CORRECTABLE_SOURCE, InsertCounts, NewEvent, key_hash, too_large};
 use super::query::{AggQuery, AggRow, EventRow, SLICE_MS, Sums, TokenOverflow, Tokens};
 use crate::domain::event::{COUNT_COLUMNS, Counts, SqlType, Value};
 use crate::error::bad_input;
@@ -998,7 +996,6 @@ pub struct PgWriter {
     host: String,
     in_tx: bool,
     pub counts: InsertCounts,
-    insert: Option<postgres::Statement>,
     /// Events waiting to be inserted in one statement (see [`PgWriter::flush`]).
     pending: Vec<NewEvent>,
 }
@@ -1040,14 +1037,32 @@ fn insert_columns(store: &[&str]) -> Vec<String> {
 /// then the key's hash and the long-context flag (a batch holds no corrections), then each
 /// event's place.
 static BATCH_SQL: LazyLock<String> = LazyLock::new(|| {
-    let cols = insert_columns(&["key_hash", "long_context"]);
+    format!(
+        "{}
+         ON CONFLICT (key_hash, unique_key) WHERE corrects IS NULL AND key_hash IS NOT NULL DO NOTHING
+         RETURNING key_hash, unique_key",
+        insert_arrays(&[("key_hash", "bigint"), ("long_context", "bool")])
+    )
+});
+
+/// Many corrections in one statement, in their order: one array per column, the event's,
+/// then the id each corrects and its reply's long-context flag, then each one's place.
+static CORRECTIONS_SQL: LazyLock<String> =
+    LazyLock::new(|| insert_arrays(&[("corrects", "bigint"), ("long_context", "bool")]));
+
+/// `INSERT INTO events … SELECT … FROM unnest(…) ORDER BY ord`: one array parameter per
+/// column of the event, then per `store` column (name, type), then the rows' places.
+fn insert_arrays(store: &[(&str, &str)]) -> String {
+    let names: Vec<&str> = store.iter().map(|(n, _)| *n).collect();
+    let cols = insert_columns(&names);
     let types = NewEvent::SQL_TYPES.iter().map(|t| match t {
         SqlType::Int => "bigint",
         SqlType::Real => "float8",
         SqlType::Text => "text",
     });
     let arrays: Vec<String> = types
-        .chain(["bigint", "bool", "int"])
+        .chain(store.iter().map(|(_, t)| *t))
+        .chain(["int"])
         .enumerate()
         .map(|(i, t)| format!("${}::{t}[]", i + 1))
         .collect();
@@ -1055,34 +1070,27 @@ static BATCH_SQL: LazyLock<String> = LazyLock::new(|| {
         "INSERT INTO events ({cols})
          SELECT {cols}
          FROM unnest({arrays}) AS t({cols}, ord)
-         ORDER BY ord
-         ON CONFLICT (key_hash, unique_key) WHERE corrects IS NULL AND key_hash IS NOT NULL DO NOTHING
-         RETURNING key_hash, unique_key",
+         ORDER BY ord",
         cols = cols.join(", "),
         arrays = arrays.join(", "),
     )
-});
+}
 
-/// One row: the event's columns, then [`STORE_COLUMNS`].
-static INSERT_SQL: LazyLock<String> = LazyLock::new(|| {
-    let cols = insert_columns(&STORE_COLUMNS);
-    let marks: Vec<String> = (1..=cols.len()).map(|i| format!("${i}")).collect();
-    format!(
-        "INSERT INTO events ({}) VALUES ({})
-         ON CONFLICT (key_hash, unique_key) WHERE corrects IS NULL AND key_hash IS NOT NULL DO NOTHING
-         RETURNING id",
-        cols.join(", "),
-        marks.join(", ")
-    )
-});
-
-/// A value of an event as PostgreSQL binds it.
-fn pg_value<'a>(v: &'a Value<'a>) -> &'a (dyn ToSql + Sync) {
-    match v {
-        Value::Int(n) => n,
-        Value::Real(x) => x,
-        Value::Text(t) => t,
+/// One array per column of the event, of `events` in their order.
+fn event_arrays<'a>(
+    events: impl ExactSizeIterator<Item = &'a NewEvent>,
+) -> anyhow::Result<Vec<Array<'a>>> {
+    let n = events.len();
+    let mut arrays: Vec<Array> = NewEvent::SQL_TYPES
+        .iter()
+        .map(|t| Array::new(*t, n))
+        .collect();
+    for e in events {
+        for (a, v) in arrays.iter_mut().zip(e.values().map_err(too_large)?) {
+            a.push(v)?;
+        }
     }
+    Ok(arrays)
 }
 
 /// The values of one column of a batch.
@@ -1147,7 +1155,6 @@ impl PgWriter {
             host: host_name(),
             in_tx: false,
             counts: InsertCounts::default(),
-            insert: None,
             pending: Vec::new(),
         })
     }
@@ -1185,32 +1192,6 @@ impl PgWriter {
         }
     }
 
-    /// Write one row; `Ok(None)`: its key is stored already.
-    fn write(
-        &mut self,
-        e: &NewEvent,
-        hash: Option<i64>,
-        corrects: Option<i64>,
-        long: bool,
-    ) -> anyhow::Result<Option<i64>> {
-        let stmt = match &self.insert {
-            Some(s) => s.clone(),
-            None => {
-                let s = self.client.prepare(&INSERT_SQL).map_err(Self::sql_err)?;
-                self.insert = Some(s.clone());
-                s
-            }
-        };
-        let values = e.values().map_err(too_large)?;
-        let mut params: Vec<&(dyn ToSql + Sync)> = values.iter().map(pg_value).collect();
-        params.extend([&hash as &(dyn ToSql + Sync), &corrects, &long]);
-        let row = self
-            .client
-            .query_opt(&stmt, &params)
-            .map_err(Self::sql_err)?;
-        Ok(row.map(|r| r.get(0)))
-    }
-
     /// Insert one event (or its correction, or nothing), inside the open transaction. Events
     /// are sent in batches: the last ones go with [`PgWriter::commit`].
     pub fn insert(&mut self, e: &NewEvent) -> anyhow::Result<()> {
@@ -1235,21 +1216,17 @@ impl PgWriter {
             .map(|e| e.unique_key.as_deref().map(key_hash))
             .collect();
         let rows = {
-            let mut arrays: Vec<Array> = NewEvent::SQL_TYPES
+            let arrays = event_arrays(events.iter())?;
+            let long: Vec<bool> = events
                 .iter()
-                .map(|t| Array::new(*t, events.len()))
+                .map(|e| {
+                    crate::pricing::is_long_context(
+                        e.input_tokens,
+                        e.cache_creation_tokens,
+                        e.cache_read_tokens,
+                    )
+                })
                 .collect();
-            let mut long = Vec::with_capacity(events.len());
-            for e in &events {
-                for (a, v) in arrays.iter_mut().zip(e.values().map_err(too_large)?) {
-                    a.push(v)?;
-                }
-                long.push(crate::pricing::is_long_context(
-                    e.input_tokens,
-                    e.cache_creation_tokens,
-                    e.cache_read_tokens,
-                ));
-            }
             let ord: Vec<i32> = (0..events.len() as i32).collect();
             let mut params: Vec<&(dyn ToSql + Sync)> = arrays.iter().map(Array::sql).collect();
             params.extend([&hashes as &(dyn ToSql + Sync), &long, &ord]);
@@ -1289,6 +1266,7 @@ impl PgWriter {
         // The stored replies of those keys with their corrections, in one query; then each
         // event, in order, against the running totals (a correction adds to them).
         let mut stored = self.stored_replies(&events, &dups)?;
+        let mut corrections = Vec::new();
         for (i, hash) in dups {
             let e = &events[i];
             let key = e.unique_key.clone().unwrap_or_default();
@@ -1301,10 +1279,27 @@ impl PgWriter {
                 continue;
             };
             st.add(c.counts(), c.cost_usd, c.metadata.as_deref());
-            let (row, long, id) = (c.with_dims(dims.clone()), *long, st.id);
-            self.write(&row, None, Some(id), long)?;
+            corrections.push((c.with_dims(dims.clone()), st.id, *long));
             self.counts.corrected += 1;
         }
+        self.write_corrections(&corrections)
+    }
+
+    /// Insert corrections (each with the id it corrects and its reply's long-context flag)
+    /// in one statement, in their order.
+    fn write_corrections(&mut self, rows: &[(NewEvent, i64, bool)]) -> anyhow::Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let arrays = event_arrays(rows.iter().map(|(e, _, _)| e))?;
+        let corrects: Vec<i64> = rows.iter().map(|(_, id, _)| *id).collect();
+        let long: Vec<bool> = rows.iter().map(|(_, _, l)| *l).collect();
+        let ord: Vec<i32> = (0..rows.len() as i32).collect();
+        let mut params: Vec<&(dyn ToSql + Sync)> = arrays.iter().map(Array::sql).collect();
+        params.extend([&corrects as &(dyn ToSql + Sync), &long, &ord]);
+        self.client
+            .execute(CORRECTIONS_SQL.as_str(), &params)
+            .map_err(Self::sql_err)?;
         Ok(())
     }
 

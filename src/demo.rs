@@ -353,12 +353,9 @@ pub struct RowWriter<'c> {
 
 impl<'c> RowWriter<'c> {
     pub fn new(conn: &'c Connection, flavor: Flavor) -> anyhow::Result<RowWriter<'c>> {
+        let native = crate::store::native::insert_sql(&[]);
         let sql = match flavor {
-            Flavor::Native => {
-                "INSERT INTO events (ts, provider, model, agent, session, project, user, channel, operation,
-                    input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, cost_usd,
-                    duration_ms, source) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"
-            }
+            Flavor::Native => &native,
             Flavor::Bot => {
                 "INSERT INTO token_usage (provider, model, input_tokens, output_tokens, cost_usd, user_id,
                     request_type, metadata, timestamp) VALUES (?1,?2,?3,?4,?5,?6,?7,'{}',?8)"
@@ -390,24 +387,11 @@ impl<'c> RowWriter<'c> {
         };
         let i = |n: u64| n as i64;
         match self.flavor {
-            Flavor::Native => self.stmt.execute(params![
-                e.ts_ms,
-                e.provider,
-                e.model,
-                e.agent,
-                e.session,
-                e.project,
-                e.user,
-                e.channel,
-                e.operation,
-                i(e.input_tokens),
-                i(e.output_tokens),
-                i(e.cache_creation_tokens),
-                i(e.cache_read_tokens),
-                e.cost_usd,
-                e.duration_ms,
-                e.source,
-            ])?,
+            Flavor::Native => {
+                let values = e.values()?;
+                let values = values.iter().map(crate::store::native::sqlite_value);
+                self.stmt.execute(rusqlite::params_from_iter(values))?
+            }
             Flavor::Bot => self.stmt.execute(params![
                 e.provider,
                 e.model,

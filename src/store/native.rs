@@ -580,12 +580,12 @@ static STORED_SQL: LazyLock<String> = LazyLock::new(|| {
 pub const STORE_COLUMNS: [&str; 3] = ["key_hash", "corrects", "long_context"];
 
 /// `INSERT INTO events` of every column: the event's, then [`STORE_COLUMNS`].
-static INSERT_SQL: LazyLock<String> = LazyLock::new(|| {
-    let cols: Vec<&str> = NewEvent::COLUMNS
-        .iter()
-        .chain(&STORE_COLUMNS)
-        .copied()
-        .collect();
+static INSERT_SQL: LazyLock<String> = LazyLock::new(|| insert_sql(&STORE_COLUMNS));
+
+/// `INSERT INTO events` of the event's columns ([`NewEvent::COLUMNS`]), then `store`'s, each
+/// bound in that order (`?1`, `?2`, …); the other columns keep their defaults.
+pub fn insert_sql(store: &[&str]) -> String {
+    let cols: Vec<&str> = NewEvent::COLUMNS.iter().chain(store).copied().collect();
     let quoted: Vec<String> = cols.iter().map(|c| format!("\"{c}\"")).collect();
     let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
     format!(
@@ -593,10 +593,10 @@ static INSERT_SQL: LazyLock<String> = LazyLock::new(|| {
         quoted.join(", "),
         marks.join(", ")
     )
-});
+}
 
 /// A value of an event as SQLite binds it.
-fn sqlite_value<'a>(v: &'a Value<'a>) -> &'a dyn rusqlite::ToSql {
+pub fn sqlite_value<'a>(v: &'a Value<'a>) -> &'a dyn rusqlite::ToSql {
     match v {
         Value::Int(n) => n,
         Value::Real(x) => x,

@@ -339,6 +339,35 @@ mod tests {
         assert!(!valid_identifier(""));
     }
 
+    /// A `[[table]]` in the config maps every declared field that is usage or a dimension:
+    /// a field declared in `domain::event` but missing from `CustomTable` (or not mapped by
+    /// `Mapping::custom`) fails here.
+    #[test]
+    fn a_config_table_maps_every_declared_field() {
+        let mut keys: Vec<&str> = Dimension::ALL
+            .iter()
+            .map(|d| d.name())
+            .filter(|n| *n != "model")
+            .collect();
+        let counts = crate::domain::event::COUNT_COLUMNS;
+        keys.extend(counts.iter().filter(|c| !crate::domain::event::is_part(c)));
+        keys.extend(["cost_usd", "duration_ms"]);
+        let mut toml = String::from("table = \"t\"\ntimestamp = \"at\"\nmodel = \"m\"\n");
+        for k in &keys {
+            toml.push_str(&format!("{k} = \"c_{k}\"\n"));
+        }
+        let t: CustomTable = toml::from_str(&toml).unwrap();
+        let m = Mapping::custom(&t).unwrap();
+        let named = m.named_columns();
+        for k in keys {
+            let want = format!("c_{k}");
+            assert!(
+                named.iter().any(|(f, c)| *f == k && *c == want),
+                "{k} is not mapped: {named:?}"
+            );
+        }
+    }
+
     #[test]
     fn custom_rejects_injection() {
         let t = CustomTable {

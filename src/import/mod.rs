@@ -15,6 +15,7 @@ pub mod follow;
 pub mod generic;
 mod line_error;
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Component, Path, PathBuf};
@@ -433,19 +434,25 @@ pub fn detect_format(path: &Path, explicit: bool) -> std::io::Result<Option<Form
     })
 }
 
+/// A JSON object's members, their values left as text (long prompts and tool results are
+/// skipped over, not copied).
+type RawObject<'a> = std::collections::HashMap<Cow<'a, str>, &'a serde_json::value::RawValue>;
+
 /// Look at the first lines: Codex rollout lines have `type` + `payload`; Claude Code lines
 /// have `message.usage` or a `sessionId`; generic events have `model` and a token field.
 fn sniff(head: &[u8]) -> Option<Format> {
     let mut generic = false;
     for line in head.split(|b| *b == b'\n').take(200) {
-        let Ok(serde_json::Value::Object(o)) = serde_json::from_slice::<serde_json::Value>(line)
-        else {
+        let Ok(o) = serde_json::from_slice::<RawObject>(line) else {
             continue;
         };
-        let kind = o.get("type").and_then(|t| t.as_str()).unwrap_or("");
+        let kind = o
+            .get("type")
+            .and_then(|t| serde_json::from_str::<Cow<str>>(t.get()).ok())
+            .unwrap_or_default();
         if o.contains_key("payload")
             && matches!(
-                kind,
+                &*kind,
                 "session_meta" | "turn_context" | "event_msg" | "response_item"
             )
         {
@@ -453,13 +460,16 @@ fn sniff(head: &[u8]) -> Option<Format> {
         }
         let has_usage = o
             .get("message")
-            .and_then(|m| m.get("usage"))
-            .is_some_and(|u| u.is_object());
+            .and_then(|m| serde_json::from_str::<RawObject>(m.get()).ok())
+            .and_then(|m| m.get("usage").map(|u| u.get().starts_with('{')))
+            .unwrap_or(false);
         if has_usage || (o.contains_key("sessionId") && o.contains_key("uuid")) {
             return Some(Format::ClaudeCode);
         }
-        if o.get("model").is_some_and(|m| m.is_string())
-            && generic::TOKEN_FIELDS.iter().any(|f| o.contains_key(*f))
+        if o.get("model").is_some_and(|m| m.get().starts_with('"'))
+            && generic::TOKEN_FIELDS
+                .iter()
+                .any(|f| o.contains_key(&Cow::Borrowed(*f)))
         {
             generic = true;
         }
@@ -567,9 +577,10 @@ fn import_with(
                 scope.spawn(move || {
                     let mut parts = Vec::new();
                     let channel = Channel { send, back };
+                    let mut buf = Vec::new();
                     for (i, plan) in plans.iter().enumerate().skip(r).step_by(readers) {
                         let mut part = ImportSummary::default();
-                        let result = read_file(i, plan, opts, &channel, &mut part);
+                        let result = read_file(i, plan, opts, &channel, &mut buf, &mut part);
                         let gone = match result {
                             Ok(()) => false,
                             Err(e) => {
@@ -971,21 +982,21 @@ const READ_CHUNK: usize = 1 << 20;
 
 /// The complete lines of a file, read in large chunks and handed out as slices of the
 /// chunk (no copy per line). A last line without its newline is never handed out: it may be
-/// half-written.
-struct Records<R> {
+/// half-written. The buffer is the reader thread's, used again for each file.
+struct Records<'b, R> {
     src: R,
-    buf: Vec<u8>,
+    buf: &'b mut Vec<u8>,
     /// The unread bytes are `buf[start..end]`.
     start: usize,
     end: usize,
     eof: bool,
 }
 
-impl<R: Read> Records<R> {
-    fn new(src: R) -> Records<R> {
+impl<'b, R: Read> Records<'b, R> {
+    fn new(src: R, buf: &'b mut Vec<u8>) -> Records<'b, R> {
         Records {
             src,
-            buf: Vec::new(),
+            buf,
             start: 0,
             end: 0,
             eof: false,
@@ -1066,12 +1077,13 @@ fn read_file(
     plan: &Plan,
     opts: &Options,
     channel: &Channel,
+    buf: &mut Vec<u8>,
     part: &mut ImportSummary,
 ) -> anyhow::Result<()> {
     let send = &channel.send;
     let mut file = crate::regular::open_regular(&plan.path)?;
     file.seek(SeekFrom::Start(plan.start.offset))?;
-    let mut reader = Records::new(file);
+    let mut reader = Records::new(file, buf);
     let mut parser = make_parser(
         plan.format,
         plan.info.clone(),
@@ -1230,6 +1242,17 @@ mod tests {
             b"not json\n{\"ts\":\"2025-01-01T00:00:00Z\",\"model\":\"m\",\"input_tokens\":3}\n";
         assert_eq!(sniff(generic), Some(Format::Jsonl));
         assert_eq!(sniff(b"{\"display\":\"hello\",\"timestamp\":1}\n"), None);
+        // Spaces around values, escaped keys, and values of another kind than expected.
+        let spaced = b"{ \"message\" : { \"usage\" : {\"input_tokens\":1} } }";
+        assert_eq!(sniff(spaced), Some(Format::ClaudeCode));
+        let escaped = br#"{"\u0074ype": "event_msg", "payload": {}}"#;
+        assert_eq!(sniff(escaped), Some(Format::Codex));
+        let not_object = br#"{"message":{"usage":[1]},"model":3,"input_tokens":1}"#;
+        assert_eq!(sniff(not_object), None);
+        assert_eq!(
+            sniff(br#"{"model" : "m", "input_tokens": 2}"#),
+            Some(Format::Jsonl)
+        );
     }
 
     #[test]
@@ -1285,7 +1308,8 @@ mod tests {
     }
 
     fn records(data: &[u8], step: usize, csv: bool) -> Vec<(Vec<u8>, u64)> {
-        let mut r = Records::new(Trickle(data, step));
+        let mut buf = b"left from the file before".to_vec();
+        let mut r = Records::new(Trickle(data, step), &mut buf);
         let mut out = Vec::new();
         while let Some((rec, lines)) = r.next(csv).unwrap() {
             out.push((rec.to_vec(), lines));

@@ -446,6 +446,38 @@ fn status_reads_budgets_from_postgres() {
         .code(3);
 }
 
+#[test]
+fn statusline_shows_the_session_cost_from_postgres() {
+    let db = pg::db("statusline");
+    let sb = Sandbox::new();
+    tokmon(
+        &sb,
+        &db.url,
+        &["record", "--model", "gpt-4o", "--input", "1"],
+    )
+    .success();
+    let now = chrono::Utc::now().timestamp_millis() - 1_000;
+    db.psql(&format!(
+        "INSERT INTO events (ts, model, agent, provider, session, input_tokens, output_tokens, source)
+         VALUES ({now}, 'claude-sonnet-4-5', 'claude-code', 'anthropic', 's1', 100000, 600, 'test'),
+                ({now}, 'claude-sonnet-4-5', 'claude-code', 'anthropic', 's2', 1000000, 0, 'test'),
+                ({now}, 'gpt-5', 'codex', 'openai', 's1', 1000000, 0, 'test')"
+    ));
+    let hook = json!({"session_id": "s1", "model": {"display_name": "Sonnet 4.5"}});
+    let a = sb
+        .cmd()
+        .args(["--db", &db.url, "statusline"])
+        .write_stdin(hook.to_string())
+        .assert()
+        .success();
+    let line = stdout(&a);
+    // Claude Code's events of s1 only: 100,000 in at $3/M and 600 out at $15/M.
+    assert!(
+        line.starts_with("Sonnet 4.5 | session $0.31 | today "),
+        "{line}"
+    );
+}
+
 const AI_USAGE: &str = "CREATE TABLE ai_usage (id uuid PRIMARY KEY, user_id uuid NOT NULL, project_id uuid,
   provider text NOT NULL, model text NOT NULL, prompt_tokens integer NOT NULL,
   completion_tokens integer NOT NULL, total_tokens integer NOT NULL,

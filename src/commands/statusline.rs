@@ -217,9 +217,14 @@ impl Parts {
 
 /// Cost of one session's Claude Code events (through the session index, never a scan).
 fn session_cost(source: &Source, session: &str, ctx: &Ctx) -> anyhow::Result<Option<f64>> {
-    // PostgreSQL: no session index is read here (the line stays within a hook's budget).
-    if !source.kind.is_native() || source.empty || source.is_postgres() {
+    if !source.kind.is_native() || source.empty {
         return Ok(None);
+    }
+    if let Some(rows) = source.pg_session_sums(session, BLOCK_AGENT)? {
+        let cost = rows
+            .iter()
+            .map(|r| cost_of(&r.sums, r.model.as_deref(), ctx.cost_mode).usd);
+        return Ok((!rows.is_empty()).then(|| cost.sum()));
     }
     // The column layout of a scan (see `flagged_row`), with the model as the only key.
     let m = &source.mapping;

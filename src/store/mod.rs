@@ -547,6 +547,19 @@ impl Source {
         }
     }
 
+    /// PostgreSQL: the sums of one session's events of `agent`, by model (through the
+    /// session index). `None` elsewhere: the caller reads SQLite itself.
+    pub fn pg_session_sums(
+        &self,
+        session: &str,
+        agent: &str,
+    ) -> anyhow::Result<Option<Vec<query::AggRow>>> {
+        match &self.pg {
+            Some(pg) => pg.session_sums(session, agent).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Changes whenever another connection commits to the database; cheap to poll.
     pub fn data_version(&self) -> anyhow::Result<i64> {
         if let Some(pg) = &self.pg {

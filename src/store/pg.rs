@@ -695,6 +695,24 @@ impl PgSource {
             .collect()
     }
 
+    /// The sums of one session's events of `agent`, by model (through the session index);
+    /// none for `ai_usage`, which has no sessions.
+    pub fn session_sums(&self, session: &str, agent: &str) -> anyhow::Result<Vec<AggRow>> {
+        if !matches!(self.kind, Kind::Native(_)) {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT NULL::text, NULL::bigint, model, {sums}
+             FROM {rows} e WHERE session = $1 AND agent = $2 GROUP BY 3",
+            sums = event_sums_sql(),
+            rows = self.rows_sql(),
+        );
+        self.query(&sql, &[&session, &agent])?
+            .iter()
+            .map(agg_row)
+            .collect()
+    }
+
     /// Grouped sums of whole slices `[first, end)` from the rollup table.
     fn rollup(
         &self,

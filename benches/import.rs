@@ -18,9 +18,11 @@
 //!
 //! The last line printed is one JSON object with every figure:
 //! `{"bench":"import","corpora":[{"name","lines","bytes","files","replies","tokmon_cold_s",
-//! "tokmon_cold_rss_mb","reimport_unchanged_s","reimport_append_s","ccusage_s"|null,
-//! "ccusage_rss_mb"|null,"ratio"|null,"totals_match_expected","daily_match_ccusage"|null},…]}`
-//! (`ratio` = tokmon cold / ccusage).
+//! "tokmon_cold_cpu_s","tokmon_cold_rss_mb","reimport_unchanged_s","reimport_append_s",
+//! "reimport_append_cpu_s","ccusage_s"|null,"ccusage_cpu_s"|null,"ccusage_rss_mb"|null,
+//! "ratio"|null,"totals_match_expected","daily_match_ccusage"|null},…]}` (`ratio` = tokmon
+//! cold / ccusage, wall times; the CPU times, user + system, are null without
+//! `/usr/bin/time`).
 //!
 //! Environment: `TOKMON_BENCH_REALISTIC_LINES` (default 120000), `TOKMON_BENCH_LINES` (compact
 //! corpus lines, default 1000000), `TOKMON_BENCH_CORPUS` (`realistic`, `compact` or `both`, the
@@ -344,6 +346,9 @@ fn generate(root: &Path, shape: Shape, lines: u64) -> std::io::Result<Gen> {
 struct Run {
     wall: Duration,
     rss_kb: Option<u64>,
+    /// User + system CPU time, with `/usr/bin/time -v` (the machine may be shared: CPU time
+    /// stretches less than wall time under load).
+    cpu: Option<Duration>,
     stdout: String,
 }
 
@@ -372,9 +377,19 @@ fn measure(program: &Path, args: &[&str], envs: &[(&str, &Path)]) -> Run {
         .lines()
         .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes):"))
         .and_then(|v| v.trim().parse().ok());
+    let seconds = |label: &str| -> Option<f64> {
+        stderr
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(label))
+            .and_then(|v| v.trim().parse().ok())
+    };
+    let cpu = seconds("User time (seconds):")
+        .zip(seconds("System time (seconds):"))
+        .map(|(u, s)| Duration::from_secs_f64(u + s));
     Run {
         wall,
         rss_kb,
+        cpu,
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
     }
 }
@@ -521,12 +536,14 @@ fn bench(shape: Shape, lines: u64, runs: u32, work: &Path, tokmon: &Path) -> Val
     let expected_ok = ours == g.totals && our_days == g.daily;
 
     println!();
-    println!("| {} corpus | wall | peak RSS |", shape.name());
-    println!("| --- | --- | --- |");
+    println!("| {} corpus | wall | CPU | peak RSS |", shape.name());
+    println!("| --- | --- | --- | --- |");
     let row = |what: &str, r: &Run| {
         println!(
-            "| {what} | {:.3} s | {} |",
+            "| {what} | {:.3} s | {} | {} |",
             r.wall.as_secs_f64(),
+            r.cpu
+                .map_or("n/a".into(), |c| format!("{:.3} s", c.as_secs_f64())),
             mb(r.rss_kb).map_or("n/a".into(), |m| format!("{m:.1} MB"))
         )
     };
@@ -584,10 +601,13 @@ fn bench(shape: Shape, lines: u64, runs: u32, work: &Path, tokmon: &Path) -> Val
         "files": files,
         "replies": g.msg_counter,
         "tokmon_cold_s": secs(cold.wall),
+        "tokmon_cold_cpu_s": cold.cpu.map(secs),
         "tokmon_cold_rss_mb": mb(cold.rss_kb),
         "reimport_unchanged_s": secs(unchanged.wall),
         "reimport_append_s": secs(append.wall),
+        "reimport_append_cpu_s": append.cpu.map(secs),
         "ccusage_s": cc_run.as_ref().map(|r| secs(r.wall)),
+        "ccusage_cpu_s": cc_run.as_ref().and_then(|r| r.cpu.map(secs)),
         "ccusage_rss_mb": cc_run.as_ref().and_then(|r| mb(r.rss_kb)),
         "ratio": cc_run.as_ref().map(|r| {
             (cold.wall.as_secs_f64() / r.wall.as_secs_f64() * 1000.0).round() / 1000.0

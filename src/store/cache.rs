@@ -9,7 +9,7 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::Source;
 use super::mapping::{Dimension, quote};
@@ -75,44 +75,36 @@ impl RollupCache {
     pub fn open(dir: &Path, source: &Source) -> anyhow::Result<RollupCache> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let path = cache_file(dir, source);
-        let conn =
+        let mut conn =
             Connection::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let has_table: bool = conn.query_row(
-            "SELECT count(*) FROM sqlite_schema WHERE name = 'rollup_15m'",
-            [],
-            |r| r.get::<_, i64>(0).map(|n| n > 0),
-        )?;
-        if !has_table {
-            conn.execute_batch(include_str!("../../migrations/0003_rollups.sql"))?;
-            conn.execute_batch(include_str!(
-                "../../migrations/0006_price_detail_rollup.sql"
-            ))?;
-            conn.execute_batch(
-                "CREATE TABLE cache_meta (id INTEGER PRIMARY KEY CHECK (id = 1), source TEXT NOT NULL,
-                    first_id INTEGER NOT NULL, first_ts TEXT NOT NULL, last_id INTEGER NOT NULL,
-                    rows INTEGER NOT NULL, min_ts INTEGER, max_ts INTEGER)",
-            )?;
-        }
-        let folded = conn
-            .query_row(
-                "SELECT first_id, first_ts, last_id, rows, min_ts, max_ts FROM cache_meta
-                 WHERE id = 1 AND source = ?1",
-                [source.path.to_string_lossy()],
-                |r| {
-                    let (lo, hi): (Option<i64>, Option<i64>) = (r.get(4)?, r.get(5)?);
-                    Ok(Fingerprint {
-                        first_id: r.get(0)?,
-                        first_ts: r.get(1)?,
-                        last_id: r.get(2)?,
-                        rows: r.get(3)?,
-                        bounds: lo.zip(hi),
-                    })
-                },
+        let has_table = |conn: &Connection| -> rusqlite::Result<bool> {
+            conn.query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name = 'cache_meta'",
+                [],
+                |r| r.get::<_, i64>(0).map(|n| n > 0),
             )
-            .optional()?;
+        };
+        if !has_table(&conn)? {
+            // Several readers (the monitor's threads, a report) may open a new cache at once:
+            // one makes the tables, under the write lock.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if !has_table(&tx)? {
+                tx.execute_batch(include_str!("../../migrations/0003_rollups.sql"))?;
+                tx.execute_batch(include_str!(
+                    "../../migrations/0006_price_detail_rollup.sql"
+                ))?;
+                tx.execute_batch(
+                    "CREATE TABLE cache_meta (id INTEGER PRIMARY KEY CHECK (id = 1), source TEXT NOT NULL,
+                        first_id INTEGER NOT NULL, first_ts TEXT NOT NULL, last_id INTEGER NOT NULL,
+                        rows INTEGER NOT NULL, min_ts INTEGER, max_ts INTEGER)",
+                )?;
+            }
+            tx.commit()?;
+        }
+        let folded = stored_fingerprint(&conn, source)?;
         Ok(RollupCache {
             path,
             conn,
@@ -135,6 +127,30 @@ impl RollupCache {
     /// Bring the cache up to date with the source: fold rows added since the last refresh, or
     /// rebuild everything when the source was rewritten.
     pub fn refresh(&mut self, source: &Source) -> anyhow::Result<()> {
+        for _ in 0..REFRESH_TRIES {
+            if self.try_refresh(source)? {
+                return Ok(());
+            }
+        }
+        anyhow::bail!(
+            "the rollup cache {} kept changing under other readers",
+            self.path.display()
+        )
+    }
+
+    /// What the cache file should hold as folded: nothing after a reset.
+    fn expected_stored(&self) -> Option<&Fingerprint> {
+        self.folded.as_ref().filter(|f| f.last_id != i64::MIN)
+    }
+
+    /// [`RollupCache::refresh`] once; `false` when another reader of the same cache file
+    /// folded rows in (or rebuilt it) meanwhile, so nothing was written.
+    fn try_refresh(&mut self, source: &Source) -> anyhow::Result<bool> {
+        let stored = stored_fingerprint(&self.conn, source)?;
+        if stored.as_ref() != self.expected_stored() {
+            self.folded = stored;
+            self.counted = false;
+        }
         let m = &source.mapping;
         let table = quote(&m.table);
         let id = m.id_sql();
@@ -156,7 +172,8 @@ impl RollupCache {
             .optional()?;
         let max_id = source.max_id()?;
         let Some((first_id, first_ts)) = first else {
-            return self.reset(None);
+            self.reset(None)?;
+            return Ok(true);
         };
         let count_upto = |last: i64| -> anyhow::Result<i64> {
             Ok(source.conn().query_row(
@@ -180,7 +197,7 @@ impl RollupCache {
         self.counted = true;
         let from_id = self.folded.as_ref().map(|f| f.last_id).unwrap_or(i64::MIN);
         if from_id >= max_id {
-            return Ok(());
+            return Ok(true);
         }
         self.fold(source, from_id, max_id, first_id, first_ts)
     }
@@ -208,7 +225,8 @@ impl RollupCache {
         Ok(())
     }
 
-    /// Fold the source rows with `from_id < id <= to_id` into the cache.
+    /// Fold the source rows with `from_id < id <= to_id` into the cache; `false` (nothing
+    /// written) when the cache file no longer holds what this reader folded from.
     fn fold(
         &mut self,
         source: &Source,
@@ -216,7 +234,7 @@ impl RollupCache {
         to_id: i64,
         first_id: i64,
         first_ts: String,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<bool> {
         let m = &source.mapping;
         // Summed in memory (see `HashGroups`): SQLite would sort every row for a GROUP BY.
         let sql = format!(
@@ -269,7 +287,13 @@ impl RollupCache {
             places.join(", "),
             set.join(", ")
         );
-        let tx = self.conn.transaction()?;
+        let expected = self.expected_stored().cloned();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if stored_fingerprint(&tx, source)? != expected {
+            return Ok(false);
+        }
         let mut added = 0i64;
         {
             let mut write = tx.prepare(&upsert)?;
@@ -326,6 +350,29 @@ impl RollupCache {
             rows,
             bounds,
         });
-        Ok(())
+        Ok(true)
     }
+}
+
+/// How often a refresh starts again when another reader changed the cache meanwhile.
+const REFRESH_TRIES: usize = 4;
+
+/// What the cache file says was folded in from `source`.
+fn stored_fingerprint(conn: &Connection, source: &Source) -> rusqlite::Result<Option<Fingerprint>> {
+    conn.query_row(
+        "SELECT first_id, first_ts, last_id, rows, min_ts, max_ts FROM cache_meta
+         WHERE id = 1 AND source = ?1",
+        [source.path.to_string_lossy()],
+        |r| {
+            let (lo, hi): (Option<i64>, Option<i64>) = (r.get(4)?, r.get(5)?);
+            Ok(Fingerprint {
+                first_id: r.get(0)?,
+                first_ts: r.get(1)?,
+                last_id: r.get(2)?,
+                rows: r.get(3)?,
+                bounds: lo.zip(hi),
+            })
+        },
+    )
+    .optional()
 }

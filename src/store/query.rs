@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use rusqlite::params;
 
 use super::Source;
-use super::mapping::{Dimension, quote};
+use super::mapping::{Col, Dimension, quote};
+use crate::domain::LONG_CONTEXT_TOKENS;
 
 pub use crate::domain::{EventRow, MAX_TOKENS, TokenOverflow, TokenSplit, Tokens, add_tokens};
 
@@ -299,13 +300,19 @@ impl Source {
 
     /// The summed columns as [`HashGroups::add_row`] reads them: four token counts, the
     /// stored cost, whether the row is an event (corrections in the native store add
-    /// tokens but are no events), the 1-hour cache writes and the long-context flag.
+    /// tokens but are no events), the 1-hour cache writes and the long-context flag. A
+    /// foreign table has no flag: NULL there, and the row's prompt is measured in memory
+    /// from the token counts already read (the same rule as [`Mapping::long_context_sql`],
+    /// without SQLite normalising every count twice).
     pub(super) fn summed_columns_sql(&self) -> String {
         let m = &self.mapping;
+        let long = match m.long_context {
+            Col::Absent if !m.trusted => "NULL".to_string(),
+            _ => m.long_context_sql(),
+        };
         format!(
             "{i}, {o}, {cw}, {cr}, {c}, {w}, {cw1h}, {long}",
             cw1h = m.tokens_sql(&m.counts.cache_creation_1h_tokens),
-            long = m.long_context_sql(),
             w = if self.has_corrections {
                 "corrects IS NULL"
             } else {
@@ -778,7 +785,7 @@ pub const PRICE_DETAIL_COLUMNS: [&str; 12] = [
 /// Rows summed in memory by `N` text parts (NULL kept apart from ''), an optional time slice
 /// and the sign of the stored cost, as a GROUP BY would, without SQLite sorting every row.
 pub(super) struct HashGroups<const N: usize> {
-    index: HashMap<Vec<u8>, usize>,
+    index: HashMap<Vec<u8>, usize, foldhash::fast::RandomState>,
     pub groups: Vec<HashGroup<N>>,
     probe: Vec<u8>,
 }
@@ -786,7 +793,7 @@ pub(super) struct HashGroups<const N: usize> {
 impl<const N: usize> Default for HashGroups<N> {
     fn default() -> Self {
         HashGroups {
-            index: HashMap::new(),
+            index: HashMap::default(),
             groups: Vec::new(),
             probe: Vec::with_capacity(128),
         }
@@ -860,6 +867,18 @@ impl<const N: usize> HashGroups<N> {
     ) -> rusqlite::Result<()> {
         let cost = real_ref(r.get_ref(first + N + 4)?);
         let positive = cost.is_some_and(|c| c > 0.0);
+        let mut tokens = [0i128; 5];
+        for (i, n) in tokens.iter_mut().enumerate() {
+            // The 1-hour writes come after the cost and the event flag.
+            let col = if i < 4 { first + N + i } else { first + N + 6 };
+            *n = int_ref(r.get_ref(col)?);
+        }
+        let long = match r.get_ref(first + N + 7)? {
+            rusqlite::types::ValueRef::Null => {
+                tokens[0] + tokens[2] + tokens[3] > i128::from(LONG_CONTEXT_TOKENS)
+            }
+            flag => int_ref(flag) != 0,
+        };
         self.probe.clear();
         match slice {
             None => self.probe.push(0),
@@ -871,7 +890,6 @@ impl<const N: usize> HashGroups<N> {
         for i in 0..N {
             push_key_part(&mut self.probe, text_ref(r.get_ref(first + i)?));
         }
-        let long = int_ref(r.get_ref(first + N + 7)?) != 0;
         self.probe.push(u8::from(positive));
         self.probe.push(u8::from(long));
         let at = match self.index.get(self.probe.as_slice()) {
@@ -898,10 +916,8 @@ impl<const N: usize> HashGroups<N> {
         let is_event = int_ref(r.get_ref(first + N + 5)?) != 0;
         let g = &mut self.groups[at];
         g.events += u64::from(is_event);
-        for (i, n) in g.tokens.iter_mut().enumerate() {
-            // The 1-hour writes come after the cost and the event flag.
-            let col = if i < 4 { first + N + i } else { first + N + 6 };
-            *n += int_ref(r.get_ref(col)?);
+        for (sum, n) in g.tokens.iter_mut().zip(tokens) {
+            *sum += n;
         }
         if let Some(c) = cost {
             g.cost.add(c);

@@ -174,6 +174,10 @@ pub struct Setup {
     pub schema: Option<String>,
     pub foreign_zone: Zone,
     pub cost_mode: CostMode,
+    /// Where a foreign database's rollup cache lives (as for the tail). The block watcher
+    /// reads a foreign database only through it, once the tail has built it: reading every
+    /// row's time here would compete with the monitor's first numbers.
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// The follower and the block watcher; dropping it stops both and waits for them.
@@ -274,12 +278,29 @@ fn watch_block(setup: &Setup, stop: &AtomicBool, tx: Sink) {
                 &setup.config,
                 setup.foreign_zone,
             )
-            .and_then(|s| {
+            .and_then(|mut s| {
+                if let Some(dir) = &setup.cache_dir {
+                    s.use_cache_dir(dir);
+                    s.defer_cache_build(true);
+                }
                 blocks::steady_plans(&s)?;
                 Ok(s)
             })
             .map_err(|e| failed(&mut failing, e))
             .ok();
+        }
+        if let Some(src) = &mut source
+            && src.cache_pending()
+        {
+            // Built by the tail meanwhile? (The cache file says so.)
+            if let Some(dir) = &setup.cache_dir {
+                src.use_cache_dir(dir);
+            }
+            if src.cache_pending() {
+                std::thread::sleep(POLL);
+                continue;
+            }
+            seen_version = None;
         }
         if let Some(src) = &source {
             let version = src.data_version().ok();

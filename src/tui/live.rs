@@ -13,8 +13,10 @@
 //! network dropped) shows as "reconnecting" with the last numbers kept, is tried again, and
 //! everything is read afresh once it is back: nothing lost, nothing counted twice.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
@@ -44,6 +46,9 @@ const PG_RETRY_MAX: Duration = Duration::from_secs(2);
 const BATCH: usize = 10_000;
 /// A snapshot looks this far below its last id for ids that are not committed yet.
 const SNAPSHOT_GAP_WINDOW: i64 = 10_000;
+/// While a snapshot is read, the commands are looked at every this many SQLite steps (a few
+/// milliseconds at most), so a newer request stops a read that is no longer wanted.
+const SUPERSEDED_CHECK_OPS: std::ffi::c_int = 20_000;
 /// New rows lead to a budget evaluation at most this often.
 pub const BUDGET_DEBOUNCE: Duration = Duration::from_secs(2);
 /// Budgets are evaluated at least this often, so windows slide and reset on screen.
@@ -235,12 +240,16 @@ fn read_snapshot(src: &Source, req: &LoadRequest) -> anyhow::Result<Snapshot> {
         Dimension::Provider,
     )?;
     let recent_from = req.now_ms - 2 * RATE_WINDOW_MS;
-    // The bucketed read already covers the last minutes when its buckets are minutes.
+    // The bucketed read already covers the last minutes when its buckets are minutes. While
+    // a foreign database's cache is being built, a second read of every row would delay the
+    // first numbers: the rate follows with the cache.
     let recent = if req.range == RangeKind::Hour {
         rows.iter()
             .filter(|(r, _)| r.bucket_ms.is_some_and(|b| b >= recent_from))
             .map(|(r, _)| r.clone())
             .collect()
+    } else if src.cache_pending() {
+        Vec::new()
     } else {
         src.aggregate(&AggQuery {
             from_ms: Some(recent_from),
@@ -340,6 +349,9 @@ struct Open {
     follow: Follow,
     /// The thread building the rollup cache, while it runs.
     builder: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+    /// The rollup cache is to be built (on a thread of its own) once the first numbers are
+    /// sent, so that its build does not compete with them.
+    build_after_load: bool,
     id: Option<(u64, u64)>,
     version: i64,
     cur: Cursor,
@@ -444,10 +456,68 @@ fn count_changed(src: &Source, cur: &mut Cursor) -> anyhow::Result<Option<&'stat
     }))
 }
 
+/// The loop's commands, with those taken from the channel early: while a snapshot is read,
+/// SQLite's progress handler looks at the channel (on the tail's own thread), and a newer
+/// request, or the loop's end, stops a read whose answer nobody would look at.
+struct Inbox {
+    rx: Receiver<Cmd>,
+    early: VecDeque<Cmd>,
+    closed: bool,
+}
+
+impl Inbox {
+    /// Take what has arrived; whether it holds a newer request (or the loop has ended).
+    fn superseded(&mut self) -> bool {
+        loop {
+            match self.rx.try_recv() {
+                Ok(cmd) => self.early.push_back(cmd),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    self.closed = true;
+                    break;
+                }
+            }
+        }
+        self.closed
+            || self
+                .early
+                .iter()
+                .any(|c| matches!(c, Cmd::Load(_) | Cmd::Reload(_)))
+    }
+}
+
+/// The next command: one taken early first, else from the channel, waiting up to `wait`
+/// (`None`: not at all).
+fn next_cmd(inbox: &Mutex<Inbox>, wait: Option<Duration>) -> Result<Cmd, RecvTimeoutError> {
+    let mut inbox = inbox.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(cmd) = inbox.early.pop_front() {
+        return Ok(cmd);
+    }
+    if inbox.closed {
+        return Err(RecvTimeoutError::Disconnected);
+    }
+    match wait {
+        Some(wait) => inbox.rx.recv_timeout(wait),
+        None => inbox.rx.try_recv().map_err(|e| match e {
+            TryRecvError::Empty => RecvTimeoutError::Timeout,
+            TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+        }),
+    }
+}
+
+/// Whether a read failed because the progress handler stopped it (a newer request came).
+fn interrupted(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<rusqlite::Error>()
+            .and_then(rusqlite::Error::sqlite_error_code)
+            == Some(rusqlite::ErrorCode::OperationInterrupted)
+    })
+}
+
 /// The tail thread's state.
 pub struct Tail {
     cfg: TailConfig,
-    cmds: Receiver<Cmd>,
+    inbox: Arc<Mutex<Inbox>>,
     out: UnboundedSender<Msg>,
     open: Option<Open>,
     request: Option<LoadRequest>,
@@ -480,7 +550,11 @@ impl Tail {
             eval_due: Some(Instant::now()),
             last_eval: None,
             cfg,
-            cmds,
+            inbox: Arc::new(Mutex::new(Inbox {
+                rx: cmds,
+                early: VecDeque::new(),
+                closed: false,
+            })),
             out,
             open: None,
             request: None,
@@ -527,17 +601,14 @@ impl Tail {
                 Some(Follow::Listen { listener, heard }) => match listener.wait(PG_WAIT) {
                     Ok(h) => {
                         *heard |= h;
-                        self.cmds.try_recv().map_err(|e| match e {
-                            TryRecvError::Empty => RecvTimeoutError::Timeout,
-                            TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
-                        })
+                        next_cmd(&self.inbox, None)
                     }
                     Err(e) => {
                         self.failed(e);
                         continue;
                     }
                 },
-                _ => self.cmds.recv_timeout(wait),
+                _ => next_cmd(&self.inbox, Some(wait)),
             };
             match got {
                 Ok(cmd) => self.command(cmd),
@@ -545,7 +616,7 @@ impl Tail {
                 Err(RecvTimeoutError::Disconnected) => return,
             }
             // Only the newest of several queued requests matters.
-            while let Ok(cmd) = self.cmds.try_recv() {
+            while let Ok(cmd) = next_cmd(&self.inbox, None) {
                 self.command(cmd);
             }
             if self.out.is_closed() {
@@ -689,17 +760,12 @@ impl Tail {
                 &self.cfg.config,
                 self.cfg.foreign_zone,
             )?;
-            let mut builder = None;
+            let mut build_after_load = false;
             if let Some(dir) = &self.cfg.cache_dir {
                 src.use_cache_dir(dir);
                 if src.cache_pending() {
-                    match spawn_cache_builder(&self.cfg, dir.clone()) {
-                        Ok(h) => {
-                            src.defer_cache_build(true);
-                            builder = Some(h);
-                        }
-                        Err(e) => tracing::warn!("cannot start the rollup cache builder: {e}"),
-                    }
+                    src.defer_cache_build(true);
+                    build_after_load = true;
                 }
             }
             let version = src.data_version()?;
@@ -722,7 +788,8 @@ impl Tail {
             self.open = Some(Open {
                 src,
                 follow,
-                builder,
+                builder: None,
+                build_after_load,
                 id,
                 version,
                 cur: Cursor::new(),
@@ -783,14 +850,45 @@ impl Tail {
                 // against. The version is read first: a commit that lands while (or just
                 // after) the snapshot is read then shows as a change, never goes unseen.
                 let version = open.src.data_version()?;
-                let (src, out) = (&open.src, &self.out);
-                let (last_id, seen, gaps) = src.read_snapshot(|| {
+                let inbox = Arc::clone(&self.inbox);
+                open.src.conn().progress_handler(
+                    SUPERSEDED_CHECK_OPS,
+                    Some(move || inbox.try_lock().is_ok_and(|mut i| i.superseded())),
+                )?;
+                let started = Instant::now();
+                let mut builder = None;
+                let (src, out, cfg) = (&open.src, &self.out, &self.cfg);
+                let build_now = open.build_after_load;
+                let read = src.read_snapshot(|| {
                     let snap = read_snapshot(src, &req)?;
                     let last_id = snap.last_id;
+                    tracing::debug!(range = ?req.range, elapsed = ?started.elapsed(), "snapshot read");
                     let _ = out.send(Msg::Snapshot(Box::new(snap)));
+                    // The first numbers are out: a foreign database's rollup cache is built
+                    // behind them now, on a thread and a connection of its own.
+                    if build_now && let Some(dir) = &cfg.cache_dir {
+                        builder = Some(spawn_cache_builder(cfg, dir.clone()));
+                    }
                     let seen = Seen::read(src, last_id)?;
                     Ok((last_id, seen, snapshot_gaps(src, last_id)?))
-                })?;
+                });
+                open.src.conn().progress_handler(0, None::<fn() -> bool>)?;
+                if let Some(spawned) = builder {
+                    open.build_after_load = false;
+                    match spawned {
+                        Ok(h) => open.builder = Some(h),
+                        Err(e) => {
+                            tracing::warn!("cannot start the rollup cache builder: {e}");
+                            open.src.defer_cache_build(false);
+                        }
+                    }
+                }
+                if read.as_ref().is_err_and(interrupted) {
+                    // A newer request came: it is answered next.
+                    tracing::debug!(range = ?req.range, "snapshot read stopped for a newer request");
+                    return Ok(());
+                }
+                let (last_id, seen, gaps) = read?;
                 open.cur = Cursor {
                     last_id,
                     seen: Some(seen),

@@ -85,6 +85,7 @@ pub fn run(ctx: &Ctx, args: &MonitorArgs) -> anyhow::Result<u8> {
             schema: if args.demo { None } else { ctx.schema.clone() },
             foreign_zone: ctx.foreign_zone,
             cost_mode: ctx.cost_mode,
+            cache_dir: Some(crate::paths::cache_dir()),
         },
         {
             let tx = msg_tx.clone();

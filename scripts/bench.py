@@ -11,8 +11,10 @@ a foreign tracker's database (bot and desktop trackers, 1M rows, no rollup cache
 the same; the monitor's time to first frame and to complete numbers, insert-to-screen latency
 with another process writing 100 rows a second, idle CPU, peak resident memory and bytes
 written to the terminal per update (these come from the `monitor` benchmark,
-`benches/monitor.rs`, run in tmux), and its first all-time numbers on a foreign database; and
-the import benchmark (`benches/import.rs`), which compares `tokmon import` with ccusage.
+`benches/monitor.rs`, run in tmux), and its first all-time numbers on both foreign databases
+(against the sqlite3 GROUP BY by agent, provider and model, which gives the numbers it shows);
+and the import benchmark (`benches/import.rs`), which compares `tokmon import` with ccusage on
+a realistic and a compact corpus, and times a re-import after one appended line.
 
 ccusage (pinned below) is installed with npm into a cache directory the first time
 (`--ccusage-dir`, default ~/.cache/tokmon-bench); `--no-import` skips the import benchmark.
@@ -114,6 +116,16 @@ FOREIGN_BASELINE = {
                "SUM(cache_read_tokens), TOTAL(estimated_cost) FROM token_usage GROUP BY model;",
 }
 
+# The plain GROUP BY that gives the numbers the monitor shows for all time: by agent, provider
+# and model (it drills into any of the three).
+MONITOR_BASELINE = {
+    "bot": "SELECT request_type, provider, model, COUNT(*), SUM(input_tokens), SUM(output_tokens), "
+           "TOTAL(cost_usd) FROM token_usage GROUP BY request_type, provider, model;",
+    "desktop": "SELECT operation_type, endpoint_name, model, COUNT(*), SUM(input_tokens), SUM(output_tokens), "
+               "SUM(cache_creation_tokens), SUM(cache_read_tokens), TOTAL(estimated_cost) FROM token_usage "
+               "GROUP BY operation_type, endpoint_name, model;",
+}
+
 
 def foreign_first_read(db, flavor, cache_dir):
     """`report --range all` on a tracker's database with no rollup cache (removed before each
@@ -158,8 +170,12 @@ def statusline(db, env, runs=50):
 class Tmux:
     """A private tmux server (its own socket) holding one session."""
 
+    made = 0
+
     def __init__(self, env):
-        self.sock = f"tokmon-bench-{os.getpid()}"
+        # A socket of its own each time: a server just killed may still hold the last one.
+        Tmux.made += 1
+        self.sock = f"tokmon-bench-{os.getpid()}-{Tmux.made}"
         self.env = env
 
     def run(self, *args):
@@ -188,11 +204,22 @@ def events_shown(screen):
     return int(m.group(1).replace(",", "")) if m else None
 
 
+def process_cpu(pid):
+    """User + system CPU seconds of a running process (all its threads), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def monitor_foreign_all(db, rows, work, env):
     """The monitor on a tracker's database with no rollup cache: from the start until the
     all-time numbers are complete (all rows counted, `● live`), switching to all time (key 5)
-    at the first frame. Also when the timeline (the cache, built behind) is there: the newest
-    event time appears in the header."""
+    at the first frame, with the monitor's CPU time (all threads) by then. Also when the
+    timeline (the cache, built behind) is there: the newest event time appears in the
+    header."""
     shutil.rmtree(os.path.join(env["XDG_CACHE_HOME"], "tokmon"), ignore_errors=True)
     state = os.path.join(work, "state.json")
     with open(state, "w") as f:
@@ -205,6 +232,7 @@ def monitor_foreign_all(db, rows, work, env):
         if not tmux.wait(lambda s: s.startswith("tokmon"), 20):
             raise SystemExit("monitor: no first frame")
         tmux.run("send-keys", "-t", "b", "5")
+        pid = tmux.run("display-message", "-p", "-t", "b", "#{pane_pid}").stdout.strip()
 
         def complete(s):
             head = s.splitlines()[0] if s else ""
@@ -213,10 +241,11 @@ def monitor_foreign_all(db, rows, work, env):
         if not tmux.wait(complete, 120):
             raise SystemExit(f"monitor: all-time numbers never complete:\n{tmux.screen()}")
         numbers = time.monotonic() - t0
+        cpu = process_cpu(pid)
         if not tmux.wait(lambda s: complete(s) and " last " in s.splitlines()[0], 300):
             raise SystemExit(f"monitor: the timeline never came:\n{tmux.screen()}")
         timeline = time.monotonic() - t0
-        return numbers, timeline
+        return numbers, cpu, timeline
     finally:
         tmux.kill()
 
@@ -275,6 +304,39 @@ def parse_import(text):
     notes = [line.rstrip() for line in text.splitlines()
              if line.strip() and not line.startswith("|") and not line.strip().startswith("{")]
     return data, tables, notes
+
+
+def add_import_rows(add, data):
+    """The import budgets, from the import benchmark's JSON line: cold import against ccusage
+    (wall and CPU), its peak memory, and the re-import after one appended line."""
+    if not data:
+        return
+
+    def with_cpu(wall, cpu):
+        return secs(wall) + (f" (CPU {secs(cpu)})" if cpu is not None else "")
+
+    for c in data.get("corpora", []):
+        size = f"{c['name']} corpus ({c['lines']:,} lines, {c['bytes'] / 1e6:.0f} MB)"
+        ours = f"{with_cpu(c['tokmon_cold_s'], c.get('tokmon_cold_cpu_s'))}"
+        rss = c.get("tokmon_cold_rss_mb")
+        if c.get("ccusage_s"):
+            cc_cpu = c.get("ccusage_cpu_s")
+            cpu_ratio = ""
+            if cc_cpu and c.get("tokmon_cold_cpu_s") is not None:
+                cpu_ratio = f" (CPU {c['tokmon_cold_cpu_s'] / cc_cpu:.2f}×)"
+            cc_rss = c.get("ccusage_rss_mb")
+            add(f"cold `tokmon import`, {size}", "≤ 0.33× ccusage", ours,
+                f"ccusage {with_cpu(c['ccusage_s'], cc_cpu)}" + (f", {cc_rss:.0f} MB" if cc_rss else ""),
+                f"{c['ratio']:.2f}×{cpu_ratio}")
+        else:
+            add(f"cold `tokmon import`, {size}", "≤ 0.33× ccusage", ours, "ccusage not run")
+        if rss is not None:
+            add(f"… its peak resident memory", "≤ 100 MB", f"{rss:.1f} MB", "", f"{rss / 100:.2f}× of budget")
+        add(f"re-import after one appended line, {c['name']} corpus", "≤ 50 ms",
+            with_cpu(c["reimport_append_s"], c.get("reimport_append_cpu_s")), "",
+            f"{c['reimport_append_s'] / 0.050:.2f}× of budget")
+        if not c.get("totals_match_expected", True) or c.get("daily_match_ccusage") is False:
+            print(f"import totals disagree on the {c['name']} corpus", file=sys.stderr)
 
 
 def report_vs_sqlite(db, by, rng, sql, env):
@@ -350,28 +412,33 @@ def main():
     # A foreign tracker's database: the first report reads it without a rollup cache; a range
     # report builds the cache, which later reports read.
     cache_dir = os.path.join(env["XDG_CACHE_HOME"], "tokmon")
-    for flavor, db, name in (("bot", db_bot, "bot tracker"), ("desktop", db_desktop, "desktop tracker")):
+
+    def cpu(t):
+        return f"{secs(t[0])} (CPU {secs(t[2])})"
+
+    def ratio(t, base):
+        return f"{t[0] / max(base[0], 0.005):.2f}× (CPU {t[2] / max(base[2], 0.005):.2f}×)"
+
+    trackers = (("bot", db_bot, "bot tracker"), ("desktop", db_desktop, "desktop tracker"))
+    for flavor, db, name in trackers:
         first, base, build, warm = foreign_first_read(db, flavor, cache_dir)
-
-        def cpu(t):
-            return f"{secs(t[0])} (CPU {secs(t[2])})"
-
-        def ratio(t):
-            return f"{t[0] / max(base[0], 0.005):.2f}× (CPU {t[2] / max(base[2], 0.005):.2f}×)"
-
         add(f"`report --range all`, {name} DB, {foreign:,} rows, first read (no rollup cache)", "≤ 1.5× sqlite3",
-            f"{cpu(first)}, {first[1]:.0f} MB", f"sqlite3 {cpu(base)}", ratio(first))
+            f"{cpu(first)}, {first[1]:.0f} MB", f"sqlite3 {cpu(base)}", ratio(first, base))
         add("… `report --range 7d` on it, building the rollup cache", "", cpu(build), f"sqlite3 {cpu(base)}",
-            ratio(build))
+            ratio(build, base))
         add("… `report --range all` once the rollup cache is built", "≤ 1.5× sqlite3", cpu(warm),
-            f"sqlite3 {cpu(base)}", ratio(warm))
-        if flavor == "bot":
-            bot_base = base[0]
-    print("measuring the monitor on a foreign database …", file=sys.stderr)
-    numbers, timeline = monitor_foreign_all(db_bot, foreign, work, env)
-    add(f"monitor: all-time numbers complete, bot tracker DB, {foreign:,} rows, no rollup cache", "≤ 1.5× sqlite3",
-        secs(numbers), f"sqlite3 {secs(bot_base)}", f"{numbers / max(bot_base, 0.005):.2f}×")
-    add("… its timeline (rollup cache built behind the numbers)", "", secs(timeline))
+            f"sqlite3 {cpu(base)}", ratio(warm, base))
+    print("measuring the monitor on foreign databases …", file=sys.stderr)
+    for flavor, db, name in trackers:
+        base = timed(["sqlite3", db, MONITOR_BASELINE[flavor]])
+        numbers, mon_cpu, timeline = monitor_foreign_all(db, foreign, work, env)
+        measured = secs(numbers) + (f" (CPU {secs(mon_cpu)}, all threads)" if mon_cpu is not None else "")
+        cpu_ratio = f" (CPU {mon_cpu / max(base[2], 0.005):.2f}×)" if mon_cpu is not None else ""
+        add(f"monitor: first all-time numbers complete (from its start, all rows counted), {name} DB, "
+            f"{foreign:,} rows, no rollup cache", "≤ 1.5× sqlite3", measured,
+            f"sqlite3 {cpu(base)} (GROUP BY agent, provider, model)",
+            f"{numbers / max(base[0], 0.005):.2f}×{cpu_ratio}")
+        add("… its timeline (rollup cache built behind the numbers)", "", secs(timeline))
 
     # The monitor, driven in tmux by benches/monitor.rs; it prints one JSON object.
     print("measuring the monitor …", file=sys.stderr)
@@ -403,12 +470,17 @@ def main():
     add("monitor: bytes written to the terminal per update (one new row)", "small",
         f"{m['bytes_per_update']:.0f} B")
 
-    # The import benchmark (benches/import.rs) against ccusage; it prints its own tables.
+    # The import benchmark (benches/import.rs) against ccusage; it prints its own tables, and
+    # its budgets go into the table above.
     import_out = None
     if not args.no_import:
         print("running the import benchmark …", file=sys.stderr)
         ccusage = ccusage_bin(args.ccusage_dir)
-        import_out = parse_import(import_bench(env, ccusage))
+        import_env = dict(env, TOKMON_BENCH_DIR=os.path.join(work, "import"))
+        if args.quick:
+            import_env.update(TOKMON_BENCH_REALISTIC_LINES="20000", TOKMON_BENCH_LINES="100000")
+        import_out = parse_import(import_bench(import_env, ccusage))
+        add_import_rows(add, import_out[0])
     elapsed = time.monotonic() - started
 
     lines = [
@@ -428,7 +500,10 @@ def main():
         "its total on screen, idle CPU from /proc over 10 s with nothing changing, memory is VmHWM, and "
         "terminal bytes are counted with `tmux pipe-pane`. A foreign tracker's database is read with its "
         "rollup cache removed before each run; the monitor's first all-time numbers are timed from its "
-        "start, switching to all time at the first frame, to all rows counted on screen.",
+        "start, switching to all time at the first frame, to all rows counted on screen, with the "
+        "monitor's CPU time (all its threads) at that moment; their baseline is the sqlite3 GROUP BY "
+        "by agent, provider and model, the numbers the monitor shows. The import rows come from "
+        "`cargo bench --bench import` (section below), run in the same script.",
         "",
         f"The run took {elapsed / 60:.0f} minutes; every step has a time limit, so a run always ends. "
         f"Load average (1 min) at its start {load_start:.1f}, at its end {os.getloadavg()[0]:.1f}: on a "
@@ -457,7 +532,9 @@ def main():
         "- A foreign tracker's database is first read without its rollup cache: an all-time answer needs no",
         "  timestamp (rows whose time cannot be read count in all time, as they do in the cache), so it is",
         "  summed straight from the rows. The cache is built by the first report over a time range (or, in the",
-        "  monitor, on a thread of its own behind the first numbers); later reports read it.",
+        "  monitor, on a thread of its own once the first numbers are shown); later reports read it. In the",
+        "  monitor, switching range stops a read still in progress, and the 5-hour block gauge waits for the",
+        "  cache on a foreign database.",
         "",
     ]
     # Sections this script does not write (PostgreSQL, measured by `cargo bench --bench pg`

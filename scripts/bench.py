@@ -300,7 +300,15 @@ def parse_import(text):
                 data = json.loads(line)
             except ValueError:
                 pass
-    tables = [line.rstrip() for line in text.splitlines() if line.startswith("|")]
+    # Each table's lines, a blank line between two tables.
+    tables, prev = [], False
+    for line in text.splitlines():
+        is_row = line.startswith("|")
+        if is_row and not prev and tables:
+            tables.append("")
+        if is_row:
+            tables.append(line.rstrip())
+        prev = is_row
     notes = [line.rstrip() for line in text.splitlines()
              if line.strip() and not line.startswith("|") and not line.strip().startswith("{")]
     return data, tables, notes

@@ -314,3 +314,68 @@ fn rows_committed_out_of_id_order_show_once() {
     assert_eq!(f.totals(), (6, 51_328));
     assert_eq!(f.totals(), sql_totals_upto(&d, i64::MAX));
 }
+
+/// The team service's `ai_usage` has no insert trigger: it is polled. A writer that keeps its
+/// connection and inserts twice within a second sends the server's statistics of the second
+/// insert about 10 s late; the row still shows at the next poll (the table's last pages are
+/// looked at too).
+#[test]
+fn ai_usage_rows_from_a_kept_connection_show_at_the_next_poll() {
+    let d = db("ai_usage_poll");
+    d.psql(
+        "CREATE TABLE ai_usage (id uuid PRIMARY KEY, user_id uuid NOT NULL, project_id uuid,
+           provider text NOT NULL, model text NOT NULL, prompt_tokens integer NOT NULL,
+           completion_tokens integer NOT NULL, total_tokens integer NOT NULL,
+           cost integer NOT NULL, cached boolean NOT NULL DEFAULT false,
+           timestamp timestamp NOT NULL DEFAULT now())",
+    );
+    let insert = |c: &mut postgres::Client, tokens: i32| {
+        c.execute(
+            "INSERT INTO ai_usage (id, user_id, provider, model, prompt_tokens,
+                completion_tokens, total_tokens, cost, timestamp)
+             VALUES (gen_random_uuid(), gen_random_uuid(), 'openai', 'gpt-4o', $1, 1, $1 + 1, 1,
+                     now() AT TIME ZONE 'UTC')",
+            &[&tokens],
+        )
+        .unwrap();
+    };
+    let mut w = postgres::Client::connect(&d.url, postgres::NoTls).unwrap();
+    insert(&mut w, 10);
+    let mut t = spawn_tail(&d.url);
+    let mut want = (1, 10);
+    assert_eq!(totals(&t.snapshot()), want);
+    // The server flushes a session's statistics at most once a second: a row committed
+    // within a second of the last flush waits for the next one (about 10 s when idle).
+    let wait_for = |t: &mut TailRun, want: (u64, u64), within: Duration| -> Duration {
+        let started = Instant::now();
+        loop {
+            let s = t.snapshot();
+            let took = started.elapsed();
+            assert!(
+                took < within,
+                "{:?} after {took:?}, wanted {want:?} within {within:?}",
+                totals(&s)
+            );
+            if totals(&s) == want {
+                return took;
+            }
+        }
+    };
+    for _ in 0..10 {
+        // A first row, flushed at its commit; the tail sees it.
+        std::thread::sleep(Duration::from_millis(1_100));
+        insert(&mut w, 200);
+        let flushed = Instant::now();
+        want = (want.0 + 1, want.1 + 200);
+        wait_for(&mut t, want, Duration::from_secs(15));
+        if flushed.elapsed() > Duration::from_millis(700) {
+            continue;
+        }
+        // A second row within the second: its statistics wait, the row must not.
+        insert(&mut w, 3_000);
+        want = (want.0 + 1, want.1 + 3_000);
+        wait_for(&mut t, want, Duration::from_secs(4));
+        return;
+    }
+    panic!("the tail never saw a row within 0.7 s of its commit, to test the second one");
+}

@@ -919,18 +919,16 @@ impl PgSource {
     }
 
     /// Changes whenever rows are added or deleted: the newest id and the count of deleted
-    /// rows (native); for `ai_usage`, the server's statistics of the table, which another
-    /// session's writes reach within about a second.
+    /// rows (native); for `ai_usage`, see [`PgSource::ai_usage_version`].
     pub fn data_version(&self) -> anyhow::Result<i64> {
+        if self.kind == Kind::AiUsage {
+            return self.ai_usage_version();
+        }
         let sql = match self.kind {
             Kind::Native(_) => {
                 "SELECT (SELECT COALESCE(max(id), 0) FROM events)
                         + COALESCE((SELECT n_tup_del FROM pg_stat_user_tables
                                     WHERE relid = 'events'::regclass), 0) * 1000003"
-            }
-            Kind::AiUsage => {
-                "SELECT COALESCE((SELECT n_tup_ins + n_tup_del + n_tup_upd FROM pg_stat_user_tables
-                                  WHERE relid = 'ai_usage'::regclass), 0)"
             }
             // An empty database becomes a native one with its first write.
             _ => {
@@ -943,6 +941,31 @@ impl PgSource {
             .first()
             .map(|r| r.get::<_, i64>(0))
             .unwrap_or(0))
+    }
+
+    /// `ai_usage`'s version: the server's statistics of the table (every insert, update and
+    /// delete, but a session that keeps its connection sends them up to about 10 s late), and
+    /// what its last two pages hold now (the row count and the newest inserting transaction,
+    /// read by a TID range scan of those pages alone), where appended rows land: a row
+    /// inserted at the end shows at the next poll.
+    fn ai_usage_version(&self) -> anyhow::Result<i64> {
+        let rows = self.query(
+            "SELECT COALESCE((SELECT n_tup_ins + n_tup_del + n_tup_upd FROM pg_stat_user_tables
+                              WHERE relid = 'ai_usage'::regclass), 0),
+                    pg_relation_size('ai_usage') / current_setting('block_size')::bigint",
+            &[],
+        )?;
+        let (stats, pages): (i64, i64) = rows.first().map_or((0, 0), |r| (r.get(0), r.get(1)));
+        let from = format!("({},0)", (pages - 2).max(0));
+        let rows = self.query(
+            "SELECT count(*), COALESCE(max(xmin::text::bigint), 0) FROM ai_usage
+             WHERE ctid >= $1::text::tid",
+            &[&from],
+        )?;
+        let (count, xmin): (i64, i64) = rows.first().map_or((0, 0), |r| (r.get(0), r.get(1)));
+        Ok([pages, count, xmin]
+            .iter()
+            .fold(stats, |v, n| v.wrapping_mul(1_000_003).wrapping_add(*n)))
     }
 
     /// The server's count of rows deleted from `events` and the table's file node (changed by

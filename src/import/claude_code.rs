@@ -22,9 +22,8 @@ use serde::Deserialize;
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::{FileInfo, LineError, LineParser, short_hash};
+use super::{FileInfo, LineError, LineParser, short_hash, utc_timestamp};
 use crate::store::native::NewEvent;
-use crate::timefmt::{Zone, parse_stored_timestamp};
 
 #[derive(Deserialize)]
 struct Line<'a> {
@@ -212,14 +211,7 @@ impl LineParser for Parser {
         if model == "<synthetic>" && input + output + cache_write + cache_read == 0 {
             return Ok(None);
         }
-        let ts = match non_empty(&l.timestamp) {
-            Some(t) => parse_stored_timestamp(t, &Zone::UTC).ok_or_else(|| LineError::BadTime {
-                field: "timestamp",
-                text: t.into(),
-                hint: "",
-            })?,
-            None => return Err(LineError::Missing("timestamp")),
-        };
+        let ts = utc_timestamp(non_empty(&l.timestamp))?;
         let cost = match l.cost_usd {
             Some(c) if !c.is_finite() || c < 0.0 => return Err(LineError::BadCost(c)),
             c => c,

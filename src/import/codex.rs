@@ -30,9 +30,8 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{FileInfo, LineError, LineParser};
+use super::{FileInfo, LineError, LineParser, utc_timestamp};
 use crate::store::native::NewEvent;
-use crate::timefmt::{Zone, parse_stored_timestamp};
 
 /// The model assumed when a session never names one (early Codex builds wrote no
 /// `turn_context` model; they ran gpt-5). Marked `model_assumed` in the metadata.
@@ -327,14 +326,7 @@ impl Parser {
                 "token_count has neither last_token_usage nor total_token_usage".into(),
             ));
         };
-        let ts = match v.get("timestamp").and_then(Value::as_str) {
-            Some(t) => parse_stored_timestamp(t, &Zone::UTC).ok_or_else(|| LineError::BadTime {
-                field: "timestamp",
-                text: t.into(),
-                hint: "",
-            })?,
-            None => return Err(LineError::Missing("timestamp")),
-        };
+        let ts = utc_timestamp(v.get("timestamp").and_then(Value::as_str))?;
         if total.is_some() {
             self.st.total = total;
         }

@@ -3,6 +3,8 @@
 
 use serde_json::{Number, Value};
 
+use crate::timefmt::{Zone, parse_stored_timestamp};
+
 /// A line that could not be read as usage.
 #[derive(Debug, thiserror::Error)]
 pub enum LineError {
@@ -59,6 +61,16 @@ impl LineError {
             value: value.to_string(),
         }
     }
+}
+
+/// A log line's `timestamp` (RFC 3339, read as UTC), or why it cannot be read.
+pub(crate) fn utc_timestamp(t: Option<&str>) -> Result<i64, LineError> {
+    let t = t.ok_or(LineError::Missing("timestamp"))?;
+    parse_stored_timestamp(t, &Zone::UTC).ok_or_else(|| LineError::BadTime {
+        field: "timestamp",
+        text: t.into(),
+        hint: "",
+    })
 }
 
 #[cfg(test)]
@@ -139,5 +151,13 @@ mod tests {
         for (err, text) in cases {
             assert_eq!(err.to_string(), text, "{err:?}");
         }
+    }
+
+    #[test]
+    fn log_timestamps_are_utc_or_a_reason() {
+        assert_eq!(utc_timestamp(Some("1970-01-01T00:00:01Z")).unwrap(), 1000);
+        let text = |t| utc_timestamp(t).unwrap_err().to_string();
+        assert_eq!(text(None), "missing timestamp");
+        assert_eq!(text(Some("soon")), "cannot read timestamp 'soon'");
     }
 }

@@ -32,6 +32,7 @@ use crate::timefmt::Zone;
 
 pub use follow::{follow, follow_with};
 pub use line_error::LineError;
+use line_error::utc_timestamp;
 
 /// At most this many threads read and parse files (besides the one that writes).
 const MAX_READERS: usize = 4;

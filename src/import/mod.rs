@@ -44,11 +44,13 @@ const BATCH_EVENTS: usize = 2_000;
 const COMMIT_EVENTS: u64 = 250_000;
 /// The longest a transaction stays open (it holds the database's write lock).
 const COMMIT_AFTER: Duration = Duration::from_millis(1500);
-/// The longest the bulk load of a first import writes before it commits: long enough for
-/// most first imports to be one bulk load (its indexes built once, at its commit), short
-/// enough that a hook's `tokmon record` waiting for the lock is not kept waiting for long
-/// (it waits up to [`crate::store::native::BUSY_TIMEOUT_MS`], then fails).
-const BULK_COMMIT_AFTER: Duration = Duration::from_millis(8000);
+/// The longest the bulk load of a first import writes before it commits: long enough for a
+/// first import of a few GB of logs to be one bulk load (its indexes built once, at its
+/// commit, rather than written row by row by the transactions after it), even on a busy
+/// machine. Meanwhile another writer waits up to [`crate::store::native::BUSY_TIMEOUT_MS`]
+/// for the lock (a hook's `tokmon statusline` then prints `tokmon: ?`), and readers see the
+/// database as it was before the import.
+const BULK_COMMIT_AFTER: Duration = Duration::from_secs(30);
 /// Page cache of an importing connection (KiB): the unique-key index is written at random.
 const IMPORT_CACHE_KIB: i64 = 32 * 1024;
 /// How many bytes of a file's start (and of the bytes before the offset) are fingerprinted.

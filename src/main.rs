@@ -1,3 +1,4 @@
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -13,8 +14,11 @@ fn main() -> ExitCode {
         // A reader that stops early (`tokmon report | head`) is not a failure.
         Err(err) if tokmon::error::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            // Messages may quote data (a column name, a log line): shown printable.
-            eprintln!(
+            // Messages may quote data (a column name, a log line): shown printable. A stderr
+            // that cannot be written (a closed terminal, a full device) must not turn the
+            // error's exit code into a panic's.
+            let _ = writeln!(
+                std::io::stderr(),
                 "tokmon: {}",
                 tokmon::text::printable_lines(&format!("{err:#}"))
             );

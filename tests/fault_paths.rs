@@ -165,3 +165,53 @@ fn walked_directory_skips_and_reports_a_fifo_named_like_a_log() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("imported 1 event from 1 file"), "{stdout}");
 }
+
+/// An error message that cannot be written (stderr on a full device, or a terminal that went
+/// away with its tmux session) still leaves with the error's own exit code, not a panic's 101.
+#[test]
+fn an_unwritable_stderr_keeps_the_exit_code() {
+    let sb = Sandbox::new();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("open /dev/full");
+    let out = plain_cmd(&sb)
+        .args(["report", "--range", "bogus"])
+        .stderr(full)
+        .output()
+        .expect("run tokmon");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
+/// The status-line hook exits 0 even when its output cannot be written.
+#[test]
+fn the_statusline_exits_zero_with_unwritable_output() {
+    let sb = Sandbox::new();
+    let full = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("open /dev/full")
+    };
+    let out = plain_cmd(&sb)
+        .arg("statusline")
+        .stdin(std::process::Stdio::null())
+        .stdout(full())
+        .stderr(full())
+        .output()
+        .expect("run tokmon");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
+/// `tokmon` in the sandbox as a plain `std::process::Command`, whose output streams can be
+/// pointed at any file.
+fn plain_cmd(sb: &Sandbox) -> std::process::Command {
+    let home = sb.path("");
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_tokmon"));
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_DATA_HOME", home.join(".local/share"));
+    c
+}

@@ -6,7 +6,7 @@
 //! quota percentage. It must never break the hook: whatever goes wrong, a short marker is
 //! printed and the exit code is 0 (the reason goes to stderr).
 
-use std::io::{IsTerminal, Read};
+use std::io::{IsTerminal, Read, Write};
 
 use rusqlite::params;
 use serde::Deserialize;
@@ -50,11 +50,15 @@ pub struct HookWorkspace {
 pub fn run(global: &GlobalArgs) -> u8 {
     let line = std::panic::catch_unwind(|| line_for(global))
         .unwrap_or_else(|_| Err(anyhow::anyhow!("internal error")));
+    // Written without panicking: a hook whose reader went away still exits 0.
     match line {
-        Ok(l) => println!("{l}"),
+        Ok(l) => {
+            let _ = writeln!(std::io::stdout(), "{l}");
+        }
         Err(e) => {
-            println!("{MARKER}");
-            eprintln!(
+            let _ = writeln!(std::io::stdout(), "{MARKER}");
+            let _ = writeln!(
+                std::io::stderr(),
                 "tokmon statusline: {}",
                 crate::text::printable_lines(&format!("{e:#}"))
             );

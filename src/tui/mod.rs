@@ -21,7 +21,7 @@ mod terminal;
 pub mod theme;
 pub mod ui;
 
-use std::io::{self, IsTerminal};
+use std::io::{self, IsTerminal, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -165,7 +165,10 @@ pub fn run(ctx: &Ctx, args: &MonitorArgs) -> anyhow::Result<u8> {
     drop(demo);
     rt.shutdown_timeout(Duration::from_millis(100));
     if terminal::panicked() {
-        eprintln!(
+        // The terminal may be gone (its tmux session killed): not being able to say so is
+        // no reason to panic on the way out.
+        let _ = writeln!(
+            std::io::stderr(),
             "tokmon: the monitor stopped after an internal error (reported above); the terminal was restored. \
              Please report it, with the log in {}",
             crate::paths::log_dir().display()

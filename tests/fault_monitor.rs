@@ -3,14 +3,15 @@
 //! (with its rollup cache). Each is noticed like a shrink or a replacement: the monitor says
 //! so and reads the database again, and the new numbers are exact.
 
+#[path = "common/tail.rs"]
+mod tail;
 #[path = "tui_common/mod.rs"]
 mod tui_common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use tokmon::tui::app::Msg;
-use tokmon::tui::live::{Cmd, Tail, TailConfig};
+use tokmon::tui::live::Cmd;
 use tokmon::tui::model::{LoadRequest, RangeKind, Snapshot};
 use tui_common::*;
 
@@ -21,23 +22,7 @@ struct Tail_ {
 }
 
 fn spawn_tail(db: &Path, cache: Option<&Path>) -> Tail_ {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let (cmds, cmd_rx) = std::sync::mpsc::channel();
-    let thread = Tail::new(
-        TailConfig {
-            db: db.to_path_buf(),
-            schema: None,
-            config: Default::default(),
-            foreign_zone: tokmon::timefmt::Zone::UTC,
-            zone: tokmon::timefmt::Zone::UTC,
-            cost_mode: tokmon::cli::CostMode::Auto,
-            quota_state: None,
-            cache_dir: cache.map(Path::to_path_buf),
-        },
-        cmd_rx,
-        tx,
-    )
-    .spawn();
+    let (thread, cmds, rx) = tail::spawn_tail(db, Default::default(), cache.map(Path::to_path_buf));
     cmds.send(Cmd::Load(LoadRequest {
         generation: 1,
         range: RangeKind::All,
@@ -52,19 +37,8 @@ fn spawn_tail(db: &Path, cache: Option<&Path>) -> Tail_ {
 }
 
 impl Tail_ {
-    fn next<T>(&mut self, what: &str, mut pick: impl FnMut(Msg) -> Option<T>) -> T {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            match self.rx.try_recv() {
-                Ok(m) => {
-                    if let Some(t) = pick(m) {
-                        return t;
-                    }
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(10)),
-            }
-        }
-        panic!("timed out waiting for {what}");
+    fn next<T>(&mut self, what: &str, pick: impl FnMut(Msg) -> Option<T>) -> T {
+        tail::wait_for(&mut self.rx, what, pick)
     }
 
     fn snapshot(&mut self) -> Box<Snapshot> {

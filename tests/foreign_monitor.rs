@@ -5,6 +5,8 @@
 //! a row twice.
 
 mod common;
+#[path = "common/tail.rs"]
+mod tail;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -15,7 +17,7 @@ use tokmon::demo::{Flavor, generate};
 use tokmon::store::{AggQuery, AggRow, Dimension, Source};
 use tokmon::timefmt::Zone;
 use tokmon::tui::app::Msg;
-use tokmon::tui::live::{Cmd, Tail, TailConfig, load_snapshot};
+use tokmon::tui::live::{Cmd, load_snapshot};
 use tokmon::tui::model::{LoadRequest, RangeKind, Snapshot};
 
 fn now() -> DateTime<Utc> {
@@ -121,23 +123,7 @@ fn the_tail_builds_the_cache_behind_the_first_numbers() {
     let dir = tempfile::tempdir().unwrap();
     let (db, rows) = tracker(dir.path());
     let cache_dir = dir.path().join("cache");
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let (cmd_tx, cmd_rx) = std::sync::mpsc::channel();
-    let tail = Tail::new(
-        TailConfig {
-            db: db.clone(),
-            schema: None,
-            config: Config::default(),
-            foreign_zone: Zone::UTC,
-            zone: Zone::UTC,
-            cost_mode: tokmon::cli::CostMode::Auto,
-            quota_state: None,
-            cache_dir: Some(cache_dir.clone()),
-        },
-        cmd_rx,
-        tx,
-    )
-    .spawn();
+    let (tail, cmd_tx, mut rx) = tail::spawn_tail(&db, Config::default(), Some(cache_dir.clone()));
     cmd_tx.send(Cmd::Load(request())).unwrap();
     // Snapshots until one carries the timeline (read through the built cache).
     let mut snaps = Vec::new();
@@ -192,34 +178,6 @@ fn day_of_rows(dir: &std::path::Path, n: u64, now_ms: i64) -> std::path::PathBuf
     db
 }
 
-fn spawn_tail(
-    db: &std::path::Path,
-    cache_dir: &std::path::Path,
-) -> (
-    std::thread::JoinHandle<()>,
-    std::sync::mpsc::Sender<Cmd>,
-    tokio::sync::mpsc::UnboundedReceiver<Msg>,
-) {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let (cmd_tx, cmd_rx) = std::sync::mpsc::channel();
-    let tail = Tail::new(
-        TailConfig {
-            db: db.to_path_buf(),
-            schema: None,
-            config: Config::default(),
-            foreign_zone: Zone::UTC,
-            zone: Zone::UTC,
-            cost_mode: tokmon::cli::CostMode::Auto,
-            quota_state: None,
-            cache_dir: Some(cache_dir.to_path_buf()),
-        },
-        cmd_rx,
-        tx,
-    )
-    .spawn();
-    (tail, cmd_tx, rx)
-}
-
 fn next_msg(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Msg>, what: &str) -> Msg {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -236,7 +194,8 @@ fn a_newer_request_stops_the_read_in_progress() {
     let dir = tempfile::tempdir().unwrap();
     let now_ms = Utc::now().timestamp_millis();
     let db = day_of_rows(dir.path(), 300_000, now_ms);
-    let (tail, cmd_tx, mut rx) = spawn_tail(&db, &dir.path().join("cache"));
+    let (tail, cmd_tx, mut rx) =
+        tail::spawn_tail(&db, Config::default(), Some(dir.path().join("cache")));
     let day = LoadRequest {
         generation: 1,
         range: RangeKind::Day,

@@ -3,6 +3,8 @@
 //! that other programs commit out of id order are shown once each.
 
 mod common;
+#[path = "common/tail.rs"]
+mod tail;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::Sandbox;
 use common::pg::{PgDb, db};
 use tokmon::tui::app::Msg;
-use tokmon::tui::live::{Cmd, Tail, TailConfig};
+use tokmon::tui::live::Cmd;
 use tokmon::tui::model::{LoadRequest, RangeKind, Snapshot};
 
 struct TailRun {
@@ -26,23 +28,7 @@ fn now_ms() -> i64 {
 }
 
 fn spawn_tail(url: &str) -> TailRun {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let (cmds, cmd_rx) = std::sync::mpsc::channel();
-    let thread = Tail::new(
-        TailConfig {
-            db: url.into(),
-            schema: None,
-            config: Default::default(),
-            foreign_zone: tokmon::timefmt::Zone::UTC,
-            zone: tokmon::timefmt::Zone::UTC,
-            cost_mode: tokmon::cli::CostMode::Auto,
-            quota_state: None,
-            cache_dir: None,
-        },
-        cmd_rx,
-        tx,
-    )
-    .spawn();
+    let (thread, cmds, rx) = tail::spawn_tail(url, Default::default(), None);
     let mut t = TailRun {
         _thread: thread,
         cmds,
@@ -66,19 +52,8 @@ impl TailRun {
             .unwrap();
     }
 
-    fn next<T>(&mut self, what: &str, mut pick: impl FnMut(Msg) -> Option<T>) -> T {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            match self.rx.try_recv() {
-                Ok(m) => {
-                    if let Some(t) = pick(m) {
-                        return t;
-                    }
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(5)),
-            }
-        }
-        panic!("timed out waiting for {what}");
+    fn next<T>(&mut self, what: &str, pick: impl FnMut(Msg) -> Option<T>) -> T {
+        tail::wait_for(&mut self.rx, what, pick)
     }
 
     /// The snapshot answering the newest request.

@@ -1,15 +1,16 @@
 //! The monitor's model: what each key does, how new rows and quota readings change what is
 //! shown, the event loop on a test backend, and the tail thread against a real database.
 
+#[path = "common/tail.rs"]
+mod tail;
 mod tui_common;
-
-use std::time::{Duration, Instant};
+use tail::wait_for;
 
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use tokmon::budget::{BudgetStatus, Level};
 use tokmon::store::native::{insert_events, open_rw};
 use tokmon::tui::app::{Action, Effect, Focus, Msg, Overlay, SortCol, SourceState};
-use tokmon::tui::live::{Cmd, Tail, TailConfig};
+use tokmon::tui::live::Cmd;
 use tokmon::tui::model::RangeKind;
 use tokmon::tui::quota::{Quota, QuotaMsg};
 use tui_common::*;
@@ -381,60 +382,11 @@ fn event_loop_draws_and_quits_on_q() {
     assert!(term.backend().to_string().contains("tokmon"));
 }
 
-/// Wait for a message that `pick` accepts.
-/// A tail thread on `db` (UTC, auto cost mode, no cache), its command sender and its messages.
-fn spawn_tail(
-    db: &std::path::Path,
-    config: tokmon::config::Config,
-) -> (
-    std::thread::JoinHandle<()>,
-    std::sync::mpsc::Sender<Cmd>,
-    tokio::sync::mpsc::UnboundedReceiver<Msg>,
-) {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let (cmd_tx, cmd_rx) = std::sync::mpsc::channel();
-    let tail = Tail::new(
-        TailConfig {
-            db: db.to_path_buf(),
-            schema: None,
-            config,
-            foreign_zone: tokmon::timefmt::Zone::UTC,
-            zone: tokmon::timefmt::Zone::UTC,
-            cost_mode: tokmon::cli::CostMode::Auto,
-            quota_state: None,
-            cache_dir: None,
-        },
-        cmd_rx,
-        tx,
-    )
-    .spawn();
-    (tail, cmd_tx, rx)
-}
-
-fn wait_for<T>(
-    rx: &mut tokio::sync::mpsc::UnboundedReceiver<Msg>,
-    what: &str,
-    mut pick: impl FnMut(Msg) -> Option<T>,
-) -> T {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        match rx.try_recv() {
-            Ok(m) => {
-                if let Some(t) = pick(m) {
-                    return t;
-                }
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(10)),
-        }
-    }
-    panic!("timed out waiting for {what}");
-}
-
 #[test]
 fn tail_follows_inserts_replacement_and_removal() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("later.db");
-    let (tail, cmd_tx, mut rx) = spawn_tail(&db, Default::default());
+    let (tail, cmd_tx, mut rx) = tail::spawn_tail(&db, Default::default(), None);
     let req = tokmon::tui::model::LoadRequest {
         generation: 1,
         range: RangeKind::All,
@@ -653,8 +605,11 @@ fn quota_changes_go_to_the_tail() {
 fn tail_evaluates_budgets_and_the_quota() {
     let dir = tempfile::tempdir().unwrap();
     let db = fixture_db(dir.path());
-    let (tail, cmd_tx, mut rx) =
-        spawn_tail(&db, tokmon::config::Config::parse(BUDGETS_TOML).unwrap());
+    let (tail, cmd_tx, mut rx) = tail::spawn_tail(
+        &db,
+        tokmon::config::Config::parse(BUDGETS_TOML).unwrap(),
+        None,
+    );
     cmd_tx
         .send(Cmd::Load(tokmon::tui::model::LoadRequest {
             generation: 1,

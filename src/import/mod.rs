@@ -420,21 +420,32 @@ fn walk(dir: &Path, canonical: Option<&Path>, depth: usize, out: &mut Vec<Candid
 /// like a usage log (left alone). A named file that matches nothing is read as generic JSONL.
 /// (The content goes first because `projects/` is also a common name for other folders.)
 pub fn detect_format(path: &Path, explicit: bool) -> std::io::Result<Option<Format>> {
-    if has_ext(path, &["csv"]) {
-        return Ok(Some(Format::Csv));
+    if let Some(f) = format_by_name(path) {
+        return Ok(Some(f));
     }
     let mut head = Vec::with_capacity(SNIFF_LEN);
     crate::regular::open_regular(path)?
         .take(SNIFF_LEN as u64)
         .read_to_end(&mut head)?;
-    Ok(match sniff(&head) {
+    Ok(format_by_head(path, explicit, &head))
+}
+
+/// The format a file's name alone decides (`.csv`), before any of it is read.
+fn format_by_name(path: &Path) -> Option<Format> {
+    has_ext(path, &["csv"]).then_some(Format::Csv)
+}
+
+/// [`detect_format`] of a file (not decided by its name) whose first [`SNIFF_LEN`] bytes
+/// (all of it when shorter) are `head`.
+fn format_by_head(path: &Path, explicit: bool, head: &[u8]) -> Option<Format> {
+    match sniff(head) {
         Some(f) => Some(f),
         None if claude_project_dir(path).is_some() && has_ext(path, &["jsonl"]) => {
             Some(Format::ClaudeCode)
         }
         None if explicit => Some(Format::Jsonl),
         None => None,
-    })
+    }
 }
 
 /// A JSON object's members, their values left as text (long prompts and tool results are
@@ -541,11 +552,11 @@ fn import_with(
             continue;
         }
         match plan_file(sink, c, opts) {
-            Ok(Some(p)) => plans.push(p),
-            Ok(None) => {}
+            Ok(p) => plans.push(p),
             Err(e) => summary.errors.push(format!("{}: {e:#}", c.path.display())),
         }
     }
+    // Not regular files, so far (the readers skip the files whose head shows no log).
     summary.files_skipped = files.len() as u64 - plans.len() as u64 - summary.errors.len() as u64;
     plans.retain(|p| !p.unchanged);
     summary.files_found -= summary.files_skipped;
@@ -619,6 +630,7 @@ fn import_with(
     let mut read = ImportSummary::default();
     for (_, part) in parts {
         read.files_read += part.files_read;
+        read.files_skipped += part.files_skipped;
         read.files_rewritten += part.files_rewritten;
         read.lines += part.lines;
         read.bytes += part.bytes;
@@ -631,6 +643,8 @@ fn import_with(
     read.bad.truncate(MAX_BAD_KEPT);
     let w = written?;
     summary.files_read += read.files_read;
+    summary.files_skipped += read.files_skipped;
+    summary.files_found -= read.files_skipped;
     summary.files_rewritten += read.files_rewritten;
     summary.lines += read.lines;
     summary.bytes += read.bytes;
@@ -668,7 +682,10 @@ impl Ordered {
             return None;
         }
         let msg = self.recvs[self.file % self.recvs.len()].recv().ok()?;
-        if matches!(msg, Msg::Failed | Msg::Events { end: true, .. }) {
+        if matches!(
+            msg,
+            Msg::Failed | Msg::Skipped { .. } | Msg::Events { end: true, .. }
+        ) {
             self.file += 1;
         }
         Some(msg)
@@ -701,6 +718,7 @@ enum Msg {
     /// `state`; `bytes` were read since the previous message. `end`: the file is finished.
     Events {
         file: usize,
+        format: Format,
         events: Vec<NewEvent>,
         offset: u64,
         line_no: u64,
@@ -712,6 +730,8 @@ enum Msg {
     /// The file could not be read further; its offset stays where it was last saved (what it
     /// already sent is read again next time, and skipped as duplicates).
     Failed,
+    /// File `file`'s first bytes show no usage log: it is left alone (nothing saved).
+    Skipped { file: usize },
 }
 
 /// Insert what the reader sends. A file's offset is saved when it ends, and when the
@@ -731,8 +751,17 @@ fn write_events(
     let mut files_done = 0u64;
     let mut lines_done = 0u64;
     while let Some(msg) = recv.recv() {
+        if let Msg::Skipped { file } = msg {
+            files_done += 1;
+            if let Some(pr) = progress {
+                // Its bytes were in the total: it was planned before it was sniffed.
+                pr.advance(plans[file].size, files_done, lines_done);
+            }
+            continue;
+        }
         let Msg::Events {
             file,
+            format,
             events,
             offset,
             line_no,
@@ -755,7 +784,7 @@ fn write_events(
         let commit = tx.due();
         if end || commit {
             tx.open()?;
-            save_state(tx.sink, plan, offset, line_no, state, end)?;
+            save_state(tx.sink, plan, format, offset, line_no, state, end)?;
         }
         if commit {
             tx.commit()?;
@@ -826,7 +855,11 @@ struct Start {
 struct Plan {
     path: PathBuf,
     info: FileInfo,
-    format: Format,
+    /// `None`: chosen by the reader from the file's first bytes (see [`format_by_head`]);
+    /// the file is then read from its start.
+    format: Option<Format>,
+    /// The user named the file (see [`detect_format`]).
+    explicit: bool,
     size: u64,
     mtime_ns: i64,
     start: Start,
@@ -860,11 +893,7 @@ fn fingerprints_match(path: &Path, s: &Stored) -> std::io::Result<bool> {
         && hash_range(&mut f, s.offset - s.tail_len, s.tail_len)? == s.tail_hash)
 }
 
-fn plan_file(
-    sink: &mut dyn ImportSink,
-    c: &Candidate,
-    opts: &Options,
-) -> anyhow::Result<Option<Plan>> {
+fn plan_file(sink: &mut dyn ImportSink, c: &Candidate, opts: &Options) -> anyhow::Result<Plan> {
     let meta = match &c.meta {
         Some(m) => m.clone(),
         None => std::fs::metadata(&c.path)?,
@@ -886,7 +915,8 @@ fn plan_file(
             let plan = |start: Start, unchanged: bool| Plan {
                 path: c.path.clone(),
                 info: info.clone(),
-                format,
+                format: Some(format),
+                explicit: c.explicit,
                 size,
                 mtime_ns: mtime,
                 start,
@@ -894,14 +924,14 @@ fn plan_file(
                 unchanged,
             };
             if size == s.size && mtime == s.mtime_ns {
-                return Ok(Some(plan(
+                return Ok(plan(
                     Start {
                         offset: s.offset,
                         line_no: s.line_no,
                         state: None,
                     },
                     true,
-                )));
+                ));
             }
             if size >= s.offset && fingerprints_match(&c.path, &s)? {
                 let start = Start {
@@ -909,36 +939,34 @@ fn plan_file(
                     line_no: s.line_no,
                     state: s.state.clone(),
                 };
-                return Ok(Some(plan(start, false)));
+                return Ok(plan(start, false));
             }
         }
         // Rewritten (or now forced to another format): read again from the start. Events
         // already stored keep their unique keys, so lines that did not change add nothing.
         rewritten = true;
     }
-    let format = match opts.format {
-        Some(f) => f,
-        None => match detect_format(&c.path, c.explicit)? {
-            Some(f) => f,
-            None => return Ok(None),
-        },
-    };
-    Ok(Some(Plan {
+    // Unless the name decides, the reader sniffs the format from the first bytes it reads
+    // anyway: no file is opened twice, and no reading waits for every file to be sniffed.
+    let format = opts.format.or_else(|| format_by_name(&c.path));
+    Ok(Plan {
         path: c.path.clone(),
         info,
         format,
+        explicit: c.explicit,
         size,
         mtime_ns: mtime,
         start: fresh,
         rewritten,
         unchanged: false,
-    }))
+    })
 }
 
 /// Write a file's read state (inside the caller's transaction).
 fn save_state(
     sink: &mut dyn ImportSink,
     plan: &Plan,
+    format: Format,
     offset: u64,
     line_no: u64,
     state: Option<String>,
@@ -950,7 +978,7 @@ fn save_state(
     let head_hash = hash_range(&mut f, 0, head_len)?;
     let tail_hash = hash_range(&mut f, offset - tail_len, tail_len)?;
     let stored = FileState {
-        format: plan.format.label().to_string(),
+        format: format.label().to_string(),
         // Halfway through a file, the size recorded is that of what was read, so the next
         // import does not take the file for unchanged and reads the rest.
         size: if finished { plan.size } else { offset },
@@ -1038,6 +1066,12 @@ impl<'b, R: Read> Records<'b, R> {
         }
     }
 
+    /// The first `n` unread bytes (fewer at the end of the file), read now if need be.
+    fn head(&mut self, n: usize) -> std::io::Result<&[u8]> {
+        while self.end - self.start < n && self.fill()? {}
+        Ok(&self.buf[self.start..self.end.min(self.start + n)])
+    }
+
     /// The next complete record (with its newline) and how many lines it spans: one line,
     /// or with `csv`, as many as it takes to close its quotes. `None` when no complete
     /// record is left.
@@ -1084,11 +1118,25 @@ fn read_file(
     part: &mut ImportSummary,
 ) -> anyhow::Result<()> {
     let send = &channel.send;
+    let gone = || anyhow::anyhow!("the writer stopped");
     let mut file = crate::regular::open_regular(&plan.path)?;
     file.seek(SeekFrom::Start(plan.start.offset))?;
     let mut reader = Records::new(file, buf);
+    let format = match plan.format {
+        Some(f) => f,
+        // Not chosen yet: the file is read from its start, and its head decides.
+        None => match format_by_head(&plan.path, plan.explicit, reader.head(SNIFF_LEN)?) {
+            Some(f) => f,
+            None => {
+                part.files_skipped += 1;
+                send.send(Msg::Skipped { file: index })
+                    .map_err(|_| gone())?;
+                return Ok(());
+            }
+        },
+    };
     let mut parser = make_parser(
-        plan.format,
+        format,
         plan.info.clone(),
         plan.start.state.as_deref(),
         opts.naive_zone,
@@ -1106,13 +1154,12 @@ fn read_file(
     if plan.rewritten {
         part.files_rewritten += 1;
     }
-    let gone = || anyhow::anyhow!("the writer stopped");
     loop {
         if offset >= limit {
             break;
         }
         // A CSV record may span lines inside quotes.
-        let Some((record, lines)) = reader.next(plan.format == Format::Csv)? else {
+        let Some((record, lines)) = reader.next(format == Format::Csv)? else {
             // End of file, or a half-written last line: left for the next read.
             break;
         };
@@ -1151,6 +1198,7 @@ fn read_file(
             replies.clear();
             let msg = Msg::Events {
                 file: index,
+                format,
                 events,
                 offset,
                 line_no,
@@ -1171,6 +1219,7 @@ fn read_file(
     }
     let msg = Msg::Events {
         file: index,
+        format,
         events: batch,
         offset,
         line_no,
@@ -1271,6 +1320,86 @@ mod tests {
         std::fs::write(&other, "{\"a\":1}\n").unwrap();
         assert_eq!(detect_format(&other, false).unwrap(), None);
         assert_eq!(detect_format(&other, true).unwrap(), Some(Format::Jsonl));
+    }
+
+    /// The readers sniff each file's format from the first bytes they read (no planning
+    /// pass opens every file first): the same format as [`detect_format`] for every file, the
+    /// files that look like no log skipped (and counted), and the events of every file in its
+    /// lines' order whichever reader read it.
+    #[test]
+    fn readers_choose_the_formats_detect_format_chooses() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let cc = |i: usize| {
+            format!(
+                "{{\"type\":\"assistant\",\"timestamp\":\"2025-11-18T21:39:{:02}.5Z\",\"sessionId\":\"s\",\"uuid\":\"u{i}\",\"requestId\":\"r{i}\",\"message\":{{\"id\":\"m{i}\",\"model\":\"claude-x\",\"usage\":{{\"input_tokens\":{i},\"output_tokens\":1}}}}}}\n",
+                i % 60
+            )
+        };
+        let long_first = format!(
+            "{}\n{{\"ts\":1,\"model\":\"m\",\"input_tokens\":1}}\n",
+            "x".repeat(SNIFF_LEN)
+        );
+        let files: Vec<(&str, String)> = vec![
+            ("projects/p/a.jsonl", (0..50).map(cc).collect()),
+            ("projects/p/empty.jsonl", String::new()),
+            ("projects/p/summary.jsonl", "{\"type\":\"summary\",\"summary\":\"x\"}\n".into()),
+            ("projects/p/b.jsonl", (50..120).map(cc).collect()),
+            (
+                "projects/p/codex.jsonl",
+                "{\"timestamp\":\"2025-09-01T00:00:00Z\",\"type\":\"session_meta\",\"payload\":{\"id\":\"s\"}}\n".into(),
+            ),
+            ("logs/usage.jsonl", "{\"ts\":\"2025-11-01T10:00:00Z\",\"model\":\"m\",\"input_tokens\":3}\n".into()),
+            ("logs/notes.jsonl", "{\"display\":\"hello\",\"timestamp\":1}\n".into()),
+            // The generic line comes after the first 64 KiB: not seen, so no log.
+            ("logs/late.jsonl", long_first),
+            ("logs/u.csv", "ts,model,input_tokens\n2025-11-02 08:00:00,m,10\n".into()),
+        ];
+        for (rel, text) in &files {
+            let p = root.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, text).unwrap();
+        }
+        let db = root.join("t.db");
+        let conn = crate::store::native::open_rw(&db).unwrap();
+        let roots = [root.join("projects"), root.join("logs")];
+        let s = import_paths(&conn, &roots, &Options::default(), None).unwrap();
+        assert_eq!((s.files_found, s.files_skipped), (7, 2), "{s:?}");
+        assert_eq!(s.files_read, 7);
+        assert_eq!(s.bad_lines, 0, "{:?}", s.bad);
+        let stored: std::collections::HashMap<String, String> = conn
+            .prepare("SELECT path, format FROM import_files")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        for (rel, _) in &files {
+            let p = root.join(rel);
+            let key = std::fs::canonicalize(&p).unwrap();
+            let want = detect_format(&p, false).unwrap().map(Format::label);
+            assert_eq!(
+                stored.get(key.to_str().unwrap()).map(String::as_str),
+                want,
+                "{rel}"
+            );
+        }
+        // Each file's events in its lines' order: ids grow with the line.
+        let keys: Vec<String> = conn
+            .prepare(
+                "SELECT unique_key FROM events WHERE source = 'import:claude-code' ORDER BY id",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let want: Vec<String> = (0..120).map(|i| format!("cc:m{i}:r{i}")).collect();
+        assert_eq!(keys, want);
+        // A file named by the user is read as generic JSONL when nothing else fits.
+        let named = root.join("logs/notes.jsonl");
+        let s = import_paths(&conn, &[named], &Options::default(), None).unwrap();
+        assert_eq!((s.files_found, s.files_skipped, s.files_read), (1, 0, 1));
     }
 
     #[cfg(unix)]

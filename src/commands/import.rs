@@ -8,8 +8,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::cli::ImportArgs;
 use crate::commands::Ctx;
 use crate::error::bad_input;
-use crate::import::{ImportSummary, Options, Progress, follow_with, import_into};
-use crate::store::Writer;
+use crate::import::{ImportSummary, Options, Progress, follow_with, import_to};
 use crate::text::{printable, printable_path};
 
 /// How many bad lines are printed with their place (all are counted).
@@ -103,10 +102,9 @@ pub fn run(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<u8> {
         strict: args.strict,
         naive_zone: ctx.foreign_zone,
     };
-    let mut db = Writer::open(&ctx.db)?;
     let bar = std::io::stderr().is_terminal().then(new_bar);
-    let summary = import_into(
-        &mut db,
+    let summary = import_to(
+        &ctx.db,
         paths,
         &opts,
         bar.as_ref().map(|b| b as &dyn Progress),
@@ -114,7 +112,6 @@ pub fn run(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<u8> {
     if let Some(b) = &bar {
         b.bar.finish_and_clear();
     }
-    drop(db);
     print_problems(&summary);
     println!("{}", summary.one_line());
     if summary.files_found == 0 {

@@ -53,7 +53,14 @@ impl Text for String {
 
 impl Text for Option<String> {
     fn dim(&self) -> Option<&str> {
-        self.as_deref().map(str::trim).filter(|v| !v.is_empty())
+        let v = self.as_deref()?;
+        // Most values start and end with a printable ASCII character, which is no blank:
+        // then there is nothing to trim (and `trim` would decode the characters at both ends).
+        let v = match (v.as_bytes().first(), v.as_bytes().last()) {
+            (Some(a), Some(z)) if a.is_ascii_graphic() && z.is_ascii_graphic() => v,
+            _ => v.trim(),
+        };
+        (!v.is_empty()).then_some(v)
     }
     fn raw(&self) -> Option<&str> {
         self.as_deref()
@@ -316,6 +323,17 @@ event_fields! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dimensions_are_trimmed_of_any_blank() {
+        let dim = |v: &str| Text::dim(&Some(v.to_string())).map(str::to_string);
+        assert_eq!(dim("a b"), Some("a b".into()));
+        assert_eq!(dim(" a\t"), Some("a".into()));
+        assert_eq!(dim("\u{3000}é\u{a0}"), Some("é".into()));
+        assert_eq!(dim("é"), Some("é".into()));
+        assert_eq!(dim("\u{2003}\n"), None);
+        assert_eq!(dim(""), None);
+    }
 
     #[test]
     fn values_follow_the_columns() {

@@ -498,12 +498,44 @@ pub fn import_paths(
     opts: &Options,
     progress: Option<&dyn Progress>,
 ) -> anyhow::Result<ImportSummary> {
+    import_sqlite(conn, false, paths, opts, progress)
+}
+
+/// [`import_paths`]; `private`: no other connection can open the database (a
+/// [`crate::store::native::FreshDb`]), so the import is one transaction however long it takes.
+fn import_sqlite(
+    conn: &Connection,
+    private: bool,
+    paths: &[PathBuf],
+    opts: &Options,
+    progress: Option<&dyn Progress>,
+) -> anyhow::Result<ImportSummary> {
     conn.pragma_update(None, "cache_size", -IMPORT_CACHE_KIB)?;
     // The indexes a first import builds at once are sorted on every core.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     conn.pragma_update(None, "threads", cores.min(MAX_READERS) as i64)?;
     let mut sink = SqliteSink::new(conn, true)?;
+    sink.private = private;
     import_with(&mut sink, paths, opts, progress)
+}
+
+/// Import into the database at `db` (a path or a PostgreSQL URL), creating it if needed. A
+/// SQLite database that does not exist yet is built aside and given its name when the import
+/// is done ([`crate::store::native::FreshDb`]); if another process created one at that path
+/// meanwhile, the import goes into that one instead.
+pub fn import_to(
+    db: &Path,
+    paths: &[PathBuf],
+    opts: &Options,
+    progress: Option<&dyn Progress>,
+) -> anyhow::Result<ImportSummary> {
+    if let Some(fresh) = crate::store::native::FreshDb::create(db)? {
+        let summary = import_sqlite(fresh.conn(), true, paths, opts, progress)?;
+        if fresh.publish()? {
+            return Ok(summary);
+        }
+    }
+    import_into(&mut Writer::open(db)?, paths, opts, progress)
 }
 
 /// Import everything under `paths` that is new since the last import into tokmon's own
@@ -826,6 +858,7 @@ impl Tx<'_> {
     /// A bulk load goes by time only (its cost is in the commit, which builds the indexes).
     fn due(&self) -> bool {
         self.open
+            && !self.sink.private()
             && if self.sink.bulk_loading() {
                 self.opened.elapsed() >= BULK_COMMIT_AFTER
             } else {
@@ -1268,6 +1301,195 @@ fn push_event(batch: &mut Vec<NewEvent>, replies: &mut Replies, ev: NewEvent) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The names in `dir`, sorted.
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Every row of `sql`'s answer, each value as text.
+    fn rows(c: &Connection, sql: &str) -> Vec<Vec<String>> {
+        let mut st = c.prepare(sql).unwrap();
+        let n = st.column_count();
+        st.query_map([], |r| {
+            (0..n)
+                .map(|i| {
+                    r.get::<_, rusqlite::types::Value>(i)
+                        .map(|v| format!("{v:?}"))
+                })
+                .collect()
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    }
+
+    /// Log files with replies over several lines, a duplicate and several sessions.
+    fn logs(dir: &Path) -> PathBuf {
+        let logs = dir.join("logs");
+        std::fs::create_dir_all(&logs).unwrap();
+        for f in 0..3 {
+            let mut text = String::new();
+            for i in 0..40 {
+                let id = format!("msg_{f}_{}", i / 2);
+                text.push_str(&format!(
+                    "{{\"type\":\"assistant\",\"timestamp\":\"2025-11-0{}T10:{:02}:00Z\",\"sessionId\":\"s{f}\",\"requestId\":\"req_{id}\",\"message\":{{\"id\":\"{id}\",\"model\":\"claude-sonnet-4-5\",\"usage\":{{\"input_tokens\":{},\"output_tokens\":{},\"cache_creation_input_tokens\":5,\"cache_read_input_tokens\":7,\"cache_creation\":{{\"ephemeral_5m_input_tokens\":2,\"ephemeral_1h_input_tokens\":3}}}}}}}}\n",
+                    f + 1,
+                    i,
+                    10 + i,
+                    i % 2 * 100 + 1,
+                ));
+            }
+            // The same file again under another name: all duplicates.
+            let name = if f == 2 {
+                "copy.jsonl".to_string()
+            } else {
+                format!("s{f}.jsonl")
+            };
+            let text = if f == 2 {
+                std::fs::read_to_string(logs.join("s0.jsonl")).unwrap()
+            } else {
+                text
+            };
+            std::fs::write(logs.join(name), text).unwrap();
+        }
+        logs
+    }
+
+    /// What an import leaves in a database: every column of the events, the rollup and the
+    /// files' read state (but when it was saved).
+    fn contents(db: &Path) -> Vec<Vec<Vec<String>>> {
+        let c = Connection::open(db).unwrap();
+        [
+            "SELECT * FROM events ORDER BY id",
+            "SELECT * FROM rollup_15m ORDER BY 1, 2, 3, 4",
+            "SELECT path, format, size, mtime_ns, \"offset\", line_no, head_len, head_hash,
+                    tail_len, tail_hash, state FROM import_files ORDER BY path",
+        ]
+        .iter()
+        .map(|sql| rows(&c, sql))
+        .collect()
+    }
+
+    #[test]
+    fn a_first_import_builds_its_database_aside_with_the_same_contents() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = logs(dir.path());
+        let opts = Options::default();
+        let in_place = dir.path().join("in_place.db");
+        let conn = crate::store::native::open_rw(&in_place).unwrap();
+        let want = import_paths(&conn, std::slice::from_ref(&logs), &opts, None).unwrap();
+        // The CHECK constraints were off while the import wrote, and are on again.
+        let ignored: bool = conn
+            .query_row("PRAGMA ignore_check_constraints", [], |r| r.get(0))
+            .unwrap();
+        assert!(!ignored);
+        drop(conn);
+        let db = dir.path().join("new").join("t.db");
+        let got = import_to(&db, std::slice::from_ref(&logs), &opts, None).unwrap();
+        assert_eq!(
+            (got.inserted, got.duplicates, got.corrected),
+            (want.inserted, want.duplicates, want.corrected)
+        );
+        assert_eq!(want.inserted, 40);
+        // Nothing but the database is left: no temporary file, no WAL.
+        assert_eq!(names(&dir.path().join("new")), ["t.db"]);
+        let c = Connection::open(&db).unwrap();
+        let mode: String = c
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let ok: String = c
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ok, "ok");
+        let schema = "SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY name";
+        let user_version = "PRAGMA user_version";
+        let other = Connection::open(&in_place).unwrap();
+        assert_eq!(rows(&c, schema), rows(&other, schema));
+        assert_eq!(rows(&c, user_version), rows(&other, user_version));
+        drop((c, other));
+        assert_eq!(contents(&db), contents(&in_place));
+        // A second import goes into it the usual way, and finds everything there.
+        let again = import_to(&db, &[logs], &opts, None).unwrap();
+        assert_eq!(again.inserted, 0);
+    }
+
+    #[test]
+    fn a_failed_first_import_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        // Two counts whose sum in one rollup row is too large for SQLite: the import fails
+        // while writing.
+        let log = dir.path().join("big.jsonl");
+        let line = |s: u32| {
+            format!(
+                "{{\"ts\":\"2025-01-01T00:00:0{s}Z\",\"model\":\"m\",\"input_tokens\":{}}}\n",
+                i64::MAX
+            )
+        };
+        std::fs::write(&log, line(1) + &line(2)).unwrap();
+        let db_dir = dir.path().join("db");
+        std::fs::create_dir(&db_dir).unwrap();
+        let db = db_dir.join("t.db");
+        assert!(import_to(&db, &[log], &Options::default(), None).is_err());
+        assert!(names(&db_dir).is_empty(), "{:?}", names(&db_dir));
+    }
+
+    /// A progress that makes a database at `db`, with one event, when the import starts.
+    struct Intruder {
+        db: PathBuf,
+    }
+
+    impl Progress for Intruder {
+        fn start(&self, _files: u64, _bytes: u64) {
+            if !self.db.exists() {
+                let mut w = crate::store::Writer::open(&self.db).unwrap();
+                let e = NewEvent {
+                    ts_ms: 1_700_000_000_000,
+                    model: "theirs".into(),
+                    input_tokens: 1,
+                    source: "record".into(),
+                    ..Default::default()
+                };
+                w.record(&e).unwrap();
+            }
+        }
+        fn advance(&self, _bytes: u64, _files_done: u64, _lines: u64) {}
+    }
+
+    #[test]
+    fn a_database_made_meanwhile_is_imported_into_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = logs(dir.path());
+        let db_dir = dir.path().join("db");
+        let db = db_dir.join("t.db");
+        let intruder = Intruder { db: db.clone() };
+        let s = import_to(&db, &[logs], &Options::default(), Some(&intruder)).unwrap();
+        assert_eq!(s.inserted, 40);
+        let c = Connection::open(&db).unwrap();
+        let models = rows(
+            &c,
+            "SELECT model, COUNT(*) FROM events GROUP BY 1 ORDER BY 1",
+        );
+        assert_eq!(
+            models,
+            [
+                ["Text(\"claude-sonnet-4-5\")", "Integer(40)"],
+                ["Text(\"theirs\")", "Integer(1)"]
+            ]
+        );
+        drop(c);
+        let left: Vec<String> = names(&db_dir)
+            .into_iter()
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
 
     #[test]
     fn project_dir_from_path() {

@@ -117,13 +117,19 @@ struct Sums {
 /// The dimensions of a rollup row besides its slice: model, agent, provider ('' for none).
 type Dims = (String, String, String);
 
+/// Small keys hashed fast (not exposed to anyone's choice of keys: the writer's own rows).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
 /// Summed rollup rows, by slice and dimensions.
 #[derive(Debug, Default)]
 pub(super) struct Fold {
     dims: Vec<Dims>,
     /// Hash of the dimensions → their index in `dims` (the first of that hash).
-    by_dims: HashMap<i64, usize>,
-    rows: HashMap<(i64, usize), Sums>,
+    by_dims: FastMap<i64, usize>,
+    rows: FastMap<(i64, usize), Sums>,
+    /// The slice and dimensions of the last row added, with where its sums are: the rows of
+    /// an import come in runs of the same ones.
+    last: Option<(i64, usize)>,
 }
 
 fn dims_hash(model: &str, agent: &str, provider: &str) -> i64 {
@@ -140,6 +146,11 @@ fn dims_hash(model: &str, agent: &str, provider: &str) -> i64 {
 impl Fold {
     fn dims_index(&mut self, model: &str, agent: &str, provider: &str) -> usize {
         let same = |d: &Dims| d.0 == model && d.1 == agent && d.2 == provider;
+        if let Some((_, i)) = self.last
+            && same(&self.dims[i])
+        {
+            return i;
+        }
         let hash = dims_hash(model, agent, provider);
         if let Some(&i) = self.by_dims.get(&hash) {
             if same(&self.dims[i]) {
@@ -166,6 +177,7 @@ impl Fold {
             row.agent.unwrap_or(""),
             row.provider.unwrap_or(""),
         );
+        self.last = Some((slice, d));
         let sums = self.rows.entry((slice, d)).or_default();
         for (sum, part) in sums.ints.iter_mut().zip(row.parts()) {
             *sum = sum

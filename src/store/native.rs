@@ -247,6 +247,108 @@ pub fn open_rw(path: &Path) -> anyhow::Result<Connection> {
     Ok(conn)
 }
 
+/// A new database built where no other process can see it: a temporary file beside the
+/// database's path, without a journal on disk or a WAL while it fills (nobody else can read
+/// or write it), then switched to WAL, written to disk once and given its name only if no
+/// database took that name meanwhile ([`FreshDb::publish`]). A first import into a path
+/// where no database exists builds its database this way: one write of the file at the end
+/// instead of every page going through the WAL, a checkpoint and two syncs.
+///
+/// Until it is published nothing is at the path; dropped unpublished (an error, a failed
+/// import), the temporary file is removed. A crash (SIGKILL, power loss) may leave the
+/// temporary file (`.NAME.XXXXXX.tmp` beside the database), never a partial database at
+/// the path.
+pub struct FreshDb {
+    conn: Connection,
+    temp: tempfile::TempPath,
+    path: std::path::PathBuf,
+}
+
+/// Where the temporary file of a [`FreshDb`] goes: the database's directory, so that it can
+/// be linked to its final name.
+fn parent_dir(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+impl FreshDb {
+    /// A new, migrated database to fill before it is published at `path`. `None` when
+    /// something is at `path` already (or `path` is a URL, or no temporary file can be made
+    /// beside it): [`open_rw`] then opens it, or says what is wrong.
+    pub fn create(path: &Path) -> anyhow::Result<Option<FreshDb>> {
+        if super::url::is_url(path) || std::fs::symlink_metadata(path).is_ok() {
+            return Ok(None);
+        }
+        let dir = parent_dir(path);
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create directory {}", dir.display()))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let prefix = format!(".{name}.");
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix).suffix(".tmp");
+        // As SQLite creates a database file: 0644, less the umask.
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+        let temp = match builder.tempfile_in(dir) {
+            Ok(f) => f.into_temp_path(),
+            Err(_) => return Ok(None),
+        };
+        let mut conn = Connection::open(&temp)
+            .with_context(|| format!("cannot open database {}", path.display()))?;
+        // No other connection ever opens this file before it is published: no locks to
+        // take, and no journal on disk. The journal kept in memory holds only the pages that
+        // existed before a transaction, not the ones it appends (most of a load), so a
+        // statement or transaction that fails still rolls back.
+        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+        conn.pragma_update(None, "journal_mode", "MEMORY")?;
+        // Written to disk once, by `publish`.
+        conn.pragma_update(None, "synchronous", "OFF")?;
+        migrate(&mut conn, path)?;
+        Ok(Some(FreshDb {
+            conn,
+            temp,
+            path: path.to_path_buf(),
+        }))
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Give the database its name: switched to WAL (as [`open_rw`] leaves every database),
+    /// written to disk, then linked to its path unless something is there now. `Ok(false)`:
+    /// not published, because a database appeared at the path meanwhile (another tokmon
+    /// made it), which is left alone, or the file system cannot link. The temporary file is
+    /// gone either way.
+    pub fn publish(self) -> anyhow::Result<bool> {
+        let FreshDb { conn, temp, path } = self;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.close()
+            .map_err(|(_, e)| e)
+            .with_context(|| format!("cannot write database {}", path.display()))?;
+        let written = std::fs::File::open(&temp).and_then(|f| f.sync_all());
+        written.with_context(|| format!("cannot write database {}", path.display()))?;
+        // A hard link never replaces what is at the path (`rename` would). It fails when
+        // something is there, and on a file system without hard links: then the caller
+        // imports into the path the usual way (which says what is wrong, if anything is).
+        let linked = std::fs::hard_link(&temp, &path).is_ok();
+        // Removed as when dropped: a name left behind by an error here is only a stray file.
+        drop(temp);
+        #[cfg(unix)]
+        if linked {
+            // The new name on disk too.
+            std::fs::File::open(parent_dir(&path))
+                .and_then(|d| d.sync_all())
+                .with_context(|| format!("cannot write database {}", path.display()))?;
+        }
+        Ok(linked)
+    }
+}
+
 /// The schema version this build migrates to (read beside a database's own version).
 fn latest_version(conn: &Connection) -> usize {
     // `pending` is the number of migrations minus the database's version (negative when the
@@ -410,7 +512,7 @@ pub struct Inserter<'c> {
     /// The database held no keyed event when this inserter started (a cold import): a key
     /// is looked up only when its hash was inserted by this inserter, and then by the id kept
     /// here (so no index is needed: see [`BulkLoad`]).
-    fresh: Option<HashToId>,
+    fresh: Option<Fresh>,
     pub counts: InsertCounts,
     /// The insert statement, prepared once.
     stmt: Option<rusqlite::Statement<'c>>,
@@ -496,6 +598,14 @@ impl RollupColumns {
 /// Key hash → id of the event inserted with it. The keys are hashes already: they are used
 /// as they are, not hashed again.
 type HashToId = std::collections::HashMap<i64, i64, std::hash::BuildHasherDefault<KeyHashHasher>>;
+
+/// The keys an [`Inserter`] of a cold import wrote (see [`Inserter::fresh`]).
+#[derive(Debug, Default)]
+struct Fresh {
+    ids: HashToId,
+    /// The id of the last row this inserter wrote (0 before the first).
+    last_id: i64,
+}
 
 /// A hasher for keys that are 64-bit hashes already (FNV-1a): one multiply spreads its bits.
 #[derive(Default)]
@@ -619,7 +729,16 @@ impl<'c> Inserter<'c> {
                 [],
                 |r| r.get(0),
             )?;
-            (!any).then(HashToId::default)
+            if any {
+                None
+            } else {
+                let last_id =
+                    conn.query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))?;
+                Some(Fresh {
+                    ids: HashToId::default(),
+                    last_id,
+                })
+            }
         } else {
             None
         };
@@ -658,11 +777,23 @@ impl<'c> Inserter<'c> {
     pub fn insert(&mut self, e: &NewEvent) -> anyhow::Result<()> {
         let key = e.unique_key.as_deref();
         let hash = key.map(key_hash);
+        // The id the row written next will have, when it is the first of its hash in a fresh
+        // inserter: entered now, so the map is looked into once per event (a large map's
+        // lookups are cache misses); checked after the write.
+        let mut entered = None;
         if let (Some(key), Some(hash)) = (key, hash) {
-            let stored = match &self.fresh {
-                Some(seen) => match seen.get(&hash) {
-                    Some(&id) => self.find_by_id(id, hash, key)?,
-                    None => None,
+            let stored = match &mut self.fresh {
+                Some(fresh) => match fresh.ids.entry(hash) {
+                    std::collections::hash_map::Entry::Occupied(o) => {
+                        let id = *o.get();
+                        self.find_by_id(id, hash, key)?
+                    }
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        let next = fresh.last_id + 1;
+                        v.insert(next);
+                        entered = Some(next);
+                        None
+                    }
                 },
                 None => self.find(hash, key)?,
             };
@@ -680,13 +811,21 @@ impl<'c> Inserter<'c> {
             e.cache_creation_tokens,
             e.cache_read_tokens,
         );
-        self.write(e, hash, None, long)?;
-        if let (Some(seen), Some(h)) = (&mut self.fresh, hash) {
+        let written = self.write(e, hash, None, long);
+        if let (Some(fresh), Some(h), Some(next)) = (&mut self.fresh, hash, entered) {
             // The first event of a hash keeps it (another key of the same hash is found by
             // `find`, through the index or, during a bulk load, by reading the table).
-            seen.entry(h)
-                .or_insert_with(|| self.conn.last_insert_rowid());
+            match written {
+                Ok(()) if fresh.last_id == next => {}
+                Ok(()) => {
+                    fresh.ids.insert(h, fresh.last_id);
+                }
+                Err(_) => {
+                    fresh.ids.remove(&h);
+                }
+            }
         }
+        written?;
         self.counts.inserted += 1;
         Ok(())
     }
@@ -739,6 +878,9 @@ impl<'c> Inserter<'c> {
         stmt.raw_bind_parameter(n + 2, corrects)?;
         stmt.raw_bind_parameter(n + 3, long)?;
         stmt.raw_execute()?;
+        if let Some(fresh) = &mut self.fresh {
+            fresh.last_id = self.conn.last_insert_rowid();
+        }
         if let Some(fold) = &mut self.fold {
             fold.add(&self.cols.row(&values, long, corrects.is_some()))?;
         }

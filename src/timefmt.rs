@@ -199,6 +199,10 @@ fn parse_stored_any_year(s: &str, naive_zone: &Zone) -> Option<i64> {
             z => z.from_local(from_ms(ms).naive_utc()).timestamp_millis(),
         });
     }
+    // Then agent logs' form (`…T…Z`, ms): in UTC whatever the naive zone.
+    if let Some(ms) = fast_rfc3339_z_ms(t.as_bytes()) {
+        return Some(ms);
+    }
     if t.len() >= 9 && t.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return t.parse::<f64>().ok().and_then(epoch_number_to_ms);
     }
@@ -273,6 +277,30 @@ pub fn fast_utc_ms(b: &[u8]) -> Option<i64> {
     Some(((days * 24 + hh) * 60 + mm) * 60_000 + ss * 1000)
 }
 
+/// `YYYY-MM-DDTHH:MM:SS[.fraction]Z`, the form agent logs write, as
+/// [`DateTime::parse_from_rfc3339`] reads it (the fraction cut to ms), without its general
+/// parser. `None` for any other form, and for a leap second (left to chrono).
+fn fast_rfc3339_z_ms(b: &[u8]) -> Option<i64> {
+    let (body, rest) = b.split_at_checked(19)?;
+    if body[10] != b'T' || body[17..] == *b"60" {
+        return None;
+    }
+    let frac_ms = match rest.strip_suffix(b"Z")? {
+        [] => 0,
+        [b'.', digits @ ..]
+            if (1..=9).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit) =>
+        {
+            digits
+                .iter()
+                .chain([b'0'; 3].iter())
+                .take(3)
+                .fold(0, |ms, d| ms * 10 + i64::from(d - b'0'))
+        }
+        _ => return None,
+    };
+    Some(fast_utc_ms(body)? + frac_ms)
+}
+
 /// Days in month `m` (1..=12) of the proleptic Gregorian year `y`.
 fn days_in_month(y: i64, m: i64) -> i64 {
     match m {
@@ -331,6 +359,54 @@ mod tests {
 
     fn utc(s: &str) -> i64 {
         DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis()
+    }
+
+    /// The fast path for agent logs' times reads what chrono's RFC 3339 parser reads, and
+    /// leaves every other form to it.
+    #[test]
+    fn log_times_read_as_chrono_reads_them() {
+        let cases = [
+            "2025-11-18T21:39:51Z",
+            "1969-12-31T23:59:59.5Z",
+            "0001-01-01T00:00:00.000Z",
+            "9999-12-31T23:59:59.999999999Z",
+            "2024-02-29T12:00:00.1Z",
+            "2023-02-29T12:00:00.1Z",
+            "2025-04-31T00:00:00Z",
+            "2025-11-18T24:00:00Z",
+            "2025-11-18T21:60:00Z",
+            "2016-12-31T23:59:60.25Z",
+            "2025-11-18T21:39:51.1234567891Z",
+            "2025-11-18T21:39:51.Z",
+            "2025-11-18t21:39:51.5z",
+            "2025-11-18 21:39:51.5Z",
+            "2025-11-18T21:39:51.5+02:00",
+            "2025-11-18T21:39:51.-5Z",
+            "2025-1-18T21:39:51Z",
+            "+2025-11-18T21:39:51Z",
+        ];
+        for s in cases {
+            let fast = fast_rfc3339_z_ms(s.as_bytes());
+            let chrono = DateTime::parse_from_rfc3339(s)
+                .ok()
+                .map(|d| d.timestamp_millis());
+            // Never a time chrono reads otherwise (or refuses): any other form goes on to
+            // chrono as before.
+            if let Some(ms) = fast {
+                assert_eq!(Some(ms), chrono, "{s}");
+            }
+            if let Some(ms) = chrono {
+                assert_eq!(parse_stored_timestamp(s, &Zone::UTC), in_years(ms), "{s}");
+            }
+        }
+        for digits in 0..=9 {
+            let s = format!(
+                "2025-09-07T09:42:42{}{}Z",
+                if digits > 0 { "." } else { "" },
+                &"860123456"[..digits]
+            );
+            assert_eq!(fast_rfc3339_z_ms(s.as_bytes()), Some(utc(&s)), "{s}");
+        }
     }
 
     #[test]

@@ -162,7 +162,14 @@ impl LineParser for Parser {
         if cannot_carry_usage(line) {
             return Ok(None);
         }
-        let l: Line = serde_json::from_slice(line).map_err(LineError::NotJson)?;
+        // One UTF-8 check of the whole line rather than one per string serde_json hands out
+        // (`from_slice` checks each); the result and any error are the same. A line that is
+        // not UTF-8 is read as before (its skipped strings need not be).
+        let l: Line = match std::str::from_utf8(line) {
+            Ok(text) => serde_json::from_str(text),
+            Err(_) => serde_json::from_slice(line),
+        }
+        .map_err(LineError::NotJson)?;
         let msg = match l.message {
             Some(MessageField::Object(m)) => m,
             _ => return Ok(None),
@@ -217,12 +224,13 @@ impl LineParser for Parser {
             c => c,
         };
         let key = match (non_empty(&msg.id), non_empty(&l.request_id)) {
-            (Some(m), Some(r)) => format!("cc:{m}:{r}"),
-            (Some(m), None) => format!("cc:{m}"),
-            (None, _) => format!(
-                "cc:line:{}",
-                short_hash(&[self.info.key.as_bytes(), &line_no.to_le_bytes(), line])
-            ),
+            (Some(m), Some(r)) => ["cc:", m, ":", r].concat(),
+            (Some(m), None) => ["cc:", m].concat(),
+            (None, _) => [
+                "cc:line:",
+                &short_hash(&[self.info.key.as_bytes(), &line_no.to_le_bytes(), line]),
+            ]
+            .concat(),
         };
         let metadata = metadata(
             w5m,
@@ -265,7 +273,6 @@ fn metadata(
     speed: Option<&str>,
     tier: Option<&str>,
 ) -> Option<String> {
-    use std::fmt::Write;
     let speed = speed.filter(|s| *s != "standard");
     let tier = tier.filter(|t| *t != "standard");
     if w5m.is_none() && w1h.is_none() && speed.is_none() && tier.is_none() {
@@ -284,7 +291,7 @@ fn metadata(
     ] {
         if let Some(v) = v {
             field(&mut m, key);
-            let _ = write!(m, "{v}");
+            push_decimal(&mut m, v);
         }
     }
     for (key, v) in [("speed", speed), ("service_tier", tier)] {
@@ -295,6 +302,23 @@ fn metadata(
     }
     m.push('}');
     Some(m)
+}
+
+/// `n` in decimal, as `{n}` formats it (without the formatting machinery).
+fn push_decimal(s: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for d in &digits[i..] {
+        s.push(char::from(*d));
+    }
 }
 
 #[cfg(test)]
@@ -403,6 +427,39 @@ mod tests {
             let want = (!o.is_empty()).then(|| serde_json::Value::Object(o).to_string());
             assert_eq!(metadata(w5m, w1h, speed, tier), want);
         }
+    }
+
+    #[test]
+    fn decimals_as_format_writes_them() {
+        for n in [0, 7, 10, 99, 100, 4047, 1_000_000, u64::MAX] {
+            let mut s = String::from("x");
+            push_decimal(&mut s, n);
+            assert_eq!(s, format!("x{n}"));
+        }
+    }
+
+    /// A line that is not UTF-8 is read as before: fine when only skipped strings are
+    /// broken, a bad line (serde_json's reason) when a string that is used is.
+    #[test]
+    fn lines_that_are_not_utf8() {
+        let mut p = parser();
+        let with_ff = |text: &str| -> Vec<u8> {
+            text.bytes()
+                .map(|b| if b == b'~' { 0xff } else { b })
+                .collect()
+        };
+        let good = with_ff(
+            r#"{"type":"assistant","timestamp":"2025-11-18T21:39:51Z","message":{"id":"m","content":"~","usage":{"input_tokens":1,"output_tokens":1}}}"#,
+        );
+        let e = p.parse(&good, 1, 0).unwrap().unwrap();
+        assert_eq!(e.unique_key.as_deref(), Some("cc:m"));
+        let bad = with_ff(
+            r#"{"type":"assistant","timestamp":"2025-11-18T21:39:51Z","message":{"id":"m~","usage":{"input_tokens":1,"output_tokens":1}}}"#,
+        );
+        let err = p.parse(&bad, 1, 0).unwrap_err();
+        let want = serde_json::from_slice::<Line>(&bad).err().unwrap();
+        assert_eq!(err.to_string(), format!("not JSON: {want}"));
+        assert!(err.to_string().contains("invalid unicode"), "{err}");
     }
 
     #[test]

@@ -152,15 +152,38 @@ fn non_empty<'a>(s: &'a Option<Cow<'a, str>>) -> Option<&'a str> {
     s.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
+/// `parts` written into `buf`'s allocation (a new one when there is none, or it is too short).
+fn refill(buf: Option<String>, parts: &[&str]) -> String {
+    let mut s = buf.unwrap_or_default();
+    s.clear();
+    for p in parts {
+        s.push_str(p);
+    }
+    s
+}
+
 impl LineParser for Parser {
     fn parse(
         &mut self,
         line: &[u8],
         line_no: u64,
-        _offset: u64,
+        offset: u64,
     ) -> Result<Option<NewEvent>, LineError> {
+        let mut ev = NewEvent::default();
+        Ok(self
+            .parse_into(line, line_no, offset, &mut ev)?
+            .then_some(ev))
+    }
+
+    fn parse_into(
+        &mut self,
+        line: &[u8],
+        line_no: u64,
+        _offset: u64,
+        out: &mut NewEvent,
+    ) -> Result<bool, LineError> {
         if cannot_carry_usage(line) {
-            return Ok(None);
+            return Ok(false);
         }
         // One UTF-8 check of the whole line rather than one per string serde_json hands out
         // (`from_slice` checks each); the result and any error are the same. A line that is
@@ -172,18 +195,18 @@ impl LineParser for Parser {
         .map_err(LineError::NotJson)?;
         let msg = match l.message {
             Some(MessageField::Object(m)) => m,
-            _ => return Ok(None),
+            _ => return Ok(false),
         };
         let synthetic = msg.model.as_deref() == Some("<synthetic>");
         if synthetic && msg.usage.is_none() {
-            return Ok(None);
+            return Ok(false);
         }
         let Some(usage) = msg.usage else {
             // An assistant reply without usage cannot be counted; other lines carry none.
             return if l.kind.as_deref() == Some("assistant") {
                 Err(LineError::Missing("message.usage"))
             } else {
-                Ok(None)
+                Ok(false)
             };
         };
         let input = count("input_tokens", usage.input_tokens)?;
@@ -216,51 +239,58 @@ impl LineParser for Parser {
         // nothing to count, and they would only clutter the per-model view. ccusage counts
         // their tokens in its totals, so one that carries tokens is kept.
         if model == "<synthetic>" && input + output + cache_write + cache_read == 0 {
-            return Ok(None);
+            return Ok(false);
         }
         let ts = utc_timestamp(non_empty(&l.timestamp))?;
         let cost = match l.cost_usd {
             Some(c) if !c.is_finite() || c < 0.0 => return Err(LineError::BadCost(c)),
             c => c,
         };
+        // The text fields go into the buffers of what `out` held (see `LineParser::parse_into`).
+        let old = std::mem::take(out);
         let key = match (non_empty(&msg.id), non_empty(&l.request_id)) {
-            (Some(m), Some(r)) => ["cc:", m, ":", r].concat(),
-            (Some(m), None) => ["cc:", m].concat(),
-            (None, _) => [
-                "cc:line:",
-                &short_hash(&[self.info.key.as_bytes(), &line_no.to_le_bytes(), line]),
-            ]
-            .concat(),
+            (Some(m), Some(r)) => refill(old.unique_key, &["cc:", m, ":", r]),
+            (Some(m), None) => refill(old.unique_key, &["cc:", m]),
+            (None, _) => refill(
+                old.unique_key,
+                &[
+                    "cc:line:",
+                    &short_hash(&[self.info.key.as_bytes(), &line_no.to_le_bytes(), line]),
+                ],
+            ),
         };
         let metadata = metadata(
+            old.metadata,
             w5m,
             w1h,
             non_empty(&usage.speed),
             non_empty(&usage.service_tier),
         );
-        Ok(Some(NewEvent {
+        *out = NewEvent {
             ts_ms: ts,
-            provider: Some("anthropic".into()),
-            model: model.to_string(),
-            agent: Some("claude-code".into()),
-            session: non_empty(&l.session_id)
-                .map(str::to_string)
-                .or_else(|| Some(self.info.stem.clone())),
+            provider: Some(refill(old.provider, &["anthropic"])),
+            model: refill(Some(old.model), &[model]),
+            agent: Some(refill(old.agent, &["claude-code"])),
+            session: Some(refill(
+                old.session,
+                &[non_empty(&l.session_id).unwrap_or(&self.info.stem)],
+            )),
             // The working directory the user knows, not the encoded folder name.
             project: non_empty(&l.cwd)
-                .map(str::to_string)
-                .or_else(|| self.info.project_dir.clone()),
+                .or(self.info.project_dir.as_deref())
+                .map(|p| refill(old.project, &[p])),
             input_tokens: input,
             output_tokens: output,
             cache_creation_tokens: cache_write,
             cache_read_tokens: cache_read,
             cache_creation_1h_tokens: w1h.unwrap_or(0),
             cost_usd: cost,
-            source: super::Format::ClaudeCode.source().into(),
+            source: refill(Some(old.source), &[super::Format::ClaudeCode.source()]),
             unique_key: Some(key),
             metadata,
             ..Default::default()
-        }))
+        };
+        Ok(true)
     }
 }
 
@@ -268,6 +298,7 @@ impl LineParser for Parser {
 /// cache writes into 5-minute and 1-hour parts (priced differently), and the speed tier.
 /// Written as serde_json writes the same object (keys in this order), without building one.
 fn metadata(
+    buf: Option<String>,
     w5m: Option<u64>,
     w1h: Option<u64>,
     speed: Option<&str>,
@@ -278,7 +309,8 @@ fn metadata(
     if w5m.is_none() && w1h.is_none() && speed.is_none() && tier.is_none() {
         return None;
     }
-    let mut m = String::with_capacity(72);
+    let mut m = buf.unwrap_or_else(|| String::with_capacity(72));
+    m.clear();
     let field = |m: &mut String, key: &str| {
         m.push(if m.is_empty() { '{' } else { ',' });
         m.push('"');
@@ -425,8 +457,56 @@ mod tests {
                 o.insert("service_tier".into(), t.into());
             }
             let want = (!o.is_empty()).then(|| serde_json::Value::Object(o).to_string());
-            assert_eq!(metadata(w5m, w1h, speed, tier), want);
+            assert_eq!(metadata(None, w5m, w1h, speed, tier), want);
+            let dirty = Some("left from another line".to_string());
+            assert_eq!(metadata(dirty, w5m, w1h, speed, tier), want);
         }
+    }
+
+    /// Parsing into an event that held another line's values gives the event `parse` gives:
+    /// nothing of the other line is left in it.
+    #[test]
+    fn parse_into_a_used_event_leaves_nothing_of_it() {
+        let used = || NewEvent {
+            ts_ms: 9,
+            model: "old-model-with-a-long-name".into(),
+            agent: Some("a".into()),
+            provider: Some("p".into()),
+            session: Some("s".into()),
+            project: Some("x".repeat(100)),
+            user: Some("u".into()),
+            channel: Some("c".into()),
+            operation: Some("o".into()),
+            input_tokens: 1,
+            output_tokens: 2,
+            cache_creation_tokens: 3,
+            cache_read_tokens: 4,
+            cache_creation_1h_tokens: 3,
+            cost_usd: Some(1.0),
+            duration_ms: Some(2.0),
+            source: "s".into(),
+            unique_key: Some("k".into()),
+            metadata: Some("{}".into()),
+        };
+        let lines: [&[u8]; 3] = [
+            br#"{"type":"assistant","timestamp":"2025-11-18T21:39:51.578Z","sessionId":"S","requestId":"req_1","cwd":"/w","message":{"id":"msg_1","model":"claude-sonnet-4-5","usage":{"input_tokens":3,"output_tokens":10,"cache_creation":{"ephemeral_5m_input_tokens":1,"ephemeral_1h_input_tokens":0}}}}"#,
+            // No session, project, request id nor metadata: taken from the file, or none.
+            br#"{"type":"assistant","timestamp":"2025-11-18T21:39:51Z","message":{"id":"m","usage":{"input_tokens":1,"output_tokens":1}}}"#,
+            br#"{"type":"assistant","timestamp":"2025-11-18T21:39:51Z","message":{"usage":{"input_tokens":1,"output_tokens":1}}}"#,
+        ];
+        let mut no_project = parser();
+        no_project.info.project_dir = None;
+        for p in [&mut parser(), &mut no_project] {
+            for line in lines {
+                let want = p.parse(line, 1, 0).unwrap().unwrap();
+                let mut ev = used();
+                assert!(p.parse_into(line, 1, 0, &mut ev).unwrap());
+                assert_eq!(ev, want);
+            }
+        }
+        // No event: `parse_into` says so.
+        let user = br#"{"type":"user","message":{"role":"user","content":"hi"}}"#;
+        assert!(!parser().parse_into(user, 1, 0, &mut used()).unwrap());
     }
 
     #[test]

@@ -38,6 +38,8 @@ use line_error::utc_timestamp;
 const MAX_READERS: usize = 4;
 /// How many parsed events are inserted at once.
 const BATCH_EVENTS: usize = 2_000;
+/// How many written events a reader keeps to parse into again (see [`Channel::empty_batch`]).
+const MAX_SPARE: usize = 2 * BATCH_EVENTS;
 /// How many events one transaction holds (with the offsets of the files read so far). Many
 /// small commits are what makes a large import slow: each one rewrites every index page it
 /// touched, and the unique-key index is touched at random.
@@ -230,6 +232,24 @@ pub(crate) trait LineParser {
         line_no: u64,
         offset: u64,
     ) -> Result<Option<NewEvent>, LineError>;
+    /// [`LineParser::parse`] into `out`, whose text buffers a parser may fill again rather
+    /// than allocate new ones (what `out` held before does not matter). `Ok(false)`: no event
+    /// (`out` is then left as it is or cleared).
+    fn parse_into(
+        &mut self,
+        line: &[u8],
+        line_no: u64,
+        offset: u64,
+        out: &mut NewEvent,
+    ) -> Result<bool, LineError> {
+        Ok(match self.parse(line, line_no, offset)? {
+            Some(ev) => {
+                *out = ev;
+                true
+            }
+            None => false,
+        })
+    }
     /// State to resume with, stored with the offset (JSON).
     fn state(&self) -> Option<String> {
         None
@@ -732,10 +752,13 @@ struct Channel {
 }
 
 impl Channel {
-    /// An empty batch: one the writer gave back (its events freed here), or a new one.
-    fn empty_batch(&self) -> Vec<NewEvent> {
+    /// An empty batch: one the writer gave back, or a new one. The events of a batch given
+    /// back are kept in `spare` (up to [`MAX_SPARE`]), their text buffers to be filled again.
+    fn empty_batch(&self, spare: &mut Vec<NewEvent>) -> Vec<NewEvent> {
         match self.back.try_recv() {
             Ok(mut batch) => {
+                let keep = MAX_SPARE.saturating_sub(spare.len()).min(batch.len());
+                spare.extend(batch.drain(..keep));
                 batch.clear();
                 batch
             }
@@ -1152,7 +1175,11 @@ fn read_file(
     scratch: &mut Scratch,
     part: &mut ImportSummary,
 ) -> anyhow::Result<()> {
-    let Scratch { buf, replies } = scratch;
+    let Scratch {
+        buf,
+        replies,
+        spare,
+    } = scratch;
     replies.clear();
     let send = &channel.send;
     let gone = || anyhow::anyhow!("the writer stopped");
@@ -1182,7 +1209,9 @@ fn read_file(
     let mut offset = plan.start.offset;
     let mut line_no = plan.start.line_no;
     // Strict mode holds the whole file's events here.
-    let mut batch: Vec<NewEvent> = channel.empty_batch();
+    let mut batch: Vec<NewEvent> = channel.empty_batch(spare);
+    // The event the next line is parsed into.
+    let mut slot = spare.pop().unwrap_or_default();
     let mut bad_in_file = false;
     let (mut sent_offset, mut sent_line) = (offset, line_no);
     part.files_read += 1;
@@ -1212,13 +1241,20 @@ fn read_file(
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match parser.parse(line, rec_line, rec_offset) {
-            Ok(Some(ev)) => {
-                if !bad_in_file && !push_event(&mut batch, replies, ev) {
-                    part.duplicates += 1;
+        match parser.parse_into(line, rec_line, rec_offset, &mut slot) {
+            Ok(true) => {
+                if !bad_in_file {
+                    let ev = std::mem::take(&mut slot);
+                    slot = match push_event(&mut batch, replies, ev) {
+                        None => spare.pop().unwrap_or_default(),
+                        Some(folded) => {
+                            part.duplicates += 1;
+                            folded
+                        }
+                    };
                 }
             }
-            Ok(None) => {}
+            Ok(false) => {}
             Err(reason) => {
                 part.add_bad(&plan.path, rec_line, reason.to_string());
                 if opts.strict {
@@ -1229,7 +1265,7 @@ fn read_file(
             }
         }
         if !opts.strict && batch.len() >= BATCH_EVENTS {
-            let events = std::mem::replace(&mut batch, channel.empty_batch());
+            let events = std::mem::replace(&mut batch, channel.empty_batch(spare));
             replies.clear();
             let msg = Msg::Events {
                 file: index,
@@ -1274,6 +1310,8 @@ struct Scratch {
     buf: Vec<u8>,
     /// Where each Claude Code reply of the batch is, to fold its later lines into it.
     replies: Replies,
+    /// Events written, parsed into again (no allocation per text field and event).
+    spare: Vec<NewEvent>,
 }
 
 /// Where each Claude Code reply of a batch is, by the hash of its key (see [`push_event`]).
@@ -1284,8 +1322,8 @@ type Replies = std::collections::HashMap<
 >;
 
 /// Add an event to a batch; a later line of a Claude Code reply already in the batch is
-/// folded into it (largest counts, first line's time) and `false` returned.
-fn push_event(batch: &mut Vec<NewEvent>, replies: &mut Replies, ev: NewEvent) -> bool {
+/// folded into it (largest counts, first line's time) and given back.
+fn push_event(batch: &mut Vec<NewEvent>, replies: &mut Replies, ev: NewEvent) -> Option<NewEvent> {
     if ev.source == crate::store::native::CORRECTABLE_SOURCE
         && let Some(key) = ev.unique_key.as_deref()
     {
@@ -1302,11 +1340,11 @@ fn push_event(batch: &mut Vec<NewEvent>, replies: &mut Replies, ev: NewEvent) ->
         };
         if let Some(i) = found {
             batch[i].merge_max(&ev);
-            return false;
+            return Some(ev);
         }
     }
     batch.push(ev);
-    true
+    None
 }
 
 #[cfg(test)]

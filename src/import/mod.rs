@@ -26,7 +26,7 @@ use anyhow::Context;
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
-use crate::store::native::{InsertCounts, NewEvent};
+use crate::store::native::{FreshDb, InsertCounts, NewEvent};
 use crate::store::{FileState, ImportSink, SqliteSink, Writer};
 use crate::timefmt::Zone;
 
@@ -518,14 +518,14 @@ pub fn import_paths(
     opts: &Options,
     progress: Option<&dyn Progress>,
 ) -> anyhow::Result<ImportSummary> {
-    import_sqlite(conn, false, paths, opts, progress)
+    import_sqlite(conn, None, paths, opts, progress)
 }
 
-/// [`import_paths`]; `private`: no other connection can open the database (a
-/// [`crate::store::native::FreshDb`]), so the import is one transaction however long it takes.
-fn import_sqlite(
-    conn: &Connection,
-    private: bool,
+/// [`import_paths`] into `conn`, which is `fresh`'s when it is given: no other connection can
+/// open that database, so the import is one transaction however long it takes.
+fn import_sqlite<'c>(
+    conn: &'c Connection,
+    fresh: Option<&'c FreshDb>,
     paths: &[PathBuf],
     opts: &Options,
     progress: Option<&dyn Progress>,
@@ -535,13 +535,13 @@ fn import_sqlite(
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     conn.pragma_update(None, "threads", cores.min(MAX_READERS) as i64)?;
     let mut sink = SqliteSink::new(conn, true)?;
-    sink.private = private;
+    sink.fresh = fresh;
     import_with(&mut sink, paths, opts, progress)
 }
 
 /// Import into the database at `db` (a path or a PostgreSQL URL), creating it if needed. A
 /// SQLite database that does not exist yet is built aside and given its name when the import
-/// is done ([`crate::store::native::FreshDb`]); if another process created one at that path
+/// is done ([`FreshDb`]); if another process created one at that path
 /// meanwhile, the import goes into that one instead.
 pub fn import_to(
     db: &Path,
@@ -549,8 +549,8 @@ pub fn import_to(
     opts: &Options,
     progress: Option<&dyn Progress>,
 ) -> anyhow::Result<ImportSummary> {
-    if let Some(fresh) = crate::store::native::FreshDb::create(db)? {
-        let summary = import_sqlite(fresh.conn(), true, paths, opts, progress)?;
+    if let Some(fresh) = FreshDb::create(db)? {
+        let summary = import_sqlite(fresh.conn(), Some(&fresh), paths, opts, progress)?;
         if fresh.publish()? {
             return Ok(summary);
         }

@@ -185,10 +185,12 @@ impl BulkLoad {
         })
     }
 
-    /// Build the indexes and make the triggers again (before the transaction commits).
-    pub fn finish(self, conn: &Connection) -> rusqlite::Result<()> {
+    /// Build the indexes and make the triggers again (before the transaction commits);
+    /// `after_each` runs after each statement.
+    pub fn finish(self, conn: &Connection, after_each: impl Fn()) -> rusqlite::Result<()> {
         for sql in &self.recreate {
             conn.execute_batch(sql)?;
+            after_each();
         }
         if let Some(size) = self.cache_size {
             conn.pragma_update(None, "cache_size", size)?;
@@ -262,6 +264,8 @@ pub struct FreshDb {
     conn: Connection,
     temp: tempfile::TempPath,
     path: std::path::PathBuf,
+    /// The temporary file, to start its writing to disk early ([`FreshDb::start_writeback`]).
+    file: std::fs::File,
 }
 
 /// Where the temporary file of a [`FreshDb`] goes: the database's directory, so that it can
@@ -303,20 +307,40 @@ impl FreshDb {
         // take, and no journal on disk. The journal kept in memory holds only the pages that
         // existed before a transaction, not the ones it appends (most of a load), so a
         // statement or transaction that fails still rolls back.
+        conn.pragma_update(None, "page_size", NEW_PAGE_SIZE)?;
         conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
         conn.pragma_update(None, "journal_mode", "MEMORY")?;
         // Written to disk once, by `publish`.
         conn.pragma_update(None, "synchronous", "OFF")?;
         migrate(&mut conn, path)?;
+        let file = std::fs::File::open(&temp)
+            .with_context(|| format!("cannot open database {}", path.display()))?;
         Ok(Some(FreshDb {
             conn,
             temp,
             path: path.to_path_buf(),
+            file,
         }))
     }
 
     pub fn conn(&self) -> &Connection {
         &self.conn
+    }
+
+    /// Start writing to disk what was written to the file so far, without waiting: the disk
+    /// works while the load goes on, and the one sync of [`FreshDb::publish`] has little left
+    /// to wait for (a sync at the end of a load of hundreds of MB would wait for all of it).
+    pub fn start_writeback(&self) {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: a plain system call on a descriptor this value owns; it only asks the
+            // kernel to start writing the file's dirty pages (nothing waits for it, and a
+            // failure only means the final sync does the writing).
+            unsafe {
+                libc::sync_file_range(self.file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+            }
+        }
     }
 
     /// Give the database its name: switched to WAL (as [`open_rw`] leaves every database),
@@ -325,12 +349,17 @@ impl FreshDb {
     /// made it), which is left alone, or the file system cannot link. The temporary file is
     /// gone either way.
     pub fn publish(self) -> anyhow::Result<bool> {
-        let FreshDb { conn, temp, path } = self;
+        let FreshDb {
+            conn,
+            temp,
+            path,
+            file,
+        } = self;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.close()
             .map_err(|(_, e)| e)
             .with_context(|| format!("cannot write database {}", path.display()))?;
-        let written = std::fs::File::open(&temp).and_then(|f| f.sync_all());
+        let written = file.sync_all();
         written.with_context(|| format!("cannot write database {}", path.display()))?;
         // A hard link never replaces what is at the path (`rename` would). It fails when
         // something is there, and on a file system without hard links: then the caller
@@ -444,9 +473,18 @@ fn migration_busy(e: &rusqlite_migration::Error) -> bool {
     )
 }
 
-/// WAL so readers never block the writer, a busy timeout so concurrent writers wait.
+/// The page size of a database tokmon creates (SQLite's default is 4096). Measured on a
+/// first import of 487k events (a 193 MB database): the writing thread and the index sorts
+/// take ~1 s less CPU of ~4.4 s (fewer pages to allocate, write, read back and sort in
+/// chunks); reports and a re-import after one line take the same time.
+pub const NEW_PAGE_SIZE: i64 = 32 * 1024;
+
+/// WAL so readers never block the writer, a busy timeout so concurrent writers wait, and
+/// [`NEW_PAGE_SIZE`] for a database with nothing in it yet (an existing one keeps its own).
 fn configure(conn: &Connection) -> anyhow::Result<()> {
     conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))?;
+    // Before the journal mode: a database in WAL mode keeps the page size it has.
+    conn.pragma_update(None, "page_size", NEW_PAGE_SIZE)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     Ok(())
@@ -1202,6 +1240,85 @@ mod tests {
     use crate::domain::event::SqlType;
 
     #[test]
+    fn new_databases_get_the_larger_page_size_existing_ones_keep_theirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let page_size = |c: &Connection| {
+            c.query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))
+                .unwrap()
+        };
+        let new = dir.path().join("new.db");
+        assert_eq!(page_size(&open_rw(&new).unwrap()), NEW_PAGE_SIZE);
+        let fresh = FreshDb::create(&dir.path().join("fresh.db"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(page_size(fresh.conn()), NEW_PAGE_SIZE);
+        drop(fresh);
+        let old = dir.path().join("old.db");
+        // A database made by an earlier tokmon (SQLite's default page size).
+        let mut c = Connection::open(&old).unwrap();
+        c.execute_batch("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL")
+            .unwrap();
+        migrate(&mut c, &old).unwrap();
+        drop(c);
+        assert_eq!(page_size(&open_rw(&old).unwrap()), 4096);
+    }
+
+    #[test]
+    fn a_fresh_database_is_published_once_and_never_over_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = || {
+            let mut v: Vec<String> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        let path = dir.path().join("t.db");
+        let event = |model: &str| NewEvent {
+            ts_ms: 1_700_000_000_000,
+            model: model.into(),
+            input_tokens: 1,
+            source: "record".into(),
+            ..Default::default()
+        };
+        // Dropped unpublished: nothing left.
+        let fresh = FreshDb::create(&path).unwrap().unwrap();
+        assert_eq!(names().len(), 1, "the temporary file");
+        drop(fresh);
+        assert!(names().is_empty(), "{:?}", names());
+        // Another database appears before the publishing: it stays as it was.
+        let fresh = FreshDb::create(&path).unwrap().unwrap();
+        insert_events_in(fresh.conn(), [&event("mine")]).unwrap();
+        let mut theirs = open_rw(&path).unwrap();
+        insert_events(&mut theirs, [&event("theirs")]).unwrap();
+        drop(theirs);
+        assert!(
+            FreshDb::create(&path).unwrap().is_none(),
+            "a database is there"
+        );
+        assert!(!fresh.publish().unwrap());
+        assert_eq!(names(), ["t.db"]);
+        let models = all_rows(&open_rw(&path).unwrap(), "SELECT model FROM events");
+        assert_eq!(models, [["Text(\"theirs\")"]]);
+        // Published: only the database, in WAL mode, with what was written.
+        std::fs::remove_file(&path).unwrap();
+        let fresh = FreshDb::create(&path).unwrap().unwrap();
+        insert_events_in(fresh.conn(), [&event("mine")]).unwrap();
+        assert!(fresh.publish().unwrap());
+        assert_eq!(names(), ["t.db"]);
+        let c = Connection::open(&path).unwrap();
+        let mode: String = c
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        assert_eq!(
+            all_rows(&c, "SELECT model FROM events"),
+            [["Text(\"mine\")"]]
+        );
+    }
+
+    #[test]
     fn migrations_are_valid() {
         MIGRATIONS.validate().unwrap();
     }
@@ -1490,7 +1607,7 @@ mod tests {
         for e in &events {
             ins.insert(e).unwrap();
         }
-        bulk.finish(&tx).unwrap();
+        bulk.finish(&tx, || {}).unwrap();
         ins.fold_rollup().unwrap();
         drop(ins);
         tx.commit().unwrap();
@@ -1500,7 +1617,7 @@ mod tests {
         assert!(BulkLoad::start(&tx).unwrap().is_none());
         let keep = BulkLoad::start_keeping_indexes(&tx).unwrap();
         assert!(!keep.indexes);
-        keep.finish(&tx).unwrap();
+        keep.finish(&tx, || {}).unwrap();
         tx.commit().unwrap();
         assert_eq!(events_schema(&b), schema);
         let q = all_rows;

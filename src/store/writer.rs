@@ -150,9 +150,15 @@ pub struct SqliteSink<'c> {
     cold: bool,
     /// Every file's read state, read at once when the first is asked for.
     states: Option<std::collections::HashMap<String, FileState>>,
-    /// See [`ImportSink::private`].
-    pub private: bool,
+    /// The database is a [`native::FreshDb`] (see [`ImportSink::private`]).
+    pub fresh: Option<&'c native::FreshDb>,
+    /// Events inserted since the fresh database's writing to disk was last started.
+    unflushed: u64,
 }
+
+/// How many events a load into a [`native::FreshDb`] writes between two starts of its writing
+/// to disk (some 10 MB of rows).
+const WRITEBACK_EVENTS: u64 = 32_768;
 
 impl<'c> SqliteSink<'c> {
     /// `cold`: many events are coming (see [`Inserter::new`]).
@@ -165,7 +171,8 @@ impl<'c> SqliteSink<'c> {
             first: true,
             cold: false,
             states: None,
-            private: false,
+            fresh: None,
+            unflushed: 0,
         })
     }
 }
@@ -219,6 +226,13 @@ impl ImportSink for SqliteSink<'_> {
     }
 
     fn insert(&mut self, e: &NewEvent) -> anyhow::Result<()> {
+        if let Some(fresh) = self.fresh {
+            self.unflushed += 1;
+            if self.unflushed >= WRITEBACK_EVENTS {
+                self.unflushed = 0;
+                fresh.start_writeback();
+            }
+        }
         self.ins.insert(e)
     }
 
@@ -232,7 +246,15 @@ impl ImportSink for SqliteSink<'_> {
     fn commit(&mut self) -> anyhow::Result<()> {
         if let Some(t) = self.tx.take() {
             if let Some(bulk) = self.bulk.take() {
-                bulk.finish(&t)?;
+                // The rows go to disk while the indexes are built, and each index while the
+                // next one is.
+                let writeback = || {
+                    if let Some(fresh) = self.fresh {
+                        fresh.start_writeback();
+                    }
+                };
+                writeback();
+                bulk.finish(&t, writeback)?;
             }
             self.ins.fold_rollup()?;
             self.conn
@@ -251,7 +273,7 @@ impl ImportSink for SqliteSink<'_> {
     }
 
     fn private(&self) -> bool {
-        self.private
+        self.fresh.is_some()
     }
 }
 

@@ -552,8 +552,8 @@ pub struct Inserter<'c> {
     /// here (so no index is needed: see [`BulkLoad`]).
     fresh: Option<Fresh>,
     pub counts: InsertCounts,
-    /// The insert statement, prepared once.
-    stmt: Option<rusqlite::Statement<'c>>,
+    /// The insert statement, prepared once, with what is bound to its parameters.
+    stmt: Option<(rusqlite::Statement<'c>, Vec<Bound>)>,
     /// Where the rollup's columns are among the event's values.
     cols: RollupColumns,
     /// While the rollup is deferred: the sums of the rows written, folded in before the
@@ -743,6 +743,70 @@ pub fn insert_sql(store: &[&str]) -> String {
     )
 }
 
+/// A value bound to a parameter of a statement (SQLite keeps it from one execution to the
+/// next).
+#[derive(Debug)]
+enum Bound {
+    Int(i64),
+    /// The bits of the real.
+    Real(Option<u64>),
+    Text(Option<String>),
+}
+
+impl Bound {
+    fn is(&self, v: &Value) -> bool {
+        match (self, v) {
+            (Bound::Int(a), Value::Int(b)) => a == b,
+            (Bound::Real(a), Value::Real(b)) => *a == b.map(f64::to_bits),
+            (Bound::Text(a), Value::Text(b)) => a.as_deref() == *b,
+            _ => false,
+        }
+    }
+
+    /// Now `v` (the text's room kept).
+    fn set(&mut self, v: &Value) {
+        match (&mut *self, v) {
+            (Bound::Text(Some(a)), Value::Text(Some(b))) => {
+                a.clear();
+                a.push_str(b);
+            }
+            _ => {
+                *self = match v {
+                    Value::Int(n) => Bound::Int(*n),
+                    Value::Real(x) => Bound::Real(x.map(f64::to_bits)),
+                    Value::Text(t) => Bound::Text(t.map(str::to_string)),
+                }
+            }
+        }
+    }
+}
+
+/// Bind `values` to the parameters `?1`, `?2`, … of `stmt`, but those already bound to the
+/// same value by the previous execution (`bound`): most of an import's rows share their
+/// source, agent, provider, model, session and project, and have no user, channel or cost;
+/// binding a text makes SQLite copy it.
+fn bind_changed<'v>(
+    stmt: &mut rusqlite::Statement,
+    bound: &mut Vec<Bound>,
+    values: impl Iterator<Item = &'v Value<'v>>,
+) -> rusqlite::Result<()> {
+    for (i, v) in values.enumerate() {
+        if bound.get(i).is_some_and(|b| b.is(v)) {
+            continue;
+        }
+        stmt.raw_bind_parameter(i + 1, sqlite_value(v))?;
+        match bound.get_mut(i) {
+            Some(b) => b.set(v),
+            None => {
+                let mut b = Bound::Int(0);
+                b.set(v);
+                bound.push(b);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A value of an event as SQLite binds it.
 pub fn sqlite_value<'a>(v: &'a Value<'a>) -> &'a dyn rusqlite::ToSql {
     match v {
@@ -903,19 +967,26 @@ impl<'c> Inserter<'c> {
         long: bool,
     ) -> anyhow::Result<()> {
         let values = e.values().map_err(too_large)?;
-        let stmt = match &mut self.stmt {
-            Some(s) => s,
-            None => self.stmt.insert(self.conn.prepare(&INSERT_SQL)?),
+        let (stmt, bound) = match &mut self.stmt {
+            Some((s, b)) => (s, b),
+            None => {
+                let s = self.conn.prepare(&INSERT_SQL)?;
+                let (s, b) = self.stmt.insert((s, Vec::new()));
+                (s, b)
+            }
         };
-        let mut n = 0;
-        for v in &values {
-            n += 1;
-            stmt.raw_bind_parameter(n, sqlite_value(v))?;
+        let store = [
+            hash.map_or(Value::Text(None), Value::Int),
+            corrects.map_or(Value::Text(None), Value::Int),
+            Value::Int(i64::from(long)),
+        ];
+        let result = bind_changed(stmt, bound, values.iter().chain(&store))
+            .and_then(|()| stmt.raw_execute());
+        if let Err(e) = result {
+            // What is bound is not known now: the next write prepares the statement again.
+            self.stmt = None;
+            return Err(e.into());
         }
-        stmt.raw_bind_parameter(n + 1, hash)?;
-        stmt.raw_bind_parameter(n + 2, corrects)?;
-        stmt.raw_bind_parameter(n + 3, long)?;
-        stmt.raw_execute()?;
         if let Some(fresh) = &mut self.fresh {
             fresh.last_id = self.conn.last_insert_rowid();
         }
@@ -1316,6 +1387,77 @@ mod tests {
             all_rows(&c, "SELECT model FROM events"),
             [["Text(\"mine\")"]]
         );
+    }
+
+    /// Each row holds its own event's values, whatever the row before it bound.
+    #[test]
+    fn rows_are_stored_as_given_whatever_the_row_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open_rw(&dir.path().join("t.db")).unwrap();
+        let pick = |i: usize, period: usize, choices: &[Option<&str>]| {
+            choices[i / period % choices.len()].map(str::to_string)
+        };
+        let events: Vec<NewEvent> = (0..40)
+            .map(|i| NewEvent {
+                ts_ms: 1_700_000_000_000 + (i as i64 % 3) * 1000,
+                model: pick(i, 2, &[Some("m"), Some("m"), Some("n")]).unwrap(),
+                provider: pick(i, 1, &[None, Some("p"), Some("p"), Some("q")]),
+                agent: pick(i, 3, &[Some("a"), None]),
+                session: pick(i, 2, &[Some("s1"), Some("s2"), None]),
+                project: pick(i, 5, &[Some("/x"), Some("/x/y")]),
+                input_tokens: (i % 4) as u64,
+                output_tokens: 1,
+                cost_usd: [None, Some(0.5), Some(0.5), Some(0.25)][i % 4],
+                duration_ms: [None, None, Some(3.0)][i % 3],
+                source: pick(i, 7, &[Some("import:a"), Some("import:b")]).unwrap(),
+                unique_key: (i % 5 != 0).then(|| format!("k{i}")),
+                metadata: pick(i, 2, &[None, Some("{\"a\":1}"), Some("{\"a\":2}")]),
+                ..Default::default()
+            })
+            .collect();
+        insert_events(&mut conn, &events).unwrap();
+        let cols: Vec<String> = NewEvent::COLUMNS
+            .iter()
+            .map(|c| format!("\"{c}\""))
+            .collect();
+        let got = all_rows(
+            &conn,
+            &format!("SELECT {} FROM events ORDER BY id", cols.join(", ")),
+        );
+        let want: Vec<Vec<String>> = events
+            .iter()
+            .map(|e| {
+                e.values()
+                    .unwrap()
+                    .iter()
+                    .map(|v| {
+                        format!(
+                            "{:?}",
+                            match v {
+                                Value::Int(n) => rusqlite::types::Value::Integer(*n),
+                                Value::Real(Some(x)) => rusqlite::types::Value::Real(*x),
+                                Value::Text(Some(t)) => rusqlite::types::Value::Text(t.to_string()),
+                                Value::Real(None) | Value::Text(None) => {
+                                    rusqlite::types::Value::Null
+                                }
+                            }
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
+        assert_eq!(got, want);
+        let stored = all_rows(
+            &conn,
+            "SELECT key_hash IS NULL, corrects, long_context FROM events ORDER BY id",
+        );
+        assert!(stored.iter().enumerate().all(|(i, r)| {
+            r == &[
+                format!("Integer({})", i64::from(i % 5 == 0)),
+                "Null".to_string(),
+                "Integer(0)".to_string(),
+            ]
+        }));
     }
 
     #[test]

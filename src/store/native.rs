@@ -268,6 +268,24 @@ pub struct FreshDb {
     file: std::fs::File,
 }
 
+/// Start writing to disk what was written to `file` so far, without waiting: the disk works
+/// while a load goes on, and the sync at its end (of a [`FreshDb`], or of the WAL before a
+/// checkpoint) has little left to wait for, rather than hundreds of MB.
+pub fn start_writeback(file: &std::fs::File) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a plain system call on a descriptor `file` owns; it only asks the kernel to
+        // start writing the file's dirty pages (nothing waits for it, and a failure only
+        // means the final sync does the writing).
+        unsafe {
+            libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = file;
+}
+
 /// Where the temporary file of a [`FreshDb`] goes: the database's directory, so that it can
 /// be linked to its final name.
 fn parent_dir(path: &Path) -> &Path {
@@ -327,20 +345,9 @@ impl FreshDb {
         &self.conn
     }
 
-    /// Start writing to disk what was written to the file so far, without waiting: the disk
-    /// works while the load goes on, and the one sync of [`FreshDb::publish`] has little left
-    /// to wait for (a sync at the end of a load of hundreds of MB would wait for all of it).
-    pub fn start_writeback(&self) {
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::fd::AsRawFd;
-            // SAFETY: a plain system call on a descriptor this value owns; it only asks the
-            // kernel to start writing the file's dirty pages (nothing waits for it, and a
-            // failure only means the final sync does the writing).
-            unsafe {
-                libc::sync_file_range(self.file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
-            }
-        }
+    /// The database's file (see [`start_writeback`]).
+    pub fn file(&self) -> &std::fs::File {
+        &self.file
     }
 
     /// Give the database its name: switched to WAL (as [`open_rw`] leaves every database),

@@ -152,12 +152,15 @@ pub struct SqliteSink<'c> {
     states: Option<std::collections::HashMap<String, FileState>>,
     /// The database is a [`native::FreshDb`] (see [`ImportSink::private`]).
     pub fresh: Option<&'c native::FreshDb>,
-    /// Events inserted since the fresh database's writing to disk was last started.
+    /// Where a bulk load's pages go (the fresh database's file, or the WAL), to start their
+    /// writing to disk as the load goes ([`native::start_writeback`]).
+    writeback: Option<std::fs::File>,
+    /// Events inserted since the writing to disk was last started.
     unflushed: u64,
 }
 
-/// How many events a load into a [`native::FreshDb`] writes between two starts of its writing
-/// to disk (some 10 MB of rows).
+/// How many events a bulk load writes between two starts of its writing to disk (some 10 MB
+/// of rows).
 const WRITEBACK_EVENTS: u64 = 32_768;
 
 impl<'c> SqliteSink<'c> {
@@ -172,6 +175,7 @@ impl<'c> SqliteSink<'c> {
             cold: false,
             states: None,
             fresh: None,
+            writeback: None,
             unflushed: 0,
         })
     }
@@ -217,6 +221,15 @@ impl ImportSink for SqliteSink<'_> {
             if std::mem::take(&mut self.first) {
                 self.bulk = BulkLoad::start(&t)?;
                 self.cold = self.bulk.is_some();
+                self.writeback = match (self.fresh, self.conn.path()) {
+                    (Some(fresh), _) => fresh.file().try_clone().ok(),
+                    // The rows of a bulk load into a database others may read go to its WAL
+                    // (which the checkpoint after the commit syncs, then copies).
+                    (None, Some(path)) if self.cold && !path.is_empty() => {
+                        std::fs::File::open(format!("{path}-wal")).ok()
+                    }
+                    (None, _) => None,
+                };
             } else if self.cold {
                 self.bulk = Some(BulkLoad::start_keeping_indexes(&t)?);
             }
@@ -226,11 +239,11 @@ impl ImportSink for SqliteSink<'_> {
     }
 
     fn insert(&mut self, e: &NewEvent) -> anyhow::Result<()> {
-        if let Some(fresh) = self.fresh {
+        if let Some(file) = &self.writeback {
             self.unflushed += 1;
             if self.unflushed >= WRITEBACK_EVENTS {
                 self.unflushed = 0;
-                fresh.start_writeback();
+                native::start_writeback(file);
             }
         }
         self.ins.insert(e)
@@ -249,8 +262,8 @@ impl ImportSink for SqliteSink<'_> {
                 // The rows go to disk while the indexes are built, and each index while the
                 // next one is.
                 let writeback = || {
-                    if let Some(fresh) = self.fresh {
-                        fresh.start_writeback();
+                    if let Some(file) = &self.writeback {
+                        native::start_writeback(file);
                     }
                 };
                 writeback();

@@ -522,3 +522,54 @@ fn follow_picks_up_an_appended_line() {
     // The budget is one second; allow slack for a loaded test machine.
     assert!(second < Duration::from_secs(3), "took {second:?}");
 }
+
+#[test]
+fn counts_whose_sum_no_integer_holds_are_bad_input_and_nothing_is_saved() {
+    let env = Env::new();
+    // Each count fits; the two replies' sum for their 15 minutes does not.
+    let big = 5_000_000_000_000_000_000;
+    let text = cc(
+        "msg_a",
+        "req_a",
+        "s1",
+        "2025-11-18T10:00:00.000Z",
+        [big, 1, 0, 0],
+    ) + &cc(
+        "msg_b",
+        "req_b",
+        "s1",
+        "2025-11-18T10:05:00.000Z",
+        [big, 1, 0, 0],
+    );
+    let log = env.write("projects/-home-me-app/s1.jsonl", &text);
+    let out = env.import(&[log.to_str().unwrap()]).code(2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("input_tokens 5000000000000000000 of model claude-sonnet-4-5-20250929")
+            && err.contains("2025-11-18T10:00:00Z"),
+        "{err}"
+    );
+    // A first import builds its database aside: nothing is left at all.
+    let left: Vec<_> = fs::read_dir(env.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "projects")
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+
+    // Into a database that holds events: refused the same way, the events as they were.
+    let good = env.write(
+        "projects/-home-me-app/s0.jsonl",
+        &cc(
+            "msg_0",
+            "req_0",
+            "s0",
+            "2025-11-18T09:00:00.000Z",
+            [10, 1, 0, 0],
+        ),
+    );
+    env.import(&[good.to_str().unwrap()]).success();
+    let out = env.import(&[log.to_str().unwrap()]).code(2);
+    assert!(stderr(&out).contains("input_tokens 5000000000000000000"));
+    assert_eq!(count_events(&env.db()), Some(1));
+}

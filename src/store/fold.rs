@@ -120,6 +120,27 @@ type Dims = (String, String, String);
 /// Small keys hashed fast (not exposed to anyone's choice of keys: the writer's own rows).
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
+/// A row whose count would take its 15-minute sum past what SQLite's integers hold: bad input
+/// naming the count (the import stops and its open transaction is not saved).
+fn too_large_sum(row: &Row, column: usize, count: i64, slice: i64) -> anyhow::Error {
+    let name = ROLLUP_SUM_COLUMNS
+        .iter()
+        .chain(PRICE_DETAIL_COLUMNS.iter())
+        .nth(column)
+        .copied()
+        .unwrap_or("a token count");
+    let from = chrono::DateTime::from_timestamp_millis(slice.saturating_mul(SLICE_MS))
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|| format!("slice {slice}"));
+    crate::error::bad_input(format!(
+        "{name} {count} of model {} would take the sum of the 15 minutes from {from} past {}, \
+         the largest tokmon can hold; the import stopped without saving it (fix the log line, \
+         then import again)",
+        row.model,
+        i64::MAX
+    ))
+}
+
 /// Summed rollup rows, by slice and dimensions.
 #[derive(Debug, Default)]
 pub(super) struct Fold {
@@ -179,10 +200,13 @@ impl Fold {
         );
         self.last = Some((slice, d));
         let sums = self.rows.entry((slice, d)).or_default();
-        for (sum, part) in sums.ints.iter_mut().zip(row.parts()) {
-            *sum = sum
-                .checked_add(part)
-                .ok_or_else(|| anyhow::anyhow!("integer overflow"))?;
+        let parts = row.parts();
+        // Checked before anything is added, so a refused row leaves the sums as they were.
+        if let Some(i) = (0..SUMS).find(|&i| sums.ints[i].checked_add(parts[i]).is_none()) {
+            return Err(too_large_sum(row, i, parts[i], slice));
+        }
+        for (sum, part) in sums.ints.iter_mut().zip(parts) {
+            *sum += part;
         }
         if let Some(c) = row.cost {
             sums.stored.add(c);
@@ -288,6 +312,21 @@ mod tests {
             correction: false,
         };
         f.add(&row).unwrap();
-        assert!(f.add(&row).unwrap_err().to_string().contains("overflow"));
+        let err = f.add(&row).unwrap_err();
+        assert!(err.is::<crate::error::BadInput>(), "{err:#}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "input_tokens {} of model m would take the sum of the 15 minutes from \
+                 1970-01-01T00:00:00Z past {}, the largest tokmon can hold; the import stopped \
+                 without saving it (fix the log line, then import again)",
+                i64::MAX,
+                i64::MAX
+            )
+        );
+        // The refused row left the sums as they were.
+        let sums = &f.rows[&(0, 0)];
+        assert_eq!(sums.ints[1], i64::MAX);
+        assert_eq!(sums.ints[0], 1);
     }
 }

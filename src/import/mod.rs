@@ -1361,22 +1361,7 @@ mod tests {
         v
     }
 
-    /// Every row of `sql`'s answer, each value as text.
-    fn rows(c: &Connection, sql: &str) -> Vec<Vec<String>> {
-        let mut st = c.prepare(sql).unwrap();
-        let n = st.column_count();
-        st.query_map([], |r| {
-            (0..n)
-                .map(|i| {
-                    r.get::<_, rusqlite::types::Value>(i)
-                        .map(|v| format!("{v:?}"))
-                })
-                .collect()
-        })
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
-    }
+    use crate::store::native::tests::all_rows as rows;
 
     /// Log files with replies over several lines, a duplicate and several sessions.
     fn logs(dir: &Path) -> PathBuf {

@@ -1313,7 +1313,7 @@ pub fn last_sync(conn: &Connection) -> anyhow::Result<Option<i64>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::domain::event::SqlType;
 
@@ -1609,7 +1609,7 @@ mod tests {
     }
 
     /// Every row of a query, each value as text (for comparisons of whole tables).
-    fn all_rows(c: &Connection, sql: &str) -> Vec<Vec<String>> {
+    pub(crate) fn all_rows(c: &Connection, sql: &str) -> Vec<Vec<String>> {
         let mut st = c.prepare(sql).unwrap();
         let n = st.column_count();
         st.query_map([], |r| {

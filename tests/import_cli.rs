@@ -573,3 +573,68 @@ fn counts_whose_sum_no_integer_holds_are_bad_input_and_nothing_is_saved() {
     assert!(stderr(&out).contains("input_tokens 5000000000000000000"));
     assert_eq!(count_events(&env.db()), Some(1));
 }
+
+#[cfg(unix)]
+#[test]
+fn an_interrupted_first_import_leaves_no_file() {
+    use std::os::unix::process::ExitStatusExt;
+    let env = Env::new();
+    // Enough lines that the import is still running when it is interrupted.
+    for f in 0..20 {
+        let mut text = String::new();
+        for i in 0..2_000 {
+            let id = format!("msg_{f}_{i}");
+            text += &cc(
+                &id,
+                &format!("req_{f}_{i}"),
+                "s1",
+                "2025-11-18T10:00:00.000Z",
+                [10, 1, 0, 0],
+            );
+        }
+        env.write(&format!("projects/-home-me-app/s{f}.jsonl"), &text);
+    }
+    let leftovers = || -> Vec<String> {
+        fs::read_dir(env.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "projects")
+            .collect()
+    };
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tokmon"))
+            .env("HOME", env.dir.path())
+            .env("XDG_CONFIG_HOME", env.path("config"))
+            .env("XDG_DATA_HOME", env.path("data"))
+            .args(["--db", env.db().to_str().unwrap(), "import"])
+            .arg(env.path("projects"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Interrupted while its database is being built aside.
+        let start = Instant::now();
+        while !leftovers().iter().any(|n| n.ends_with(".tmp")) {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "no temporary file appeared"
+            );
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the import ended before it was interrupted"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        // Well inside the import (the handler is set right after the file is made).
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the import ended before it was interrupted"
+        );
+        // SAFETY: a signal to the child this test started.
+        unsafe { libc::kill(child.id() as libc::pid_t, sig) };
+        let status = child.wait().unwrap();
+        assert_eq!(status.signal(), Some(sig), "{status:?}");
+        assert!(leftovers().is_empty(), "left behind: {:?}", leftovers());
+    }
+}

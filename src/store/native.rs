@@ -266,6 +266,108 @@ pub struct FreshDb {
     path: std::path::PathBuf,
     /// The temporary file, to start its writing to disk early ([`FreshDb::start_writeback`]).
     file: std::fs::File,
+    /// Removes the temporary file when the import is interrupted (declared after `temp`, so
+    /// it stays on until the file is gone).
+    _interrupt: RemoveOnSignal,
+}
+
+/// The temporary file of the [`FreshDb`] being built, for [`remove_and_die`]; null when none.
+#[cfg(unix)]
+static INTERRUPTED_FILE: std::sync::atomic::AtomicPtr<libc::c_char> =
+    std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+
+/// The signals that end an import from outside (Ctrl-C, a closed terminal, `kill`).
+#[cfg(unix)]
+const ENDING_SIGNALS: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+
+/// Signal handler while a [`FreshDb`] is built: remove its temporary file (hundreds of MB
+/// for a large first import), then die of the signal as if there were no handler.
+#[cfg(unix)]
+extern "C" fn remove_and_die(sig: libc::c_int) {
+    let path = INTERRUPTED_FILE.swap(std::ptr::null_mut(), std::sync::atomic::Ordering::SeqCst);
+    // SAFETY: only async-signal-safe calls: `unlink` of a C string that stays allocated
+    // (it is never freed while installed), then the default action of the same signal.
+    unsafe {
+        if !path.is_null() {
+            libc::unlink(path);
+        }
+        libc::signal(sig, libc::SIG_DFL);
+        libc::raise(sig);
+    }
+}
+
+/// While alive, an ending signal removes the temporary file before the process dies; dropped,
+/// the earlier handlers are back.
+struct RemoveOnSignal {
+    #[cfg(unix)]
+    old: Vec<(libc::c_int, libc::sigaction)>,
+    #[cfg(unix)]
+    path: Option<std::ffi::CString>,
+}
+
+impl RemoveOnSignal {
+    fn new(temp: &Path) -> RemoveOnSignal {
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            let Ok(path) = std::ffi::CString::new(temp.as_os_str().as_bytes()) else {
+                return RemoveOnSignal {
+                    old: Vec::new(),
+                    path: None,
+                };
+            };
+            INTERRUPTED_FILE.store(
+                path.as_ptr().cast_mut(),
+                std::sync::atomic::Ordering::SeqCst,
+            );
+            let mut old = Vec::new();
+            for sig in ENDING_SIGNALS {
+                // SAFETY: sigaction is plain data; the handler only makes async-signal-safe
+                // calls. A signal ignored before (e.g. SIGINT of a background job) stays ignored.
+                unsafe {
+                    let mut was: libc::sigaction = std::mem::zeroed();
+                    if libc::sigaction(sig, std::ptr::null(), &mut was) != 0
+                        || was.sa_sigaction == libc::SIG_IGN
+                    {
+                        continue;
+                    }
+                    let mut act: libc::sigaction = std::mem::zeroed();
+                    act.sa_sigaction = remove_and_die as *const () as libc::sighandler_t;
+                    libc::sigemptyset(&mut act.sa_mask);
+                    if libc::sigaction(sig, &act, &mut was) == 0 {
+                        old.push((sig, was));
+                    }
+                }
+            }
+            RemoveOnSignal {
+                old,
+                path: Some(path),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = temp;
+            RemoveOnSignal {}
+        }
+    }
+}
+
+impl Drop for RemoveOnSignal {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        {
+            for (sig, was) in &self.old {
+                // SAFETY: puts back the handler read by `new`.
+                unsafe {
+                    libc::sigaction(*sig, was, std::ptr::null_mut());
+                }
+            }
+            INTERRUPTED_FILE.store(std::ptr::null_mut(), std::sync::atomic::Ordering::SeqCst);
+            // Never freed: a handler running on another thread may still hold the pointer
+            // (a few bytes, once per first import).
+            std::mem::forget(self.path.take());
+        }
+    }
 }
 
 /// Start writing to disk what was written to `file` so far, without waiting: the disk works
@@ -319,6 +421,7 @@ impl FreshDb {
             Ok(f) => f.into_temp_path(),
             Err(_) => return Ok(None),
         };
+        let interrupt = RemoveOnSignal::new(&temp);
         let mut conn = Connection::open(&temp)
             .with_context(|| format!("cannot open database {}", path.display()))?;
         // No other connection ever opens this file before it is published: no locks to
@@ -338,6 +441,7 @@ impl FreshDb {
             temp,
             path: path.to_path_buf(),
             file,
+            _interrupt: interrupt,
         }))
     }
 
@@ -361,6 +465,7 @@ impl FreshDb {
             temp,
             path,
             file,
+            _interrupt: interrupt,
         } = self;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.close()
@@ -374,6 +479,7 @@ impl FreshDb {
         let linked = std::fs::hard_link(&temp, &path).is_ok();
         // Removed as when dropped: a name left behind by an error here is only a stray file.
         drop(temp);
+        drop(interrupt);
         #[cfg(unix)]
         if linked {
             // The new name on disk too.

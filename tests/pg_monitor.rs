@@ -135,13 +135,9 @@ fn the_team_services_ai_usage_is_followed_by_polling() {
         return;
     }
     let d = db("monitor_ai_usage");
+    d.psql(common::pg::AI_USAGE_TABLE);
     d.psql(
-        "CREATE TABLE ai_usage (id uuid PRIMARY KEY, user_id uuid NOT NULL, project_id uuid,
-           provider text NOT NULL, model text NOT NULL, prompt_tokens integer NOT NULL,
-           completion_tokens integer NOT NULL, total_tokens integer NOT NULL,
-           cost integer NOT NULL, cached boolean NOT NULL DEFAULT false,
-           timestamp timestamp NOT NULL DEFAULT now());
-         INSERT INTO ai_usage (id, user_id, provider, model, prompt_tokens, completion_tokens,
+        "INSERT INTO ai_usage (id, user_id, provider, model, prompt_tokens, completion_tokens,
            total_tokens, cost, timestamp)
          VALUES (gen_random_uuid(), gen_random_uuid(), 'openai', 'team-model-one', 1000, 100,
            1100, 5, now() AT TIME ZONE 'UTC')",

@@ -478,12 +478,7 @@ fn statusline_shows_the_session_cost_from_postgres() {
     );
 }
 
-const AI_USAGE: &str = "CREATE TABLE ai_usage (id uuid PRIMARY KEY, user_id uuid NOT NULL, project_id uuid,
-  provider text NOT NULL, model text NOT NULL, prompt_tokens integer NOT NULL,
-  completion_tokens integer NOT NULL, total_tokens integer NOT NULL,
-  cost integer NOT NULL, cached boolean NOT NULL DEFAULT false,
-  timestamp timestamp NOT NULL DEFAULT now());
-INSERT INTO ai_usage VALUES
+const AI_USAGE_ROWS: &str = "INSERT INTO ai_usage VALUES
  ('00000000-0000-0000-0000-000000000001', '10000000-0000-0000-0000-000000000001', '20000000-0000-0000-0000-000000000001',
   'openai', 'gpt-4o', 100, 50, 150, 125, false, '2025-11-18 23:30:00'),
  ('00000000-0000-0000-0000-000000000002', '10000000-0000-0000-0000-000000000002', NULL,
@@ -496,7 +491,8 @@ INSERT INTO ai_usage VALUES
 #[test]
 fn team_service_ai_usage_is_read_read_only() {
     let db = pg::db("ai_usage");
-    db.psql(AI_USAGE);
+    db.psql(pg::AI_USAGE_TABLE);
+    db.psql(AI_USAGE_ROWS);
     let sb = Sandbox::new();
     let report = |args: &[&str]| -> Value {
         serde_json::from_str(&stdout(&tokmon(&sb, &db.url, args).success())).unwrap()

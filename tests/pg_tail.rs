@@ -297,13 +297,7 @@ fn rows_committed_out_of_id_order_show_once() {
 #[test]
 fn ai_usage_rows_from_a_kept_connection_show_at_the_next_poll() {
     let d = db("ai_usage_poll");
-    d.psql(
-        "CREATE TABLE ai_usage (id uuid PRIMARY KEY, user_id uuid NOT NULL, project_id uuid,
-           provider text NOT NULL, model text NOT NULL, prompt_tokens integer NOT NULL,
-           completion_tokens integer NOT NULL, total_tokens integer NOT NULL,
-           cost integer NOT NULL, cached boolean NOT NULL DEFAULT false,
-           timestamp timestamp NOT NULL DEFAULT now())",
-    );
+    d.psql(common::pg::AI_USAGE_TABLE);
     let insert = |c: &mut postgres::Client, tokens: i32| {
         c.execute(
             "INSERT INTO ai_usage (id, user_id, provider, model, prompt_tokens,

@@ -599,6 +599,14 @@ impl Drop for PgServer {
 }
 
 /// A fresh database on this test binary's shared server.
+/// The team service's `ai_usage` table, as that service creates it (tokmon reads it as it is).
+pub const AI_USAGE_TABLE: &str =
+    "CREATE TABLE ai_usage (id uuid PRIMARY KEY, user_id uuid NOT NULL, project_id uuid,
+       provider text NOT NULL, model text NOT NULL, prompt_tokens integer NOT NULL,
+       completion_tokens integer NOT NULL, total_tokens integer NOT NULL,
+       cost integer NOT NULL, cached boolean NOT NULL DEFAULT false,
+       timestamp timestamp NOT NULL DEFAULT now())";
+
 pub fn db(hint: &str) -> PgDb {
     PgServer::shared().create_db(hint)
 }

@@ -25,7 +25,10 @@ use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use super::{FileInfo, LineError, LineParser, short_hash, utc_timestamp};
 use crate::store::native::NewEvent;
 
+mod scan;
+
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct Line<'a> {
     #[serde(borrow, rename = "type")]
     kind: Option<Cow<'a, str>>,
@@ -45,6 +48,7 @@ struct Line<'a> {
 
 /// `message` is an object on the lines that matter; anything else is skipped without
 /// buffering it (an untagged enum would copy the whole message, content and all).
+#[cfg_attr(test, derive(Debug, PartialEq))]
 enum MessageField<'a> {
     Object(Message<'a>),
     Other,
@@ -89,6 +93,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for MessageField<'a> {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct Message<'a> {
     #[serde(borrow)]
     id: Option<Cow<'a, str>>,
@@ -98,6 +103,7 @@ struct Message<'a> {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct Usage<'a> {
     input_tokens: Option<i64>,
     output_tokens: Option<i64>,
@@ -111,6 +117,7 @@ struct Usage<'a> {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct CacheCreation {
     ephemeral_5m_input_tokens: Option<i64>,
     ephemeral_1h_input_tokens: Option<i64>,
@@ -187,9 +194,10 @@ impl LineParser for Parser {
         }
         // One UTF-8 check of the whole line rather than one per string serde_json hands out
         // (`from_slice` checks each); the result and any error are the same. A line that is
-        // not UTF-8 is read as before (its skipped strings need not be).
+        // not UTF-8 is read as before (its skipped strings need not be). Most lines are read
+        // by `scan`, the others by serde_json (see `scan` for which).
         let l: Line = match std::str::from_utf8(line) {
-            Ok(text) => serde_json::from_str(text),
+            Ok(text) => scan::scan(text).map_or_else(|| serde_json::from_str(text), Ok),
             Err(_) => serde_json::from_slice(line),
         }
         .map_err(LineError::NotJson)?;

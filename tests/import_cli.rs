@@ -638,3 +638,53 @@ fn an_interrupted_first_import_leaves_no_file() {
         assert!(leftovers().is_empty(), "left behind: {:?}", leftovers());
     }
 }
+
+/// A first import killed with SIGKILL (or cut by a power loss) leaves its temporary file: the
+/// next first import into that database removes it, but never one still in use (locked by
+/// its import), one just made, nor another database's.
+#[cfg(unix)]
+#[test]
+fn a_first_import_removes_what_an_abandoned_one_left() {
+    let env = Env::new();
+    env.write(
+        "projects/-home-me-app/s.jsonl",
+        &cc("m1", "r1", "s1", "2025-11-18T10:00:00.000Z", [10, 1, 0, 0]),
+    );
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    let made = |name: &str, old: bool| -> fs::File {
+        fs::write(env.path(name), [7u8; 4096]).unwrap();
+        let f = fs::File::options()
+            .write(true)
+            .open(env.path(name))
+            .unwrap();
+        if old {
+            f.set_modified(hour_ago).unwrap();
+        }
+        f
+    };
+    drop(made(".usage.db.Ab12Cd.tmp", true));
+    // In use: another process holds it locked (this one, for the test).
+    let in_use = made(".usage.db.InUse1.tmp", true);
+    in_use.lock().unwrap();
+    drop(made(".usage.db.New123.tmp", false));
+    drop(made(".other.db.Ab12Cd.tmp", true));
+    drop(made(".usage.db.long-name.tmp", true));
+    env.import(&[env.path("projects").to_str().unwrap()])
+        .success();
+    let mut left: Vec<String> = fs::read_dir(env.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            ".other.db.Ab12Cd.tmp",
+            ".usage.db.InUse1.tmp",
+            ".usage.db.New123.tmp",
+            ".usage.db.long-name.tmp"
+        ]
+    );
+    assert!(env.db().exists());
+}

@@ -264,7 +264,8 @@ pub struct FreshDb {
     conn: Connection,
     temp: tempfile::TempPath,
     path: std::path::PathBuf,
-    /// The temporary file, to start its writing to disk early ([`FreshDb::start_writeback`]).
+    /// The temporary file, to start its writing to disk early ([`start_writeback`]); locked
+    /// while the database is built (see [`remove_abandoned_builds`]).
     file: std::fs::File,
     /// Removes the temporary file when the import is interrupted (declared after `temp`, so
     /// it stays on until the file is gone).
@@ -388,6 +389,64 @@ pub fn start_writeback(file: &std::fs::File) {
     let _ = file;
 }
 
+/// The temporary file of a [`FreshDb`] for `NAME`: `.NAME.` then [`TEMP_RAND_LEN`] random
+/// characters, then this.
+const TEMP_SUFFIX: &str = ".tmp";
+const TEMP_RAND_LEN: usize = 6;
+
+/// How old (since its last write) an unlocked temporary file must be to be taken for
+/// abandoned: its maker locks it right after making it, so only a file made this instant can
+/// be unlocked while in use.
+#[cfg(unix)]
+const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Remove the temporary files of first imports into the same database that were abandoned
+/// (their process killed with SIGKILL, or the machine stopped, before they were published or
+/// removed): files named as [`FreshDb::create`] names them, that no process holds locked and
+/// that nothing wrote to for [`ABANDONED_AFTER`]. Anything that cannot be checked is left
+/// alone.
+#[cfg(unix)]
+fn remove_abandoned_builds(dir: &Path, prefix: &str) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            continue;
+        };
+        let named_so = name.len() == prefix.len() + TEMP_RAND_LEN + TEMP_SUFFIX.len()
+            && name.starts_with(prefix)
+            && name.ends_with(TEMP_SUFFIX);
+        if !named_so {
+            continue;
+        }
+        let path = entry.path();
+        let old = std::fs::symlink_metadata(&path).is_ok_and(|m| {
+            m.is_file()
+                && m.modified()
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age >= ABANDONED_AFTER)
+        });
+        if !old {
+            continue;
+        }
+        let Ok(file) = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&path)
+        else {
+            continue;
+        };
+        // Removed while locked, so no other process can be taking it meanwhile.
+        if file.try_lock().is_ok() {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
 /// Where the temporary file of a [`FreshDb`] goes: the database's directory, so that it can
 /// be linked to its final name.
 fn parent_dir(path: &Path) -> &Path {
@@ -412,15 +471,25 @@ impl FreshDb {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let prefix = format!(".{name}.");
+        #[cfg(unix)]
+        remove_abandoned_builds(dir, &prefix);
         let mut builder = tempfile::Builder::new();
-        builder.prefix(&prefix).suffix(".tmp");
+        builder
+            .prefix(&prefix)
+            .suffix(TEMP_SUFFIX)
+            .rand_bytes(TEMP_RAND_LEN);
         // As SQLite creates a database file: 0644, less the umask.
         #[cfg(unix)]
         builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-        let temp = match builder.tempfile_in(dir) {
-            Ok(f) => f.into_temp_path(),
+        let (file, temp) = match builder.tempfile_in(dir) {
+            Ok(f) => f.into_parts(),
             Err(_) => return Ok(None),
         };
+        // Held until the database is published (or the process ends, however it ends): a
+        // first import that finds the file unlocked knows it was abandoned.
+        // (Where files cannot be locked, none is ever taken for abandoned.)
+        #[cfg(unix)]
+        let _ = file.try_lock();
         let interrupt = RemoveOnSignal::new(&temp);
         let mut conn = Connection::open(&temp)
             .with_context(|| format!("cannot open database {}", path.display()))?;
@@ -434,8 +503,6 @@ impl FreshDb {
         // Written to disk once, by `publish`.
         conn.pragma_update(None, "synchronous", "OFF")?;
         migrate(&mut conn, path)?;
-        let file = std::fs::File::open(&temp)
-            .with_context(|| format!("cannot open database {}", path.display()))?;
         Ok(Some(FreshDb {
             conn,
             temp,

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
-use crate::import::{ImportSummary, Options, collect_files, import_into};
+use crate::import::{ImportSummary, Options, collect_files, import_into, import_to};
 use crate::timefmt::Zone;
 
 /// Where the agents' logs are looked for, before checking what exists.
@@ -229,6 +229,11 @@ pub fn refresh_paths(
 ) -> anyhow::Result<Option<ImportSummary>> {
     if paths.is_empty() || !importable(db) || !changed(db, paths)? {
         return Ok(None);
+    }
+    // No database yet (a first `report`, `status` or status line): built aside and given its
+    // name when complete, as a first `tokmon import` does; much faster than into a new one.
+    if !crate::store::pg::is_url(db) && std::fs::symlink_metadata(db).is_err() {
+        return Ok(Some(import_to(db, paths, opts, None)?));
     }
     let mut w = match crate::store::Writer::open(db) {
         Ok(w) => w,

@@ -230,11 +230,6 @@ pub fn refresh_paths(
     if paths.is_empty() || !importable(db) || !changed(db, paths)? {
         return Ok(None);
     }
-    // No database yet (a first `report`, `status` or status line): built aside and given its
-    // name when complete, as a first `tokmon import` does; much faster than into a new one.
-    if !crate::store::pg::is_url(db) && std::fs::symlink_metadata(db).is_err() {
-        return Ok(Some(import_to(db, paths, opts, None)?));
-    }
     let mut w = match crate::store::Writer::open(db) {
         Ok(w) => w,
         // A PostgreSQL database that is not tokmon's (the team service's): only read, as a
@@ -258,7 +253,19 @@ pub fn refresh(db: &Path, paths: &[PathBuf], naive_zone: Zone) {
         naive_zone,
         ..Options::default()
     };
-    match refresh_paths(db, paths, &opts) {
+    // No database yet (a first `report` or `status`): built aside and given its name when
+    // complete, as a first `tokmon import` does, much faster than into a new one in place.
+    // (Not for the status line: Claude Code may call it again before a first import is done,
+    // and the next call had better wait for that one than import everything again.)
+    let first = !paths.is_empty()
+        && !crate::store::pg::is_url(db)
+        && std::fs::symlink_metadata(db).is_err();
+    let result = if first {
+        import_to(db, paths, &opts, None).map(Some)
+    } else {
+        refresh_paths(db, paths, &opts)
+    };
+    match result {
         Ok(Some(s)) => {
             tracing::info!("auto-import: {}", s.one_line());
             if s.bad_lines > 0 || !s.errors.is_empty() {

@@ -10,8 +10,9 @@
 //!   written twice.
 //!
 //! For each it measures with the release binary a cold `tokmon import` into a new database, a
-//! re-import with nothing changed and a re-import after one appended line (wall time, and peak
-//! RSS with `/usr/bin/time -v` when present), and checks tokmon's totals against those known
+//! re-import with nothing changed, a re-import after one appended line and a first
+//! `tokmon report` that finds the corpus with no database yet (wall time, and peak RSS with
+//! `/usr/bin/time -v` when present), and checks tokmon's totals against those known
 //! from generation. When ccusage is found (`CCUSAGE_BIN`, or `ccusage` on the `PATH`) it also
 //! times `ccusage claude daily -O --json` on the same files and checks its daily token totals
 //! equal tokmon's; otherwise that part is skipped with a note.
@@ -19,10 +20,11 @@
 //! The last line printed is one JSON object with every figure:
 //! `{"bench":"import","corpora":[{"name","lines","bytes","files","replies","tokmon_cold_s",
 //! "tokmon_cold_cpu_s","tokmon_cold_rss_mb","reimport_unchanged_s","reimport_append_s",
-//! "reimport_append_cpu_s","ccusage_s"|null,"ccusage_cpu_s"|null,"ccusage_rss_mb"|null,
+//! "reimport_append_cpu_s","first_report_s","ccusage_s"|null,"ccusage_cpu_s"|null,"ccusage_rss_mb"|null,
 //! "ratio"|null,"totals_match_expected","daily_match_ccusage"|null},…]}` (`ratio` = tokmon
 //! cold / ccusage, wall times; the CPU times, user + system, are null without
-//! `/usr/bin/time`).
+//! `/usr/bin/time`; `first_report_s`: `tokmon report` with no database yet, finding the corpus
+//! through `CLAUDE_CONFIG_DIR`).
 //!
 //! Environment: `TOKMON_BENCH_REALISTIC_LINES` (default 120000), `TOKMON_BENCH_LINES` (compact
 //! corpus lines, default 1000000), `TOKMON_BENCH_CORPUS` (`realistic`, `compact` or `both`, the
@@ -494,6 +496,34 @@ fn bench(shape: Shape, lines: u64, runs: u32, work: &Path, tokmon: &Path) -> Val
     }
     let cold = cold.expect("at least one run");
     println!("tokmon: {}", cold.stdout.trim());
+    // The first look with nothing set up: `tokmon report` with no database yet finds the logs
+    // (through CLAUDE_CONFIG_DIR) and imports them before answering.
+    let home = work.join(format!("{}-home", shape.name()));
+    let home_env = [
+        ("HOME", home.clone()),
+        ("XDG_DATA_HOME", home.join("data")),
+        ("XDG_CONFIG_HOME", home.join("config")),
+        ("XDG_CACHE_HOME", home.join("cache")),
+        ("CODEX_HOME", home.join("codex")),
+        ("CLAUDE_CONFIG_DIR", corpus.clone()),
+    ];
+    let home_env: Vec<(&str, &Path)> = home_env.iter().map(|(k, v)| (*k, v.as_path())).collect();
+    let mut first_report: Option<Run> = None;
+    for _ in 0..runs {
+        let _ = fs::remove_dir_all(&home);
+        fs::create_dir_all(&home).expect("home for the first report");
+        let r = measure(
+            tokmon,
+            &["--tz", "UTC", "report", "--range", "all"],
+            &home_env,
+        );
+        first_report = Some(match first_report {
+            Some(f) => best(f, r),
+            None => r,
+        });
+    }
+    let first_report = first_report.expect("at least one run");
+    let _ = fs::remove_dir_all(&home);
     let unchanged = measure(tokmon, &import, &[]);
 
     // Append one new reply to one session file, then re-import.
@@ -550,6 +580,10 @@ fn bench(shape: Shape, lines: u64, runs: u32, work: &Path, tokmon: &Path) -> Val
     row("tokmon import, cold", &cold);
     row("tokmon import, nothing new", &unchanged);
     row("tokmon import, one line appended", &append);
+    row(
+        "tokmon report, first run (no database: finds and imports the logs)",
+        &first_report,
+    );
 
     let mut cc_run = None;
     let mut daily_match = None;
@@ -606,6 +640,7 @@ fn bench(shape: Shape, lines: u64, runs: u32, work: &Path, tokmon: &Path) -> Val
         "reimport_unchanged_s": secs(unchanged.wall),
         "reimport_append_s": secs(append.wall),
         "reimport_append_cpu_s": append.cpu.map(secs),
+        "first_report_s": secs(first_report.wall),
         "ccusage_s": cc_run.as_ref().map(|r| secs(r.wall)),
         "ccusage_cpu_s": cc_run.as_ref().and_then(|r| r.cpu.map(secs)),
         "ccusage_rss_mb": cc_run.as_ref().and_then(|r| mb(r.rss_kb)),

@@ -25,7 +25,7 @@ pub(super) fn scan(text: &str) -> Option<Line<'_>> {
         return None;
     }
     let mut c = Cursor { text, b, i: 0 };
-    let mut line = Line {
+    let line = Line {
         kind: None,
         timestamp: None,
         session_id: None,
@@ -34,20 +34,18 @@ pub(super) fn scan(text: &str) -> Option<Line<'_>> {
         cwd: None,
         message: None,
     };
-    let mut seen = Seen(0);
+    const KEYS: &[&[u8]] = &[
+        b"type",
+        b"timestamp",
+        b"sessionId",
+        b"requestId",
+        b"costUSD",
+        b"cwd",
+        b"message",
+    ];
     c.ws();
-    c.object(|c, key| {
-        let field = match key {
-            b"type" => 0,
-            b"timestamp" => 1,
-            b"sessionId" => 2,
-            b"requestId" => 3,
-            b"costUSD" => 4,
-            b"cwd" => 5,
-            b"message" => 6,
-            _ => return c.skip(0),
-        };
-        seen.first(field)?;
+    // `null` at the top is no `Line` to serde: left to it.
+    let line = c.fields(KEYS, 0, line, |c, line, field| {
         match field {
             0 => line.kind = c.text_or_null()?,
             1 => line.timestamp = c.text_or_null()?,
@@ -59,7 +57,7 @@ pub(super) fn scan(text: &str) -> Option<Line<'_>> {
             _ => line.message = c.message()?,
         }
         Some(())
-    })?;
+    })??;
     c.ws();
     (c.i == b.len()).then_some(line)
 }
@@ -158,15 +156,22 @@ impl<'a> Cursor<'a> {
             self.ws();
             let b = self.b;
             field(self, &b[start..end])?;
-            self.ws();
-            match self.peek()? {
-                b',' => self.i += 1,
-                b'}' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if !self.more(b'}')? {
+                return Some(());
             }
+        }
+    }
+
+    /// After an element of an array or object: `true` past a ',' (another element follows),
+    /// `false` past `close`.
+    fn more(&mut self, close: u8) -> Option<bool> {
+        self.ws();
+        let c = self.peek()?;
+        self.i += 1;
+        match c {
+            b',' => Some(true),
+            c if c == close => Some(false),
+            _ => None,
         }
     }
 
@@ -193,14 +198,8 @@ impl<'a> Cursor<'a> {
                 }
                 loop {
                     self.skip(depth + 1)?;
-                    self.ws();
-                    match self.peek()? {
-                        b',' => self.i += 1,
-                        b']' => {
-                            self.i += 1;
-                            return Some(());
-                        }
-                        _ => return None,
+                    if !self.more(b']')? {
+                        return Some(());
                     }
                 }
             }
@@ -312,26 +311,43 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// `message`: `null`, or an object read as [`Message`]. Other values are left to
-    /// serde_json.
-    fn message(&mut self) -> Option<Option<MessageField<'a>>> {
+    /// `null`, or an object (serde would also read an array as the fields in order: left to
+    /// it) whose fields named in `keys` are read by `read`, given the value and the key's
+    /// place in `keys` (each field at most once, as serde allows), the others skipped as
+    /// values `depth` deep.
+    fn fields<T>(
+        &mut self,
+        keys: &[&[u8]],
+        depth: u32,
+        mut value: T,
+        mut read: impl FnMut(&mut Self, &mut T, usize) -> Option<()>,
+    ) -> Option<Option<T>> {
         if self.peek()? == b'n' {
             return self.null().map(|()| None);
         }
-        let mut m = Message {
+        if self.peek()? != b'{' {
+            return None;
+        }
+        let mut seen = Seen(0);
+        self.object(|c, key| match keys.iter().position(|k| *k == key) {
+            Some(field) => {
+                seen.first(field as u8)?;
+                read(c, &mut value, field)
+            }
+            None => c.skip(depth),
+        })?;
+        Some(Some(value))
+    }
+
+    /// `message`: `null`, or an object read as [`Message`]. Other values are left to
+    /// serde_json.
+    fn message(&mut self) -> Option<Option<MessageField<'a>>> {
+        let m = Message {
             id: None,
             model: None,
             usage: None,
         };
-        let mut seen = Seen(0);
-        self.object(|c, key| {
-            let field = match key {
-                b"id" => 0,
-                b"model" => 1,
-                b"usage" => 2,
-                _ => return c.skip(1),
-            };
-            seen.first(field)?;
+        let m = self.fields(&[b"id", b"model", b"usage"], 1, m, |c, m, field| {
             match field {
                 0 => m.id = c.text_or_null()?,
                 1 => m.model = c.text_or_null()?,
@@ -339,18 +355,11 @@ impl<'a> Cursor<'a> {
             }
             Some(())
         })?;
-        Some(Some(MessageField::Object(m)))
+        Some(m.map(MessageField::Object))
     }
 
-    /// `null`, or an object: serde would also read an array as the fields in order.
     fn usage(&mut self) -> Option<Option<Usage<'a>>> {
-        if self.peek()? == b'n' {
-            return self.null().map(|()| None);
-        }
-        if self.peek()? != b'{' {
-            return None;
-        }
-        let mut u = Usage {
+        let u = Usage {
             input_tokens: None,
             output_tokens: None,
             cache_creation_input_tokens: None,
@@ -359,19 +368,16 @@ impl<'a> Cursor<'a> {
             speed: None,
             service_tier: None,
         };
-        let mut seen = Seen(0);
-        self.object(|c, key| {
-            let field = match key {
-                b"input_tokens" => 0,
-                b"output_tokens" => 1,
-                b"cache_creation_input_tokens" => 2,
-                b"cache_read_input_tokens" => 3,
-                b"cache_creation" => 4,
-                b"speed" => 5,
-                b"service_tier" => 6,
-                _ => return c.skip(2),
-            };
-            seen.first(field)?;
+        const KEYS: &[&[u8]] = &[
+            b"input_tokens",
+            b"output_tokens",
+            b"cache_creation_input_tokens",
+            b"cache_read_input_tokens",
+            b"cache_creation",
+            b"speed",
+            b"service_tier",
+        ];
+        self.fields(KEYS, 2, u, |c, u, field| {
             match field {
                 0 => u.input_tokens = c.count_or_null()?,
                 1 => u.output_tokens = c.count_or_null()?,
@@ -382,36 +388,23 @@ impl<'a> Cursor<'a> {
                 _ => u.service_tier = c.text_or_null()?,
             }
             Some(())
-        })?;
-        Some(Some(u))
+        })
     }
 
     fn cache_creation(&mut self) -> Option<Option<CacheCreation>> {
-        if self.peek()? == b'n' {
-            return self.null().map(|()| None);
-        }
-        if self.peek()? != b'{' {
-            return None;
-        }
-        let mut cc = CacheCreation {
+        let cc = CacheCreation {
             ephemeral_5m_input_tokens: None,
             ephemeral_1h_input_tokens: None,
         };
-        let mut seen = Seen(0);
-        self.object(|c, key| {
-            let field = match key {
-                b"ephemeral_5m_input_tokens" => 0,
-                b"ephemeral_1h_input_tokens" => 1,
-                _ => return c.skip(3),
-            };
-            seen.first(field)?;
+        const KEYS: &[&[u8]] = &[b"ephemeral_5m_input_tokens", b"ephemeral_1h_input_tokens"];
+        self.fields(KEYS, 3, cc, |c, cc, field| {
+            let n = c.count_or_null()?;
             match field {
-                0 => cc.ephemeral_5m_input_tokens = c.count_or_null()?,
-                _ => cc.ephemeral_1h_input_tokens = c.count_or_null()?,
+                0 => cc.ephemeral_5m_input_tokens = n,
+                _ => cc.ephemeral_1h_input_tokens = n,
             }
             Some(())
-        })?;
-        Some(Some(cc))
+        })
     }
 }
 

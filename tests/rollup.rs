@@ -354,3 +354,33 @@ fn timestamp_index_serves_ranges_exactly() {
         }
     }
 }
+
+/// The monitor's threads (and a report) may open a foreign database's new rollup cache at the
+/// same moment: every one of them gets the cache (one that got none read the tracker's every
+/// row for the whole session: the monitor's first all-time numbers took 1.8× sqlite3's time).
+#[test]
+fn a_new_cache_opened_by_several_at_once_serves_them_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bot.db");
+    generate(&db, Flavor::Bot, 200, 3, 2, now()).unwrap();
+    for round in 0..30 {
+        let cache_dir = dir.path().join(format!("cache{round}"));
+        let start = std::sync::Barrier::new(4);
+        std::thread::scope(|s| {
+            let opened: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut src =
+                            Source::open(&db, None, &Config::default(), Zone::UTC).unwrap();
+                        start.wait();
+                        src.use_cache_dir(&cache_dir);
+                        src.cache_pending()
+                    })
+                })
+                .collect();
+            for o in opened {
+                assert!(o.join().unwrap(), "a reader got no cache (round {round})");
+            }
+        });
+    }
+}

@@ -70,11 +70,42 @@ pub fn cache_file(dir: &Path, source: &Source) -> PathBuf {
     dir.join(format!("{stem}-{:016x}.rollup.db", h.finish()))
 }
 
+/// How long opening a cache file that others are making waits for them.
+const OPEN_BUSY_FOR: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// SQLite said the file is busy or locked.
+fn busy(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<rusqlite::Error>(),
+            Some(rusqlite::Error::SqliteFailure(f, _))
+                if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    })
+}
+
 impl RollupCache {
     /// Open (or create) the cache for `source` in `dir`.
     pub fn open(dir: &Path, source: &Source) -> anyhow::Result<RollupCache> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let path = cache_file(dir, source);
+        // Connections making a new cache file at once (the monitor's threads, a report) can
+        // each hold the lock the other needs where SQLite does not wait but answers "busy"
+        // (switching the new file to WAL): the open is tried again, for as long as a busy
+        // cache is waited for.
+        let deadline = std::time::Instant::now() + OPEN_BUSY_FOR;
+        loop {
+            match Self::open_file(&path, source) {
+                Err(e) if busy(&e) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                result => return result,
+            }
+        }
+    }
+
+    fn open_file(path: &Path, source: &Source) -> anyhow::Result<RollupCache> {
+        let path = path.to_path_buf();
         let mut conn =
             Connection::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;

@@ -321,3 +321,45 @@ fn a_long_paste_does_not_swallow_the_next_esc() {
         serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
     assert_eq!(json["token_usage"]["used"], 300_000, "nothing was synced");
 }
+
+/// Closing the monitor's terminal (its tmux server killed: the window closed, the ssh link
+/// dropped) ends it cleanly, exit code 0: nothing panics on the way out (the terminal library
+/// told stderr, the closed terminal itself, that the cursor could not be shown again, and
+/// that write failing was a panic).
+#[test]
+fn a_closed_terminal_ends_the_monitor_without_a_panic() {
+    let Some((dir, home, db, state)) = places("bot.db") else {
+        return;
+    };
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(BOT_DDL)
+        .unwrap();
+    write_state(&state, 300_000);
+    let code = dir.path().join("exit-code");
+    // The shell outlives the hangup to write down how the monitor ended.
+    let cmd = format!(
+        "trap '' HUP; env HOME={home} XDG_DATA_HOME={home}/data XDG_CONFIG_HOME={home}/config \
+         TOKMON_DB={db} TOKMON_STATE={state} {bin} --tz UTC; echo $? > {code}",
+        home = shell_quote(&home),
+        db = shell_quote(&db),
+        state = shell_quote(&state),
+        bin = shell_quote(Path::new(env!("CARGO_BIN_EXE_tokmon"))),
+        code = shell_quote(&code),
+    );
+    let t = Tmux::start(&cmd, 100, 30);
+    t.wait_text("Quota");
+    drop(t);
+    let start = std::time::Instant::now();
+    while !code.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the monitor did not end"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let log = std::fs::read_to_string(home.join("data/tokmon/logs/tokmon.log")).unwrap();
+    assert!(!log.contains("panic"), "{log}");
+    assert_eq!(std::fs::read_to_string(&code).unwrap().trim(), "0");
+}

@@ -158,6 +158,11 @@ pub fn run(ctx: &Ctx, args: &MonitorArgs) -> anyhow::Result<u8> {
         )
         .await
     });
+    // Dropped, ratatui's terminal shows the cursor again and, when it cannot (the terminal
+    // is gone: its window closed, the ssh link dropped), says so on stderr, which is that
+    // terminal too: the failed write panics. The guard gives the terminal back (the cursor
+    // included) instead.
+    std::mem::forget(term);
     drop(guard);
     drop(ports);
     drop(watcher);
@@ -175,7 +180,30 @@ pub fn run(ctx: &Ctx, args: &MonitorArgs) -> anyhow::Result<u8> {
         );
         return Ok(terminal::PANIC_EXIT);
     }
-    result.map(|()| 0)
+    match result {
+        Ok(()) => Ok(0),
+        // The terminal gone (its window closed, the ssh link dropped) ends the monitor as
+        // quitting does: reading or drawing fails then, and there is no one left to tell.
+        Err(e) if terminal_gone(&e) => {
+            tracing::info!("terminal gone: quitting ({e:#})");
+            Ok(0)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// An error of the terminal's own input or output that says it hung up (EIO).
+fn terminal_gone(e: &anyhow::Error) -> bool {
+    #[cfg(unix)]
+    return e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.raw_os_error() == Some(libc::EIO))
+    });
+    #[cfg(not(unix))]
+    {
+        let _ = e;
+        false
+    }
 }
 
 /// The logs the monitor imports and follows: every `--follow` path (each must exist), then

@@ -269,7 +269,7 @@ pub fn refresh(db: &Path, paths: &[PathBuf], naive_zone: Zone) {
         Ok(Some(s)) => {
             tracing::info!("auto-import: {}", s.one_line());
             if s.bad_lines > 0 || !s.errors.is_empty() {
-                eprintln!(
+                crate::error::tell!(
                     "tokmon: importing new log lines: {} bad line{} skipped, {} file{} unreadable \
                      (`tokmon import` shows which)",
                     s.bad_lines,
@@ -280,7 +280,7 @@ pub fn refresh(db: &Path, paths: &[PathBuf], naive_zone: Zone) {
             }
         }
         Ok(None) => {}
-        Err(e) => eprintln!(
+        Err(e) => crate::error::tell!(
             "tokmon: could not import new log lines: {}",
             crate::text::printable_lines(&format!("{e:#}"))
         ),

@@ -35,6 +35,16 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// `eprintln!` that never panics: a stderr that cannot be written (a closed terminal, a full
+/// device) loses the message rather than turning the command's exit code into a panic's.
+macro_rules! tell {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+pub(crate) use tell;
+
 /// Write command output to stdout, returning an error (never panicking) when it is closed.
 pub fn emit(text: &str) -> anyhow::Result<()> {
     use std::io::Write;

@@ -688,3 +688,46 @@ fn a_first_import_removes_what_an_abandoned_one_left() {
     );
     assert!(env.db().exists());
 }
+
+/// Output that cannot be written (a full device, a closed terminal) is an error like any
+/// other, exit code 1, never a panic (101); what was imported stays saved.
+#[cfg(target_os = "linux")]
+#[test]
+fn output_that_cannot_be_written_is_an_error_not_a_panic() {
+    let env = Env::new();
+    env.write(
+        "projects/-home-me-app/s.jsonl",
+        &cc("m1", "r1", "s1", "2025-11-18T10:00:00.000Z", [10, 1, 0, 0]),
+    );
+    let full = || std::process::Stdio::from(fs::File::create("/dev/full").unwrap());
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("tokmon"))
+        .env("HOME", env.dir.path())
+        .env("XDG_CONFIG_HOME", env.path("config"))
+        .env("XDG_DATA_HOME", env.path("data"))
+        .args(["--db", env.db().to_str().unwrap(), "import"])
+        .arg(env.path("projects"))
+        .stdout(full())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the import is saved"), "{err}");
+    let events: i64 = rusqlite::Connection::open(env.db())
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(events, 1);
+    // Nor when stderr is the one that cannot be written (a bad line is told there).
+    env.append("projects/-home-me-app/s.jsonl", "{not json\n");
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("tokmon"))
+        .env("HOME", env.dir.path())
+        .env("XDG_CONFIG_HOME", env.path("config"))
+        .env("XDG_DATA_HOME", env.path("data"))
+        .args(["--db", env.db().to_str().unwrap(), "import"])
+        .arg(env.path("projects"))
+        .stderr(full())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 bad line"));
+}

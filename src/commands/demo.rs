@@ -21,7 +21,7 @@ pub fn run(ctx: &Ctx, a: &DemoArgs) -> anyhow::Result<u8> {
     };
     let started = Instant::now();
     let n = generate(&a.out, flavor, rows, a.days, a.seed, ctx.now)?;
-    eprintln!(
+    crate::error::tell!(
         "wrote {} events over {} days into {} in {:.1}s",
         crate::numfmt::thousands(n),
         a.days,

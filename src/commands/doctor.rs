@@ -40,7 +40,7 @@ pub fn run(global: &GlobalArgs) -> anyhow::Result<u8> {
                 format!("{e:#}"),
                 "fix the file (or move it away: every key is optional)",
             )];
-            print!("{}", render(&items));
+            crate::error::emit(&render(&items))?;
             return Ok(1);
         }
     };

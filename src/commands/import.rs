@@ -54,7 +54,7 @@ fn new_bar() -> Bar {
 fn print_problems(s: &ImportSummary) {
     for b in s.bad.iter().take(BAD_LINES_SHOWN) {
         // The reason may quote the line: text from the log, made printable.
-        eprintln!(
+        crate::error::tell!(
             "{}:{}: {}",
             printable_path(&b.path),
             b.line,
@@ -62,16 +62,16 @@ fn print_problems(s: &ImportSummary) {
         );
     }
     if s.bad_lines > BAD_LINES_SHOWN as u64 {
-        eprintln!(
+        crate::error::tell!(
             "… and {} more bad lines",
             s.bad_lines - BAD_LINES_SHOWN as u64
         );
     }
     for e in &s.errors {
-        eprintln!("tokmon: cannot import {}", printable(e));
+        crate::error::tell!("tokmon: cannot import {}", printable(e));
     }
     for n in &s.not_regular {
-        eprintln!("tokmon: skipped {n}, not a regular file");
+        crate::error::tell!("tokmon: skipped {n}, not a regular file");
     }
 }
 
@@ -113,9 +113,10 @@ pub fn run(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<u8> {
         b.bar.finish_and_clear();
     }
     print_problems(&summary);
-    println!("{}", summary.one_line());
+    crate::error::emit(&format!("{}\n", summary.one_line()))
+        .map_err(|e| e.context("the import is saved, but its summary could not be written"))?;
     if summary.files_found == 0 {
-        eprintln!(
+        crate::error::tell!(
             "tokmon: no usage logs found under {}",
             paths
                 .iter()
@@ -143,7 +144,7 @@ pub fn run(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<u8> {
         )));
     }
     if summary.bad_lines > 0 {
-        eprintln!(
+        crate::error::tell!(
             "tokmon: skipped {} bad line{}; the other lines were imported",
             summary.bad_lines,
             if summary.bad_lines == 1 { "" } else { "s" }
@@ -151,7 +152,7 @@ pub fn run(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<u8> {
     }
     if args.follow {
         let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-        eprintln!("tokmon: following {} (Ctrl-C to stop)", names.join(", "));
+        crate::error::tell!("tokmon: following {} (Ctrl-C to stop)", names.join(", "));
         let stop = AtomicBool::new(false);
         let mut first = true;
         follow_with(paths, &ctx.db, &opts, &stop, |s| {
@@ -162,7 +163,8 @@ pub fn run(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<u8> {
             }
             first = false;
             print_problems(&s);
-            println!("{}", s.one_line());
+            // Following goes on when its summaries cannot be written.
+            let _ = crate::error::emit(&format!("{}\n", s.one_line()));
         })?;
     }
     Ok(if summary.errors.is_empty() { 0 } else { 1 })

@@ -75,7 +75,7 @@ pub fn emit(format: OutputFormat, o: &dyn Output) -> anyhow::Result<()> {
     let (text, note) = rendered(format, o)?;
     crate::error::emit(&text)?;
     if let Some(n) = note {
-        eprintln!("tokmon: {n}");
+        crate::error::tell!("tokmon: {n}");
     }
     Ok(())
 }

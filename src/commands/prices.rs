@@ -222,7 +222,7 @@ fn one(model: &str, format: OutputFormat) -> anyhow::Result<u8> {
     if known {
         return Ok(exit::OK);
     }
-    eprintln!(
+    crate::error::tell!(
         "tokmon: unknown model '{model}': no price in the built-in table ({}); its cost counts as 0",
         pricing::source_note()
     );

@@ -32,7 +32,7 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> anyhow::Result<u8> {
         crate::regular::check_regular_or_missing(&ctx.db, "database")?;
         let (rows, journal) = history_of(&ctx.state)?;
         if journal.unreadable > 0 {
-            eprintln!(
+            crate::error::tell!(
                 "tokmon: note: {} unreadable line(s) in {} were skipped",
                 journal.unreadable,
                 printable_path(&history_path(&resolve_symlink(&ctx.state)))

@@ -572,6 +572,48 @@ fn counts_whose_sum_no_integer_holds_are_bad_input_and_nothing_is_saved() {
     let out = env.import(&[log.to_str().unwrap()]).code(2);
     assert!(stderr(&out).contains("input_tokens 5000000000000000000"));
     assert_eq!(count_events(&env.db()), Some(1));
+
+    // One reply in a file of its own fits, and is stored; the next import's reply fits alone
+    // too, but not on top of the stored sum of the same 15 minutes: refused, nothing saved.
+    let first = env.write(
+        "projects/-home-me-app/s2.jsonl",
+        &cc(
+            "msg_c",
+            "req_c",
+            "s2",
+            "2025-11-18T11:00:00.000Z",
+            [big, 1, 0, 0],
+        ),
+    );
+    env.import(&[first.to_str().unwrap()]).success();
+    let second = env.write(
+        "projects/-home-me-app/s3.jsonl",
+        &cc(
+            "msg_d",
+            "req_d",
+            "s3",
+            "2025-11-18T11:05:00.000Z",
+            [big, 1, 0, 0],
+        ),
+    );
+    let out = env.import(&[second.to_str().unwrap()]).code(2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("input_tokens of model claude-sonnet-4-5-20250929")
+            && err.contains("2025-11-18T11:00:00Z")
+            && err.contains("nothing of it was saved"),
+        "{err}"
+    );
+    assert_eq!(count_events(&env.db()), Some(2));
+    let kinds: Vec<String> = rusqlite::Connection::open(env.db())
+        .unwrap()
+        .prepare("SELECT DISTINCT typeof(input_tokens) FROM rollup_15m")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(kinds, ["integer"]);
 }
 
 #[cfg(unix)]

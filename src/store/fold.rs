@@ -129,16 +129,21 @@ fn too_large_sum(row: &Row, column: usize, count: i64, slice: i64) -> anyhow::Er
         .nth(column)
         .copied()
         .unwrap_or("a token count");
-    let from = chrono::DateTime::from_timestamp_millis(slice.saturating_mul(SLICE_MS))
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_else(|| format!("slice {slice}"));
     crate::error::bad_input(format!(
-        "{name} {count} of model {} would take the sum of the 15 minutes from {from} past {}, \
+        "{name} {count} of model {} would take the sum of the 15 minutes from {} past {}, \
          the largest tokmon can hold; the import stopped without saving it (fix the log line, \
          then import again)",
         row.model,
+        slice_start(slice),
         i64::MAX
     ))
+}
+
+/// When the 15 minutes of `slice` start, as the messages say it.
+fn slice_start(slice: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(slice.saturating_mul(SLICE_MS))
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|| format!("slice {slice}"))
 }
 
 /// Summed rollup rows, by slice and dimensions.
@@ -218,7 +223,9 @@ impl Fold {
     }
 
     /// Add the sums to `rollup_15m` (inside the caller's transaction).
-    pub(super) fn write(self, conn: &Connection) -> rusqlite::Result<()> {
+    /// A sum that the stored one and this fold's no longer fit in SQLite's integers is bad
+    /// input naming it: the caller's transaction is then not to be committed.
+    pub(super) fn write(self, conn: &Connection) -> anyhow::Result<()> {
         if self.rows.is_empty() {
             return Ok(());
         }
@@ -232,13 +239,23 @@ impl Fold {
             .iter()
             .map(|c| format!("{c} = {c} + excluded.{c}"))
             .collect();
+        // SQLite makes a whole-number sum that overflows a real, silently: each written row
+        // says which of its integer sums (all but the costs) is not one any more, if any.
+        let not_whole: Vec<String> = columns
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| ![STORED_COST, POSITIVE_COST].contains(i))
+            .map(|(_, c)| format!("WHEN typeof({c}) != 'integer' THEN '{c}'"))
+            .collect();
         let mut stmt = conn.prepare(&format!(
             "INSERT INTO rollup_15m (slice, model, agent, provider, {})
              VALUES (?1, ?2, ?3, ?4, {})
-             ON CONFLICT (slice, model, agent, provider) DO UPDATE SET {}",
+             ON CONFLICT (slice, model, agent, provider) DO UPDATE SET {}
+             RETURNING CASE {} END",
             columns.join(", "),
             marks.join(", "),
-            add.join(", ")
+            add.join(", "),
+            not_whole.join(" ")
         ))?;
         // In key order: the rollup is a table without rowid, kept in that order.
         let mut rows: Vec<((i64, usize), Sums)> = self.rows.into_iter().collect();
@@ -260,7 +277,20 @@ impl Fold {
                     _ => stmt.raw_bind_parameter(at, v)?,
                 }
             }
-            stmt.raw_execute()?;
+            let mut written = stmt.raw_query();
+            let overflowed: Option<String> = match written.next()? {
+                Some(r) => r.get(0)?,
+                None => None,
+            };
+            if let Some(column) = overflowed {
+                return Err(crate::error::bad_input(format!(
+                    "the sum of {column} of model {model} for the 15 minutes from {} would pass \
+                     {}, the largest tokmon can hold, with what is stored already; the import \
+                     stopped and nothing of it was saved (fix the log line, then import again)",
+                    slice_start(slice),
+                    i64::MAX
+                )));
+            }
         }
         Ok(())
     }

@@ -88,3 +88,29 @@ fn first_import_progress_then_the_block_gauge() {
     let small = screen(&app, 40, 12);
     assert!(!small.contains("5h block"), "{small}");
 }
+
+/// A database the first import fills aside is not there until it is complete: meanwhile the
+/// monitor says it is being imported, not that there is no database; once the import is
+/// over, a database still missing is told as before.
+#[test]
+fn a_database_being_imported_is_not_missing() {
+    use tokmon::tui::app::SourceState;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _) = app_on(&fixture_db(dir.path()));
+    // The tail finds no database (its numbers are dropped).
+    app.on_msg(Msg::AgentLogs(AgentLogsMsg::Progress(
+        ImportProgress::default(),
+    )));
+    app.on_msg(Msg::Source(SourceState::Missing));
+    let s = screen(&app, 120, 30);
+    assert!(s.contains("◌ importing…"), "{s}");
+    assert!(s.contains("importing the agent logs…"), "{s}");
+    assert!(!s.contains("no database"), "{s}");
+
+    app.on_msg(Msg::AgentLogs(AgentLogsMsg::FirstDone(
+        "import stopped: disk full".into(),
+    )));
+    let s = screen(&app, 120, 30);
+    assert!(s.contains("✕ no database"), "{s}");
+    assert!(!s.contains("importing"), "{s}");
+}

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use notify::{RecursiveMode, Watcher};
 
-use super::{ImportSummary, Options, import_into};
+use super::{ImportSummary, Options, import_into, import_to_fresh};
 use crate::store::Writer;
+use crate::store::native::FreshDb;
 
 /// How long to let a burst of file events settle before importing.
 const SETTLE: Duration = Duration::from_millis(50);
@@ -53,19 +54,21 @@ pub fn follow_with(
     stop: &AtomicBool,
     on_batch: impl FnMut(ImportSummary),
 ) -> anyhow::Result<()> {
-    follow_with_progress(paths, db, opts, stop, None, on_batch)
+    follow_with_progress(paths, db, None, opts, stop, None, on_batch)
 }
 
-/// [`follow_with`], telling `progress` how the first pass (everything new) goes.
+/// [`follow_with`], telling `progress` how the first pass (everything new) goes. With `fresh`
+/// (the database is not there yet), the first pass fills it aside and gives it its name when
+/// done (see [`super::import_to`]).
 pub fn follow_with_progress(
     paths: &[PathBuf],
-    db: &Path,
+    db_path: &Path,
+    fresh: Option<FreshDb>,
     opts: &Options,
     stop: &AtomicBool,
     progress: Option<&dyn super::Progress>,
     mut on_batch: impl FnMut(ImportSummary),
 ) -> anyhow::Result<()> {
-    let mut db = Writer::open(db)?;
     let (tx, rx) = mpsc::channel::<()>();
     let watcher = start_watcher(paths, tx);
     let rescan = if watcher.is_some() {
@@ -74,7 +77,16 @@ pub fn follow_with_progress(
         RESCAN_POLLING
     };
 
-    let first = import_into(&mut db, paths, opts, progress)?;
+    let (first, mut db) = match fresh {
+        Some(fresh) => {
+            let first = import_to_fresh(Some(fresh), db_path, paths, opts, progress)?;
+            (first, Writer::open(db_path)?)
+        }
+        None => {
+            let mut db = Writer::open(db_path)?;
+            (import_into(&mut db, paths, opts, progress)?, db)
+        }
+    };
     on_batch(first);
     let mut last_pass = Instant::now();
     while !stop.load(Ordering::Relaxed) {

@@ -549,7 +549,19 @@ pub fn import_to(
     opts: &Options,
     progress: Option<&dyn Progress>,
 ) -> anyhow::Result<ImportSummary> {
-    if let Some(fresh) = FreshDb::create(db)? {
+    import_to_fresh(FreshDb::create(db)?, db, paths, opts, progress)
+}
+
+/// [`import_to`] with its new database made already (`fresh`; `None` when something was at
+/// `db`).
+pub fn import_to_fresh(
+    fresh: Option<FreshDb>,
+    db: &Path,
+    paths: &[PathBuf],
+    opts: &Options,
+    progress: Option<&dyn Progress>,
+) -> anyhow::Result<ImportSummary> {
+    if let Some(fresh) = fresh {
         let summary = import_sqlite(fresh.conn(), Some(&fresh), paths, opts, progress)?;
         if fresh.publish()? {
             return Ok(summary);

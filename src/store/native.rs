@@ -268,8 +268,8 @@ pub struct FreshDb {
     /// while the database is built (see [`remove_abandoned_builds`]).
     file: std::fs::File,
     /// Removes the temporary file when the import is interrupted (declared after `temp`, so
-    /// it stays on until the file is gone).
-    _interrupt: RemoveOnSignal,
+    /// it stays on until the file is gone); `None` where the process handles the signals.
+    _interrupt: Option<RemoveOnSignal>,
 }
 
 /// The temporary file of the [`FreshDb`] being built, for [`remove_and_die`]; null when none.
@@ -460,6 +460,17 @@ impl FreshDb {
     /// something is at `path` already (or `path` is a URL, or no temporary file can be made
     /// beside it): [`open_rw`] then opens it, or says what is wrong.
     pub fn create(path: &Path) -> anyhow::Result<Option<FreshDb>> {
+        Self::create_with(path, true)
+    }
+
+    /// [`FreshDb::create`] for a process that handles the ending signals itself (the monitor
+    /// gives its terminal back first): they are left to it. A temporary file left by such a
+    /// signal is removed by a later first import (see [`remove_abandoned_builds`]).
+    pub fn create_keeping_signals(path: &Path) -> anyhow::Result<Option<FreshDb>> {
+        Self::create_with(path, false)
+    }
+
+    fn create_with(path: &Path, remove_on_signal: bool) -> anyhow::Result<Option<FreshDb>> {
         if super::url::is_url(path) || std::fs::symlink_metadata(path).is_ok() {
             return Ok(None);
         }
@@ -490,7 +501,7 @@ impl FreshDb {
         // (Where files cannot be locked, none is ever taken for abandoned.)
         #[cfg(unix)]
         let _ = file.try_lock();
-        let interrupt = RemoveOnSignal::new(&temp);
+        let interrupt = remove_on_signal.then(|| RemoveOnSignal::new(&temp));
         let mut conn = Connection::open(&temp)
             .with_context(|| format!("cannot open database {}", path.display()))?;
         // No other connection ever opens this file before it is published: no locks to

@@ -191,8 +191,16 @@ impl Watchers {
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
         if !setup.paths.is_empty() {
-            // Checked now, so a bad database is reported before the screen is taken.
-            drop(crate::store::Writer::open(&setup.db)?);
+            // Made or checked now, so a bad database is reported before the screen is taken.
+            // One that is not there yet is filled aside by the first import and appears when
+            // it is complete (several times faster than filling a new one in place); the
+            // screen says it is being imported meanwhile.
+            let fresh = crate::store::native::FreshDb::create_keeping_signals(&setup.db)?;
+            if fresh.is_none() {
+                drop(crate::store::Writer::open(&setup.db)?);
+            } else {
+                send(&tx, AgentLogsMsg::Progress(ImportProgress::default()));
+            }
             let (paths, db, flag, tx) = (
                 setup.paths.clone(),
                 setup.db.clone(),
@@ -202,7 +210,7 @@ impl Watchers {
             threads.push(
                 std::thread::Builder::new()
                     .name("follow".into())
-                    .spawn(move || follow(paths, db, &flag, tx))?,
+                    .spawn(move || follow(paths, db, fresh, &flag, tx))?,
             );
         }
         let flag = stop.clone();
@@ -224,7 +232,13 @@ impl Drop for Watchers {
     }
 }
 
-fn follow(paths: Vec<PathBuf>, db: PathBuf, stop: &AtomicBool, tx: Sink) {
+fn follow(
+    paths: Vec<PathBuf>,
+    db: PathBuf,
+    fresh: Option<crate::store::native::FreshDb>,
+    stop: &AtomicBool,
+    tx: Sink,
+) {
     let progress = Forward {
         tx: tx.clone(),
         p: Cell::new(ImportProgress::default()),
@@ -234,6 +248,7 @@ fn follow(paths: Vec<PathBuf>, db: PathBuf, stop: &AtomicBool, tx: Sink) {
     let result = crate::import::follow::follow_with_progress(
         &paths,
         &db,
+        fresh,
         &Options::default(),
         stop,
         Some(&progress),

@@ -592,11 +592,8 @@ impl Tail {
 
     pub fn run(mut self) {
         loop {
-            let wait = if self.open.is_some() {
-                POLL
-            } else {
-                RETRY.min(POLL * 2)
-            };
+            // (While nothing is open, a step only looks whether a retry is due.)
+            let wait = POLL;
             let got = match self.open.as_mut().map(|o| &mut o.follow) {
                 Some(Follow::Listen { listener, heard }) => match listener.wait(PG_WAIT) {
                     Ok(h) => {
@@ -750,7 +747,9 @@ impl Tail {
             }
             if !crate::store::db_present(&self.cfg.db) {
                 self.report(SourceState::Missing);
-                self.next_retry = Instant::now() + RETRY;
+                // Only a look at the path: often, so a database published by the first
+                // import is shown at once.
+                self.next_retry = Instant::now() + POLL;
                 return Ok(());
             }
             let id = file_id(&self.cfg.db);

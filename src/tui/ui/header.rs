@@ -19,6 +19,8 @@ fn live_span(app: &App) -> Span<'static> {
     let t = app.theme();
     match &app.source().state {
         SourceState::Opening => pad(t.dim, "◌ opening…"),
+        // The first import fills the database aside: it appears when complete.
+        SourceState::Missing if app.agent_logs().import.is_some() => pad(t.dim, "◌ importing…"),
         SourceState::Missing => pad(t.warning, "✕ no database"),
         SourceState::Error(_) => pad(t.error, "! error"),
         SourceState::Reconnecting(_) => pad(t.warning, "↻ reconnecting…"),

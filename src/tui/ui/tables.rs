@@ -246,6 +246,9 @@ fn draw_one(f: &mut Frame, app: &App, area: Rect, which: Focus) {
     if rows.is_empty() {
         let (msg, style) = match (app.agg(), &app.source().state) {
             (Some(_), _) => ("no events in this range".to_string(), t.dim),
+            (None, SourceState::Missing) if app.agent_logs().import.is_some() => {
+                ("importing the agent logs…".to_string(), t.dim)
+            }
             (None, SourceState::Missing) => (
                 format!(
                     "no database at {} yet: waiting for it (tokmon record, tokmon import, or --db)",

@@ -742,34 +742,23 @@ fn output_that_cannot_be_written_is_an_error_not_a_panic() {
         &cc("m1", "r1", "s1", "2025-11-18T10:00:00.000Z", [10, 1, 0, 0]),
     );
     let full = || std::process::Stdio::from(fs::File::create("/dev/full").unwrap());
-    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("tokmon"))
-        .env("HOME", env.dir.path())
-        .env("XDG_CONFIG_HOME", env.path("config"))
-        .env("XDG_DATA_HOME", env.path("data"))
-        .args(["--db", env.db().to_str().unwrap(), "import"])
-        .arg(env.path("projects"))
-        .stdout(full())
-        .output()
-        .unwrap();
+    let import = || {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("tokmon"));
+        c.env("HOME", env.dir.path())
+            .env("XDG_CONFIG_HOME", env.path("config"))
+            .env("XDG_DATA_HOME", env.path("data"))
+            .args(["--db", env.db().to_str().unwrap(), "import"])
+            .arg(env.path("projects"));
+        c
+    };
+    let out = import().stdout(full()).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("the import is saved"), "{err}");
-    let events: i64 = rusqlite::Connection::open(env.db())
-        .unwrap()
-        .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(events, 1);
+    assert_eq!(count_events(&env.db()), Some(1));
     // Nor when stderr is the one that cannot be written (a bad line is told there).
     env.append("projects/-home-me-app/s.jsonl", "{not json\n");
-    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("tokmon"))
-        .env("HOME", env.dir.path())
-        .env("XDG_CONFIG_HOME", env.path("config"))
-        .env("XDG_DATA_HOME", env.path("data"))
-        .args(["--db", env.db().to_str().unwrap(), "import"])
-        .arg(env.path("projects"))
-        .stderr(full())
-        .output()
-        .unwrap();
+    let out = import().stderr(full()).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 bad line"));
 }

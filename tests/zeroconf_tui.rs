@@ -106,6 +106,8 @@ fn a_database_being_imported_is_not_missing() {
     assert!(s.contains("◌ importing…"), "{s}");
     assert!(s.contains("importing the agent logs…"), "{s}");
     assert!(!s.contains("no database"), "{s}");
+    // Starting: nothing is counted yet, nothing read.
+    assert!(s.contains("0% · files 0/0 · 0 lines"), "{s}");
 
     app.on_msg(Msg::AgentLogs(AgentLogsMsg::FirstDone(
         "import stopped: disk full".into(),

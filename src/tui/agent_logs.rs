@@ -36,9 +36,11 @@ pub struct ImportProgress {
 }
 
 impl ImportProgress {
+    /// How much is read: none before the files are counted (the import is starting), all
+    /// of files that hold no byte.
     pub fn ratio(&self) -> f64 {
         if self.bytes_total == 0 {
-            1.0
+            if self.files_total == 0 { 0.0 } else { 1.0 }
         } else {
             self.bytes_done as f64 / self.bytes_total as f64
         }

@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
-use crate::import::{ImportSummary, Options, collect_files, import_into, import_to};
+use crate::import::{ImportSummary, Options, collect_files, import_into, import_to_fresh};
+use crate::store::native::FreshDb;
 use crate::timefmt::Zone;
 
 /// Where the agents' logs are looked for, before checking what exists.
@@ -257,13 +258,13 @@ pub fn refresh(db: &Path, paths: &[PathBuf], naive_zone: Zone) {
     // complete, as a first `tokmon import` does, much faster than into a new one in place.
     // (Not for the status line: Claude Code may call it again before a first import is done,
     // and the next call had better wait for that one than import everything again.)
-    let first = !paths.is_empty()
-        && !crate::store::pg::is_url(db)
-        && std::fs::symlink_metadata(db).is_err();
-    let result = if first {
-        import_to(db, paths, &opts, None).map(Some)
+    let result = if paths.is_empty() {
+        Ok(None)
     } else {
-        refresh_paths(db, paths, &opts)
+        FreshDb::create(db).and_then(|fresh| match fresh {
+            Some(fresh) => import_to_fresh(Some(fresh), db, paths, &opts, None).map(Some),
+            None => refresh_paths(db, paths, &opts),
+        })
     };
     match result {
         Ok(Some(s)) => {
